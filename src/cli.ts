@@ -1,0 +1,74 @@
+#!/usr/bin/env node
+/** The `nexus` command: argv and env -> config -> running server -> signals. The only process-level code. */
+import { Command, InvalidArgumentError, Option } from 'commander';
+import { ConfigError, loadConfig } from './config/load.js';
+import { listenAddress, type ListenAddress } from './config/schema.js';
+import { createLogger, type LogLevel, type LogStyle } from './log.js';
+import { ListenError, startNexus } from './server.js';
+import { NEXUS_VERSION } from './version.js';
+
+const LOG_LEVELS: LogLevel[] = ['off', 'error', 'warn', 'info', 'debug', 'trace'];
+const LOG_STYLES: LogStyle[] = ['color', 'text', 'json'];
+
+interface CliOptions {
+  config: string;
+  listenAddress?: ListenAddress;
+  log: LogLevel;
+  logStyle?: LogStyle;
+}
+
+function parseListenAddress(value: string): ListenAddress {
+  const parsed = listenAddress.safeParse(value);
+  if (!parsed.success) throw new InvalidArgumentError(parsed.error.issues[0]?.message ?? 'bad listen address');
+  return parsed.data;
+}
+
+const program = new Command('nexus')
+  .description('An MCP gateway: one endpoint in front of all your MCP servers.')
+  .version(NEXUS_VERSION, '--version', 'print the version and exit')
+  .helpOption('-h, --help', 'show this help')
+  .addOption(
+    new Option('-c, --config <path>', 'path to the config file').env('NEXUS_CONFIG_PATH').default('./nexus.toml'),
+  )
+  .addOption(
+    new Option('-l, --listen-address <host:port>', 'address to listen on (beats server.listen_address)')
+      .env('NEXUS_LISTEN_ADDRESS')
+      .argParser(parseListenAddress),
+  )
+  .addOption(new Option('--log <level>', 'log level').env('NEXUS_LOG').choices(LOG_LEVELS).default('info'))
+  .addOption(new Option('--log-style <style>', 'log style (default: color on a terminal, else text)').choices(LOG_STYLES))
+  .action(run);
+
+async function run(options: CliOptions): Promise<void> {
+  const logger = createLogger(options.log, options.logStyle ?? (process.stdout.isTTY ? 'color' : 'text'));
+  let nexus;
+  try {
+    const config = await loadConfig(options.config);
+    nexus = await startNexus(config, { logger, listenAddress: options.listenAddress });
+  } catch (error) {
+    if (error instanceof ConfigError || error instanceof ListenError) {
+      const where = error instanceof ListenError ? `${options.config}: ${error.source}: ` : '';
+      process.stderr.write(`nexus: ${where}${error.message}\n`);
+      process.exit(1);
+    }
+    throw error;
+  }
+
+  let stopping = false;
+  const stop = (signal: NodeJS.Signals) => {
+    if (stopping) return;
+    stopping = true;
+    logger.info({ signal }, 'shutting down');
+    nexus.close().then(
+      () => process.exit(0),
+      (error: unknown) => {
+        logger.error({ err: String(error) }, 'error during shutdown');
+        process.exit(1);
+      },
+    );
+  };
+  process.on('SIGINT', stop);
+  process.on('SIGTERM', stop);
+}
+
+await program.parseAsync(process.argv);

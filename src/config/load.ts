@@ -1,0 +1,103 @@
+/** Reads nexus.toml into a frozen, validated Config, or throws a ConfigError a user can act on. */
+import { readFile } from 'node:fs/promises';
+import { parse as parseToml, TomlError } from 'smol-toml';
+import type { z } from 'zod';
+import { expandEnv, UndefinedEnvError } from './env.js';
+import { configSchema, type Config } from './schema.js';
+
+/** A problem in the config file: names the file, the key path and the problem. */
+export class ConfigError extends Error {
+  constructor(
+    readonly file: string,
+    readonly keyPath: string,
+    readonly problem: string,
+  ) {
+    super(`${file}: ${keyPath ? `${keyPath}: ` : ''}${problem}`);
+    this.name = 'ConfigError';
+  }
+}
+
+/** Settings that parse but whose feature has not landed yet: refusing them beats ignoring them. */
+function unsupportedKey(config: Config): string | undefined {
+  const { server, mcp } = config;
+  if (server.tls) return 'server.tls';
+  if (server.cors) return 'server.cors';
+  if (server.csrf?.enabled) return 'server.csrf';
+  if (server.oauth) return 'server.oauth';
+  if (server.rate_limits?.enabled) return 'server.rate_limits';
+  for (const [name, downstream] of Object.entries(mcp.servers)) {
+    if (downstream.rate_limits) return `mcp.servers.${name}.rate_limits`;
+    if (downstream.kind === 'remote' && downstream.auth && 'type' in downstream.auth) return `mcp.servers.${name}.auth.type`;
+  }
+  return undefined;
+}
+
+export function keyPath(path: readonly PropertyKey[]): string {
+  return path
+    .map((part, i) => (typeof part === 'number' ? `[${part}]` : `${i === 0 ? '' : '.'}${String(part)}`))
+    .join('');
+}
+
+function describeIssue(issue: z.core.$ZodIssue): { path: readonly PropertyKey[]; problem: string } {
+  if (issue.code === 'unrecognized_keys') {
+    const [first] = issue.keys;
+    return { path: [...issue.path, first ?? ''], problem: `unknown key${issue.keys.length > 1 ? `s ${issue.keys.join(', ')}` : ''}` };
+  }
+  if (issue.code === 'invalid_type') {
+    const missing = issue.message.includes('received undefined');
+    return { path: issue.path, problem: missing ? 'missing required key' : `wrong type: expected ${issue.expected}` };
+  }
+  return { path: issue.path, problem: issue.message };
+}
+
+/** Validates an already-parsed TOML tree; `file` is only used in error messages. */
+export function parseConfig(tree: unknown, file: string, env: NodeJS.ProcessEnv = process.env): Config {
+  let expanded: unknown;
+  try {
+    expanded = expandEnv(tree, env);
+  } catch (error) {
+    if (error instanceof UndefinedEnvError) throw new ConfigError(file, keyPath(error.path), error.message);
+    throw error;
+  }
+  const result = configSchema.safeParse(expanded);
+  if (!result.success) {
+    const issue = result.error.issues[0];
+    if (!issue) throw new ConfigError(file, '', 'invalid configuration');
+    const { path, problem } = describeIssue(issue);
+    throw new ConfigError(file, keyPath(path), problem);
+  }
+  const unsupported = unsupportedKey(result.data);
+  if (unsupported) throw new ConfigError(file, unsupported, 'is not supported by this version of nexus yet');
+  return deepFreeze(result.data);
+}
+
+/** Reads, parses and validates the config file at `file`. */
+export async function loadConfig(file: string, env: NodeJS.ProcessEnv = process.env): Promise<Config> {
+  let text: string;
+  try {
+    text = await readFile(file, 'utf8');
+  } catch (error) {
+    const code = (error as NodeJS.ErrnoException).code;
+    const problem = code === 'ENOENT' ? 'config file not found' : `cannot read config file (${code ?? String(error)})`;
+    throw new ConfigError(file, '', problem);
+  }
+  let tree: unknown;
+  try {
+    tree = parseToml(text);
+  } catch (error) {
+    if (error instanceof TomlError) {
+      const reason = error.message.split('\n')[0] ?? 'invalid TOML';
+      throw new ConfigError(file, '', `TOML syntax error at line ${error.line}, column ${error.column}: ${reason}`);
+    }
+    throw error;
+  }
+  return parseConfig(tree, file, env);
+}
+
+function deepFreeze<T>(value: T): T {
+  if (value !== null && typeof value === 'object' && !Object.isFrozen(value)) {
+    for (const item of Object.values(value)) deepFreeze(item);
+    Object.freeze(value);
+  }
+  return value;
+}

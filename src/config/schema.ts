@@ -1,0 +1,241 @@
+/**
+ * The nexus.toml contract (SPEC §2) as zod schemas. Types everywhere else derive from these.
+ * Every table is strict: an unknown key is an error, so a typo never silently disables a setting.
+ */
+import { z } from 'zod';
+import { parseDuration } from './duration.js';
+
+/** A duration string ("500ms", "60s", "5m", "1h") or whole seconds, as milliseconds. */
+export const duration = z.union([z.string(), z.number()]).transform((value, ctx) => {
+  const ms = typeof value === 'number' ? value * 1000 : parseDuration(value);
+  if (ms === undefined || !Number.isFinite(ms) || ms <= 0) {
+    ctx.addIssue({
+      code: 'custom',
+      message: `bad duration ${JSON.stringify(value)}: use a positive value such as "500ms", "60s", "5m" or "1h"`,
+    });
+    return z.NEVER;
+  }
+  return ms;
+});
+
+const positiveInt = z.number().int('must be a whole number').positive('must be greater than zero');
+
+const httpUrl = z.string().transform((value, ctx) => {
+  let url: URL;
+  try {
+    url = new URL(value);
+  } catch {
+    ctx.addIssue({ code: 'custom', message: `bad URL ${JSON.stringify(value)}` });
+    return z.NEVER;
+  }
+  if (url.protocol !== 'http:' && url.protocol !== 'https:') {
+    ctx.addIssue({ code: 'custom', message: `bad URL ${JSON.stringify(value)}: must be http or https` });
+    return z.NEVER;
+  }
+  return url.toString();
+});
+
+/** "host:port" or "[v6]:port", parsed. */
+export const listenAddress = z.string().transform((value, ctx) => {
+  const match = /^(?:\[([0-9A-Fa-f:.]+)\]|([^:[\]]+)):(\d{1,5})$/.exec(value.trim());
+  const port = match ? Number(match[3]) : NaN;
+  if (!match || port > 65535) {
+    ctx.addIssue({
+      code: 'custom',
+      message: `bad listen address ${JSON.stringify(value)}: expected HOST:PORT, e.g. 127.0.0.1:8000 or [::1]:8000`,
+    });
+    return z.NEVER;
+  }
+  return { host: (match[1] ?? match[2]) as string, port };
+});
+export type ListenAddress = z.output<typeof listenAddress>;
+
+const urlPath = z.string().regex(/^\/[^\s?#]*$/, 'must be a path starting with "/"');
+const stringOrAll = z.union([z.literal('*'), z.array(z.string())]);
+const quota = z.strictObject({ limit: positiveInt, interval: duration });
+
+const headerName = z.string().regex(/^[!#$%&'*+.^_`|~0-9A-Za-z-]+$/, 'must be a valid HTTP header name');
+/**
+ * Static headers for remote servers. The original's form is a list of rules
+ * (`[[...headers]] rule = "insert"`); a plain `{ Name = "value" }` table is accepted too.
+ */
+const staticHeaders = z
+  .union([
+    z.record(headerName, z.string()),
+    z.array(z.strictObject({ rule: z.literal('insert'), name: headerName, value: z.string() })),
+  ])
+  .transform((value) =>
+    Array.isArray(value) ? Object.fromEntries(value.map((rule) => [rule.name, rule.value])) : value,
+  );
+
+const serverRateLimit = z.strictObject({
+  limit: positiveInt,
+  interval: duration,
+  tools: z.record(z.string(), quota).default({}),
+});
+
+const stdioServer = z.strictObject({
+  cmd: z
+    .array(z.string())
+    .min(1, 'cmd must not be empty: give at least the executable')
+    .refine((cmd) => cmd[0] !== '', 'the executable (first element of cmd) must not be empty'),
+  env: z.record(z.string(), z.string()).default({}),
+  cwd: z.string().optional(),
+  stderr: z
+    .union([z.enum(['null', 'inherit']), z.strictObject({ file: z.string().min(1) })])
+    .default('null'),
+  rate_limits: serverRateLimit.optional(),
+});
+
+const downstreamTls = z.strictObject({
+  verify_certs: z.boolean().default(true),
+  accept_invalid_hostnames: z.boolean().default(false),
+  root_ca_cert_path: z.string().optional(),
+  client_cert_path: z.string().optional(),
+  client_key_path: z.string().optional(),
+});
+
+const remoteServer = z.strictObject({
+  url: httpUrl,
+  protocol: z
+    .enum(['streamable-http', 'sse'], { error: 'invalid protocol: use "streamable-http" or "sse"' })
+    .optional(),
+  message_url: httpUrl.optional(),
+  auth: z
+    .union([z.strictObject({ token: z.string().min(1) }), z.strictObject({ type: z.literal('forward') })], {
+      error: 'auth must be { token = "..." } or { type = "forward" }',
+    })
+    .optional(),
+  tls: downstreamTls.optional(),
+  headers: staticHeaders.default({}),
+  rate_limits: serverRateLimit.optional(),
+});
+
+export type StdioServerConfig = z.output<typeof stdioServer> & { kind: 'stdio' };
+export type RemoteServerConfig = z.output<typeof remoteServer> & { kind: 'remote' };
+export type DownstreamConfig = StdioServerConfig | RemoteServerConfig;
+
+/** A server table is stdio when it has `cmd`, remote when it has `url`. */
+const downstream = z.unknown().transform((value, ctx): DownstreamConfig => {
+  const table = value !== null && typeof value === 'object' && !Array.isArray(value) ? value : undefined;
+  const isStdio = table !== undefined && 'cmd' in table;
+  if (!isStdio && !(table !== undefined && 'url' in table)) {
+    ctx.addIssue({ code: 'custom', message: 'a server needs either `cmd` (stdio) or `url` (remote)' });
+    return z.NEVER;
+  }
+  const parsed = (isStdio ? stdioServer : remoteServer).safeParse(value);
+  if (!parsed.success) {
+    for (const issue of parsed.error.issues) ctx.addIssue({ ...issue, code: 'custom' });
+    return z.NEVER;
+  }
+  return { ...parsed.data, kind: isStdio ? 'stdio' : 'remote' } as DownstreamConfig;
+});
+
+const serverName = z
+  .string()
+  .regex(/^[A-Za-z0-9_-]+$/, 'server names may only use letters, digits, "_" and "-"')
+  .refine((name) => !name.includes('__'), 'server names must not contain "__" (it separates server and tool)');
+
+const redisStorage = z.strictObject({
+  type: z.literal('redis'),
+  url: z.string().regex(/^rediss?:\/\//, 'bad URL: must start with redis:// or rediss://'),
+  key_prefix: z.string().default('nexus:rate_limit:'),
+  response_timeout: duration.default(1000),
+  connection_timeout: duration.default(5000),
+  pool: z
+    .strictObject({
+      max_size: positiveInt.default(16),
+      min_idle: z.number().int().nonnegative().default(0),
+      timeout_create: duration.optional(),
+      timeout_wait: duration.optional(),
+      timeout_recycle: duration.optional(),
+    })
+    .prefault({}),
+  tls: z
+    .strictObject({
+      enabled: z.boolean().default(false),
+      insecure: z.boolean().default(false),
+      ca_cert_path: z.string().optional(),
+      client_cert_path: z.string().optional(),
+      client_key_path: z.string().optional(),
+    })
+    .optional(),
+});
+
+const serverSection = z.strictObject({
+  listen_address: listenAddress.optional(),
+  tls: z.strictObject({ certificate: z.string(), key: z.string() }).optional(),
+  health: z
+    .strictObject({
+      enabled: z.boolean().default(true),
+      path: urlPath.default('/health'),
+      listen: listenAddress.optional(),
+    })
+    .prefault({}),
+  cors: z
+    .strictObject({
+      allow_origins: stringOrAll.optional(),
+      allow_methods: stringOrAll.optional(),
+      allow_headers: stringOrAll.optional(),
+      expose_headers: stringOrAll.optional(),
+      allow_credentials: z.boolean().default(false),
+      max_age: duration.optional(),
+      allow_private_network: z.boolean().default(false),
+    })
+    .optional(),
+  csrf: z
+    .strictObject({
+      enabled: z.boolean().default(false),
+      header_name: headerName.default('X-Nexus-CSRF-Protection'),
+    })
+    .optional(),
+  oauth: z
+    .strictObject({
+      url: httpUrl,
+      poll_interval: duration.optional(),
+      expected_issuer: z.string().optional(),
+      expected_audience: z.union([z.string(), z.array(z.string())]).optional(),
+      protected_resource: z
+        .strictObject({ resource: httpUrl, authorization_servers: z.array(httpUrl).default([]) })
+        .optional(),
+    })
+    .optional(),
+  rate_limits: z
+    .strictObject({
+      enabled: z.boolean().default(false),
+      global: quota.optional(),
+      per_ip: quota.optional(),
+      storage: z
+        .union([z.strictObject({ type: z.literal('memory') }), redisStorage], {
+          error: 'storage must be { type = "memory" } or { type = "redis", url = "redis://..." }',
+        })
+        .default({ type: 'memory' }),
+    })
+    .optional(),
+  client_ip: z
+    .strictObject({
+      x_real_ip: z.boolean().default(false),
+      x_forwarded_for_trusted_hops: positiveInt.optional(),
+    })
+    .optional(),
+});
+
+const mcpSection = z.strictObject({
+  enabled: z.boolean().default(true),
+  path: urlPath.default('/mcp'),
+  enable_structured_content: z.boolean().default(true),
+  headers: staticHeaders.default({}),
+  downstream_cache: z
+    .strictObject({ max_size: positiveInt.default(1000), idle_timeout: duration.default(600_000) })
+    .prefault({}),
+  servers: z.record(serverName, downstream).default({}),
+});
+
+export const configSchema = z.strictObject({
+  server: serverSection.prefault({}),
+  mcp: mcpSection.prefault({}),
+});
+
+export type Config = z.output<typeof configSchema>;
+export type McpConfig = Config['mcp'];
+export type ServerConfig = Config['server'];

@@ -1,0 +1,18 @@
+/** The pino logger factory: level and style come from the CLI, nothing else reads them. */
+import { pino, type Logger } from 'pino';
+import pretty from 'pino-pretty';
+
+export type LogLevel = 'off' | 'error' | 'warn' | 'info' | 'debug' | 'trace';
+export type LogStyle = 'color' | 'text' | 'json';
+export type { Logger };
+
+export function createLogger(level: LogLevel = 'info', style: LogStyle = 'text'): Logger {
+  const options = { level: level === 'off' ? 'silent' : level, base: undefined };
+  if (style === 'json') return pino(options);
+  // Synchronous pretty printing: no worker thread, and nothing is lost when the process exits.
+  const stream = pretty({ colorize: style === 'color', sync: true, ignore: 'pid,hostname', translateTime: 'SYS:HH:MM:ss.l' });
+  return pino(options, stream);
+}
+
+/** A logger that drops everything, for tests and embedding. */
+export const silentLogger: Logger = pino({ level: 'silent' });

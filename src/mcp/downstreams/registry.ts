@@ -1,0 +1,86 @@
+/**
+ * Owns every downstream and the catalog built from them: the tool index, prompts by
+ * `server__prompt`, and resources by URI. Created once per nexus and handed to the gateway.
+ */
+import type { Prompt, Resource, ResourceTemplateType } from '@modelcontextprotocol/client';
+import type { McpConfig } from '../../config/schema.js';
+import type { Logger } from '../../log.js';
+import { ToolIndex } from '../search/tool-index.js';
+import { Downstream } from './downstream.js';
+
+export const DEFAULT_CONNECT_TIMEOUT_MS = 30_000;
+
+export interface RegistryOptions {
+  logger: Logger;
+  connectTimeoutMs?: number;
+}
+
+export class DownstreamRegistry {
+  readonly index = new ToolIndex();
+  private readonly downstreams = new Map<string, Downstream>();
+  /** Resolves once every downstream has connected or failed for the first time. */
+  readonly ready: Promise<void>;
+  private startReady!: () => void;
+
+  constructor(config: McpConfig, options: RegistryOptions) {
+    this.ready = new Promise((resolve) => (this.startReady = resolve));
+    for (const [name, server] of Object.entries(config.servers)) {
+      const downstream = new Downstream(name, server, {
+        connectTimeoutMs: options.connectTimeoutMs ?? DEFAULT_CONNECT_TIMEOUT_MS,
+        globalHeaders: config.headers,
+        logger: options.logger,
+        onCatalog: (changed) => this.index.setServerTools(changed.name, changed.catalog.tools),
+      });
+      this.downstreams.set(name, downstream);
+    }
+  }
+
+  /** Connects every downstream concurrently; one that fails is logged and skipped. */
+  async start(): Promise<void> {
+    await Promise.all([...this.downstreams.values()].map((downstream) => downstream.connect()));
+    this.startReady();
+  }
+
+  get(name: string): Downstream | undefined {
+    return this.downstreams.get(name);
+  }
+
+  all(): Downstream[] {
+    return [...this.downstreams.values()];
+  }
+
+  /** Every prompt of every ready server, named `server__prompt`. */
+  prompts(): Prompt[] {
+    return this.all().flatMap((ds) => ds.catalog.prompts.map((prompt) => ({ ...prompt, name: `${ds.name}__${prompt.name}` })));
+  }
+
+  resources(): Resource[] {
+    return this.all().flatMap((ds) => ds.catalog.resources);
+  }
+
+  resourceTemplates(): ResourceTemplateType[] {
+    return this.all().flatMap((ds) => ds.catalog.resourceTemplates);
+  }
+
+  /** The server that listed `uri`, or else the first whose template matches it. */
+  serverForResource(uri: string): Downstream | undefined {
+    const all = this.all();
+    return (
+      all.find((ds) => ds.catalog.resources.some((resource) => resource.uri === uri)) ??
+      all.find((ds) => ds.catalog.resourceTemplates.some((template) => templateMatches(template.uriTemplate, uri)))
+    );
+  }
+
+  async close(): Promise<void> {
+    await Promise.all(this.all().map((downstream) => downstream.close()));
+  }
+}
+
+/** RFC 6570 level-1 matching: each `{var}` matches one or more characters other than "/". */
+function templateMatches(template: string, uri: string): boolean {
+  const pattern = template
+    .split(/\{[^}]*\}/)
+    .map((literal) => literal.replace(/[.*+?^${}()|[\]\\]/g, '\\$&'))
+    .join('[^/]+');
+  return new RegExp(`^${pattern}$`).test(uri);
+}

@@ -1,0 +1,90 @@
+/** Builds the SDK client transport for one configured downstream server. */
+import { openSync, closeSync, readFileSync } from 'node:fs';
+import type { Transport } from '@modelcontextprotocol/client';
+import { SSEClientTransport, StreamableHTTPClientTransport } from '@modelcontextprotocol/client';
+import { StdioClientTransport } from '@modelcontextprotocol/client/stdio';
+import { Agent, fetch as undiciFetch } from 'undici';
+import type { RemoteServerConfig, StdioServerConfig } from '../../config/schema.js';
+
+export type RemoteProtocol = 'streamable-http' | 'sse';
+
+/** A transport plus whatever must be released with it (an open stderr file, a connection pool). */
+export interface OpenedTransport {
+  transport: Transport;
+  release(): void;
+}
+
+export function stdioTransport(config: StdioServerConfig): OpenedTransport {
+  const [command, ...args] = config.cmd as [string, ...string[]];
+  const stderrFd = typeof config.stderr === 'object' ? openSync(config.stderr.file, 'a') : undefined;
+  const transport = new StdioClientTransport({
+    command,
+    args,
+    // Like a shell (and the original nexus), the child inherits our environment plus its own `env`.
+    env: { ...definedEnv(process.env), ...config.env },
+    cwd: config.cwd,
+    stderr: stderrFd ?? (config.stderr === 'inherit' ? 'inherit' : 'ignore'),
+  });
+  return { transport, release: () => stderrFd !== undefined && closeSync(stderrFd) };
+}
+
+export function remoteTransport(
+  config: RemoteServerConfig,
+  protocol: RemoteProtocol,
+  globalHeaders: Readonly<Record<string, string>>,
+): OpenedTransport {
+  const headers: Record<string, string> = { ...globalHeaders, ...config.headers };
+  if (config.auth && 'token' in config.auth) headers['Authorization'] = `Bearer ${config.auth.token}`;
+  const agent = createAgent(config);
+  const fetch = remoteFetch(agent, protocol === 'sse' ? config.message_url : undefined);
+  const url = new URL(config.url);
+  const requestInit = { headers };
+  const transport =
+    protocol === 'sse'
+      ? new SSEClientTransport(url, { requestInit, fetch, eventSourceInit: { fetch } })
+      : new StreamableHTTPClientTransport(url, { requestInit, fetch });
+  return { transport, release: () => void agent.close().catch(() => undefined) };
+}
+
+/** One keep-alive pool per server, carrying that server's TLS settings. */
+function createAgent(config: RemoteServerConfig): Agent {
+  const tls = config.tls;
+  if (!tls) return new Agent();
+  const read = (path: string | undefined) => (path ? readFileSync(path) : undefined);
+  return new Agent({
+    connect: {
+      ca: read(tls.root_ca_cert_path),
+      cert: read(tls.client_cert_path),
+      key: read(tls.client_key_path),
+      rejectUnauthorized: tls.verify_certs,
+      ...(tls.accept_invalid_hostnames || !tls.verify_certs ? { checkServerIdentity: () => undefined } : {}),
+    },
+  });
+}
+
+type FetchLike = (url: string | URL, init?: RequestInit) => Promise<Response>;
+
+/**
+ * The SDK transports' fetch: our pool, a fresh signal per request (the transports reuse one
+ * long-lived signal, which piles up abort listeners on Node 20), and for SSE an optional fixed
+ * message endpoint in place of the one the server announces (its session query is kept).
+ */
+function remoteFetch(agent: Agent, messageUrl: string | undefined): FetchLike {
+  return (input, init) => {
+    let target = input;
+    if (messageUrl && init?.method === 'POST') {
+      const announced = new URL(input);
+      const fixed = new URL(messageUrl);
+      announced.searchParams.forEach((value, key) => fixed.searchParams.set(key, value));
+      target = fixed;
+    }
+    const signal = init?.signal ? AbortSignal.any([init.signal]) : undefined;
+    return undiciFetch(target, { ...(init as object), signal, dispatcher: agent }) as unknown as Promise<Response>;
+  };
+}
+
+function definedEnv(env: NodeJS.ProcessEnv): Record<string, string> {
+  const out: Record<string, string> = {};
+  for (const [key, value] of Object.entries(env)) if (value !== undefined) out[key] = value;
+  return out;
+}

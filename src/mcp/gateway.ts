@@ -1,0 +1,208 @@
+/**
+ * The upstream MCP server that clients see: two tools (`search`, `execute`) plus aggregated
+ * prompts and resources. A fresh low-level Server is built per HTTP request (the SDK requires
+ * it for stateless serving); all state lives in the registry, so any instance can serve any call.
+ */
+import {
+  ProtocolError,
+  ProtocolErrorCode,
+  Server,
+  type CallToolResult,
+  type RequestOptions,
+  type ServerContext,
+  type Tool,
+} from '@modelcontextprotocol/server';
+import type { Logger } from '../log.js';
+import { NEXUS_VERSION } from '../version.js';
+import { DownstreamUnavailableError, type Downstream } from './downstreams/downstream.js';
+import type { DownstreamRegistry } from './downstreams/registry.js';
+import { MAX_RESULTS } from './search/tool-index.js';
+
+export interface GatewayOptions {
+  registry: DownstreamRegistry;
+  logger: Logger;
+  enableStructuredContent: boolean;
+}
+
+/** Splits `server__name` at the first `__`. */
+export function splitQualifiedName(name: string): { server: string; name: string } | undefined {
+  const at = name.indexOf('__');
+  if (at <= 0 || at + 2 >= name.length) return undefined;
+  return { server: name.slice(0, at), name: name.slice(at + 2) };
+}
+
+const resultItemSchema = {
+  type: 'object',
+  properties: {
+    name: { type: 'string', description: 'The name to pass to `execute` (server__tool).' },
+    description: { type: 'string' },
+    input_schema: { type: 'object', description: 'JSON Schema of the tool arguments.' },
+    score: { type: 'number', description: 'Relevance; higher is better.' },
+  },
+  required: ['name', 'description', 'input_schema', 'score'],
+};
+
+function gatewayTools(structured: boolean): Tool[] {
+  const search: Tool = {
+    name: 'search',
+    title: 'Search tools',
+    description:
+      'Search the tools of every MCP server behind this gateway. Give a few keywords describing what you ' +
+      `need; returns up to ${MAX_RESULTS} tools, best first, each with the name to call with \`execute\`, ` +
+      'its description and its input schema.',
+    inputSchema: {
+      type: 'object',
+      properties: {
+        keywords: { type: 'array', items: { type: 'string' }, description: 'Keywords describing the tool you need.' },
+      },
+      required: ['keywords'],
+    },
+    annotations: { readOnlyHint: true, openWorldHint: false },
+  };
+  if (structured) {
+    search.outputSchema = {
+      type: 'object',
+      properties: { results: { type: 'array', items: resultItemSchema } },
+      required: ['results'],
+    };
+  }
+  const execute: Tool = {
+    name: 'execute',
+    title: 'Execute a tool',
+    description:
+      'Run a tool found with `search`. `name` is the tool name exactly as search returned it ' +
+      '(server__tool); `arguments` must match that tool\'s input schema.',
+    inputSchema: {
+      type: 'object',
+      properties: {
+        name: { type: 'string', description: 'The tool to run, as `server__tool`.' },
+        arguments: { type: 'object', description: 'The arguments for the tool.', additionalProperties: true },
+      },
+      required: ['name', 'arguments'],
+    },
+  };
+  return [search, execute];
+}
+
+export class Gateway {
+  private readonly tools: Tool[];
+  private readonly log: Logger;
+
+  constructor(private readonly options: GatewayOptions) {
+    this.tools = gatewayTools(options.enableStructuredContent);
+    this.log = options.logger.child({ component: 'gateway' });
+  }
+
+  /** A new upstream server for one HTTP request. */
+  createServer(): Server {
+    const { registry } = this.options;
+    const server = new Server(
+      { name: 'nexus', title: 'Nexus MCP gateway', version: NEXUS_VERSION },
+      {
+        capabilities: { tools: {}, prompts: {}, resources: {} },
+        instructions: this.instructions(),
+      },
+    );
+    server.setRequestHandler('tools/list', () => ({ tools: this.tools }));
+    server.setRequestHandler('tools/call', (request, ctx) => {
+      const { name, arguments: args = {} } = request.params;
+      if (name === 'search') return this.search(args);
+      if (name === 'execute') return this.execute(args, ctx);
+      throw new ProtocolError(ProtocolErrorCode.MethodNotFound, `Unknown tool: ${name}`);
+    });
+    server.setRequestHandler('prompts/list', () => ({ prompts: registry.prompts() }));
+    server.setRequestHandler('prompts/get', (request, ctx) => {
+      const qualified = splitQualifiedName(request.params.name);
+      const downstream = qualified && registry.get(qualified.server);
+      if (!qualified || !downstream?.catalog.prompts.some((prompt) => prompt.name === qualified.name)) {
+        throw new ProtocolError(ProtocolErrorCode.InvalidParams, `Unknown prompt: ${request.params.name}`);
+      }
+      const params = { ...request.params, name: qualified.name };
+      return this.forward(downstream, ctx, (options) => downstream.getPrompt(params, options));
+    });
+    server.setRequestHandler('resources/list', () => ({ resources: registry.resources() }));
+    server.setRequestHandler('resources/templates/list', () => ({ resourceTemplates: registry.resourceTemplates() }));
+    server.setRequestHandler('resources/read', (request, ctx) => {
+      const downstream = registry.serverForResource(request.params.uri);
+      if (!downstream) {
+        throw new ProtocolError(ProtocolErrorCode.ResourceNotFound, `Unknown resource: ${request.params.uri}`, {
+          uri: request.params.uri,
+        });
+      }
+      return this.forward(downstream, ctx, (options) => downstream.readResource(request.params, options));
+    });
+    return server;
+  }
+
+  private instructions(): string {
+    const names = this.options.registry.all().map((downstream) => downstream.name);
+    const servers = names.length > 0 ? names.join(', ') : 'none configured';
+    return (
+      `Nexus is a gateway to these MCP servers: ${servers}. Their tools are not listed directly: ` +
+      'call `search` with keywords to find a tool, then `execute` with its name and arguments.'
+    );
+  }
+
+  private search(args: Record<string, unknown>): CallToolResult {
+    const keywords = args['keywords'];
+    if (!Array.isArray(keywords) || !keywords.every((keyword) => typeof keyword === 'string')) {
+      throw new ProtocolError(ProtocolErrorCode.InvalidParams, '`keywords` must be an array of strings');
+    }
+    const results = this.options.registry.index.search(keywords);
+    const result: CallToolResult = { content: [{ type: 'text', text: JSON.stringify({ results }) }] };
+    if (this.options.enableStructuredContent) result.structuredContent = { results };
+    return result;
+  }
+
+  private async execute(args: Record<string, unknown>, ctx: ServerContext): Promise<CallToolResult> {
+    const name = args['name'];
+    const toolArgs = args['arguments'] ?? {};
+    if (typeof name !== 'string') {
+      throw new ProtocolError(ProtocolErrorCode.InvalidParams, '`name` must be a string (server__tool)');
+    }
+    if (toolArgs === null || typeof toolArgs !== 'object' || Array.isArray(toolArgs)) {
+      throw new ProtocolError(ProtocolErrorCode.InvalidParams, '`arguments` must be an object');
+    }
+    const entry = this.options.registry.index.get(name);
+    const downstream = entry && this.options.registry.get(entry.server);
+    if (!entry || !downstream) throw new ProtocolError(ProtocolErrorCode.MethodNotFound, `Unknown tool: ${name}`);
+    const params = { name: entry.tool.name, arguments: toolArgs as Record<string, unknown> };
+    return this.forward(downstream, ctx, (options) => downstream.callTool(params, options));
+  }
+
+  /**
+   * Runs one downstream request on behalf of the client: the client's cancellation aborts it,
+   * downstream progress is relayed under the client's progress token, and errors keep their
+   * JSON-RPC code, message and data (transport failures become -32603 with the reason).
+   */
+  private async forward<T>(
+    downstream: Downstream,
+    ctx: ServerContext,
+    call: (options: RequestOptions) => Promise<T>,
+  ): Promise<T> {
+    const progressToken = ctx.mcpReq._meta?.progressToken;
+    const options: RequestOptions = { signal: ctx.mcpReq.signal, resetTimeoutOnProgress: true };
+    if (progressToken !== undefined) {
+      options.onprogress = (progress) => {
+        ctx.mcpReq
+          .notify({ method: 'notifications/progress', params: { ...progress, progressToken } })
+          .catch(() => undefined);
+      };
+    }
+    try {
+      return await call(options);
+    } catch (error) {
+      throw this.toProtocolError(downstream, error);
+    }
+  }
+
+  private toProtocolError(downstream: Downstream, error: unknown): ProtocolError {
+    if (error instanceof ProtocolError) return new ProtocolError(error.code, error.message, error.data);
+    const reason =
+      error instanceof DownstreamUnavailableError
+        ? error.message
+        : `request to server '${downstream.name}' failed: ${error instanceof Error ? error.message : String(error)}`;
+    this.log.warn({ server: downstream.name, reason }, 'downstream request failed');
+    return new ProtocolError(ProtocolErrorCode.InternalError, reason, { server: downstream.name });
+  }
+}

@@ -1,0 +1,133 @@
+/** Composes a running nexus from a Config: downstreams, gateway, HTTP app and listeners. */
+import type { Server as HttpServer } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { createAdaptorServer } from '@hono/node-server';
+import { createMcpHandler } from '@modelcontextprotocol/server';
+import { Hono } from 'hono';
+import type { Config, ListenAddress } from './config/schema.js';
+import { mountHealth } from './http/health.js';
+import { isLoopback, loopbackHostGuard } from './http/host-guard.js';
+import { mountMcp } from './http/mcp-route.js';
+import type { Logger } from './log.js';
+import { DownstreamRegistry } from './mcp/downstreams/registry.js';
+import { Gateway } from './mcp/gateway.js';
+
+export const DEFAULT_LISTEN_ADDRESS: ListenAddress = { host: '127.0.0.1', port: 8000 };
+/** How long shutdown waits for in-flight requests before closing their connections. */
+const SHUTDOWN_GRACE_MS = 5_000;
+
+export interface NexusOptions {
+  logger: Logger;
+  /** Beats `server.listen_address` (the CLI's --listen-address). */
+  listenAddress?: ListenAddress;
+  connectTimeoutMs?: number;
+}
+
+export interface RunningNexus {
+  /** Base URL of the main listener, e.g. http://127.0.0.1:8000 */
+  url: string;
+  healthUrl: string | undefined;
+  registry: DownstreamRegistry;
+  /** Resolves once every downstream has connected or failed for the first time. */
+  ready: Promise<void>;
+  close(): Promise<void>;
+}
+
+/** Raised when a listener cannot bind; the CLI reports it like a config error. */
+export class ListenError extends Error {
+  constructor(
+    readonly address: ListenAddress,
+    readonly code: string | undefined,
+    /** Where the address came from: a config key path or the CLI flag. */
+    readonly source: string,
+  ) {
+    super(
+      code === 'EADDRINUSE'
+        ? `address ${formatAddress(address)} is already in use`
+        : `cannot listen on ${formatAddress(address)} (${code ?? 'unknown error'})`,
+    );
+  }
+}
+
+export function formatAddress({ host, port }: ListenAddress): string {
+  return host.includes(':') ? `[${host}]:${port}` : `${host}:${port}`;
+}
+
+export async function startNexus(config: Config, options: NexusOptions): Promise<RunningNexus> {
+  const { logger } = options;
+  const listen = options.listenAddress ?? config.server.listen_address ?? DEFAULT_LISTEN_ADDRESS;
+  const health = config.server.health;
+  const healthApart = health.enabled && health.listen !== undefined;
+
+  const registry = new DownstreamRegistry(config.mcp, { logger, connectTimeoutMs: options.connectTimeoutMs });
+  const gateway = new Gateway({ registry, logger, enableStructuredContent: config.mcp.enable_structured_content });
+  const handler = createMcpHandler(() => gateway.createServer(), {
+    legacy: 'stateless',
+    onerror: (error) => logger.debug({ err: error.message }, 'mcp handler error'),
+  });
+
+  const app = new Hono();
+  if (health.enabled && !healthApart) mountHealth(app, health.path);
+  if (config.mcp.enabled) {
+    if (isLoopback(listen.host)) app.use(config.mcp.path, loopbackHostGuard());
+    mountMcp(app, { path: config.mcp.path, handler, ready: registry.ready });
+  }
+
+  const servers: HttpServer[] = [];
+  const closeAll = async () => {
+    await Promise.all(servers.map(closeGracefully));
+    await handler.close();
+    await registry.close();
+  };
+  try {
+    servers.push(await listenOn(app, listen, options.listenAddress ? '--listen-address' : 'server.listen_address'));
+    if (healthApart && health.listen) {
+      const healthApp = new Hono();
+      mountHealth(healthApp, health.path);
+      servers.push(await listenOn(healthApp, health.listen, 'server.health.listen'));
+    }
+  } catch (error) {
+    await closeAll();
+    throw error;
+  }
+
+  const [main, healthServer] = servers.map(urlOf);
+  logger.info({ url: main, servers: registry.all().length }, 'nexus listening');
+  const ready = registry.start().then(() => {
+    const counts = registry.all().map((ds) => `${ds.name}=${ds.state.status}`);
+    logger.info({ tools: registry.index.size, downstreams: counts.join(' ') }, 'downstreams connected');
+  });
+  return {
+    url: main as string,
+    healthUrl: health.enabled ? `${healthServer ?? main}${health.path}` : undefined,
+    registry,
+    ready,
+    close: closeAll,
+  };
+}
+
+function listenOn(app: Hono, address: ListenAddress, source: string): Promise<HttpServer> {
+  const server = createAdaptorServer({ fetch: app.fetch }) as HttpServer;
+  return new Promise((resolve, reject) => {
+    server.once('error', (error: NodeJS.ErrnoException) => reject(new ListenError(address, error.code, source)));
+    server.listen(address.port, address.host, () => resolve(server));
+  });
+}
+
+function urlOf(server: HttpServer): string {
+  const { address, port } = server.address() as AddressInfo;
+  return `http://${address.includes(':') ? `[${address}]` : address}:${port}`;
+}
+
+/** Stops accepting, lets in-flight requests finish (bounded), then drops what is left. */
+function closeGracefully(server: HttpServer): Promise<void> {
+  return new Promise((resolve) => {
+    if (!server.listening) return resolve();
+    const timer = setTimeout(() => server.closeAllConnections(), SHUTDOWN_GRACE_MS);
+    server.close(() => {
+      clearTimeout(timer);
+      resolve();
+    });
+    server.closeIdleConnections();
+  });
+}
