@@ -70,7 +70,12 @@ export async function startNexus(config: Config, options: NexusOptions): Promise
   if (health.enabled && !healthApart) mountHealth(app, health.path);
   if (config.mcp.enabled) {
     if (isLoopback(listen.host)) app.use(config.mcp.path, loopbackHostGuard());
-    mountMcp(app, { path: config.mcp.path, handler, ready: registry.ready });
+    mountMcp(app, {
+      path: config.mcp.path,
+      handler,
+      ready: registry.ready,
+      onCancelled: (session, requestId, reason) => gateway.inFlight.cancel(session, requestId, reason),
+    });
   }
 
   const servers: HttpServer[] = [];

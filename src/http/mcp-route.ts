@@ -1,18 +1,31 @@
 /**
  * The MCP endpoint: reads and parses the JSON body once (a malformed one gets a JSON-RPC parse
  * error, -32700, and touches nothing else), then hands the request to the SDK's stateless handler.
+ *
+ * Sessions are correlation ids, not state: an `initialize` answer gets a random Mcp-Session-Id
+ * so that a later `notifications/cancelled` from the same client can name its own calls.
  */
+import { randomUUID } from 'node:crypto';
 import type { Hono } from 'hono';
 import type { McpHttpHandler } from '@modelcontextprotocol/server';
+
+export const SESSION_HEADER = 'mcp-session-id';
 
 export interface McpRouteOptions {
   path: string;
   handler: McpHttpHandler;
   /** Awaited before serving, so early clients see every downstream that could connect. */
   ready: Promise<void>;
+  /** A client cancelled its request `requestId` of session `session`. */
+  onCancelled: (session: string, requestId: string | number, reason: string | undefined) => void;
 }
 
-export function mountMcp(app: Hono, { path, handler, ready }: McpRouteOptions): void {
+interface JsonRpcMessage {
+  method?: unknown;
+  params?: { requestId?: unknown; reason?: unknown };
+}
+
+export function mountMcp(app: Hono, { path, handler, ready, onCancelled }: McpRouteOptions): void {
   app.all(path, async (c) => {
     await ready;
     if (c.req.method !== 'POST') return handler.fetch(c.req.raw);
@@ -23,6 +36,21 @@ export function mountMcp(app: Hono, { path, handler, ready }: McpRouteOptions): 
       const reason = error instanceof Error ? error.message : 'invalid JSON';
       return c.json({ jsonrpc: '2.0', id: null, error: { code: -32700, message: `Parse error: ${reason}` } }, 400);
     }
-    return handler.fetch(c.req.raw, { parsedBody: body });
+    const messages = (Array.isArray(body) ? body : [body]) as JsonRpcMessage[];
+    const session = c.req.header(SESSION_HEADER);
+    if (session !== undefined) {
+      for (const message of messages) {
+        const requestId = message?.params?.requestId;
+        if (message?.method === 'notifications/cancelled' && (typeof requestId === 'string' || typeof requestId === 'number')) {
+          const reason = message.params?.reason;
+          onCancelled(session, requestId, typeof reason === 'string' ? reason : undefined);
+        }
+      }
+    }
+    const response = await handler.fetch(c.req.raw, { parsedBody: body });
+    if (messages.some((message) => message?.method === 'initialize') && !response.headers.has(SESSION_HEADER)) {
+      response.headers.set(SESSION_HEADER, randomUUID());
+    }
+    return response;
   });
 }

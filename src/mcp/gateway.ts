@@ -6,6 +6,7 @@
 import {
   ProtocolError,
   ProtocolErrorCode,
+  ResourceNotFoundError,
   Server,
   type CallToolResult,
   type RequestOptions,
@@ -16,6 +17,10 @@ import type { Logger } from '../log.js';
 import { NEXUS_VERSION } from '../version.js';
 import { DownstreamUnavailableError, type Downstream } from './downstreams/downstream.js';
 import type { DownstreamRegistry } from './downstreams/registry.js';
+import { InFlightCalls } from './in-flight.js';
+
+/** The header that carries the caller's session id (handed out by the HTTP layer on initialize). */
+const SESSION_HEADER = 'mcp-session-id';
 import { MAX_RESULTS } from './search/tool-index.js';
 
 export interface GatewayOptions {
@@ -85,6 +90,7 @@ function gatewayTools(structured: boolean): Tool[] {
 }
 
 export class Gateway {
+  readonly inFlight = new InFlightCalls();
   private readonly tools: Tool[];
   private readonly log: Logger;
 
@@ -124,11 +130,7 @@ export class Gateway {
     server.setRequestHandler('resources/templates/list', () => ({ resourceTemplates: registry.resourceTemplates() }));
     server.setRequestHandler('resources/read', (request, ctx) => {
       const downstream = registry.serverForResource(request.params.uri);
-      if (!downstream) {
-        throw new ProtocolError(ProtocolErrorCode.ResourceNotFound, `Unknown resource: ${request.params.uri}`, {
-          uri: request.params.uri,
-        });
-      }
+      if (!downstream) throw new ResourceNotFoundError(request.params.uri);
       return this.forward(downstream, ctx, (options) => downstream.readResource(request.params, options));
     });
     return server;
@@ -172,27 +174,34 @@ export class Gateway {
 
   /**
    * Runs one downstream request on behalf of the client: the client's cancellation aborts it,
-   * downstream progress is relayed under the client's progress token, and errors keep their
-   * JSON-RPC code, message and data (transport failures become -32603 with the reason).
+   * downstream progress is relayed under the client's progress token (all of it before the
+   * result), and errors keep their JSON-RPC code, message and data (transport failures become
+   * -32603 with the reason).
    */
   private async forward<T>(
     downstream: Downstream,
     ctx: ServerContext,
     call: (options: RequestOptions) => Promise<T>,
   ): Promise<T> {
+    const session = ctx.http?.req?.headers.get(SESSION_HEADER) ?? undefined;
+    const { signal, release } = this.inFlight.track(session, ctx.mcpReq.id, ctx.mcpReq.signal);
     const progressToken = ctx.mcpReq._meta?.progressToken;
-    const options: RequestOptions = { signal: ctx.mcpReq.signal, resetTimeoutOnProgress: true };
+    const options: RequestOptions = { signal, resetTimeoutOnProgress: true };
+    let relayed = Promise.resolve();
     if (progressToken !== undefined) {
       options.onprogress = (progress) => {
-        ctx.mcpReq
-          .notify({ method: 'notifications/progress', params: { ...progress, progressToken } })
-          .catch(() => undefined);
+        const notification = { method: 'notifications/progress' as const, params: { ...progress, progressToken } };
+        relayed = relayed.then(() => ctx.mcpReq.notify(notification)).catch(() => undefined);
       };
     }
     try {
-      return await call(options);
+      const result = await call(options);
+      await relayed;
+      return result;
     } catch (error) {
       throw this.toProtocolError(downstream, error);
+    } finally {
+      release();
     }
   }
 

@@ -1,7 +1,7 @@
 /** One configured MCP server: its connection, its lists (tools, prompts, resources) and its state. */
-import { Client } from '@modelcontextprotocol/client';
 import type {
   CallToolRequestParams,
+  Client,
   CallToolResult,
   GetPromptRequestParams,
   GetPromptResult,
@@ -16,6 +16,7 @@ import type {
 import type { DownstreamConfig } from '../../config/schema.js';
 import type { Logger } from '../../log.js';
 import { NEXUS_VERSION } from '../../version.js';
+import { DownstreamClient } from './client.js';
 import { remoteTransport, stdioTransport, type OpenedTransport, type RemoteProtocol } from './transport.js';
 
 export interface Catalog {
@@ -148,7 +149,7 @@ export class Downstream {
       config.kind === 'stdio'
         ? stdioTransport(config)
         : remoteTransport(config, protocol ?? 'streamable-http', this.options.globalHeaders);
-    const client = new Client(
+    const client = new DownstreamClient(
       { name: 'nexus', version: NEXUS_VERSION },
       {
         listMaxPages: MAX_LIST_PAGES,

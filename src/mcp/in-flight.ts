@@ -1,0 +1,40 @@
+/**
+ * Downstream calls under way, by caller session and JSON-RPC request id, so that a client's
+ * `notifications/cancelled` (which older clients send as a separate POST, possibly to any
+ * instance) can abort the call it names. Best effort: a cancel that lands on another instance
+ * finds nothing here, and the call runs to its end there.
+ */
+export class InFlightCalls {
+  private readonly calls = new Map<string, AbortController>();
+
+  /** Registers a call; returns its signal (aborted by the client's signal or a cancel) and a release. */
+  track(session: string | undefined, requestId: string | number, clientSignal: AbortSignal): {
+    signal: AbortSignal;
+    release: () => void;
+  } {
+    if (session === undefined) return { signal: clientSignal, release: () => undefined };
+    const key = keyOf(session, requestId);
+    const controller = new AbortController();
+    this.calls.set(key, controller);
+    return {
+      signal: AbortSignal.any([clientSignal, controller.signal]),
+      release: () => {
+        if (this.calls.get(key) === controller) this.calls.delete(key);
+      },
+    };
+  }
+
+  cancel(session: string, requestId: string | number, reason?: string): boolean {
+    const controller = this.calls.get(keyOf(session, requestId));
+    controller?.abort(reason ?? 'cancelled by the client');
+    return controller !== undefined;
+  }
+
+  get size(): number {
+    return this.calls.size;
+  }
+}
+
+function keyOf(session: string, requestId: string | number): string {
+  return `${session}\u0000${typeof requestId}:${requestId}`;
+}
