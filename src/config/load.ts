@@ -1,8 +1,8 @@
 /** Reads nexus.toml into a frozen, validated Config, or throws a ConfigError a user can act on. */
 import { readFile } from 'node:fs/promises';
 import { parse as parseToml, TomlError } from 'smol-toml';
-import type { z } from 'zod';
 import { expandEnv, UndefinedEnvError } from './env.js';
+import { describeIssue } from './issues.js';
 import { configSchema, type Config } from './schema.js';
 
 /** A problem in the config file: names the file, the key path and the problem. */
@@ -36,18 +36,6 @@ export function keyPath(path: readonly PropertyKey[]): string {
   return path
     .map((part, i) => (typeof part === 'number' ? `[${part}]` : `${i === 0 ? '' : '.'}${String(part)}`))
     .join('');
-}
-
-function describeIssue(issue: z.core.$ZodIssue): { path: readonly PropertyKey[]; problem: string } {
-  if (issue.code === 'unrecognized_keys') {
-    const [first] = issue.keys;
-    return { path: [...issue.path, first ?? ''], problem: `unknown key${issue.keys.length > 1 ? `s ${issue.keys.join(', ')}` : ''}` };
-  }
-  if (issue.code === 'invalid_type') {
-    const missing = issue.message.includes('received undefined');
-    return { path: issue.path, problem: missing ? 'missing required key' : `wrong type: expected ${issue.expected}` };
-  }
-  return { path: issue.path, problem: issue.message };
 }
 
 /** Validates an already-parsed TOML tree; `file` is only used in error messages. */

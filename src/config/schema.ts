@@ -4,6 +4,7 @@
  */
 import { z } from 'zod';
 import { parseDuration } from './duration.js';
+import { describeIssue } from './issues.js';
 
 /** A duration string ("500ms", "60s", "5m", "1h") or whole seconds, as milliseconds. */
 export const duration = z.union([z.string(), z.number()]).transform((value, ctx) => {
@@ -125,7 +126,10 @@ const downstream = z.unknown().transform((value, ctx): DownstreamConfig => {
   }
   const parsed = (isStdio ? stdioServer : remoteServer).safeParse(value);
   if (!parsed.success) {
-    for (const issue of parsed.error.issues) ctx.addIssue({ ...issue, code: 'custom' });
+    for (const issue of parsed.error.issues) {
+      const { path, problem } = describeIssue(issue);
+      ctx.addIssue({ code: 'custom', message: problem, path });
+    }
     return z.NEVER;
   }
   return { ...parsed.data, kind: isStdio ? 'stdio' : 'remote' } as DownstreamConfig;

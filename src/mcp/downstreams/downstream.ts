@@ -218,7 +218,7 @@ export class Downstream {
     } catch (error) {
       this.log.debug({ err: String(error) }, 'error while closing downstream');
     } finally {
-      opened.release();
+      await opened.release();
     }
   }
 }

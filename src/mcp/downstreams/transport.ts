@@ -8,11 +8,14 @@ import type { RemoteServerConfig, StdioServerConfig } from '../../config/schema.
 
 export type RemoteProtocol = 'streamable-http' | 'sse';
 
-/** A transport plus whatever must be released with it (an open stderr file, a connection pool). */
+/** A transport plus whatever must be released with it (a child process, a stderr file, a pool). */
 export interface OpenedTransport {
   transport: Transport;
-  release(): void;
+  release(): Promise<void>;
 }
+
+/** How long a child gets to exit after SIGTERM before it is killed. */
+const KILL_GRACE_MS = 2_000;
 
 export function stdioTransport(config: StdioServerConfig): OpenedTransport {
   const [command, ...args] = config.cmd as [string, ...string[]];
@@ -25,7 +28,42 @@ export function stdioTransport(config: StdioServerConfig): OpenedTransport {
     cwd: config.cwd,
     stderr: stderrFd ?? (config.stderr === 'inherit' ? 'inherit' : 'ignore'),
   });
-  return { transport, release: () => stderrFd !== undefined && closeSync(stderrFd) };
+  // The SDK forgets the child's pid as soon as it starts closing (and does not wait when a
+  // connect fails), so we keep it to make sure the child is gone when we release it.
+  let pid: number | null = null;
+  const start = transport.start.bind(transport);
+  transport.start = async () => {
+    await start();
+    pid = transport.pid;
+  };
+  return {
+    transport,
+    release: async () => {
+      if (stderrFd !== undefined) closeSync(stderrFd);
+      if (pid !== null) await terminate(pid);
+    },
+  };
+}
+
+/** SIGTERM, then SIGKILL if the process is still there after the grace period. */
+async function terminate(pid: number): Promise<void> {
+  if (!signal(pid, 'SIGTERM')) return;
+  const deadline = Date.now() + KILL_GRACE_MS;
+  while (Date.now() < deadline) {
+    await new Promise((resolve) => setTimeout(resolve, 25));
+    if (!signal(pid, 0)) return;
+  }
+  signal(pid, 'SIGKILL');
+}
+
+/** Sends a signal; false when the process no longer exists. */
+function signal(pid: number, name: NodeJS.Signals | 0): boolean {
+  try {
+    process.kill(pid, name);
+    return true;
+  } catch {
+    return false;
+  }
 }
 
 export function remoteTransport(
@@ -43,7 +81,7 @@ export function remoteTransport(
     protocol === 'sse'
       ? new SSEClientTransport(url, { requestInit, fetch, eventSourceInit: { fetch } })
       : new StreamableHTTPClientTransport(url, { requestInit, fetch });
-  return { transport, release: () => void agent.close().catch(() => undefined) };
+  return { transport, release: () => agent.close().catch(() => undefined) };
 }
 
 /** One keep-alive pool per server, carrying that server's TLS settings. */

@@ -43,8 +43,9 @@ export class ToolIndex {
       boost: BOOST,
       combineWith: 'OR',
       prefix: (term) => term.length >= 4,
-      // One typo in words of five letters or more.
-      fuzzy: (term) => (term.length >= 5 ? 1 : false),
+      // One typo in words of five letters or more. MiniSearch counts a swap of two letters as two
+      // edits, so words of eight or more may differ by two.
+      fuzzy: (term) => (term.length >= 8 ? 2 : term.length >= 5 ? 1 : false),
     },
   });
   private readonly byServer = new Map<string, IndexedTool[]>();

@@ -1,0 +1,200 @@
+/** The built `nexus` binary: flags, env, config errors, health, and graceful shutdown. */
+import { mkdtemp, writeFile } from 'node:fs/promises';
+import { createServer } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterEach, describe, expect, it } from 'vitest';
+import {
+  childPids,
+  EVERYTHING,
+  FIXTURE_SERVER,
+  freePort,
+  waitForPort,
+  isAlive,
+  NEXUS_BIN,
+  spawnNode,
+  type Spawned,
+} from './helpers/processes.js';
+
+const running: Spawned[] = [];
+afterEach(async () => {
+  await Promise.all(running.splice(0).map((nexus) => nexus.kill('SIGKILL')));
+});
+
+async function writeConfig(toml: string): Promise<string> {
+  const dir = await mkdtemp(join(tmpdir(), 'nexus-cli-'));
+  const file = join(dir, 'nexus.toml');
+  await writeFile(file, toml);
+  return file;
+}
+
+function nexus(args: string[], env: NodeJS.ProcessEnv = {}): Spawned {
+  const spawned = spawnNode([NEXUS_BIN, '--log-style', 'json', ...args], { NEXUS_LOG: 'info', ...env });
+  running.push(spawned);
+  return spawned;
+}
+
+/** Waits until the output contains `text`, or fails with the output so far. */
+async function waitForOutput(spawned: Spawned, text: string, timeoutMs = 20_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!spawned.output().includes(text)) {
+    if (Date.now() > deadline || spawned.child.exitCode !== null) {
+      throw new Error(`did not see ${JSON.stringify(text)}; output:\n${spawned.output()}`);
+    }
+    await new Promise((resolve) => setTimeout(resolve, 25));
+  }
+}
+
+/** Runs nexus expecting a startup failure; returns its output. */
+async function failedRun(args: string[], env: NodeJS.ProcessEnv = {}): Promise<string> {
+  const spawned = nexus(args, env);
+  expect(await spawned.exited).toBe(1);
+  const output = spawned.output();
+  expect(output).not.toMatch(/^\s+at /m); // no stack trace
+  return output;
+}
+
+describe('startup errors', () => {
+  it('a missing config file', async () => {
+    const output = await failedRun(['--config', '/nonexistent/nexus.toml']);
+    expect(output.trim()).toBe('nexus: /nonexistent/nexus.toml: config file not found');
+  });
+
+  it('each config error names file, key path and problem', async () => {
+    const cases: [string, string][] = [
+      ['[mcp\n', 'TOML syntax error at line 1'],
+      ['[server]\nlisten_adress = "127.0.0.1:1"', 'server.listen_adress: unknown key'],
+      ['[mcp]\nenabled = 1', 'mcp.enabled: wrong type: expected boolean'],
+      ['[mcp.servers.x]\ncmd = []', 'mcp.servers.x.cmd: cmd must not be empty'],
+      ['[mcp.servers.x]\nurl = "nope"', 'mcp.servers.x.url: bad URL "nope"'],
+      ['[mcp.servers.x]\ncmd = ["{{ env.NEXUS_CLI_UNSET }}"]', 'mcp.servers.x.cmd[0]: environment variable NEXUS_CLI_UNSET is not defined'],
+    ];
+    for (const [toml, expected] of cases) {
+      const file = await writeConfig(toml);
+      const output = await failedRun(['-c', file]);
+      expect(output).toContain(`nexus: ${file}: `);
+      expect(output).toContain(expected);
+    }
+  });
+
+  it('a listen address in use', async () => {
+    const blocker = createServer().listen(0, '127.0.0.1');
+    await new Promise((resolve) => blocker.once('listening', resolve));
+    const { port } = blocker.address() as { port: number };
+    try {
+      const file = await writeConfig(`[server]\nlisten_address = "127.0.0.1:${port}"`);
+      const output = await failedRun(['-c', file]);
+      expect(output).toContain(`server.listen_address: address 127.0.0.1:${port} is already in use`);
+    } finally {
+      blocker.close();
+    }
+  });
+
+  it('a bad --listen-address', async () => {
+    const file = await writeConfig('');
+    const output = await failedRun(['-c', file, '--listen-address', 'nowhere']);
+    expect(output).toContain('expected HOST:PORT');
+  });
+});
+
+describe('flags and environment', () => {
+  it('--version and --help', async () => {
+    const version = nexus(['--version']);
+    expect(await version.exited).toBe(0);
+    expect(version.output().trim()).toMatch(/^\d+\.\d+\.\d+/);
+    const help = nexus(['--help']);
+    expect(await help.exited).toBe(0);
+    for (const flag of ['--config', '--listen-address', '--log', '--log-style', '--version']) {
+      expect(help.output()).toContain(flag);
+    }
+  });
+
+  it('--listen-address beats server.listen_address', async () => {
+    const [filePort, flagPort] = [await freePort(), await freePort()];
+    const file = await writeConfig(`[server]\nlisten_address = "127.0.0.1:${filePort}"`);
+    const spawned = nexus(['-c', file, '-l', `127.0.0.1:${flagPort}`]);
+    await waitForOutput(spawned, 'nexus listening');
+    expect(spawned.output()).toContain(`"url":"http://127.0.0.1:${flagPort}"`);
+    expect((await fetch(`http://127.0.0.1:${flagPort}/health`)).status).toBe(200);
+    await expect(fetch(`http://127.0.0.1:${filePort}/health`)).rejects.toThrow();
+  });
+
+  it('NEXUS_CONFIG_PATH and NEXUS_LISTEN_ADDRESS work like the flags', async () => {
+    const port = await freePort();
+    const file = await writeConfig('[server.health]\npath = "/alive"');
+    const spawned = nexus([], { NEXUS_CONFIG_PATH: file, NEXUS_LISTEN_ADDRESS: `127.0.0.1:${port}` });
+    await waitForOutput(spawned, 'nexus listening');
+    expect(await (await fetch(`http://127.0.0.1:${port}/alive`)).json()).toEqual({ status: 'healthy' });
+  });
+
+  it('--log off prints nothing', async () => {
+    const port = await freePort();
+    const file = await writeConfig('');
+    const spawned = nexus(['-c', file, '-l', `127.0.0.1:${port}`, '--log', 'off']);
+    await waitForPort(port);
+    expect(spawned.output()).toBe('');
+  });
+});
+
+describe('health', () => {
+  async function start(toml: string): Promise<number> {
+    const port = await freePort();
+    const spawned = nexus(['-c', await writeConfig(toml), '-l', `127.0.0.1:${port}`]);
+    await waitForOutput(spawned, 'nexus listening');
+    return port;
+  }
+
+  it('answers 200 {"status":"healthy"} by default', async () => {
+    const port = await start('');
+    const response = await fetch(`http://127.0.0.1:${port}/health`);
+    expect(response.status).toBe(200);
+    expect(await response.json()).toEqual({ status: 'healthy' });
+  });
+
+  it('is 404 when disabled', async () => {
+    const port = await start('[server.health]\nenabled = false');
+    expect((await fetch(`http://127.0.0.1:${port}/health`)).status).toBe(404);
+  });
+
+  it('can listen on an address of its own', async () => {
+    const healthPort = await freePort();
+    const port = await start(`[server.health]\nlisten = "127.0.0.1:${healthPort}"`);
+    expect((await fetch(`http://127.0.0.1:${healthPort}/health`)).status).toBe(200);
+    expect((await fetch(`http://127.0.0.1:${port}/health`)).status).toBe(404);
+  });
+});
+
+describe('shutdown', () => {
+  it.each(['SIGTERM', 'SIGINT'] as const)('%s ends every child process and exits 0', async (signal) => {
+    const port = await freePort();
+    const file = await writeConfig(`
+      [mcp.servers.everything]
+      cmd = ["node", "${EVERYTHING}", "stdio"]
+      [mcp.servers.fixture]
+      cmd = ["node", "${FIXTURE_SERVER}", "stdio"]
+    `);
+    const spawned = nexus(['-c', file, '-l', `127.0.0.1:${port}`]);
+    await waitForOutput(spawned, 'downstreams connected');
+    const children = await childPids(spawned.child.pid as number);
+    expect(children).toHaveLength(2);
+    spawned.child.kill(signal);
+    expect(await spawned.exited).toBe(0);
+    expect(children.filter(isAlive)).toEqual([]);
+  });
+
+  it('shuts down cleanly while a downstream is still starting', async () => {
+    const port = await freePort();
+    // A child that never answers initialize: nexus must still end it on shutdown.
+    const file = await writeConfig(`
+      [mcp.servers.silent]
+      cmd = ["node", "-e", "setInterval(() => {}, 1000)"]
+    `);
+    const spawned = nexus(['-c', file, '-l', `127.0.0.1:${port}`]);
+    await waitForOutput(spawned, 'nexus listening');
+    let children: number[] = [];
+    await expect.poll(async () => (children = await childPids(spawned.child.pid as number)).length).toBe(1);
+    spawned.child.kill('SIGTERM');
+    expect(await spawned.exited).toBe(0);
+    expect(children.filter(isAlive)).toEqual([]);
+  });
+});

@@ -1,0 +1,214 @@
+/** The config loader: defaults, env expansion, and every load error of SPEC §1. */
+import { mkdtemp, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { parseDuration } from '../src/config/duration.js';
+import { ConfigError, loadConfig } from '../src/config/load.js';
+
+const ENV = { HOME: '/home/test', NEXUS_TEST_TOKEN: 'tok-123', NEXUS_TEST_PORT: '9123' };
+
+async function load(toml: string, env: NodeJS.ProcessEnv = ENV) {
+  const dir = await mkdtemp(join(tmpdir(), 'nexus-config-'));
+  const file = join(dir, 'nexus.toml');
+  await writeFile(file, toml);
+  return loadConfig(file, env);
+}
+
+async function loadError(toml: string): Promise<ConfigError> {
+  const error = await load(toml).then(
+    () => undefined,
+    (caught: unknown) => caught,
+  );
+  expect(error).toBeInstanceOf(ConfigError);
+  expect((error as ConfigError).message).toContain('nexus.toml');
+  return error as ConfigError;
+}
+
+describe('defaults', () => {
+  it('an empty file gives the documented defaults', async () => {
+    const config = await load('');
+    expect(config.server.listen_address).toBeUndefined();
+    expect(config.server.health).toEqual({ enabled: true, path: '/health' });
+    expect(config.mcp).toMatchObject({
+      enabled: true,
+      path: '/mcp',
+      enable_structured_content: true,
+      servers: {},
+      downstream_cache: { max_size: 1000, idle_timeout: 600_000 },
+    });
+  });
+
+  it('fills in server defaults and tells stdio from remote servers', async () => {
+    const config = await load(`
+      [mcp.servers.local]
+      cmd = ["node", "server.js"]
+      [mcp.servers.remote]
+      url = "https://example.com/mcp"
+    `);
+    expect(config.mcp.servers['local']).toMatchObject({ kind: 'stdio', cmd: ['node', 'server.js'], env: {}, stderr: 'null' });
+    expect(config.mcp.servers['remote']).toMatchObject({ kind: 'remote', url: 'https://example.com/mcp', headers: {} });
+  });
+
+  it('returns a frozen config', async () => {
+    const config = await load('[mcp]\npath = "/x"');
+    expect(Object.isFrozen(config.mcp)).toBe(true);
+  });
+});
+
+describe('values', () => {
+  it('expands {{ env.X }} in every string, including arrays and tables', async () => {
+    const config = await load(`
+      [server]
+      listen_address = "127.0.0.1:{{ env.NEXUS_TEST_PORT }}"
+      [mcp.servers.local]
+      cmd = ["node", "{{env.HOME}}/server.js"]
+      env = { TOKEN = "{{ env.NEXUS_TEST_TOKEN }}" }
+      [mcp.servers.remote]
+      url = "https://example.com/mcp"
+      auth.token = "{{ env.NEXUS_TEST_TOKEN }}"
+    `);
+    expect(config.server.listen_address).toEqual({ host: '127.0.0.1', port: 9123 });
+    expect(config.mcp.servers['local']).toMatchObject({ cmd: ['node', '/home/test/server.js'], env: { TOKEN: 'tok-123' } });
+    expect(config.mcp.servers['remote']).toMatchObject({ auth: { token: 'tok-123' } });
+  });
+
+  it('parses durations as strings, sums and whole seconds', async () => {
+    expect(parseDuration('500ms')).toBe(500);
+    expect(parseDuration('60s')).toBe(60_000);
+    expect(parseDuration('5m')).toBe(300_000);
+    expect(parseDuration('1h')).toBe(3_600_000);
+    expect(parseDuration('1m30s')).toBe(90_000);
+    expect(parseDuration('soon')).toBeUndefined();
+    const config = await load('[mcp.downstream_cache]\nidle_timeout = 90');
+    expect(config.mcp.downstream_cache.idle_timeout).toBe(90_000);
+  });
+
+  it('accepts static headers as a table or as the original insert rules', async () => {
+    const config = await load(`
+      [mcp.servers.table]
+      url = "http://127.0.0.1:1/mcp"
+      headers = { X-One = "1" }
+      [mcp.servers.rules]
+      url = "http://127.0.0.1:1/mcp"
+      [[mcp.servers.rules.headers]]
+      rule = "insert"
+      name = "X-Two"
+      value = "2"
+    `);
+    expect(config.mcp.servers['table']).toMatchObject({ headers: { 'X-One': '1' } });
+    expect(config.mcp.servers['rules']).toMatchObject({ headers: { 'X-Two': '2' } });
+  });
+
+  it('parses IPv6 listen addresses', async () => {
+    const config = await load('[server]\nlisten_address = "[::1]:8080"');
+    expect(config.server.listen_address).toEqual({ host: '::1', port: 8080 });
+  });
+});
+
+describe('load errors name the file, the key path and the problem', () => {
+  it('missing file', async () => {
+    const error = await loadConfig('/nonexistent/dir/nexus.toml').catch((caught: ConfigError) => caught);
+    expect(error).toBeInstanceOf(ConfigError);
+    expect(error.message).toBe('/nonexistent/dir/nexus.toml: config file not found');
+  });
+
+  it('unreadable file', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'nexus-config-'));
+    const error = await loadConfig(dir).catch((caught: ConfigError) => caught);
+    expect(error).toBeInstanceOf(ConfigError);
+    expect(error.message).toContain('cannot read config file (EISDIR)');
+  });
+
+  it('TOML syntax error, with its line', async () => {
+    const error = await loadError('[mcp]\npath = "/mcp"\nenabled = = true\n');
+    expect(error.problem).toMatch(/^TOML syntax error at line 3, column \d+/);
+  });
+
+  it('unknown key', async () => {
+    expect((await loadError('[server]\nlisten_adress = "127.0.0.1:1"')).keyPath).toBe('server.listen_adress');
+    const inServer = await loadError('[mcp.servers.x]\ncmd = ["a"]\ncommand = "b"');
+    expect(inServer.keyPath).toBe('mcp.servers.x.command');
+    expect(inServer.problem).toBe('unknown key');
+    expect((await loadError('[nope]\na = 1')).keyPath).toBe('nope');
+  });
+
+  it('wrong type', async () => {
+    const error = await loadError('[mcp]\nenabled = "yes"');
+    expect(error.keyPath).toBe('mcp.enabled');
+    expect(error.problem).toBe('wrong type: expected boolean');
+  });
+
+  it('missing required key', async () => {
+    const error = await loadError('[mcp.servers.x]\nurl = "http://127.0.0.1:1/sse"\nauth = {}');
+    expect(error.keyPath).toBe('mcp.servers.x.auth');
+  });
+
+  it('bad duration', async () => {
+    const error = await loadError('[mcp.downstream_cache]\nidle_timeout = "ten minutes"');
+    expect(error.keyPath).toBe('mcp.downstream_cache.idle_timeout');
+    expect(error.problem).toContain('bad duration "ten minutes"');
+  });
+
+  it('bad URL', async () => {
+    const error = await loadError('[mcp.servers.x]\nurl = "not a url"');
+    expect(error.keyPath).toBe('mcp.servers.x.url');
+    expect(error.problem).toBe('bad URL "not a url"');
+    expect((await loadError('[mcp.servers.x]\nurl = "ftp://example.com/mcp"')).problem).toContain('must be http or https');
+  });
+
+  it('undefined {{ env.X }}', async () => {
+    const error = await loadError('[mcp.servers.x]\ncmd = ["run", "{{ env.NEXUS_TEST_UNDEFINED }}"]');
+    expect(error.keyPath).toBe('mcp.servers.x.cmd[1]');
+    expect(error.problem).toBe('environment variable NEXUS_TEST_UNDEFINED is not defined');
+  });
+
+  it('empty cmd', async () => {
+    const error = await loadError('[mcp.servers.x]\ncmd = []');
+    expect(error.keyPath).toBe('mcp.servers.x.cmd');
+    expect(error.problem).toContain('cmd must not be empty');
+    expect((await loadError('[mcp.servers.x]\ncmd = [""]')).keyPath).toBe('mcp.servers.x.cmd');
+  });
+
+  it('invalid protocol', async () => {
+    const error = await loadError('[mcp.servers.x]\nurl = "http://127.0.0.1:1/mcp"\nprotocol = "websocket"');
+    expect(error.keyPath).toBe('mcp.servers.x.protocol');
+    expect(error.problem).toContain('invalid protocol');
+  });
+
+  it('negative or zero limits', async () => {
+    const zero = await loadError('[mcp.servers.x]\ncmd = ["a"]\nrate_limits = { limit = 0, interval = "1s" }');
+    expect(zero.keyPath).toBe('mcp.servers.x.rate_limits.limit');
+    expect(zero.problem).toBe('must be greater than zero');
+    const negative = await loadError('[mcp.downstream_cache]\nmax_size = -5');
+    expect(negative.keyPath).toBe('mcp.downstream_cache.max_size');
+    expect((await loadError('[mcp.downstream_cache]\nidle_timeout = "0s"')).problem).toContain('bad duration');
+  });
+
+  it('bad listen address', async () => {
+    const error = await loadError('[server]\nlisten_address = "localhost"');
+    expect(error.keyPath).toBe('server.listen_address');
+    expect(error.problem).toContain('expected HOST:PORT');
+  });
+
+  it('server names that cannot be split from their tools', async () => {
+    const error = await loadError('[mcp.servers.my__server]\ncmd = ["a"]');
+    expect(error.keyPath).toBe('mcp.servers.my__server');
+    expect(error.problem).toContain('"__"');
+    expect((await loadError('[mcp.servers."my server"]\ncmd = ["a"]')).problem).toContain('letters, digits');
+  });
+
+  it('a server with neither cmd nor url', async () => {
+    const error = await loadError('[mcp.servers.x]\ncwd = "/tmp"');
+    expect(error.keyPath).toBe('mcp.servers.x');
+    expect(error.problem).toContain('either `cmd` (stdio) or `url` (remote)');
+  });
+
+  it('settings of features this version does not have yet are refused, not ignored', async () => {
+    const oauth = await loadError('[server.oauth]\nurl = "https://auth.example.com/jwks.json"');
+    expect(oauth.keyPath).toBe('server.oauth');
+    expect(oauth.problem).toContain('not supported');
+    const limits = await loadError('[mcp.servers.x]\ncmd = ["a"]\nrate_limits = { limit = 5, interval = "1s" }');
+    expect(limits.keyPath).toBe('mcp.servers.x.rate_limits');
+  });
+});
