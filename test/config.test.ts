@@ -15,6 +15,15 @@ async function load(toml: string, env: NodeJS.ProcessEnv = ENV) {
   return loadConfig(file, env);
 }
 
+async function loadFailure(file: string): Promise<ConfigError> {
+  const error = await loadConfig(file, ENV).then(
+    () => undefined,
+    (caught: unknown) => caught,
+  );
+  expect(error).toBeInstanceOf(ConfigError);
+  return error as ConfigError;
+}
+
 async function loadError(toml: string): Promise<ConfigError> {
   const error = await load(toml).then(
     () => undefined,
@@ -108,15 +117,13 @@ describe('values', () => {
 
 describe('load errors name the file, the key path and the problem', () => {
   it('missing file', async () => {
-    const error = await loadConfig('/nonexistent/dir/nexus.toml').catch((caught: ConfigError) => caught);
-    expect(error).toBeInstanceOf(ConfigError);
+    const error = await loadFailure('/nonexistent/dir/nexus.toml');
     expect(error.message).toBe('/nonexistent/dir/nexus.toml: config file not found');
   });
 
   it('unreadable file', async () => {
     const dir = await mkdtemp(join(tmpdir(), 'nexus-config-'));
-    const error = await loadConfig(dir).catch((caught: ConfigError) => caught);
-    expect(error).toBeInstanceOf(ConfigError);
+    const error = await loadFailure(dir);
     expect(error.message).toContain('cannot read config file (EISDIR)');
   });
 

@@ -19,7 +19,7 @@ export async function connectClient(nexus: RunningNexus, path = '/mcp'): Promise
 }
 
 /** The text of the first content block of a tool result. */
-export function firstText(result: { content?: unknown }): string {
-  const content = result.content as { type: string; text?: string }[] | undefined;
+export function firstText(result: unknown): string {
+  const content = (result as { content?: { type: string; text?: string }[] }).content;
   return content?.find((block) => block.type === 'text')?.text ?? '';
 }
