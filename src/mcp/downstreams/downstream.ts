@@ -160,7 +160,7 @@ export class Downstream {
         },
       },
     );
-    client.onerror = (error) => this.log.debug({ err: error.message }, 'downstream transport error');
+    client.onerror = (error) => this.log.warn({ err: error.message }, 'downstream transport error (skipped)');
     client.onclose = () => this.onClosed(client);
     const connection = { client, opened };
     try {
