@@ -71,6 +71,42 @@ describe('protocol versions', () => {
   });
 });
 
+describe('the 2026-07-28 era (per-request envelope)', () => {
+  it('serves a modern client: tools, progress, cancellation, prompts and resources', async () => {
+    const { Client, StreamableHTTPClientTransport } = await import('@modelcontextprotocol/client');
+    const nexus = await nexusFor(FIXTURE);
+    const client = new Client({ name: 'modern', version: '1' }, { versionNegotiation: { mode: { pin: '2026-07-28' } } });
+    await client.connect(new StreamableHTTPClientTransport(new URL(`${nexus.url}/mcp`)));
+    cleanups.push(() => client.close());
+    expect(client.getProtocolEra()).toBe('modern');
+    expect((await client.listTools()).tools.map((tool) => tool.name)).toEqual(['search', 'execute']);
+
+    const seen: number[] = [];
+    const counted = await client.callTool(
+      { name: 'execute', arguments: { name: 'fixture__count_up', arguments: { steps: 3 } } },
+      { onprogress: (progress) => seen.push(progress.progress) },
+    );
+    expect(firstText(counted)).toBe('counted to 3');
+    expect(seen).toEqual([1, 2, 3]);
+
+    const controller = new AbortController();
+    setTimeout(() => controller.abort(), 300);
+    await expect(
+      client.callTool(
+        { name: 'execute', arguments: { name: 'fixture__wait_for_cancel', arguments: { ms: 20_000 } } },
+        { signal: controller.signal },
+      ),
+    ).rejects.toThrow();
+    await expect
+      .poll(async () => firstText(await client.callTool({ name: 'execute', arguments: { name: 'fixture__cancellations' } })))
+      .toBe('1');
+
+    expect((await client.listPrompts()).prompts.map((prompt) => prompt.name)).toEqual(['fixture__greeting']);
+    const read = await client.readResource({ uri: 'fixture://items/9' });
+    expect(read.contents[0]).toMatchObject({ text: 'contents of fixture://items/9' });
+  });
+});
+
 describe('scale-out', () => {
   it('a session begun on one instance is served by another (no sticky sessions)', async () => {
     const [a, b] = await Promise.all([nexusFor(FIXTURE), nexusFor(FIXTURE)]);
