@@ -89,13 +89,23 @@ function gatewayTools(structured: boolean): Tool[] {
   return [search, execute];
 }
 
+function instructionsFor(servers: string[]): string {
+  return (
+    `Nexus is a gateway to these MCP servers: ${servers.length > 0 ? servers.join(', ') : 'none configured'}. ` +
+    'Their tools are not listed directly: call `search` with keywords to find a tool, then `execute` ' +
+    'with its name and arguments.'
+  );
+}
+
 export class Gateway {
   readonly inFlight = new InFlightCalls();
   private readonly tools: Tool[];
+  private readonly instructions: string;
   private readonly log: Logger;
 
   constructor(private readonly options: GatewayOptions) {
     this.tools = gatewayTools(options.enableStructuredContent);
+    this.instructions = instructionsFor(options.registry.all().map((downstream) => downstream.name));
     this.log = options.logger.child({ component: 'gateway' });
   }
 
@@ -106,7 +116,7 @@ export class Gateway {
       { name: 'nexus', title: 'Nexus MCP gateway', version: NEXUS_VERSION },
       {
         capabilities: { tools: {}, prompts: {}, resources: {} },
-        instructions: this.instructions(),
+        instructions: this.instructions,
       },
     );
     server.setRequestHandler('tools/list', () => ({ tools: this.tools }));
@@ -134,15 +144,6 @@ export class Gateway {
       return this.forward(downstream, ctx, (options) => downstream.readResource(request.params, options));
     });
     return server;
-  }
-
-  private instructions(): string {
-    const names = this.options.registry.all().map((downstream) => downstream.name);
-    const servers = names.length > 0 ? names.join(', ') : 'none configured';
-    return (
-      `Nexus is a gateway to these MCP servers: ${servers}. Their tools are not listed directly: ` +
-      'call `search` with keywords to find a tool, then `execute` with its name and arguments.'
-    );
   }
 
   private search(args: Record<string, unknown>): CallToolResult {
