@@ -47,7 +47,11 @@ async function run(options: CliOptions): Promise<void> {
     nexus = await startNexus(config, { logger, listenAddress: options.listenAddress });
   } catch (error) {
     if (error instanceof ConfigError || error instanceof ListenError) {
-      const where = error instanceof ListenError ? `${options.config}: ${error.source}: ` : '';
+      // A bad --listen-address is not the file's fault, so only config keys get the file name.
+      const where =
+        error instanceof ListenError
+          ? `${error.source.startsWith('--') ? '' : `${options.config}: `}${error.source}: `
+          : '';
       process.stderr.write(`nexus: ${where}${error.message}\n`);
       process.exit(1);
     }

@@ -15,12 +15,18 @@ import { Gateway } from './mcp/gateway.js';
 export const DEFAULT_LISTEN_ADDRESS: ListenAddress = { host: '127.0.0.1', port: 8000 };
 /** How long shutdown waits for in-flight requests before closing their connections. */
 const SHUTDOWN_GRACE_MS = 5_000;
+/**
+ * How long MCP requests right after start wait for downstreams still connecting, so an early
+ * client sees the servers that come up quickly; a slow server does not hold them longer.
+ */
+export const DEFAULT_STARTUP_GRACE_MS = 5_000;
 
 export interface NexusOptions {
   logger: Logger;
   /** Beats `server.listen_address` (the CLI's --listen-address). */
   listenAddress?: ListenAddress;
   connectTimeoutMs?: number;
+  startupGraceMs?: number;
 }
 
 export interface RunningNexus {
@@ -60,6 +66,15 @@ export async function startNexus(config: Config, options: NexusOptions): Promise
   const healthApart = health.enabled && health.listen !== undefined;
 
   const registry = new DownstreamRegistry(config.mcp, { logger, connectTimeoutMs: options.connectTimeoutMs });
+  // Downstreams start connecting once the listeners are up (a nexus that cannot bind starts none).
+  let listening!: () => void;
+  const ready = new Promise<void>((resolve) => (listening = resolve)).then(() => registry.start()).then(() => {
+    const counts = registry.all().map((ds) => `${ds.name}=${ds.state.status}`);
+    logger.info({ tools: registry.index.size, downstreams: counts.join(' ') }, 'downstreams connected');
+  });
+  const startupGrace = new Promise<void>((resolve) =>
+    setTimeout(resolve, options.startupGraceMs ?? DEFAULT_STARTUP_GRACE_MS).unref(),
+  );
   const gateway = new Gateway({ registry, logger, enableStructuredContent: config.mcp.enable_structured_content });
   const handler = createMcpHandler(() => gateway.createServer(), {
     legacy: 'stateless',
@@ -73,7 +88,7 @@ export async function startNexus(config: Config, options: NexusOptions): Promise
     mountMcp(app, {
       path: config.mcp.path,
       handler,
-      ready: registry.ready,
+      ready: Promise.race([ready, startupGrace]),
       onCancelled: (session, requestId, reason) => gateway.inFlight.cancel(session, requestId, reason),
     });
   }
@@ -98,10 +113,7 @@ export async function startNexus(config: Config, options: NexusOptions): Promise
 
   const [main, healthServer] = servers.map(urlOf);
   logger.info({ url: main, servers: registry.all().length }, 'nexus listening');
-  const ready = registry.start().then(() => {
-    const counts = registry.all().map((ds) => `${ds.name}=${ds.state.status}`);
-    logger.info({ tools: registry.index.size, downstreams: counts.join(' ') }, 'downstreams connected');
-  });
+  listening();
   return {
     url: main as string,
     healthUrl: health.enabled ? `${healthServer ?? main}${health.path}` : undefined,

@@ -66,7 +66,7 @@ describe('startup errors', () => {
       ['[server]\nlisten_adress = "127.0.0.1:1"', 'server.listen_adress: unknown key'],
       ['[mcp]\nenabled = 1', 'mcp.enabled: wrong type: expected boolean'],
       ['[mcp.servers.x]\ncmd = []', 'mcp.servers.x.cmd: cmd must not be empty'],
-      ['[mcp.servers.x]\nurl = "nope"', 'mcp.servers.x.url: bad URL "nope"'],
+      ['[mcp.servers.x]\nurl = "nope"', 'mcp.servers.x.url: bad URL: not an absolute http(s) URL'],
       ['[mcp.servers.x]\ncmd = ["{{ env.NEXUS_CLI_UNSET }}"]', 'mcp.servers.x.cmd[0]: environment variable NEXUS_CLI_UNSET is not defined'],
     ];
     for (const [toml, expected] of cases) {
@@ -94,6 +94,18 @@ describe('startup errors', () => {
     const file = await writeConfig('');
     const output = await failedRun(['-c', file, '--listen-address', 'nowhere']);
     expect(output).toContain('expected HOST:PORT');
+  });
+
+  it('a --listen-address in use is reported against the flag, not the file', async () => {
+    const blocker = createServer().listen(0, '127.0.0.1');
+    await new Promise((resolve) => blocker.once('listening', resolve));
+    const { port } = blocker.address() as { port: number };
+    try {
+      const output = await failedRun(['-c', await writeConfig(''), '-l', `127.0.0.1:${port}`]);
+      expect(output.trim()).toBe(`nexus: --listen-address: address 127.0.0.1:${port} is already in use`);
+    } finally {
+      blocker.close();
+    }
   });
 });
 

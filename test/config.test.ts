@@ -160,8 +160,13 @@ describe('load errors name the file, the key path and the problem', () => {
   it('bad URL', async () => {
     const error = await loadError('[mcp.servers.x]\nurl = "not a url"');
     expect(error.keyPath).toBe('mcp.servers.x.url');
-    expect(error.problem).toBe('bad URL "not a url"');
+    expect(error.problem).toBe('bad URL: not an absolute http(s) URL');
     expect((await loadError('[mcp.servers.x]\nurl = "ftp://example.com/mcp"')).problem).toContain('must be http or https');
+  });
+
+  it('never echoes a value that may hold a secret from the environment', async () => {
+    const error = await loadError('[mcp.servers.x]\nurl = "token-{{ env.NEXUS_TEST_TOKEN }}"');
+    expect(error.message).not.toContain('tok-123');
   });
 
   it('undefined {{ env.X }}', async () => {
@@ -203,6 +208,16 @@ describe('load errors name the file, the key path and the problem', () => {
     expect(error.keyPath).toBe('mcp.servers.my__server');
     expect(error.problem).toContain('"__"');
     expect((await loadError('[mcp.servers."my server"]\ncmd = ["a"]')).problem).toContain('letters, digits');
+  });
+
+  it('values of the wrong shape get a message saying what fits', async () => {
+    const stderr = await loadError('[mcp.servers.x]\ncmd = ["a"]\nstderr = "bogus"');
+    expect(stderr.keyPath).toBe('mcp.servers.x.stderr');
+    expect(stderr.problem).toBe('stderr must be "null", "inherit" or { file = "path" }');
+    const headers = await loadError('[mcp.servers.x]\nurl = "http://127.0.0.1:1/mcp"\nheaders = 5');
+    expect(headers.problem).toContain('headers must be a table of strings');
+    const interval = await loadError('[mcp.downstream_cache]\nidle_timeout = true');
+    expect(interval.problem).toBe('wrong type: expected a duration such as "60s"');
   });
 
   it('a server with neither cmd nor url', async () => {

@@ -147,6 +147,40 @@ describe('downstream start-up', () => {
     expect(firstText(result)).toBe('4');
   });
 
+  it('answers MCP requests after a short grace while a slow server is still connecting', async () => {
+    const config = parseConfig(
+      parse(`${FIXTURE}
+        [mcp.servers.silent]
+        cmd = ["node", "-e", "setInterval(() => {}, 1000)"]
+      `),
+      'test.toml',
+    );
+    const nexus = await startNexus(config, {
+      logger: silentLogger,
+      listenAddress: { host: '127.0.0.1', port: 0 },
+      startupGraceMs: 1_000,
+    });
+    cleanups.push(() => nexus.close());
+    const client = await connectClient(nexus);
+    cleanups.push(() => client.close());
+    const result = await client.callTool({ name: 'execute', arguments: { name: 'fixture__add_numbers', arguments: { a: 1, b: 1 } } });
+    expect(firstText(result)).toBe('2');
+    expect(nexus.registry.get('silent')?.state.status).toBe('connecting');
+  });
+
+  it('keeps the tools of a server that cannot list its resource templates', async () => {
+    const nexus = await nexusFor(`
+      [mcp.servers.partial]
+      cmd = ["node", "${FIXTURE_SERVER}", "stdio"]
+      env = { FIXTURE_NO_TEMPLATES = "1" }
+    `);
+    const partial = nexus.registry.get('partial');
+    expect(partial?.state.status).toBe('ready');
+    expect(partial?.catalog.tools.length).toBeGreaterThan(0);
+    expect(partial?.catalog.resources.map((resource) => resource.uri)).toEqual(['fixture://notes/readme']);
+    expect(partial?.catalog.resourceTemplates).toEqual([]);
+  });
+
   it('gives stdio servers their env and cwd, and sends stderr to a file', async () => {
     const dir = await mkdtemp(join(tmpdir(), 'nexus-stdio-'));
     const nexus = await nexusFor(`

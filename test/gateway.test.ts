@@ -154,6 +154,13 @@ describe('search', () => {
   it('rejects keywords that are not a list of strings', async () => {
     await expectProtocolError(client.callTool({ name: 'search', arguments: { keywords: 'echo' } }), -32602);
   });
+
+  it('bounds how many keywords a search may carry, and how long each may be', async () => {
+    const many = Array.from({ length: 51 }, (_, i) => `word${i}`);
+    await expectProtocolError(client.callTool({ name: 'search', arguments: { keywords: many } }), -32602);
+    await expectProtocolError(client.callTool({ name: 'search', arguments: { keywords: ['x'.repeat(201)] } }), -32602);
+    expect(await search(Array.from({ length: 50 }, () => 'echo'))).not.toEqual([]);
+  });
 });
 
 describe('execute', () => {
@@ -216,9 +223,10 @@ describe('execute', () => {
     expect(error.data).toEqual({ detail: 'thrown on purpose' });
   });
 
-  it('answers a call to a server that failed to connect with a clear error', async () => {
-    // The broken server has no tools, so it is unknown rather than unavailable.
-    await expectProtocolError(execute('broken__anything'), -32601);
+  it('answers a call to a server that failed to connect with why it is unavailable', async () => {
+    const error = await expectProtocolError(execute('broken__anything'), -32603);
+    expect(error.message).toContain("server 'broken' is unavailable");
+    expect(error.message).toContain('ENOENT');
   });
 
   it('relays downstream progress notifications during a long tool', async () => {
@@ -287,6 +295,8 @@ describe('prompts and resources', () => {
     expect(resourceTemplates.map((template) => template.uriTemplate)).toContain('fixture://items/{id}');
     const read = await client.readResource({ uri: 'fixture://items/42' });
     expect(read.contents[0]).toMatchObject({ text: 'contents of fixture://items/42' });
+    const file = await client.readResource({ uri: 'fixture://files/docs/guide.md' });
+    expect(file.contents[0]).toMatchObject({ text: 'contents of fixture://files/docs/guide.md' });
   });
 
   it('answers an unknown resource with resource-not-found (-32602 with the uri, as the spec says)', async () => {
@@ -323,15 +333,32 @@ describe('the HTTP endpoint', () => {
   });
 
   it('refuses requests whose Host is not loopback on a loopback listener', async () => {
-    const { request } = await import('node:http');
-    const status = await new Promise<number>((resolve, reject) => {
-      const req = request(`${nexus.url}/mcp`, { method: 'POST', headers: { host: 'evil.example', 'content-type': 'application/json' } }, (res) => {
-        res.resume();
-        resolve(res.statusCode ?? 0);
+    const statusFor = async (host: string) => {
+      const { request } = await import('node:http');
+      return new Promise<number>((resolve, reject) => {
+        const req = request(`${nexus.url}/mcp`, { method: 'POST', headers: { host, 'content-type': 'application/json' } }, (res) => {
+          res.resume();
+          resolve(res.statusCode ?? 0);
+        });
+        req.on('error', reject);
+        req.end('{}');
       });
-      req.on('error', reject);
-      req.end('{}');
+    };
+    expect(await statusFor('evil.example')).toBe(403);
+    expect(await statusFor('127.evil.example')).toBe(403);
+    expect(await statusFor('127.0.0.1.evil.example:80')).toBe(403);
+    expect(await statusFor(new URL(nexus.url).host)).not.toBe(403);
+    expect(await statusFor(`localhost:${new URL(nexus.url).port}`)).not.toBe(403);
+  });
+
+  it('answers a body over 4 MiB with 413 and a JSON-RPC error, and keeps serving', async () => {
+    const response = await fetch(`${nexus.url}/mcp`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json', accept: 'application/json, text/event-stream' },
+      body: JSON.stringify({ jsonrpc: '2.0', id: 1, method: 'ping', params: { pad: 'x'.repeat(5 * 1024 * 1024) } }),
     });
-    expect(status).toBe(403);
+    expect(response.status).toBe(413);
+    expect(await response.json()).toMatchObject({ jsonrpc: '2.0', error: { code: -32600 } });
+    expect(firstText(await execute('stdio__echo', { message: 'after 413' }))).toBe('Echo: after 413');
   });
 });

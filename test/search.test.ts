@@ -79,10 +79,13 @@ describe('ToolIndex', () => {
     expect(local.size).toBe(2);
   });
 
-  it('keeps the last of two tools a server lists under one name', () => {
+  it('keeps the last of two tools a server lists under one name, refresh after refresh', () => {
     const local = new ToolIndex();
     local.setServerTools('a', [tool('same', 'old one'), tool('same', 'new one')]);
     expect(local.size).toBe(1);
     expect(local.get('a__same')?.tool.description).toBe('new one');
+    local.setServerTools('a', [tool('same', 'newer one'), tool('same', 'newest one')]);
+    expect(local.size).toBe(1);
+    expect(names(local, 'newest')).toEqual(['a__same']);
   });
 });

@@ -7,7 +7,7 @@ import { parseDuration } from './duration.js';
 import { describeIssue } from './issues.js';
 
 /** A duration string ("500ms", "60s", "5m", "1h") or whole seconds, as milliseconds. */
-export const duration = z.union([z.string(), z.number()]).transform((value, ctx) => {
+export const duration = z.union([z.string(), z.number()], { error: 'wrong type: expected a duration such as "60s"' }).transform((value, ctx) => {
   const ms = typeof value === 'number' ? value * 1000 : parseDuration(value);
   if (ms === undefined || !Number.isFinite(ms) || ms <= 0) {
     ctx.addIssue({
@@ -26,11 +26,12 @@ const httpUrl = z.string().transform((value, ctx) => {
   try {
     url = new URL(value);
   } catch {
-    ctx.addIssue({ code: 'custom', message: `bad URL ${JSON.stringify(value)}` });
+    // The value is not echoed: it may hold a secret expanded from the environment.
+    ctx.addIssue({ code: 'custom', message: 'bad URL: not an absolute http(s) URL' });
     return z.NEVER;
   }
   if (url.protocol !== 'http:' && url.protocol !== 'https:') {
-    ctx.addIssue({ code: 'custom', message: `bad URL ${JSON.stringify(value)}: must be http or https` });
+    ctx.addIssue({ code: 'custom', message: 'bad URL: must be http or https' });
     return z.NEVER;
   }
   return url.toString();
@@ -52,7 +53,7 @@ export const listenAddress = z.string().transform((value, ctx) => {
 export type ListenAddress = z.output<typeof listenAddress>;
 
 const urlPath = z.string().regex(/^\/[^\s?#]*$/, 'must be a path starting with "/"');
-const stringOrAll = z.union([z.literal('*'), z.array(z.string())]);
+const stringOrAll = z.union([z.literal('*'), z.array(z.string())], { error: 'expected "*" or a list of strings' });
 const quota = z.strictObject({ limit: positiveInt, interval: duration });
 
 const headerName = z.string().regex(/^[!#$%&'*+.^_`|~0-9A-Za-z-]+$/, 'must be a valid HTTP header name');
@@ -64,7 +65,7 @@ const staticHeaders = z
   .union([
     z.record(headerName, z.string()),
     z.array(z.strictObject({ rule: z.literal('insert'), name: headerName, value: z.string() })),
-  ])
+  ], { error: 'headers must be a table of strings or a list of { rule = "insert", name = "...", value = "..." }' })
   .transform((value) =>
     Array.isArray(value) ? Object.fromEntries(value.map((rule) => [rule.name, rule.value])) : value,
   );
@@ -83,7 +84,9 @@ const stdioServer = z.strictObject({
   env: z.record(z.string(), z.string()).default({}),
   cwd: z.string().optional(),
   stderr: z
-    .union([z.enum(['null', 'inherit']), z.strictObject({ file: z.string().min(1) })])
+    .union([z.enum(['null', 'inherit']), z.strictObject({ file: z.string().min(1) })], {
+      error: 'stderr must be "null", "inherit" or { file = "path" }',
+    })
     .default('null'),
   rate_limits: serverRateLimit.optional(),
 });
@@ -198,7 +201,7 @@ const serverSection = z.strictObject({
       url: httpUrl,
       poll_interval: duration.optional(),
       expected_issuer: z.string().optional(),
-      expected_audience: z.union([z.string(), z.array(z.string())]).optional(),
+      expected_audience: z.union([z.string(), z.array(z.string())], { error: 'expected a string or a list of strings' }).optional(),
       protected_resource: z
         .strictObject({ resource: httpUrl, authorization_servers: z.array(httpUrl).default([]) })
         .optional(),

@@ -5,10 +5,12 @@
  */
 import type { MiddlewareHandler } from 'hono';
 
-const LOOPBACK_HOSTS = new Set(['127.0.0.1', 'localhost', '::1', '[::1]']);
+const LOOPBACK_NAMES = new Set(['localhost', '::1', '[::1]']);
+const LOOPBACK_IPV4 = /^127(?:\.(?:25[0-5]|2[0-4]\d|1?\d?\d)){3}$/;
 
+/** True for loopback addresses and names only: `127.evil.example` is a name, not 127.x.x.x. */
 export function isLoopback(host: string): boolean {
-  return LOOPBACK_HOSTS.has(host) || host.startsWith('127.');
+  return LOOPBACK_NAMES.has(host.toLowerCase()) || LOOPBACK_IPV4.test(host);
 }
 
 /** The host part of a Host header value ("localhost:8000" -> "localhost", "[::1]:80" -> "[::1]"). */
@@ -20,7 +22,7 @@ export function loopbackHostGuard(): MiddlewareHandler {
   return async (c, next) => {
     const host = c.req.header('host');
     if (host !== undefined && !isLoopback(hostnameOf(host))) {
-      return c.json({ error: 'forbidden_host', error_description: `Host ${host} is not allowed on a loopback listener` }, 403);
+      return c.json({ error: 'forbidden_host', error_description: 'this listener only answers requests addressed to localhost' }, 403);
     }
     await next();
   };

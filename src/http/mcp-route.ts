@@ -7,14 +7,17 @@
  */
 import { randomUUID } from 'node:crypto';
 import type { Hono } from 'hono';
+import { bodyLimit } from 'hono/body-limit';
 import type { McpHttpHandler } from '@modelcontextprotocol/server';
+import { SESSION_HEADER } from '../session.js';
 
-export const SESSION_HEADER = 'mcp-session-id';
+/** The largest request body accepted, as the SDK's own handler does. */
+export const MAX_BODY_BYTES = 4 * 1024 * 1024;
 
 export interface McpRouteOptions {
   path: string;
   handler: McpHttpHandler;
-  /** Awaited before serving, so early clients see every downstream that could connect. */
+  /** Awaited before serving, so early clients see the downstreams that come up quickly. */
   ready: Promise<void>;
   /** A client cancelled its request `requestId` of session `session`. */
   onCancelled: (session: string, requestId: string | number, reason: string | undefined) => void;
@@ -26,7 +29,15 @@ interface JsonRpcMessage {
 }
 
 export function mountMcp(app: Hono, { path, handler, ready, onCancelled }: McpRouteOptions): void {
-  app.all(path, async (c) => {
+  const limit = bodyLimit({
+    maxSize: MAX_BODY_BYTES,
+    onError: (c) =>
+      c.json(
+        { jsonrpc: '2.0', id: null, error: { code: -32600, message: `Request body is larger than ${MAX_BODY_BYTES} bytes` } },
+        413,
+      ),
+  });
+  app.all(path, limit, async (c) => {
     await ready;
     if (c.req.method !== 'POST') return handler.fetch(c.req.raw);
     let body: unknown;

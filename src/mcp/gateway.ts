@@ -14,14 +14,21 @@ import {
   type Tool,
 } from '@modelcontextprotocol/server';
 import type { Logger } from '../log.js';
+import { SESSION_HEADER } from '../session.js';
 import { NEXUS_VERSION } from '../version.js';
 import { DownstreamUnavailableError, type Downstream } from './downstreams/downstream.js';
 import type { DownstreamRegistry } from './downstreams/registry.js';
 import { InFlightCalls } from './in-flight.js';
-
-/** The header that carries the caller's session id (handed out by the HTTP layer on initialize). */
-const SESSION_HEADER = 'mcp-session-id';
 import { MAX_RESULTS } from './search/tool-index.js';
+
+/** An assistant sends a handful of keywords; these bounds keep a hostile search cheap. */
+export const MAX_KEYWORDS = 50;
+export const MAX_KEYWORD_LENGTH = 200;
+/**
+ * How long a downstream request may run; progress notifications from the downstream restart
+ * the clock. The SDK's default, made explicit (a per-server setting comes with restarts).
+ */
+export const CALL_TIMEOUT_MS = 60_000;
 
 export interface GatewayOptions {
   registry: DownstreamRegistry;
@@ -76,14 +83,14 @@ function gatewayTools(structured: boolean): Tool[] {
     title: 'Execute a tool',
     description:
       'Run a tool found with `search`. `name` is the tool name exactly as search returned it ' +
-      '(server__tool); `arguments` must match that tool\'s input schema.',
+      '(server__tool); `arguments` must match that tool\'s input schema (omit it for a tool without parameters).',
     inputSchema: {
       type: 'object',
       properties: {
         name: { type: 'string', description: 'The tool to run, as `server__tool`.' },
         arguments: { type: 'object', description: 'The arguments for the tool.', additionalProperties: true },
       },
-      required: ['name', 'arguments'],
+      required: ['name'],
     },
   };
   return [search, execute];
@@ -151,6 +158,12 @@ export class Gateway {
     if (!Array.isArray(keywords) || !keywords.every((keyword) => typeof keyword === 'string')) {
       throw new ProtocolError(ProtocolErrorCode.InvalidParams, '`keywords` must be an array of strings');
     }
+    if (keywords.length > MAX_KEYWORDS || keywords.some((keyword) => keyword.length > MAX_KEYWORD_LENGTH)) {
+      throw new ProtocolError(
+        ProtocolErrorCode.InvalidParams,
+        `give at most ${MAX_KEYWORDS} keywords of at most ${MAX_KEYWORD_LENGTH} characters each`,
+      );
+    }
     const results = this.options.registry.index.search(keywords);
     const result: CallToolResult = { content: [{ type: 'text', text: JSON.stringify({ results }) }] };
     if (this.options.enableStructuredContent) result.structuredContent = { results };
@@ -166,9 +179,15 @@ export class Gateway {
     if (toolArgs === null || typeof toolArgs !== 'object' || Array.isArray(toolArgs)) {
       throw new ProtocolError(ProtocolErrorCode.InvalidParams, '`arguments` must be an object');
     }
-    const entry = this.options.registry.index.get(name);
-    const downstream = entry && this.options.registry.get(entry.server);
-    if (!entry || !downstream) throw new ProtocolError(ProtocolErrorCode.MethodNotFound, `Unknown tool: ${name}`);
+    const { registry } = this.options;
+    const entry = registry.index.get(name);
+    const downstream = entry && registry.get(entry.server);
+    if (!entry || !downstream) {
+      // A configured server that is down has no tools to find; say so rather than "unknown".
+      const down = registry.get(splitQualifiedName(name)?.server ?? '');
+      if (down && down.state.status !== 'ready') throw this.toProtocolError(down, down.unavailable());
+      throw new ProtocolError(ProtocolErrorCode.MethodNotFound, `Unknown tool: ${name}`);
+    }
     const params = { name: entry.tool.name, arguments: toolArgs as Record<string, unknown> };
     return this.forward(downstream, ctx, (options) => downstream.callTool(params, options));
   }
@@ -187,14 +206,19 @@ export class Gateway {
     const session = ctx.http?.req?.headers.get(SESSION_HEADER) ?? undefined;
     const { signal, release } = this.inFlight.track(session, ctx.mcpReq.id, ctx.mcpReq.signal);
     const progressToken = ctx.mcpReq._meta?.progressToken;
-    const options: RequestOptions = { signal, resetTimeoutOnProgress: true };
     let relayed = Promise.resolve();
-    if (progressToken !== undefined) {
-      options.onprogress = (progress) => {
+    const options: RequestOptions = {
+      signal,
+      timeout: CALL_TIMEOUT_MS,
+      resetTimeoutOnProgress: true,
+      // Always asked for, so downstream progress extends the timeout even when the client
+      // gave no token; relayed only when it did.
+      onprogress: (progress) => {
+        if (progressToken === undefined) return;
         const notification = { method: 'notifications/progress' as const, params: { ...progress, progressToken } };
         relayed = relayed.then(() => ctx.mcpReq.notify(notification)).catch(() => undefined);
-      };
-    }
+      },
+    };
     try {
       const result = await call(options);
       await relayed;

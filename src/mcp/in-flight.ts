@@ -29,10 +29,6 @@ export class InFlightCalls {
     controller?.abort(reason ?? 'cancelled by the client');
     return controller !== undefined;
   }
-
-  get size(): number {
-    return this.calls.size;
-  }
 }
 
 function keyOf(session: string, requestId: string | number): string {

@@ -99,11 +99,14 @@ export class Downstream {
     if (connection) await this.closeConnection(connection);
   }
 
+  /** The error for a call while this server is not ready. */
+  unavailable(): DownstreamUnavailableError {
+    const why = this.state.status === 'failed' ? `: ${this.state.reason}` : ` (${this.state.status})`;
+    return new DownstreamUnavailableError(`server '${this.name}' is unavailable${why}`);
+  }
+
   private client(): Client {
-    if (this.state.status !== 'ready' || !this.connection) {
-      const why = this.state.status === 'failed' ? `: ${this.state.reason}` : ` (${this.state.status})`;
-      throw new DownstreamUnavailableError(`server '${this.name}' is unavailable${why}`);
-    }
+    if (this.state.status !== 'ready' || !this.connection) throw this.unavailable();
     return this.connection.client;
   }
 
@@ -172,18 +175,40 @@ export class Downstream {
     }
   }
 
+  /**
+   * Tools are required; prompts, resources and templates are optional extras, so a server
+   * that advertises one but cannot list it keeps its tools (and we log what failed).
+   */
   private async fetchCatalog(client: Client, signal: AbortSignal): Promise<Catalog> {
     const capabilities = client.getServerCapabilities() ?? {};
     const options = { signal, timeout: this.options.connectTimeoutMs, cacheMode: 'bypass' as const };
-    const [tools, prompts, resources, resourceTemplates] = await Promise.all([
-      capabilities.tools ? client.listTools(undefined, options).then((r) => r.tools) : [],
-      capabilities.prompts ? client.listPrompts(undefined, options).then((r) => r.prompts) : [],
-      capabilities.resources ? client.listResources(undefined, options).then((r) => r.resources) : [],
-      capabilities.resources
-        ? client.listResourceTemplates(undefined, options).then((r) => r.resourceTemplates)
-        : [],
+    const tools = capabilities.tools ? client.listTools(undefined, options).then((r) => r.tools) : [];
+    const [prompts, resources, resourceTemplates] = await Promise.all([
+      this.optionalList('prompts', capabilities.prompts, () => client.listPrompts(undefined, options).then((r) => r.prompts)),
+      this.optionalList('resources', capabilities.resources, () => client.listResources(undefined, options).then((r) => r.resources)),
+      this.resourceTemplates(client, capabilities.resources !== undefined, options),
     ]);
-    return { tools, prompts, resources, resourceTemplates };
+    return { tools: await tools, prompts, resources, resourceTemplates };
+  }
+
+  private resourceTemplates(
+    client: Client,
+    advertised: boolean,
+    options: RequestOptions,
+  ): Promise<Catalog['resourceTemplates']> {
+    return this.optionalList('resource templates', advertised, () =>
+      client.listResourceTemplates(undefined, { ...options, cacheMode: 'bypass' }).then((r) => r.resourceTemplates),
+    );
+  }
+
+  private async optionalList<T>(kind: string, advertised: unknown, list: () => Promise<readonly T[]>): Promise<readonly T[]> {
+    if (!advertised) return [];
+    try {
+      return await list();
+    } catch (error) {
+      this.log.warn({ err: describeError(error) }, `listing ${kind} failed; serving the server without them`);
+      return [];
+    }
   }
 
   private setCatalog(catalog: Catalog): void {
@@ -204,6 +229,12 @@ export class Downstream {
     }
     this.log.info({ [kind]: items.length }, `${kind} list changed`);
     this.setCatalog({ ...this.catalog, [kind]: items });
+    // Templates have no notification of their own: they change with the resources.
+    if (kind === 'resources') {
+      void this.resourceTemplates(client, true, { timeout: this.options.connectTimeoutMs }).then((resourceTemplates) => {
+        if (client === this.connection?.client) this.setCatalog({ ...this.catalog, resourceTemplates });
+      });
+    }
   }
 
   private onClosed(client: Client): void {

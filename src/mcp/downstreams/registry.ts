@@ -7,6 +7,7 @@ import type { McpConfig } from '../../config/schema.js';
 import type { Logger } from '../../log.js';
 import { ToolIndex } from '../search/tool-index.js';
 import { Downstream } from './downstream.js';
+import { compileUriTemplate, type UriMatcher } from './uri-template.js';
 
 export const DEFAULT_CONNECT_TIMEOUT_MS = 30_000;
 
@@ -18,12 +19,10 @@ export interface RegistryOptions {
 export class DownstreamRegistry {
   readonly index = new ToolIndex();
   private readonly downstreams = new Map<string, Downstream>();
-  /** Resolves once every downstream has connected or failed for the first time. */
-  readonly ready: Promise<void>;
-  private startReady!: () => void;
+  /** Compiled resource templates, by template text. */
+  private readonly templates = new Map<string, UriMatcher>();
 
   constructor(config: McpConfig, options: RegistryOptions) {
-    this.ready = new Promise((resolve) => (this.startReady = resolve));
     for (const [name, server] of Object.entries(config.servers)) {
       const downstream = new Downstream(name, server, {
         connectTimeoutMs: options.connectTimeoutMs ?? DEFAULT_CONNECT_TIMEOUT_MS,
@@ -35,10 +34,12 @@ export class DownstreamRegistry {
     }
   }
 
-  /** Connects every downstream concurrently; one that fails is logged and skipped. */
+  /**
+   * Connects every downstream concurrently; one that fails is logged and skipped. Resolves
+   * once each has connected or failed for the first time.
+   */
   async start(): Promise<void> {
-    await Promise.all([...this.downstreams.values()].map((downstream) => downstream.connect()));
-    this.startReady();
+    await Promise.all(this.all().map((downstream) => downstream.connect()));
   }
 
   get(name: string): Downstream | undefined {
@@ -67,20 +68,17 @@ export class DownstreamRegistry {
     const all = this.all();
     return (
       all.find((ds) => ds.catalog.resources.some((resource) => resource.uri === uri)) ??
-      all.find((ds) => ds.catalog.resourceTemplates.some((template) => templateMatches(template.uriTemplate, uri)))
+      all.find((ds) => ds.catalog.resourceTemplates.some((template) => this.matcher(template.uriTemplate)(uri)))
     );
+  }
+
+  private matcher(template: string): UriMatcher {
+    let matcher = this.templates.get(template);
+    if (!matcher) this.templates.set(template, (matcher = compileUriTemplate(template)));
+    return matcher;
   }
 
   async close(): Promise<void> {
     await Promise.all(this.all().map((downstream) => downstream.close()));
   }
-}
-
-/** RFC 6570 level-1 matching: each `{var}` matches one or more characters other than "/". */
-function templateMatches(template: string, uri: string): boolean {
-  const pattern = template
-    .split(/\{[^}]*\}/)
-    .map((literal) => literal.replace(/[.*+?^${}()|[\]\\]/g, '\\$&'))
-    .join('[^/]+');
-  return new RegExp(`^${pattern}$`).test(uri);
 }

@@ -1,4 +1,5 @@
 /** Builds the SDK client transport for one configured downstream server. */
+import type { ChildProcess } from 'node:child_process';
 import { openSync, closeSync, readFileSync } from 'node:fs';
 import type { Transport } from '@modelcontextprotocol/client';
 import { SSEClientTransport, StreamableHTTPClientTransport } from '@modelcontextprotocol/client';
@@ -28,42 +29,32 @@ export function stdioTransport(config: StdioServerConfig): OpenedTransport {
     cwd: config.cwd,
     stderr: stderrFd ?? (config.stderr === 'inherit' ? 'inherit' : 'ignore'),
   });
-  // The SDK forgets the child's pid as soon as it starts closing (and does not wait when a
-  // connect fails), so we keep it to make sure the child is gone when we release it.
-  let pid: number | null = null;
+  // The SDK forgets its child as soon as it starts closing it (and does not wait when a
+  // connect fails), so we keep hold of it to make sure it is gone when we release it.
+  let child: ChildProcess | undefined;
   const start = transport.start.bind(transport);
   transport.start = async () => {
     await start();
-    pid = transport.pid;
+    child = (transport as unknown as { _process?: ChildProcess })._process;
   };
   return {
     transport,
     release: async () => {
       if (stderrFd !== undefined) closeSync(stderrFd);
-      if (pid !== null) await terminate(pid);
+      if (child) await terminate(child);
     },
   };
 }
 
-/** SIGTERM, then SIGKILL if the process is still there after the grace period. */
-async function terminate(pid: number): Promise<void> {
-  if (!signal(pid, 'SIGTERM')) return;
-  const deadline = Date.now() + KILL_GRACE_MS;
-  while (Date.now() < deadline) {
-    await new Promise((resolve) => setTimeout(resolve, 25));
-    if (!signal(pid, 0)) return;
-  }
-  signal(pid, 'SIGKILL');
-}
-
-/** Sends a signal; false when the process no longer exists. */
-function signal(pid: number, name: NodeJS.Signals | 0): boolean {
-  try {
-    process.kill(pid, name);
-    return true;
-  } catch {
-    return false;
-  }
+/** SIGTERM, then SIGKILL if the child is still running after the grace period. */
+async function terminate(child: ChildProcess): Promise<void> {
+  const running = () => child.exitCode === null && child.signalCode === null;
+  if (!running()) return;
+  const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
+  child.kill('SIGTERM');
+  const timer = setTimeout(() => running() && child.kill('SIGKILL'), KILL_GRACE_MS);
+  await exited;
+  clearTimeout(timer);
 }
 
 export function remoteTransport(

@@ -38,7 +38,8 @@ export class ToolIndex {
   private readonly engine = new MiniSearch<Doc>({
     fields: [...FIELDS],
     tokenize,
-    processTerm: (term) => term.toLowerCase(),
+    // tokenize() already lower-cases.
+    processTerm: (term) => term,
     searchOptions: {
       boost: BOOST,
       combineWith: 'OR',
@@ -51,20 +52,19 @@ export class ToolIndex {
   private readonly byServer = new Map<string, IndexedTool[]>();
   private readonly byName = new Map<string, IndexedTool>();
 
-  /** Replaces every entry of `server` with `tools`. */
+  /** Replaces every entry of `server` with `tools`. A name listed twice keeps its last tool. */
   setServerTools(server: string, tools: readonly Tool[]): void {
     for (const old of this.byServer.get(server) ?? []) {
       this.engine.discard(old.name);
       this.byName.delete(old.name);
     }
-    const entries = tools.map((tool) => ({ name: `${server}__${tool.name}`, server, tool }));
-    for (const entry of entries) {
-      // A server listing the same tool twice: the last one wins.
-      if (this.byName.has(entry.name)) this.engine.discard(entry.name);
+    const entries = new Map<string, IndexedTool>();
+    for (const tool of tools) entries.set(tool.name, { name: `${server}__${tool.name}`, server, tool });
+    for (const entry of entries.values()) {
       this.byName.set(entry.name, entry);
       this.engine.add(toDoc(entry));
     }
-    this.byServer.set(server, entries);
+    this.byServer.set(server, [...entries.values()]);
   }
 
   get(name: string): IndexedTool | undefined {
