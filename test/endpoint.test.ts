@@ -123,7 +123,8 @@ describe('scale-out', () => {
 });
 
 describe('downstream start-up', () => {
-  it('a server that never answers is given up after the connect timeout; the rest serve and /health never waits', async () => {
+  /** The fixture beside a child that never answers `initialize`, started with `options`. */
+  async function withSilentServer(options: { connectTimeoutMs?: number; startupGraceMs?: number }) {
     const config = parseConfig(
       parse(`${FIXTURE}
         [mcp.servers.silent]
@@ -131,41 +132,29 @@ describe('downstream start-up', () => {
       `),
       'test.toml',
     );
-    const nexus = await startNexus(config, {
-      logger: silentLogger,
-      listenAddress: { host: '127.0.0.1', port: 0 },
-      connectTimeoutMs: 1_500,
-    });
+    const nexus = await startNexus(config, { logger: silentLogger, listenAddress: { host: '127.0.0.1', port: 0 }, ...options });
     cleanups.push(() => nexus.close());
+    const addOnFixture = async (a: number, b: number) => {
+      const client = await connectClient(nexus);
+      cleanups.push(() => client.close());
+      return firstText(await client.callTool({ name: 'execute', arguments: { name: 'fixture__add_numbers', arguments: { a, b } } }));
+    };
+    return { nexus, silent: () => nexus.registry.get('silent')?.state, addOnFixture };
+  }
+
+  it('a server that never answers is given up after the connect timeout; the rest serve and /health never waits', async () => {
+    const { nexus, silent, addOnFixture } = await withSilentServer({ connectTimeoutMs: 1_500 });
     expect((await fetch(nexus.healthUrl as string)).status).toBe(200);
-    expect(nexus.registry.get('silent')?.state.status).toBe('connecting');
+    expect(silent()?.status).toBe('connecting');
     await nexus.ready;
-    expect(nexus.registry.get('silent')?.state).toEqual({ status: 'failed', reason: 'stdio: connect timed out' });
-    const client = await connectClient(nexus);
-    cleanups.push(() => client.close());
-    const result = await client.callTool({ name: 'execute', arguments: { name: 'fixture__add_numbers', arguments: { a: 2, b: 2 } } });
-    expect(firstText(result)).toBe('4');
+    expect(silent()).toEqual({ status: 'failed', reason: 'stdio: connect timed out' });
+    expect(await addOnFixture(2, 2)).toBe('4');
   });
 
   it('answers MCP requests after a short grace while a slow server is still connecting', async () => {
-    const config = parseConfig(
-      parse(`${FIXTURE}
-        [mcp.servers.silent]
-        cmd = ["node", "-e", "setInterval(() => {}, 1000)"]
-      `),
-      'test.toml',
-    );
-    const nexus = await startNexus(config, {
-      logger: silentLogger,
-      listenAddress: { host: '127.0.0.1', port: 0 },
-      startupGraceMs: 1_000,
-    });
-    cleanups.push(() => nexus.close());
-    const client = await connectClient(nexus);
-    cleanups.push(() => client.close());
-    const result = await client.callTool({ name: 'execute', arguments: { name: 'fixture__add_numbers', arguments: { a: 1, b: 1 } } });
-    expect(firstText(result)).toBe('2');
-    expect(nexus.registry.get('silent')?.state.status).toBe('connecting');
+    const { silent, addOnFixture } = await withSilentServer({ startupGraceMs: 1_000 });
+    expect(await addOnFixture(1, 1)).toBe('2');
+    expect(silent()?.status).toBe('connecting');
   });
 
   it('keeps the tools of a server that cannot list its resource templates', async () => {
