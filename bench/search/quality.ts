@@ -1,0 +1,225 @@
+/**
+ * `npm run bench:search`: search quality and speed, side by side with a plain BM25 baseline.
+ *
+ * Quality: every catalog server is served unchanged by a stdio fixture behind real nexus, and
+ * each query goes through the SDK client to `search`. The baseline is MiniSearch with its
+ * defaults over name + description, on the same catalog and queries.
+ * Speed: the index in-process at 1k and 10k tools (the catalog repeated under other server
+ * names): build time, search p50/p99, and the heap the index holds.
+ *
+ * Flags: --explain=<query id> prints both rankings for one query; --quality-only skips speed.
+ */
+import { readFileSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
+import { Client, StreamableHTTPClientTransport, type Tool } from '@modelcontextprotocol/client';
+import MiniSearch from 'minisearch';
+import { parseConfig } from '../../src/config/load.js';
+import { silentLogger } from '../../src/log.js';
+import { ToolIndex } from '../../src/mcp/search/tool-index.js';
+import { startNexus } from '../../src/server.js';
+import { mean, scoreQuery, type QueryScores } from './metrics.js';
+
+interface Catalog {
+  servers: { name: string; package: string; version: string; tools: Tool[] }[];
+}
+interface Query {
+  id: string;
+  kind: string;
+  keywords: string[];
+  expected: string[];
+}
+
+const here = (file: string) => fileURLToPath(new URL(file, import.meta.url));
+const catalog = JSON.parse(readFileSync(here('./catalog.json'), 'utf8')) as Catalog;
+const queries = JSON.parse(readFileSync(here('./queries.json'), 'utf8')) as Query[];
+const args = new Map(process.argv.slice(2).map((arg) => arg.replace(/^--/, '').split('=') as [string, string]));
+
+type Ranker = (keywords: string[]) => Promise<string[]> | string[];
+
+/** Real nexus over HTTP, one stdio fixture per catalog server. */
+async function nexusRanker(): Promise<{ rank: Ranker; close: () => Promise<void> }> {
+  const servers = catalog.servers
+    .map((server) => `[mcp.servers.${server.name}]\ncmd = ["node", ${JSON.stringify(here('./catalog-server.mjs'))}, "${server.name}"]`)
+    .join('\n');
+  const config = parseConfig((await import('smol-toml')).parse(servers), 'bench');
+  const nexus = await startNexus(config, { logger: silentLogger, listenAddress: { host: '127.0.0.1', port: 0 } });
+  await nexus.ready;
+  const failed = nexus.registry.all().filter((ds) => ds.state.status !== 'ready');
+  if (failed.length > 0) throw new Error(`catalog servers failed: ${failed.map((ds) => ds.name).join(', ')}`);
+  const client = new Client({ name: 'bench', version: '1' });
+  await client.connect(new StreamableHTTPClientTransport(new URL(`${nexus.url}/mcp`)));
+  return {
+    rank: async (keywords) => {
+      const result = await client.callTool({ name: 'search', arguments: { keywords } });
+      return (result.structuredContent as { results: { name: string }[] }).results.map((r) => r.name);
+    },
+    close: async () => {
+      await client.close();
+      await nexus.close();
+    },
+  };
+}
+
+function catalogDocs(servers: Catalog['servers']) {
+  return servers.flatMap((server) =>
+    server.tools.map((tool) => ({ id: `${server.name}__${tool.name}`, name: tool.name, description: tool.description ?? '' })),
+  );
+}
+
+/** The baseline: MiniSearch defaults over name + description. */
+function baselineRanker(servers: Catalog['servers']): Ranker {
+  const index = new MiniSearch({ fields: ['name', 'description'] });
+  index.addAll(catalogDocs(servers));
+  return (keywords) => index.search(keywords.join(' ')).slice(0, 10).map((hit) => String(hit.id));
+}
+
+async function evaluate(rank: Ranker): Promise<Map<string, { ranked: string[]; scores: QueryScores }>> {
+  const out = new Map<string, { ranked: string[]; scores: QueryScores }>();
+  for (const query of queries) {
+    const ranked = await rank(query.keywords);
+    out.set(query.id, { ranked, scores: scoreQuery(ranked, query.expected) });
+  }
+  return out;
+}
+
+const fmt = (n: number, digits = 3) => n.toFixed(digits);
+const pad = (text: string, width: number) => text.padEnd(width);
+const padStart = (text: string, width: number) => text.padStart(width);
+
+function printQuality(ours: Awaited<ReturnType<typeof evaluate>>, base: Awaited<ReturnType<typeof evaluate>>): QueryScores {
+  const kinds = [...new Set(queries.map((q) => q.kind)), 'all'];
+  console.log('\nSearch quality: nexus vs baseline (MiniSearch defaults over name + description)');
+  console.log(`catalog: ${catalog.servers.length} servers, ${catalogDocs(catalog.servers).length} tools; ${queries.length} queries\n`);
+  const header = ['kind', 'n', 'recall@1', 'recall@5', 'MRR', 'nDCG@10'];
+  console.log(`${pad(header[0] as string, 12)}${padStart(header[1] as string, 4)}  ${header.slice(2).map((h) => padStart(h, 23)).join('')}`);
+  console.log(`${pad('', 16)}  ${['', '', '', ''].map(() => padStart('nexus / base  (ratio)', 23)).join('')}`);
+  let overall: QueryScores | undefined;
+  for (const kind of kinds) {
+    const ids = queries.filter((q) => kind === 'all' || q.kind === kind).map((q) => q.id);
+    const a = mean(ids.map((id) => ours.get(id)?.scores as QueryScores));
+    const b = mean(ids.map((id) => base.get(id)?.scores as QueryScores));
+    if (kind === 'all') overall = a;
+    const cell = (x: number, y: number) => padStart(`${fmt(x)} / ${fmt(y)} (${y === 0 ? '  ∞ ' : fmt(x / y, 2)})`, 23);
+    const row = (['recall1', 'recall5', 'reciprocalRank', 'ndcg10'] as const).map((m) => cell(a[m], b[m])).join('');
+    console.log(`${pad(kind, 12)}${padStart(String(ids.length), 4)}  ${row}`);
+  }
+  return overall as QueryScores;
+}
+
+function percentile(sorted: number[], p: number): number {
+  return sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))] ?? NaN;
+}
+
+function median(values: number[]): number {
+  return percentile([...values].sort((a, b) => a - b), 50);
+}
+
+/** The catalog repeated under other server names until it holds `size` tools. */
+function syntheticServers(size: number): Catalog['servers'] {
+  const out: Catalog['servers'] = [];
+  let count = 0;
+  for (let copy = 0; count < size; copy++) {
+    for (const server of catalog.servers) {
+      if (count >= size) break;
+      const tools = server.tools.slice(0, size - count);
+      out.push({ ...server, name: copy === 0 ? server.name : `${server.name}${copy}`, tools });
+      count += tools.length;
+    }
+  }
+  return out;
+}
+
+function heapUsed(): number {
+  (globalThis as { gc?: () => void }).gc?.();
+  return process.memoryUsage().heapUsed;
+}
+
+interface SpeedRow {
+  build: number;
+  p50: number;
+  p99: number;
+  heapMiB: number;
+}
+
+function measure(build: () => { search: (keywords: string[]) => unknown }): SpeedRow {
+  const builds: number[] = [];
+  let index: ReturnType<typeof build> | undefined;
+  const before = heapUsed();
+  for (let i = 0; i < 3; i++) {
+    index = undefined;
+    const start = performance.now();
+    index = build();
+    builds.push(performance.now() - start);
+  }
+  const heapMiB = (heapUsed() - before) / 2 ** 20;
+  const live = index as ReturnType<typeof build>;
+  for (const query of queries) live.search(query.keywords); // warm-up
+  const times: number[] = [];
+  for (let round = 0; round < 10; round++) {
+    for (const query of queries) {
+      const start = performance.now();
+      live.search(query.keywords);
+      times.push(performance.now() - start);
+    }
+  }
+  times.sort((a, b) => a - b);
+  return { build: median(builds), p50: percentile(times, 50), p99: percentile(times, 99), heapMiB };
+}
+
+function printSpeed(): { p50At10k: number; buildAt10k: number } {
+  console.log('\nSearch speed in-process (build: median of 3; search: every query, 10 rounds after a warm-up)\n');
+  console.log(`${pad('tools', 8)}${pad('index', 10)}${padStart('build ms', 10)}${padStart('p50 ms', 10)}${padStart('p99 ms', 10)}${padStart('heap MiB', 10)}`);
+  let result = { p50At10k: NaN, buildAt10k: NaN };
+  for (const size of [1_000, 10_000]) {
+    const servers = syntheticServers(size);
+    const ours = measure(() => {
+      const index = new ToolIndex();
+      for (const server of servers) index.setServerTools(server.name, server.tools);
+      return index;
+    });
+    const base = measure(() => {
+      const index = new MiniSearch({ fields: ['name', 'description'] });
+      index.addAll(catalogDocs(servers));
+      return { search: (keywords: string[]) => index.search(keywords.join(' ')).slice(0, 10) };
+    });
+    for (const [label, row] of [['nexus', ours], ['baseline', base]] as const) {
+      console.log(
+        `${pad(String(size), 8)}${pad(label, 10)}${padStart(fmt(row.build, 1), 10)}${padStart(fmt(row.p50), 10)}${padStart(fmt(row.p99), 10)}${padStart(fmt(row.heapMiB, 1), 10)}`,
+      );
+    }
+    console.log(`${pad('', 8)}${pad('ratio', 10)}${padStart(fmt(ours.build / base.build, 2), 10)}${padStart(fmt(ours.p50 / base.p50, 2), 10)}${padStart(fmt(ours.p99 / base.p99, 2), 10)}${padStart(fmt(ours.heapMiB / base.heapMiB, 2), 10)}`);
+    if (size === 10_000) result = { p50At10k: ours.p50, buildAt10k: ours.build };
+  }
+  return result;
+}
+
+function explain(id: string, ours: Awaited<ReturnType<typeof evaluate>>, base: Awaited<ReturnType<typeof evaluate>>) {
+  const query = queries.find((q) => q.id === id);
+  if (!query) throw new Error(`no query ${id}`);
+  console.log(`\n${id} (${query.kind}) ${JSON.stringify(query.keywords)} expects ${query.expected.join(', ')}`);
+  for (const [label, results] of [['nexus', ours], ['baseline', base]] as const) {
+    const ranked = results.get(id)?.ranked ?? [];
+    console.log(`  ${label}: ${ranked.map((name) => (query.expected.includes(name) ? `[${name}]` : name)).join(' ')}`);
+  }
+}
+
+const check = (ok: boolean) => (ok ? 'met' : 'NOT MET');
+
+const nexus = await nexusRanker();
+try {
+  const ours = await evaluate(nexus.rank);
+  const base = await evaluate(baselineRanker(catalog.servers));
+  if (args.has('explain')) {
+    const which = args.get('explain');
+    const ids = which === 'misses' ? queries.filter((q) => (ours.get(q.id)?.scores.recall5 ?? 0) < 1).map((q) => q.id) : [which as string];
+    for (const id of ids) explain(id, ours, base);
+  }
+  const overall = printQuality(ours, base);
+  console.log(`\ngoals: recall@5 >= 0.90: ${check(overall.recall5 >= 0.9)} (${fmt(overall.recall5)}); MRR >= 0.75: ${check(overall.reciprocalRank >= 0.75)} (${fmt(overall.reciprocalRank)})`);
+  if (!args.has('quality-only')) {
+    const speed = printSpeed();
+    console.log(`\ngoals: p50 <= 1 ms at 10k tools: ${check(speed.p50At10k <= 1)} (${fmt(speed.p50At10k)} ms); build <= 500 ms at 10k tools: ${check(speed.buildAt10k <= 500)} (${fmt(speed.buildAt10k, 1)} ms)`);
+  }
+} finally {
+  await nexus.close();
+}

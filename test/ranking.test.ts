@@ -1,0 +1,138 @@
+/** Pins the search pipeline on small cases: stemming, synonyms, typos, coverage and ties. */
+import type { Tool } from '@modelcontextprotocol/client';
+import { describe, expect, it } from 'vitest';
+import { scoreQuery } from '../bench/search/metrics.js';
+import { stem } from '../src/mcp/search/stem.js';
+import { synonymsOf } from '../src/mcp/search/synonyms.js';
+import { ToolIndex } from '../src/mcp/search/tool-index.js';
+
+function tool(name: string, description: string, params: string[] = []): Tool {
+  const properties = Object.fromEntries(params.map((param) => [param, { type: 'string' }]));
+  return { name, description, inputSchema: { type: 'object', properties } };
+}
+
+function top(index: ToolIndex, ...keywords: string[]): string[] {
+  return index.search(keywords).map((result) => result.name);
+}
+
+describe('stem', () => {
+  it('brings plurals, -ing, -ed and a final e together', () => {
+    const same = (...words: string[]) => expect(new Set(words.map(stem)).size, words.join('/')).toBe(1);
+    same('delete', 'deletes', 'deleted', 'deleting');
+    same('file', 'files');
+    same('create', 'creates', 'created', 'creating');
+    same('run', 'runs', 'running');
+    same('copy', 'copies', 'copied');
+    same('search', 'searches', 'searching');
+    same('issue', 'issues');
+  });
+
+  it('leaves short words, words with digits and -ss/-us/-is endings alone', () => {
+    expect(stem('get')).toBe('get');
+    expect(stem('s3')).toBe('s3');
+    expect(stem('ec2s')).toBe('ec2s');
+    expect(stem('access')).toBe('access');
+    expect(stem('status')).toBe('status');
+    expect(stem('analysis')).toBe('analysis');
+  });
+});
+
+describe('synonyms', () => {
+  it('relate common tool verbs and nouns both ways', () => {
+    expect(synonymsOf('remove')).toContainEqual(['delete']);
+    expect(synonymsOf('deleting')).toContainEqual(['remove']);
+    expect(synonymsOf('repo')).toContainEqual(['repository']);
+    expect(synonymsOf('folders')).toContainEqual(['directory']);
+  });
+
+  it('expand abbreviations into all their words', () => {
+    expect(synonymsOf('pr')).toContainEqual(['pull', 'request']);
+    expect(synonymsOf('pull')).toEqual([]);
+  });
+});
+
+describe('ranking', () => {
+  const index = new ToolIndex();
+  index.setServerTools('fs', [
+    tool('delete_file', 'Delete a file from disk', ['path']),
+    tool('read_file', 'Read the contents of a file', ['path']),
+    tool('list_directory', 'List entries in a directory', ['path']),
+    tool('move_file', 'Move or rename a file', ['source', 'destination']),
+  ]);
+  index.setServerTools('github', [
+    tool('create_pull_request', 'Create a new pull request', ['owner', 'repo', 'head', 'base']),
+    tool('create_issue', 'Create a new issue in a repository', ['owner', 'repo', 'title']),
+    tool('search_repositories', 'Search for GitHub repositories', ['query']),
+  ]);
+  index.setServerTools('browser', [
+    tool('take_screenshot', 'Take a screenshot of the current page', ['fullPage']),
+    tool('navigate', 'Navigate the browser to a URL', ['url']),
+  ]);
+
+  it('finds a tool through a synonym of its verb', () => {
+    expect(top(index, 'remove', 'file')[0]).toBe('fs__delete_file');
+    expect(top(index, 'fetch', 'file', 'contents')[0]).toBe('fs__read_file');
+  });
+
+  it('finds a tool through a synonym of its noun, and an abbreviation', () => {
+    expect(top(index, 'folder', 'contents')[0]).toBe('fs__list_directory');
+    expect(top(index, 'open', 'pr')[0]).toBe('github__create_pull_request');
+    expect(top(index, 'find', 'repo')[0]).toBe('github__search_repositories');
+  });
+
+  it('matches other forms of a word', () => {
+    expect(top(index, 'deleting', 'files')[0]).toBe('fs__delete_file');
+    expect(top(index, 'screenshots')[0]).toBe('browser__take_screenshot');
+  });
+
+  it('forgives one typo in longer words, including a swap of two letters', () => {
+    expect(top(index, 'screnshot')[0]).toBe('browser__take_screenshot');
+    expect(top(index, 'direcotry')[0]).toBe('fs__list_directory');
+  });
+
+  it('ranks tools that match more of the words first', () => {
+    expect(top(index, 'create', 'issue')[0]).toBe('github__create_issue');
+    expect(top(index, 'create', 'pull', 'request')[0]).toBe('github__create_pull_request');
+  });
+
+  it('does not let synonyms of one word count as several words', () => {
+    // "remove" reaches delete (synonym) and, through "move", nothing else: delete_file must
+    // beat move_file, which only shares the word "file".
+    const [first, second] = index.search(['remove', 'file']);
+    expect(first?.name).toBe('fs__delete_file');
+    expect(first?.score).toBeGreaterThan(second?.score ?? 0);
+  });
+
+  it('ignores stopwords, and answers nothing for nothing', () => {
+    expect(top(index, 'take', 'a', 'screenshot', 'of', 'the', 'page')[0]).toBe('browser__take_screenshot');
+    expect(top(index, 'the', 'of')).toEqual([]);
+    expect(top(index)).toEqual([]);
+  });
+
+  it('breaks ties by name, so results are deterministic', () => {
+    const tied = new ToolIndex();
+    tied.setServerTools('b', [tool('note', 'Writes a note')]);
+    tied.setServerTools('a', [tool('note', 'Writes a note')]);
+    expect(top(tied, 'note')).toEqual(['a__note', 'b__note']);
+  });
+
+  it('replaces one server while searches of the others stay the same', () => {
+    const before = index.search(['screenshot']);
+    index.setServerTools('fs', [tool('delete_file', 'Delete a file from disk', ['path'])]);
+    expect(top(index, 'read', 'file')).not.toContain('fs__read_file');
+    expect(index.search(['screenshot']).map((r) => r.name)).toEqual(before.map((r) => r.name));
+  });
+});
+
+describe('benchmark metrics', () => {
+  it('scores a ranking against one or several right answers', () => {
+    expect(scoreQuery(['a', 'b', 'c'], ['a'])).toEqual({ recall1: 1, recall5: 1, reciprocalRank: 1, ndcg10: 1 });
+    const second = scoreQuery(['x', 'a'], ['a']);
+    expect(second.recall1).toBe(0);
+    expect(second.reciprocalRank).toBe(0.5);
+    expect(second.ndcg10).toBeCloseTo(1 / Math.log2(3));
+    const several = scoreQuery(['a', 'x', 'b'], ['a', 'b', 'c']);
+    expect(several.recall5).toBeCloseTo(2 / 3);
+    expect(scoreQuery(['x'], ['a'])).toEqual({ recall1: 0, recall5: 0, reciprocalRank: 0, ndcg10: 0 });
+  });
+});
