@@ -75,7 +75,7 @@ describe('ranking', () => {
   });
 
   it('finds a tool through a synonym of its noun, and an abbreviation', () => {
-    expect(top(index, 'folder', 'contents')[0]).toBe('fs__list_directory');
+    expect(top(index, 'show', 'folder')[0]).toBe('fs__list_directory');
     expect(top(index, 'open', 'pr')[0]).toBe('github__create_pull_request');
     expect(top(index, 'find', 'repo')[0]).toBe('github__search_repositories');
   });

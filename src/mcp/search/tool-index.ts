@@ -1,20 +1,21 @@
 /**
- * The tool index behind `search`: BM25 (MiniSearch) over each tool's name, title, description,
- * server name and parameter names, with:
- * - words split at snake_case, camelCase and kebab-case, lower-cased and lightly stemmed;
- * - each query word also looked up through a small synonym table, at a lower weight;
- * - one typo forgiven in longer words, and prefixes of longer words matched;
- * - a bonus for tools that match more of the query's words, counted per word the caller gave
- *   (a word matched through two synonyms still counts once);
- * - ties broken by name, so the same query always gives the same order.
+ * The tool index behind `search`: BM25F over each tool's name, title, description, server name
+ * and parameter names. Each word of a query counts through its best variant:
+ * - the word itself, after splitting (snake/camel/kebab), lower-casing and light stemming;
+ * - a synonym from a small table of tool verbs and nouns (remove/delete, repo/repository, ...);
+ * - a known word within one typo of it (words of five letters or more);
+ * - a known word it is the start of (words of four letters or more);
+ * each at a lower weight than the word itself. Tools that match more of the query's words rank
+ * first; ties are broken by name, so a query always gives the same order.
  * Each server's entries are replaced as a whole and synchronously, so a search sees either the
  * old or the new tools of a server, never a mix.
  */
-import MiniSearch, { type Query } from 'minisearch';
 import type { Tool } from '@modelcontextprotocol/client';
+import { fieldCount, InvertedIndex } from './inverted-index.js';
 import { stem } from './stem.js';
-import { synonymsOf, SYNONYM_WEIGHT } from './synonyms.js';
+import { synonymsOf } from './synonyms.js';
 import { tokenize } from './tokenize.js';
+import { withinOneTypo } from './typo.js';
 
 export interface IndexedTool {
   /** `server__tool`, the name `execute` takes. */
@@ -30,142 +31,197 @@ export interface SearchResult {
   score: number;
 }
 
-interface Doc {
-  id: string;
-  name: string;
-  title: string;
-  description: string;
-  server: string;
-  params: string;
+export const MAX_RESULTS = 10;
+
+/** The ranking's knobs, with the values the search benchmark was tuned with. */
+export interface RankingOptions {
+  /** Weight of a match in each field: name, title, description, server, parameter names. */
+  fieldBoost: readonly [number, number, number, number, number];
+  /** BM25 length normalisation per field (0: none, 1: full). */
+  fieldB: readonly [number, number, number, number, number];
+  k1: number;
+  synonymWeight: number;
+  typoWeight: number;
+  prefixWeight: number;
+  /** How strongly the share of query words a tool matches scales its score. */
+  coveragePower: number;
 }
 
-export const MAX_RESULTS = 10;
-const FIELDS = ['name', 'title', 'description', 'server', 'params'] as const;
-/** How much a match in each field counts, relative to the description. */
-export const FIELD_BOOST: Record<(typeof FIELDS)[number], number> = {
-  name: 3,
-  title: 2,
-  description: 1,
-  server: 1.5,
-  params: 0.7,
+export const DEFAULT_RANKING: RankingOptions = {
+  fieldBoost: [3, 2, 1, 1.5, 0.7],
+  fieldB: [0.5, 0.5, 0.75, 0, 0.5],
+  k1: 1.2,
+  synonymWeight: 0.6,
+  typoWeight: 0.8,
+  prefixWeight: 0.4,
+  coveragePower: 1,
 };
+
+const FIELDS = 5;
+const MIN_TYPO_LENGTH = 5;
+const MIN_PREFIX_LENGTH = 4;
 
 /** Words too common to say anything about a tool. */
 const STOPWORDS = new Set(
   'a an the to of for in on with and or by from at as is are be this that it its into via my me i you your can will'.split(' '),
 );
 
-/** The index's one term pipeline, for documents and queries alike. */
-function processTerm(term: string): string | null {
-  return STOPWORDS.has(term) ? null : stem(term);
+/** Stemming is the costly step of indexing and words repeat a lot, so stems are remembered. */
+const stems = new Map<string, string>();
+function stemOf(word: string): string {
+  let found = stems.get(word);
+  if (found === undefined) {
+    found = stem(word);
+    if (stems.size < 100_000) stems.set(word, found);
+  }
+  return found;
 }
 
-/** One typo in words of five letters or more; two in words of eight or more (a swap is two). */
-function fuzziness(term: string): number | false {
-  return term.length >= 8 ? 2 : term.length >= 5 ? 1 : false;
+function terms(text: string): [string, string][] {
+  return tokenize(text)
+    .filter((word) => !STOPWORDS.has(word))
+    .map((word) => [word, stemOf(word)]);
+}
+
+/** One way a query word can match: a stem and how much a match through it counts. */
+interface Variant {
+  stem: string;
+  weight: number;
 }
 
 export class ToolIndex {
-  private readonly engine = new MiniSearch<Doc>({
-    fields: [...FIELDS],
-    tokenize,
-    processTerm,
-    searchOptions: { boost: FIELD_BOOST, combineWith: 'OR' },
-  });
-  private readonly byServer = new Map<string, IndexedTool[]>();
-  private readonly byName = new Map<string, IndexedTool>();
+  private readonly index = new InvertedIndex(FIELDS);
+  private readonly slots: (IndexedTool | undefined)[] = [];
+  private readonly slotsByServer = new Map<string, number[]>();
+  private readonly slotByName = new Map<string, number>();
+
+  constructor(private readonly ranking: RankingOptions = DEFAULT_RANKING) {}
 
   /** Replaces every entry of `server` with `tools`. A name listed twice keeps its last tool. */
   setServerTools(server: string, tools: readonly Tool[]): void {
-    for (const old of this.byServer.get(server) ?? []) {
-      this.engine.discard(old.name);
-      this.byName.delete(old.name);
+    for (const slot of this.slotsByServer.get(server) ?? []) {
+      const old = this.slots[slot];
+      if (old) this.slotByName.delete(old.name);
+      this.slots[slot] = undefined;
+      this.index.remove(slot);
     }
-    const entries = new Map<string, IndexedTool>();
-    for (const tool of tools) entries.set(tool.name, { name: `${server}__${tool.name}`, server, tool });
-    for (const entry of entries.values()) {
-      this.byName.set(entry.name, entry);
-      this.engine.add(toDoc(entry));
+    const unique = new Map(tools.map((tool) => [tool.name, tool]));
+    const serverTerms = terms(server);
+    const slots: number[] = [];
+    for (const tool of unique.values()) {
+      const entry = { name: `${server}__${tool.name}`, server, tool };
+      const properties = tool.inputSchema?.properties;
+      const slot = this.index.add([
+        terms(tool.name),
+        terms(tool.title ?? tool.annotations?.title ?? ''),
+        terms(tool.description ?? ''),
+        serverTerms,
+        terms(properties && typeof properties === 'object' ? Object.keys(properties).join(' ') : ''),
+      ]);
+      this.slots[slot] = entry;
+      this.slotByName.set(entry.name, slot);
+      slots.push(slot);
     }
-    this.byServer.set(server, [...entries.values()]);
+    this.slotsByServer.set(server, slots);
   }
 
   get(name: string): IndexedTool | undefined {
-    return this.byName.get(name);
+    const slot = this.slotByName.get(name);
+    return slot === undefined ? undefined : this.slots[slot];
   }
 
   get size(): number {
-    return this.byName.size;
+    return this.slotByName.size;
   }
 
   search(keywords: readonly string[], limit = MAX_RESULTS): SearchResult[] {
-    const words = queryWords(keywords);
-    if (words.length === 0) return [];
-    const { query, wordOf } = buildQuery(words);
-    const ranked = this.engine.search(query).map((hit) => {
-      // MiniSearch multiplies by the number of query terms matched; count the caller's words
-      // instead, so synonyms of one word do not add up to several.
-      const matchedWords = new Set(hit.queryTerms.map((term) => wordOf.get(term)));
-      return { id: hit.id as string, score: (hit.score / hit.queryTerms.length) * matchedWords.size };
-    });
-    ranked.sort((a, b) => b.score - a.score || (a.id < b.id ? -1 : a.id > b.id ? 1 : 0));
-    return ranked.slice(0, limit).flatMap(({ id, score }) => {
-      const entry = this.byName.get(id);
+    const words = [...new Map(keywords.flatMap(terms).map(([word, stemmed]) => [stemmed, word])).values()];
+    if (words.length === 0 || this.index.documentCount === 0) return [];
+    const scores = new Float64Array(this.index.slotCount);
+    const matched = new Uint16Array(this.index.slotCount);
+    const touched: number[] = [];
+    for (const word of words) {
+      for (const [slot, score] of this.bestPerTool(this.variants(word))) {
+        if (matched[slot] === 0) touched.push(slot);
+        scores[slot] = (scores[slot] ?? 0) + score;
+        matched[slot] = (matched[slot] ?? 0) + 1;
+      }
+    }
+    const { coveragePower } = this.ranking;
+    const final = (slot: number) => (scores[slot] ?? 0) * ((matched[slot] ?? 0) / words.length) ** coveragePower;
+    return topK(touched, final, (slot) => this.slots[slot]?.name ?? '', limit).flatMap((slot) => {
+      const entry = this.slots[slot];
       if (!entry) return [];
       return [
         {
           name: entry.name,
           description: entry.tool.description ?? '',
           input_schema: entry.tool.inputSchema,
-          score: Math.round(score * 1000) / 1000,
+          score: Math.round(final(slot) * 1000) / 1000,
         },
       ];
     });
   }
-}
 
-/** The distinct words of a query, split like tool names, without stopwords. */
-function queryWords(keywords: readonly string[]): string[] {
-  const words = keywords.flatMap((keyword) => tokenize(keyword)).filter((word) => processTerm(word) !== null);
-  return [...new Map(words.map((word) => [stem(word), word])).values()];
-}
-
-/**
- * One OR query: each word as written (with typo and prefix tolerance), and each of its
- * synonyms exactly, at a lower weight. `wordOf` maps every processed term back to its word.
- */
-function buildQuery(words: string[]): { query: Query; wordOf: Map<string, string> } {
-  const wordOf = new Map<string, string>();
-  const queries: Query[] = [];
-  for (const word of words) {
-    const own = stem(word);
-    wordOf.set(own, word);
-    queries.push({ queries: [word], fuzzy: fuzziness, prefix: (term: string) => term.length >= 4 });
-    const seen = new Set([own]);
+  /** The stems a query word may match, each with its weight; the word itself first. */
+  private variants(word: string): Variant[] {
+    const { synonymWeight, typoWeight, prefixWeight } = this.ranking;
+    const own = stemOf(word);
+    const variants = new Map<string, number>([[own, 1]]);
+    const offer = (stemmed: string, weight: number) => {
+      if ((variants.get(stemmed) ?? 0) < weight) variants.set(stemmed, weight);
+    };
     for (const synonym of synonymsOf(word)) {
-      const stems = synonym.map(stem);
-      const key = stems.join(' ');
-      if (seen.has(key)) continue;
-      seen.add(key);
-      for (const term of stems) if (!wordOf.has(term)) wordOf.set(term, word);
-      queries.push({
-        queries: [synonym.join(' ')],
-        combineWith: 'AND',
-        boostTerm: () => SYNONYM_WEIGHT,
-      });
+      // Multi-word synonyms ("pr" -> pull request) count each word at a share of the weight.
+      for (const part of synonym) offer(stemOf(part), synonymWeight / synonym.length);
     }
+    if (word.length >= MIN_TYPO_LENGTH && this.index.stemOf(word) === undefined && this.index.postingsOf(own) === undefined) {
+      for (const known of this.index.words()) {
+        if (withinOneTypo(word, known)) offer(this.index.stemOf(known) as string, typoWeight);
+      }
+    }
+    if (word.length >= MIN_PREFIX_LENGTH) {
+      for (const longer of this.index.wordsStartingWith(word)) offer(this.index.stemOf(longer) as string, prefixWeight);
+    }
+    return [...variants].map(([stemmed, weight]) => ({ stem: stemmed, weight }));
   }
-  return { query: { combineWith: 'OR', queries }, wordOf };
+
+  /** BM25F score of each tool for one query word: the best of the word's variants. */
+  private bestPerTool(variants: Variant[]): Map<number, number> {
+    const { fieldBoost, fieldB, k1 } = this.ranking;
+    const documents = this.index.documentCount;
+    const best = new Map<number, number>();
+    for (const { stem: stemmed, weight } of variants) {
+      const postings = this.index.postingsOf(stemmed);
+      if (!postings) continue;
+      const idf = Math.log(1 + (documents - postings.size + 0.5) / (postings.size + 0.5));
+      for (const [slot, packed] of postings) {
+        let tf = 0;
+        for (let field = 0; field < FIELDS; field++) {
+          const count = fieldCount(packed, field);
+          if (count === 0) continue;
+          const average = this.index.averageFieldLength(field) || 1;
+          const b = fieldB[field] ?? 0;
+          tf += ((fieldBoost[field] ?? 0) * count) / (1 - b + (b * this.index.fieldLength(slot, field)) / average);
+        }
+        const score = weight * idf * ((tf * (k1 + 1)) / (tf + k1));
+        if (score > (best.get(slot) ?? 0)) best.set(slot, score);
+      }
+    }
+    return best;
+  }
 }
 
-function toDoc({ name, server, tool }: IndexedTool): Doc {
-  const properties = tool.inputSchema?.properties;
-  return {
-    id: name,
-    name: tool.name,
-    title: tool.title ?? tool.annotations?.title ?? '',
-    description: tool.description ?? '',
-    server,
-    params: properties && typeof properties === 'object' ? Object.keys(properties).join(' ') : '',
-  };
+/** The `k` best slots by score, ties broken by name; without sorting every candidate. */
+function topK(slots: number[], score: (slot: number) => number, name: (slot: number) => string, k: number): number[] {
+  const better = (a: number, b: number) => score(a) > score(b) || (score(a) === score(b) && name(a) < name(b));
+  const best: number[] = [];
+  for (const slot of slots) {
+    if (best.length === k && !better(slot, best[k - 1] as number)) continue;
+    let at = best.length === k ? k - 1 : best.length;
+    while (at > 0 && better(slot, best[at - 1] as number)) at--;
+    best.splice(at, 0, slot);
+    if (best.length > k) best.pop();
+  }
+  return best;
 }
