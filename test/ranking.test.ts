@@ -5,6 +5,7 @@ import { scoreQuery } from '../bench/search/metrics.js';
 import { stem } from '../src/mcp/search/stem.js';
 import { synonymsOf } from '../src/mcp/search/synonyms.js';
 import { ToolIndex } from '../src/mcp/search/tool-index.js';
+import { withinOneTypo } from '../src/mcp/search/typo.js';
 
 function tool(name: string, description: string, params: string[] = []): Tool {
   const properties = Object.fromEntries(params.map((param) => [param, { type: 'string' }]));
@@ -34,6 +35,24 @@ describe('stem', () => {
     expect(stem('access')).toBe('access');
     expect(stem('status')).toBe('status');
     expect(stem('analysis')).toBe('analysis');
+  });
+});
+
+describe('withinOneTypo', () => {
+  it('accepts one inserted, missing, wrong or swapped letter', () => {
+    expect(withinOneTypo('screnshot', 'screenshot')).toBe(true);
+    expect(withinOneTypo('screeenshot', 'screenshot')).toBe(true);
+    expect(withinOneTypo('screansot', 'screenshot')).toBe(false);
+    expect(withinOneTypo('serach', 'search')).toBe(true);
+    expect(withinOneTypo('seacrh', 'search')).toBe(true);
+    expect(withinOneTypo('saerch', 'search')).toBe(true);
+    expect(withinOneTypo('reserch', 'research')).toBe(true);
+  });
+
+  it('rejects two typos, and a swap of letters that are not neighbours', () => {
+    expect(withinOneTypo('sraech', 'search')).toBe(false);
+    expect(withinOneTypo('shearc', 'search')).toBe(false);
+    expect(withinOneTypo('serch', 'searches')).toBe(false);
   });
 });
 

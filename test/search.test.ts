@@ -21,6 +21,12 @@ describe('tokenize', () => {
     expect(tokenize('HTTPServer2Go')).toEqual(['http', 'server2', 'go']);
     expect(tokenize('Echoes back, the INPUT!')).toEqual(['echoes', 'back', 'the', 'input']);
   });
+
+  it('keeps plural acronyms whole', () => {
+    expect(tokenize('List URLs, APIs and IDs')).toEqual(['list', 'urls', 'apis', 'and', 'ids']);
+    expect(tokenize('getURLs')).toEqual(['get', 'urls']);
+    expect(tokenize('XMLHttpRequest')).toEqual(['xml', 'http', 'request']);
+  });
 });
 
 describe('ToolIndex', () => {

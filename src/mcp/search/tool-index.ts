@@ -63,7 +63,9 @@ const MIN_PREFIX_LENGTH = 4;
 
 /** Words too common to say anything about a tool. */
 const STOPWORDS = new Set(
-  'a an the to of for in on with and or by from at as is are be this that it its into via my me i you your can will'.split(' '),
+  'a an the to of for in on with and or by from at as is are be this that it its into via my me i you your can will about some any'.split(
+    ' ',
+  ),
 );
 
 /** Stemming is the costly step of indexing and words repeat a lot, so stems are remembered. */
