@@ -1,5 +1,7 @@
 #!/usr/bin/env node
-// Validate bench/search/queries.json against bench/search/catalog.json.
+// Validate a query file (default bench/search/queries.json) against bench/search/catalog.json:
+//   node bench/search/check-queries.mjs [queries-heldout.json]
+// The held-out set is smaller, so its minimum counts are half those of the tuning set.
 //
 //   node bench/search/check-queries.mjs
 //
@@ -15,10 +17,14 @@ import { fileURLToPath } from 'node:url';
 
 const HERE = path.dirname(fileURLToPath(import.meta.url));
 const catalog = JSON.parse(readFileSync(path.join(HERE, 'catalog.json'), 'utf8'));
-const queries = JSON.parse(readFileSync(path.join(HERE, 'queries.json'), 'utf8'));
+const FILE = process.argv[2] ?? 'queries.json';
+const queries = JSON.parse(readFileSync(path.resolve(HERE, FILE), 'utf8'));
+const SCALE = FILE.endsWith('queries.json') && !FILE.includes('heldout') ? 1 : 0.5;
 
-const MIN_PER_KIND = { paraphrase: 40, task: 40, typo: 25, ambiguous: 25, name: 15 };
-const MIN_TOTAL = 160;
+const MIN_PER_KIND = Object.fromEntries(
+  Object.entries({ paraphrase: 40, task: 40, typo: 25, ambiguous: 25, name: 15 }).map(([k, n]) => [k, Math.ceil(n * SCALE)]),
+);
+const MIN_TOTAL = Math.ceil(160 * SCALE);
 const MAX_SAME_SINGLE = 4;
 
 const errors = [];
@@ -28,7 +34,7 @@ const tools = new Map(); // "server__tool" -> server name
 for (const s of catalog.servers) for (const t of s.tools) tools.set(`${s.name}__${t.name}`, s.name);
 
 if (!Array.isArray(queries)) {
-  console.error('queries.json must be an array');
+  console.error(`${FILE} must be an array`);
   process.exit(1);
 }
 
@@ -103,4 +109,4 @@ if (errors.length) {
   for (const e of errors) console.error(`  - ${e}`);
   process.exit(1);
 }
-console.log('\nqueries.json OK');
+console.log(`\n${FILE} OK`);
