@@ -19,6 +19,8 @@ export interface RegistryOptions {
 export class DownstreamRegistry {
   readonly index = new ToolIndex();
   private readonly downstreams = new Map<string, Downstream>();
+  /** The tool list each server's index entries were built from. */
+  private readonly indexedTools = new Map<string, Downstream['catalog']['tools']>();
   /** Compiled resource templates, by template text. */
   private readonly templates = new Map<string, UriMatcher>();
 
@@ -28,7 +30,7 @@ export class DownstreamRegistry {
         connectTimeoutMs: options.connectTimeoutMs ?? DEFAULT_CONNECT_TIMEOUT_MS,
         globalHeaders: config.headers,
         logger: options.logger,
-        onCatalog: (changed) => this.index.setServerTools(changed.name, changed.catalog.tools),
+        onCatalog: (changed) => this.reindex(changed),
       });
       this.downstreams.set(name, downstream);
     }
@@ -40,6 +42,13 @@ export class DownstreamRegistry {
    */
   async start(): Promise<void> {
     await Promise.all(this.all().map((downstream) => downstream.connect()));
+  }
+
+  /** Re-indexes a server's tools when its tool list changed (not its prompts or resources). */
+  private reindex({ name, catalog }: Downstream): void {
+    if (this.indexedTools.get(name) === catalog.tools) return;
+    this.indexedTools.set(name, catalog.tools);
+    this.index.setServerTools(name, catalog.tools);
   }
 
   get(name: string): Downstream | undefined {
