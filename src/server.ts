@@ -5,6 +5,8 @@ import { createAdaptorServer } from '@hono/node-server';
 import { createMcpHandler } from '@modelcontextprotocol/server';
 import { Hono } from 'hono';
 import type { Config, ListenAddress } from './config/schema.js';
+import { cors } from './http/cors.js';
+import { csrf } from './http/csrf.js';
 import { mountHealth } from './http/health.js';
 import { isLoopback, loopbackHostGuard } from './http/host-guard.js';
 import { mountMcp } from './http/mcp-route.js';
@@ -81,10 +83,13 @@ export async function startNexus(config: Config, options: NexusOptions): Promise
     onerror: (error) => logger.debug({ err: error.message }, 'mcp handler error'),
   });
 
+  // Middleware order, as in the original: CORS -> CSRF -> auth -> handler.
   const app = new Hono();
+  app.use('*', cors(config.server.cors));
   if (health.enabled && !healthApart) mountHealth(app, health.path);
   if (config.mcp.enabled) {
     if (isLoopback(listen.host)) app.use(config.mcp.path, loopbackHostGuard());
+    if (config.server.csrf?.enabled) app.use(config.mcp.path, csrf(config.server.csrf.header_name));
     mountMcp(app, {
       path: config.mcp.path,
       handler,

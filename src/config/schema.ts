@@ -189,6 +189,15 @@ const serverSection = z.strictObject({
       max_age: duration.optional(),
       allow_private_network: z.boolean().default(false),
     })
+    .superRefine((cors, ctx) => {
+      // Browsers refuse credentials with a wildcard, so this table could never work.
+      if (!cors.allow_credentials) return;
+      for (const key of ['allow_origins', 'allow_headers', 'allow_methods', 'expose_headers'] as const) {
+        if (cors[key] === '*') {
+          ctx.addIssue({ code: 'custom', path: [key], message: '"*" cannot be combined with allow_credentials = true' });
+        }
+      }
+    })
     .optional(),
   csrf: z
     .strictObject({
