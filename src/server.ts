@@ -10,6 +10,7 @@ import { csrf } from './http/csrf.js';
 import { mountHealth } from './http/health.js';
 import { isLoopback, loopbackHostGuard } from './http/host-guard.js';
 import { mountMcp } from './http/mcp-route.js';
+import { OAuthGuard, type AuthVariables } from './http/oauth.js';
 import type { Logger } from './log.js';
 import { DownstreamRegistry } from './mcp/downstreams/registry.js';
 import { Gateway } from './mcp/gateway.js';
@@ -29,7 +30,11 @@ export interface NexusOptions {
   listenAddress?: ListenAddress;
   connectTimeoutMs?: number;
   startupGraceMs?: number;
+  /** Least time between JWKS fetches caused by unknown key ids (tests shorten it). */
+  jwksRefetchCooldownMs?: number;
 }
+
+export type AppEnv = { Variables: AuthVariables };
 
 export interface RunningNexus {
   /** Base URL of the main listener, e.g. http://127.0.0.1:8000 */
@@ -83,13 +88,19 @@ export async function startNexus(config: Config, options: NexusOptions): Promise
     onerror: (error) => logger.debug({ err: error.message }, 'mcp handler error'),
   });
 
+  const oauth = config.server.oauth
+    ? new OAuthGuard({ config: config.server.oauth, logger, refetchCooldownMs: options.jwksRefetchCooldownMs })
+    : undefined;
+
   // Middleware order, as in the original: CORS -> CSRF -> auth -> handler.
-  const app = new Hono();
+  const app = new Hono<AppEnv>();
   app.use('*', cors(config.server.cors));
   if (health.enabled && !healthApart) mountHealth(app, health.path);
+  oauth?.mountMetadata(app, config.mcp.path);
   if (config.mcp.enabled) {
     if (isLoopback(listen.host)) app.use(config.mcp.path, loopbackHostGuard());
     if (config.server.csrf?.enabled) app.use(config.mcp.path, csrf(config.server.csrf.header_name));
+    if (oauth) app.use(config.mcp.path, oauth.middleware());
     mountMcp(app, {
       path: config.mcp.path,
       handler,
@@ -100,6 +111,7 @@ export async function startNexus(config: Config, options: NexusOptions): Promise
 
   const servers: HttpServer[] = [];
   const closeAll = async () => {
+    oauth?.close();
     await Promise.all(servers.map(closeGracefully));
     await handler.close();
     await registry.close();
@@ -107,7 +119,7 @@ export async function startNexus(config: Config, options: NexusOptions): Promise
   try {
     servers.push(await listenOn(app, listen, options.listenAddress ? '--listen-address' : 'server.listen_address'));
     if (healthApart && health.listen) {
-      const healthApp = new Hono();
+      const healthApp = new Hono<AppEnv>();
       mountHealth(healthApp, health.path);
       servers.push(await listenOn(healthApp, health.listen, 'server.health.listen'));
     }
@@ -128,7 +140,7 @@ export async function startNexus(config: Config, options: NexusOptions): Promise
   };
 }
 
-function listenOn(app: Hono, address: ListenAddress, source: string): Promise<HttpServer> {
+function listenOn(app: Hono<AppEnv>, address: ListenAddress, source: string): Promise<HttpServer> {
   const server = createAdaptorServer({ fetch: app.fetch }) as HttpServer;
   return new Promise((resolve, reject) => {
     server.once('error', (error: NodeJS.ErrnoException) => reject(new ListenError(address, error.code, source)));

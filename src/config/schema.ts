@@ -34,7 +34,8 @@ const httpUrl = z.string().transform((value, ctx) => {
     ctx.addIssue({ code: 'custom', message: 'bad URL: must be http or https' });
     return z.NEVER;
   }
-  return url.toString();
+  // Kept as written: an OAuth resource identifier must not gain a trailing slash.
+  return value;
 });
 
 /** "host:port" or "[v6]:port", parsed. */

@@ -1,6 +1,6 @@
 /** `GET <health.path>`: a plain liveness check, never behind auth or rate limits. */
-import type { Hono } from 'hono';
+import type { Env, Hono } from 'hono';
 
-export function mountHealth(app: Hono, path: string): void {
+export function mountHealth<E extends Env>(app: Hono<E>, path: string): void {
   app.get(path, (c) => c.json({ status: 'healthy' }));
 }

@@ -6,7 +6,7 @@
  * so that a later `notifications/cancelled` from the same client can name its own calls.
  */
 import { randomUUID } from 'node:crypto';
-import type { Hono } from 'hono';
+import type { Env, Hono } from 'hono';
 import { bodyLimit } from 'hono/body-limit';
 import type { McpHttpHandler } from '@modelcontextprotocol/server';
 import { SESSION_HEADER } from '../session.js';
@@ -28,7 +28,7 @@ interface JsonRpcMessage {
   params?: { requestId?: unknown; reason?: unknown };
 }
 
-export function mountMcp(app: Hono, { path, handler, ready, onCancelled }: McpRouteOptions): void {
+export function mountMcp<E extends Env>(app: Hono<E>, { path, handler, ready, onCancelled }: McpRouteOptions): void {
   const limit = bodyLimit({
     maxSize: MAX_BODY_BYTES,
     onError: (c) =>
