@@ -4,7 +4,7 @@ import { Command, InvalidArgumentError, Option } from 'commander';
 import { ConfigError, loadConfig } from './config/load.js';
 import { listenAddress, type ListenAddress } from './config/schema.js';
 import { createLogger, type LogLevel, type LogStyle } from './log.js';
-import { ListenError, startNexus } from './server.js';
+import { startNexus, StartupError } from './server.js';
 import { NEXUS_VERSION } from './version.js';
 
 const LOG_LEVELS: LogLevel[] = ['off', 'error', 'warn', 'info', 'debug', 'trace'];
@@ -46,10 +46,10 @@ async function run(options: CliOptions): Promise<void> {
     const config = await loadConfig(options.config);
     nexus = await startNexus(config, { logger, listenAddress: options.listenAddress });
   } catch (error) {
-    if (error instanceof ConfigError || error instanceof ListenError) {
+    if (error instanceof ConfigError || error instanceof StartupError) {
       // A bad --listen-address is not the file's fault, so only config keys get the file name.
       const where =
-        error instanceof ListenError
+        error instanceof StartupError
           ? `${error.source.startsWith('--') ? '' : `${options.config}: `}${error.source}: `
           : '';
       process.stderr.write(`nexus: ${where}${error.message}\n`);

@@ -1,5 +1,7 @@
 /** Composes a running nexus from a Config: downstreams, gateway, HTTP app and listeners. */
+import { readFileSync } from 'node:fs';
 import type { Server as HttpServer } from 'node:http';
+import { createServer as createHttpsServer, Server as HttpsServer } from 'node:https';
 import type { AddressInfo } from 'node:net';
 import { createAdaptorServer } from '@hono/node-server';
 import { createMcpHandler } from '@modelcontextprotocol/server';
@@ -46,20 +48,26 @@ export interface RunningNexus {
   close(): Promise<void>;
 }
 
-/** Raised when a listener cannot bind; the CLI reports it like a config error. */
-export class ListenError extends Error {
+/**
+ * A start-up failure outside the config file's syntax (an address in use, an unreadable
+ * certificate): names where the setting came from, a config key path or a CLI flag. The CLI
+ * reports it like a config error.
+ */
+export class StartupError extends Error {
   constructor(
-    readonly address: ListenAddress,
-    readonly code: string | undefined,
-    /** Where the address came from: a config key path or the CLI flag. */
     readonly source: string,
+    message: string,
   ) {
-    super(
-      code === 'EADDRINUSE'
-        ? `address ${formatAddress(address)} is already in use`
-        : `cannot listen on ${formatAddress(address)} (${code ?? 'unknown error'})`,
-    );
+    super(message);
   }
+}
+
+function listenFailure(address: ListenAddress, code: string | undefined, source: string): StartupError {
+  const problem =
+    code === 'EADDRINUSE'
+      ? `address ${formatAddress(address)} is already in use`
+      : `cannot listen on ${formatAddress(address)} (${code ?? 'unknown error'})`;
+  return new StartupError(source, problem);
 }
 
 export function formatAddress({ host, port }: ListenAddress): string {
@@ -117,11 +125,12 @@ export async function startNexus(config: Config, options: NexusOptions): Promise
     await registry.close();
   };
   try {
-    servers.push(await listenOn(app, listen, options.listenAddress ? '--listen-address' : 'server.listen_address'));
+    const tls = readTls(config.server.tls);
+    servers.push(await listenOn(app, listen, options.listenAddress ? '--listen-address' : 'server.listen_address', tls));
     if (healthApart && health.listen) {
       const healthApp = new Hono<AppEnv>();
       mountHealth(healthApp, health.path);
-      servers.push(await listenOn(healthApp, health.listen, 'server.health.listen'));
+      servers.push(await listenOn(healthApp, health.listen, 'server.health.listen', tls));
     }
   } catch (error) {
     await closeAll();
@@ -140,17 +149,40 @@ export async function startNexus(config: Config, options: NexusOptions): Promise
   };
 }
 
-function listenOn(app: Hono<AppEnv>, address: ListenAddress, source: string): Promise<HttpServer> {
-  const server = createAdaptorServer({ fetch: app.fetch }) as HttpServer;
+/** PEM certificate and key for serving HTTPS, read once at start. */
+interface TlsFiles {
+  cert: Buffer;
+  key: Buffer;
+}
+
+function readTls(tls: Config['server']['tls']): TlsFiles | undefined {
+  if (!tls) return undefined;
+  const read = (path: string, key: string) => {
+    try {
+      return readFileSync(path);
+    } catch (error) {
+      throw new StartupError(`server.tls.${key}`, `cannot read ${path} (${(error as NodeJS.ErrnoException).code ?? String(error)})`);
+    }
+  };
+  return { cert: read(tls.certificate, 'certificate'), key: read(tls.key, 'key') };
+}
+
+function listenOn(app: Hono<AppEnv>, address: ListenAddress, source: string, tls: TlsFiles | undefined): Promise<HttpServer> {
+  const server = (
+    tls
+      ? createAdaptorServer({ fetch: app.fetch, createServer: createHttpsServer, serverOptions: tls })
+      : createAdaptorServer({ fetch: app.fetch })
+  ) as HttpServer;
   return new Promise((resolve, reject) => {
-    server.once('error', (error: NodeJS.ErrnoException) => reject(new ListenError(address, error.code, source)));
+    server.once('error', (error: NodeJS.ErrnoException) => reject(listenFailure(address, error.code, source)));
     server.listen(address.port, address.host, () => resolve(server));
   });
 }
 
 function urlOf(server: HttpServer): string {
   const { address, port } = server.address() as AddressInfo;
-  return `http://${address.includes(':') ? `[${address}]` : address}:${port}`;
+  const scheme = server instanceof HttpsServer ? 'https' : 'http';
+  return `${scheme}://${address.includes(':') ? `[${address}]` : address}:${port}`;
 }
 
 /** Stops accepting, lets in-flight requests finish (bounded), then drops what is left. */

@@ -227,9 +227,9 @@ describe('load errors name the file, the key path and the problem', () => {
   });
 
   it('settings of features this version does not have yet are refused, not ignored', async () => {
-    const tls = await loadError('[server.tls]\ncertificate = "cert.pem"\nkey = "key.pem"');
-    expect(tls.keyPath).toBe('server.tls');
-    expect(tls.problem).toContain('not supported');
+    const serverLimits = await loadError('[server.rate_limits]\nenabled = true');
+    expect(serverLimits.keyPath).toBe('server.rate_limits');
+    expect(serverLimits.problem).toContain('not supported');
     const limits = await loadError('[mcp.servers.x]\ncmd = ["a"]\nrate_limits = { limit = 5, interval = "1s" }');
     expect(limits.keyPath).toBe('mcp.servers.x.rate_limits');
   });

@@ -20,7 +20,6 @@ export class ConfigError extends Error {
 /** Settings that parse but whose feature has not landed yet: refusing them beats ignoring them. */
 function unsupportedKey(config: Config): string | undefined {
   const { server, mcp } = config;
-  if (server.tls) return 'server.tls';
   if (server.rate_limits?.enabled) return 'server.rate_limits';
   for (const [name, downstream] of Object.entries(mcp.servers)) {
     if (downstream.rate_limits) return `mcp.servers.${name}.rate_limits`;

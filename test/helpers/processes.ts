@@ -69,12 +69,12 @@ export async function startEverything(mode: 'sse' | 'streamableHttp'): Promise<S
   return { ...spawned, url: `http://127.0.0.1:${port}/${mode === 'sse' ? 'sse' : 'mcp'}` };
 }
 
-/** Our fixture server over streamable HTTP on a free port. */
-export async function startFixtureHttp(env: NodeJS.ProcessEnv = {}): Promise<Spawned & { url: string }> {
+/** Our fixture server over streamable HTTP (or HTTPS, given FIXTURE_TLS_* env) on a free port. */
+export async function startFixtureHttp(env: NodeJS.ProcessEnv = {}, scheme: 'http' | 'https' = 'http'): Promise<Spawned & { url: string }> {
   const port = await freePort();
-  const spawned = spawnNode([FIXTURE_SERVER, 'http', String(port)], env);
+  const spawned = spawnNode([FIXTURE_SERVER, scheme, String(port)], env);
   await waitForPort(port);
-  return { ...spawned, url: `http://127.0.0.1:${port}/mcp` };
+  return { ...spawned, url: `${scheme}://127.0.0.1:${port}/mcp` };
 }
 
 /** Pids of the live children of `pid` (Linux /proc). */
