@@ -7,6 +7,7 @@ import { createAdaptorServer } from '@hono/node-server';
 import { createMcpHandler } from '@modelcontextprotocol/server';
 import { Hono } from 'hono';
 import type { Config, ListenAddress } from './config/schema.js';
+import { clientIp, type ClientIpVariables } from './http/client-ip.js';
 import { cors } from './http/cors.js';
 import { csrf } from './http/csrf.js';
 import { mountHealth } from './http/health.js';
@@ -36,7 +37,7 @@ export interface NexusOptions {
   jwksRefetchCooldownMs?: number;
 }
 
-export type AppEnv = { Variables: AuthVariables };
+export type AppEnv = { Variables: AuthVariables & ClientIpVariables };
 
 export interface RunningNexus {
   /** Base URL of the main listener, e.g. http://127.0.0.1:8000 */
@@ -107,6 +108,7 @@ export async function startNexus(config: Config, options: NexusOptions): Promise
   oauth?.mountMetadata(app, config.mcp.path);
   if (config.mcp.enabled) {
     if (isLoopback(listen.host)) app.use(config.mcp.path, loopbackHostGuard());
+    app.use(config.mcp.path, clientIp(config.server.client_ip));
     if (config.server.csrf?.enabled) app.use(config.mcp.path, csrf(config.server.csrf.header_name));
     if (oauth) app.use(config.mcp.path, oauth.middleware());
     mountMcp(app, {

@@ -9,6 +9,7 @@ import type { Context, Env, Hono, MiddlewareHandler } from 'hono';
 import { errors, jwtVerify, type JWTPayload } from 'jose';
 import type { ServerConfig } from '../config/schema.js';
 import type { Logger } from '../log.js';
+import type { ClientIpVariables } from './client-ip.js';
 import { JwksCache, JwksUnavailableError } from './jwks.js';
 
 type OAuthConfig = NonNullable<ServerConfig['oauth']>;
@@ -24,6 +25,7 @@ export interface AuthenticatedCaller {
   claims: JWTPayload;
 }
 export type AuthVariables = { caller: AuthenticatedCaller | undefined };
+type GuardEnv = { Variables: AuthVariables & Partial<ClientIpVariables> };
 
 export interface OAuthOptions {
   config: OAuthConfig;
@@ -33,15 +35,17 @@ export interface OAuthOptions {
 
 export class OAuthGuard {
   private readonly jwks: JwksCache;
+  private readonly log: Logger;
 
   constructor(private readonly options: OAuthOptions) {
     const { config, logger, refetchCooldownMs = 10_000 } = options;
+    this.log = logger.child({ component: 'oauth' });
     this.jwks = new JwksCache({
       url: config.url,
       pollIntervalMs: config.poll_interval,
       refetchCooldownMs,
       fetchTimeoutMs: 5_000,
-      logger: logger.child({ component: 'oauth' }),
+      logger: this.log,
     });
   }
 
@@ -56,7 +60,7 @@ export class OAuthGuard {
     app.get(`${METADATA_PATH}${mcpPath}`, handler);
   }
 
-  middleware(): MiddlewareHandler<{ Variables: AuthVariables }> {
+  middleware(): MiddlewareHandler<GuardEnv> {
     return async (c, next) => {
       const header = c.req.header('authorization');
       const token = header === undefined ? undefined : BEARER.exec(header)?.[1];
@@ -85,11 +89,13 @@ export class OAuthGuard {
     this.jwks.close();
   }
 
-  private resource(c: Context): string {
+  private resource(c: Context<GuardEnv>): string {
     return this.options.config.protected_resource?.resource ?? new URL(c.req.url).origin;
   }
 
-  private reject(c: Context, description: string) {
+  private reject(c: Context<GuardEnv>, description: string) {
+    // Who was refused and why, for audits; the token itself is never logged.
+    this.log.info({ ip: c.get('clientIp'), reason: description }, 'request refused');
     const metadata = `${this.resource(c).replace(/\/$/, '')}${METADATA_PATH}`;
     c.header('WWW-Authenticate', `Bearer resource_metadata="${metadata}"`);
     return c.json({ error: 'invalid_token', error_description: description }, 401);

@@ -1,0 +1,40 @@
+/** How the caller's IP is found: socket address, X-Real-IP, or X-Forwarded-For with trusted hops. */
+import { describe, expect, it } from 'vitest';
+import { resolveClientIp } from '../src/http/client-ip.js';
+
+const headers = (values: Record<string, string>) => (name: string) => values[name];
+
+describe('resolveClientIp', () => {
+  it('uses the socket address by default, whatever the headers say', () => {
+    const spoofed = headers({ 'x-real-ip': '6.6.6.6', 'x-forwarded-for': '6.6.6.6' });
+    expect(resolveClientIp('10.0.0.5', spoofed, undefined)).toBe('10.0.0.5');
+    expect(resolveClientIp('10.0.0.5', spoofed, { x_real_ip: false })).toBe('10.0.0.5');
+  });
+
+  it('unwraps IPv4-mapped IPv6 addresses', () => {
+    expect(resolveClientIp('::ffff:127.0.0.1', headers({}), undefined)).toBe('127.0.0.1');
+    expect(resolveClientIp('::1', headers({}), undefined)).toBe('::1');
+  });
+
+  it('trusts X-Real-IP when configured, and falls back to the socket without it', () => {
+    expect(resolveClientIp('10.0.0.5', headers({ 'x-real-ip': ' 203.0.113.7 ' }), { x_real_ip: true })).toBe('203.0.113.7');
+    expect(resolveClientIp('10.0.0.5', headers({}), { x_real_ip: true })).toBe('10.0.0.5');
+  });
+
+  it('takes the address N hops from the right of X-Forwarded-For', () => {
+    const chain = headers({ 'x-forwarded-for': '6.6.6.6, 203.0.113.7, 198.51.100.2' });
+    expect(resolveClientIp('10.0.0.5', chain, { x_real_ip: false, x_forwarded_for_trusted_hops: 1 })).toBe('198.51.100.2');
+    expect(resolveClientIp('10.0.0.5', chain, { x_real_ip: false, x_forwarded_for_trusted_hops: 2 })).toBe('203.0.113.7');
+  });
+
+  it('falls back to the socket when the chain is shorter than the trusted hops', () => {
+    const short = headers({ 'x-forwarded-for': '203.0.113.7' });
+    expect(resolveClientIp('10.0.0.5', short, { x_real_ip: false, x_forwarded_for_trusted_hops: 2 })).toBe('10.0.0.5');
+    expect(resolveClientIp('10.0.0.5', headers({}), { x_real_ip: false, x_forwarded_for_trusted_hops: 1 })).toBe('10.0.0.5');
+  });
+
+  it('prefers X-Real-IP over X-Forwarded-For when both are trusted', () => {
+    const both = headers({ 'x-real-ip': '203.0.113.9', 'x-forwarded-for': '198.51.100.2' });
+    expect(resolveClientIp('10.0.0.5', both, { x_real_ip: true, x_forwarded_for_trusted_hops: 1 })).toBe('203.0.113.9');
+  });
+});
