@@ -7,13 +7,14 @@ import { createAdaptorServer } from '@hono/node-server';
 import { createMcpHandler } from '@modelcontextprotocol/server';
 import { Hono } from 'hono';
 import type { Config, ListenAddress } from './config/schema.js';
-import { clientIp, type ClientIpVariables } from './http/client-ip.js';
+import type { AppEnv } from './http/app-env.js';
+import { clientIp } from './http/client-ip.js';
 import { cors } from './http/cors.js';
 import { csrf } from './http/csrf.js';
 import { mountHealth } from './http/health.js';
 import { isLoopback, loopbackHostGuard } from './http/host-guard.js';
 import { mountMcp } from './http/mcp-route.js';
-import { OAuthGuard, type AuthVariables } from './http/oauth.js';
+import { OAuthGuard } from './http/oauth.js';
 import type { Logger } from './log.js';
 import { DownstreamRegistry } from './mcp/downstreams/registry.js';
 import { Gateway } from './mcp/gateway.js';
@@ -37,7 +38,6 @@ export interface NexusOptions {
   jwksRefetchCooldownMs?: number;
 }
 
-export type AppEnv = { Variables: AuthVariables & ClientIpVariables };
 
 export interface RunningNexus {
   /** Base URL of the main listener, e.g. http://127.0.0.1:8000 */

@@ -23,7 +23,16 @@ function unsupportedKey(config: Config): string | undefined {
   if (server.rate_limits?.enabled) return 'server.rate_limits';
   for (const [name, downstream] of Object.entries(mcp.servers)) {
     if (downstream.rate_limits) return `mcp.servers.${name}.rate_limits`;
-    if (downstream.kind === 'remote' && downstream.auth && 'type' in downstream.auth) return `mcp.servers.${name}.auth.type`;
+  }
+  return undefined;
+}
+
+/** Rules across tables that the schema cannot say: returns [key path, problem]. */
+function crossTableProblem(config: Config): [string, string] | undefined {
+  for (const [name, downstream] of Object.entries(config.mcp.servers)) {
+    if (downstream.kind === 'remote' && downstream.auth && 'type' in downstream.auth && !config.server.oauth) {
+      return [`mcp.servers.${name}.auth.type`, 'forwarding needs [server.oauth], which validates the tokens it forwards'];
+    }
   }
   return undefined;
 }
@@ -50,6 +59,8 @@ export function parseConfig(tree: unknown, file: string, env: NodeJS.ProcessEnv 
     const { path, problem } = describeIssue(issue);
     throw new ConfigError(file, keyPath(path), problem);
   }
+  const problem = crossTableProblem(result.data);
+  if (problem) throw new ConfigError(file, ...problem);
   const unsupported = unsupportedKey(result.data);
   if (unsupported) throw new ConfigError(file, unsupported, 'is not supported by this version of nexus yet');
   return deepFreeze(result.data);

@@ -6,10 +6,11 @@
  * so that a later `notifications/cancelled` from the same client can name its own calls.
  */
 import { randomUUID } from 'node:crypto';
-import type { Env, Hono } from 'hono';
+import type { Hono } from 'hono';
 import { bodyLimit } from 'hono/body-limit';
 import type { McpHttpHandler } from '@modelcontextprotocol/server';
 import { SESSION_HEADER } from '../session.js';
+import type { AppEnv } from './app-env.js';
 
 /** The largest request body accepted, as the SDK's own handler does. */
 export const MAX_BODY_BYTES = 4 * 1024 * 1024;
@@ -28,7 +29,7 @@ interface JsonRpcMessage {
   params?: { requestId?: unknown; reason?: unknown };
 }
 
-export function mountMcp<E extends Env>(app: Hono<E>, { path, handler, ready, onCancelled }: McpRouteOptions): void {
+export function mountMcp(app: Hono<AppEnv>, { path, handler, ready, onCancelled }: McpRouteOptions): void {
   const limit = bodyLimit({
     maxSize: MAX_BODY_BYTES,
     onError: (c) =>
@@ -58,7 +59,10 @@ export function mountMcp<E extends Env>(app: Hono<E>, { path, handler, ready, on
         }
       }
     }
-    const response = await handler.fetch(c.req.raw, { parsedBody: body });
+    // The validated caller's token reaches the gateway (for forward servers) as the SDK's authInfo.
+    const caller = c.get('caller');
+    const authInfo = caller && { token: caller.token, clientId: caller.claims.sub ?? '', scopes: [] };
+    const response = await handler.fetch(c.req.raw, { parsedBody: body, authInfo });
     if (messages.some((message) => message?.method === 'initialize') && !response.headers.has(SESSION_HEADER)) {
       response.headers.set(SESSION_HEADER, randomUUID());
     }

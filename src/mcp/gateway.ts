@@ -17,9 +17,10 @@ import type { Logger } from '../log.js';
 import { SESSION_HEADER } from '../session.js';
 import { NEXUS_VERSION } from '../version.js';
 import { DownstreamUnavailableError, type Downstream } from './downstreams/downstream.js';
+import type { ForwardedSession } from './downstreams/forwarded.js';
 import type { DownstreamRegistry } from './downstreams/registry.js';
 import { InFlightCalls } from './in-flight.js';
-import { MAX_RESULTS } from './search/tool-index.js';
+import { MAX_RESULTS, type SearchResult } from './search/tool-index.js';
 
 /** An assistant sends a handful of keywords; these bounds keep a hostile search cheap. */
 export const MAX_KEYWORDS = 50;
@@ -96,6 +97,16 @@ function gatewayTools(structured: boolean): Tool[] {
   return [search, execute];
 }
 
+/**
+ * The best of two result lists. Scores from the shared index and a caller's forward-server index
+ * come from different collections, so this is close to, not exactly, one index's ranking.
+ */
+function mergeResults(a: SearchResult[], b: SearchResult[]): SearchResult[] {
+  return [...a, ...b]
+    .sort((x, y) => y.score - x.score || (x.name < y.name ? -1 : x.name > y.name ? 1 : 0))
+    .slice(0, MAX_RESULTS);
+}
+
 function instructionsFor(servers: string[]): string {
   return (
     `Nexus is a gateway to these MCP servers: ${servers.length > 0 ? servers.join(', ') : 'none configured'}. ` +
@@ -112,7 +123,7 @@ export class Gateway {
 
   constructor(private readonly options: GatewayOptions) {
     this.tools = gatewayTools(options.enableStructuredContent);
-    this.instructions = instructionsFor(options.registry.all().map((downstream) => downstream.name));
+    this.instructions = instructionsFor([...options.registry.serverNames]);
     this.log = options.logger.child({ component: 'gateway' });
   }
 
@@ -129,7 +140,7 @@ export class Gateway {
     server.setRequestHandler('tools/list', () => ({ tools: this.tools }));
     server.setRequestHandler('tools/call', (request, ctx) => {
       const { name, arguments: args = {} } = request.params;
-      if (name === 'search') return this.search(args);
+      if (name === 'search') return this.search(args, ctx);
       if (name === 'execute') return this.execute(args, ctx);
       throw new ProtocolError(ProtocolErrorCode.MethodNotFound, `Unknown tool: ${name}`);
     });
@@ -153,7 +164,14 @@ export class Gateway {
     return server;
   }
 
-  private search(args: Record<string, unknown>): CallToolResult {
+  /** The caller's forward-server session, when nexus has such servers and the caller a token. */
+  private async forwardedSession(ctx: ServerContext): Promise<ForwardedSession | undefined> {
+    const token = ctx.http?.authInfo?.token;
+    const forwarded = this.options.registry.forwarded;
+    return token === undefined || !forwarded ? undefined : forwarded.forToken(token);
+  }
+
+  private async search(args: Record<string, unknown>, ctx: ServerContext): Promise<CallToolResult> {
     const keywords = args['keywords'];
     if (!Array.isArray(keywords) || !keywords.every((keyword) => typeof keyword === 'string')) {
       throw new ProtocolError(ProtocolErrorCode.InvalidParams, '`keywords` must be an array of strings');
@@ -164,7 +182,8 @@ export class Gateway {
         `give at most ${MAX_KEYWORDS} keywords of at most ${MAX_KEYWORD_LENGTH} characters each`,
       );
     }
-    const results = this.options.registry.index.search(keywords);
+    const session = await this.forwardedSession(ctx);
+    const results = session ? mergeResults(this.options.registry.index.search(keywords), session.index.search(keywords)) : this.options.registry.index.search(keywords);
     const result: CallToolResult = { content: [{ type: 'text', text: JSON.stringify({ results }) }] };
     if (this.options.enableStructuredContent) result.structuredContent = { results };
     return result;
@@ -180,11 +199,14 @@ export class Gateway {
       throw new ProtocolError(ProtocolErrorCode.InvalidParams, '`arguments` must be an object');
     }
     const { registry } = this.options;
-    const entry = registry.index.get(name);
-    const downstream = entry && registry.get(entry.server);
+    const session = await this.forwardedSession(ctx);
+    const shared = registry.index.get(name);
+    const entry = shared ?? session?.index.get(name);
+    const downstream = entry && (shared ? registry.get(entry.server) : session?.downstreams.get(entry.server));
     if (!entry || !downstream) {
       // A configured server that is down has no tools to find; say so rather than "unknown".
-      const down = registry.get(splitQualifiedName(name)?.server ?? '');
+      const server = splitQualifiedName(name)?.server ?? '';
+      const down = registry.get(server) ?? session?.downstreams.get(server);
       if (down && down.state.status !== 'ready') throw this.toProtocolError(down, down.unavailable());
       throw new ProtocolError(ProtocolErrorCode.MethodNotFound, `Unknown tool: ${name}`);
     }

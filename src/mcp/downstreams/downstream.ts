@@ -38,6 +38,8 @@ export interface DownstreamOptions {
   connectTimeoutMs: number;
   globalHeaders: Readonly<Record<string, string>>;
   logger: Logger;
+  /** For `auth.type = "forward"` servers: the caller's token this connection carries. */
+  bearerToken?: string;
   /** Called whenever this server's catalog is replaced. */
   onCatalog: (downstream: Downstream) => void;
 }
@@ -151,7 +153,7 @@ export class Downstream {
     const opened =
       config.kind === 'stdio'
         ? stdioTransport(config)
-        : remoteTransport(config, protocol ?? 'streamable-http', this.options.globalHeaders);
+        : remoteTransport(config, protocol ?? 'streamable-http', this.options.globalHeaders, this.options.bearerToken);
     const client = new DownstreamClient(
       { name: 'nexus', version: NEXUS_VERSION },
       {

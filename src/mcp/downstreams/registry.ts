@@ -3,10 +3,11 @@
  * `server__prompt`, and resources by URI. Created once per nexus and handed to the gateway.
  */
 import type { Prompt, Resource, ResourceTemplateType } from '@modelcontextprotocol/client';
-import type { McpConfig } from '../../config/schema.js';
+import type { McpConfig, RemoteServerConfig } from '../../config/schema.js';
 import type { Logger } from '../../log.js';
 import { ToolIndex } from '../search/tool-index.js';
 import { Downstream } from './downstream.js';
+import { ForwardedSessions } from './forwarded.js';
 import { compileUriTemplate, type UriMatcher } from './uri-template.js';
 
 export const DEFAULT_CONNECT_TIMEOUT_MS = 30_000;
@@ -18,6 +19,10 @@ export interface RegistryOptions {
 
 export class DownstreamRegistry {
   readonly index = new ToolIndex();
+  /** Connections of `auth.type = "forward"` servers, per caller token; none without such servers. */
+  readonly forwarded: ForwardedSessions | undefined;
+  /** Every configured server's name, forward servers included. */
+  readonly serverNames: readonly string[];
   private readonly downstreams = new Map<string, Downstream>();
   /** The tool list each server's index entries were built from. */
   private readonly indexedTools = new Map<string, Downstream['catalog']['tools']>();
@@ -25,15 +30,32 @@ export class DownstreamRegistry {
   private readonly templates = new Map<string, UriMatcher>();
 
   constructor(config: McpConfig, options: RegistryOptions) {
+    const connectTimeoutMs = options.connectTimeoutMs ?? DEFAULT_CONNECT_TIMEOUT_MS;
+    const forward = new Map<string, RemoteServerConfig>();
     for (const [name, server] of Object.entries(config.servers)) {
+      if (server.kind === 'remote' && server.auth && 'type' in server.auth) {
+        forward.set(name, server);
+        continue;
+      }
       const downstream = new Downstream(name, server, {
-        connectTimeoutMs: options.connectTimeoutMs ?? DEFAULT_CONNECT_TIMEOUT_MS,
+        connectTimeoutMs,
         globalHeaders: config.headers,
         logger: options.logger,
         onCatalog: (changed) => this.reindex(changed),
       });
       this.downstreams.set(name, downstream);
     }
+    this.serverNames = Object.keys(config.servers);
+    this.forwarded =
+      forward.size === 0
+        ? undefined
+        : new ForwardedSessions(forward, {
+            maxSize: config.downstream_cache.max_size,
+            idleTimeoutMs: config.downstream_cache.idle_timeout,
+            connectTimeoutMs,
+            globalHeaders: config.headers,
+            logger: options.logger,
+          });
   }
 
   /**
@@ -88,6 +110,6 @@ export class DownstreamRegistry {
   }
 
   async close(): Promise<void> {
-    await Promise.all(this.all().map((downstream) => downstream.close()));
+    await Promise.all([...this.all().map((downstream) => downstream.close()), this.forwarded?.close()]);
   }
 }

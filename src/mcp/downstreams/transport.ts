@@ -57,13 +57,19 @@ async function terminate(child: ChildProcess): Promise<void> {
   clearTimeout(timer);
 }
 
+/**
+ * `bearerToken` is the caller's token for `auth.type = "forward"` servers; other servers send
+ * their static `auth.token`, if any.
+ */
 export function remoteTransport(
   config: RemoteServerConfig,
   protocol: RemoteProtocol,
   globalHeaders: Readonly<Record<string, string>>,
+  bearerToken?: string,
 ): OpenedTransport {
   const headers: Record<string, string> = { ...globalHeaders, ...config.headers };
-  if (config.auth && 'token' in config.auth) headers['Authorization'] = `Bearer ${config.auth.token}`;
+  const token = bearerToken ?? (config.auth && 'token' in config.auth ? config.auth.token : undefined);
+  if (token !== undefined) headers['Authorization'] = `Bearer ${token}`;
   const agent = createAgent(config);
   const fetch = remoteFetch(agent, protocol === 'sse' ? config.message_url : undefined);
   const url = new URL(config.url);

@@ -1,0 +1,154 @@
+/**
+ * `auth.type = "forward"`: the caller's validated token goes to that server only, connections are
+ * cached per token (bounded, idle-expiring, closed when dropped) and never shared between tokens.
+ */
+import { Client, StreamableHTTPClientTransport } from '@modelcontextprotocol/client';
+import { parse } from 'smol-toml';
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { ConfigError, parseConfig } from '../src/config/load.js';
+import { silentLogger } from '../src/log.js';
+import { startNexus, type RunningNexus } from '../src/server.js';
+import { AUDIENCE, ISSUER, JwksServer, signingKey, token } from './helpers/jwks.js';
+import { firstText } from './helpers/nexus.js';
+import { FIXTURE_SERVER, startFixtureHttp, type Spawned } from './helpers/processes.js';
+
+const jwks = new JwksServer();
+const started: (Spawned & { url: string })[] = [];
+const running: RunningNexus[] = [];
+const clients: Client[] = [];
+let alice: string;
+let bob: string;
+
+beforeAll(async () => {
+  const key = await signingKey('k1');
+  jwks.keys = [key];
+  await jwks.start();
+  [alice, bob] = await Promise.all([token(key, { sub: 'alice' }), token(key, { sub: 'bob' })]);
+});
+afterEach(async () => {
+  await Promise.all(clients.splice(0).map((client) => client.close()));
+  await Promise.all(running.splice(0).map((nexus) => nexus.close()));
+  await Promise.all(started.splice(0).map((server) => server.kill()));
+});
+afterAll(() => jwks.stop());
+
+async function setUp(cache = '') {
+  const [personal, shared] = await Promise.all([startFixtureHttp(), startFixtureHttp()]);
+  started.push(personal, shared);
+  const toml = `
+    [server.oauth]
+    url = "${jwks.url}"
+    expected_issuer = "${ISSUER}"
+    expected_audience = "${AUDIENCE}"
+    [mcp]
+    ${cache}
+    [mcp.servers.personal]
+    url = "${personal.url}"
+    protocol = "streamable-http"
+    auth = { type = "forward" }
+    [mcp.servers.shared]
+    url = "${shared.url}"
+    protocol = "streamable-http"
+    auth.token = "static-secret"
+    [mcp.servers.local]
+    cmd = ["node", "${FIXTURE_SERVER}", "stdio"]
+  `;
+  const nexus = await startNexus(parseConfig(parse(toml), 'test.toml'), {
+    logger: silentLogger,
+    listenAddress: { host: '127.0.0.1', port: 0 },
+  });
+  running.push(nexus);
+  await nexus.ready;
+  return nexus;
+}
+
+async function clientFor(nexus: RunningNexus, bearer: string): Promise<Client> {
+  const client = new Client({ name: 'caller', version: '1' });
+  const requestInit = { headers: { authorization: `Bearer ${bearer}` } };
+  await client.connect(new StreamableHTTPClientTransport(new URL(`${nexus.url}/mcp`), { requestInit }));
+  clients.push(client);
+  return client;
+}
+
+async function execute(client: Client, name: string): Promise<string> {
+  return firstText(await client.callTool({ name: 'execute', arguments: { name, arguments: {} } }));
+}
+
+async function authorizationSeenBy(client: Client, server: string): Promise<string | undefined> {
+  return (JSON.parse(await execute(client, `${server}__show_headers`)) as Record<string, string>)['authorization'];
+}
+
+describe('forwarding the caller token', () => {
+  it("sends the caller's token to forward servers and only there", async () => {
+    const nexus = await setUp();
+    const client = await clientFor(nexus, alice);
+    expect(await authorizationSeenBy(client, 'personal')).toBe(`Bearer ${alice}`);
+    expect(await authorizationSeenBy(client, 'shared')).toBe('Bearer static-secret');
+  });
+
+  it('makes forward servers searchable for a caller, beside stdio and static servers', async () => {
+    const nexus = await setUp();
+    const client = await clientFor(nexus, alice);
+    const result = await client.callTool({ name: 'search', arguments: { keywords: ['show', 'headers'] } });
+    const names = (result.structuredContent as { results: { name: string }[] }).results.map((r) => r.name);
+    expect(names).toEqual(expect.arrayContaining(['personal__show_headers', 'shared__show_headers', 'local__show_headers']));
+    expect(firstText(await client.callTool({ name: 'execute', arguments: { name: 'local__add_numbers', arguments: { a: 1, b: 1 } } }))).toBe('2');
+  });
+
+  it('never lets two callers in parallel see each other’s token', async () => {
+    const nexus = await setUp();
+    const [a, b] = await Promise.all([clientFor(nexus, alice), clientFor(nexus, bob)]);
+    const calls = Array.from({ length: 40 }, (_, i) => {
+      const [client, expected] = i % 2 === 0 ? [a, alice] : [b, bob];
+      return authorizationSeenBy(client, 'personal').then((seen) => seen === `Bearer ${expected}`);
+    });
+    expect(await Promise.all(calls)).toEqual(Array.from({ length: 40 }, () => true));
+  });
+});
+
+describe('the per-token connection cache', () => {
+  const initializations = async (client: Client) => Number(await execute(client, 'personal__initializations'));
+
+  it('connects once per token and reuses the connection', async () => {
+    const nexus = await setUp();
+    const a = await clientFor(nexus, alice);
+    expect(await initializations(a)).toBe(1);
+    await execute(a, 'personal__show_headers');
+    expect(await initializations(a)).toBe(1);
+    const b = await clientFor(nexus, bob);
+    expect(await initializations(b)).toBe(2);
+    expect(nexus.registry.forwarded?.size).toBe(2);
+  });
+
+  it('keeps at most max_size tokens, closing the least recently used', async () => {
+    const nexus = await setUp('downstream_cache = { max_size = 1 }');
+    const forwarded = nexus.registry.forwarded;
+    const aliceSession = await forwarded?.forToken(alice);
+    const personal = aliceSession?.downstreams.get('personal');
+    expect(personal?.state.status).toBe('ready');
+    const b = await clientFor(nexus, bob);
+    expect(await initializations(b)).toBe(2);
+    expect(forwarded?.size).toBe(1);
+    await expect.poll(() => personal?.state.status).toBe('closed');
+    const a = await clientFor(nexus, alice);
+    expect(await initializations(a)).toBe(3);
+  });
+
+  it('closes a token’s connections after idle_timeout', async () => {
+    const nexus = await setUp('downstream_cache = { idle_timeout = "300ms" }');
+    const a = await clientFor(nexus, alice);
+    expect(await initializations(a)).toBe(1);
+    await expect.poll(() => nexus.registry.forwarded?.size, { timeout: 5_000 }).toBe(0);
+    expect(await initializations(a)).toBe(2);
+  });
+});
+
+describe('configuration', () => {
+  it('refuses forwarding without [server.oauth]', () => {
+    const toml = '[mcp.servers.x]\nurl = "http://127.0.0.1:1/mcp"\nauth = { type = "forward" }';
+    expect(() => parseConfig(parse(toml), 'test.toml')).toThrow(ConfigError);
+    expect(() => parseConfig(parse(toml), 'test.toml')).toThrow(
+      'test.toml: mcp.servers.x.auth.type: forwarding needs [server.oauth], which validates the tokens it forwards',
+    );
+  });
+});
