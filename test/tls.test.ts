@@ -44,6 +44,11 @@ async function nexusFor(toml: string): Promise<RunningNexus> {
   return nexus;
 }
 
+/** One remote server's table; `tls` is the inline TLS table's body (empty: no TLS settings). */
+function remote(name: string, url: string, tls = '', protocol = 'streamable-http'): string {
+  return `[mcp.servers.${name}]\nurl = "${url}"\nprotocol = "${protocol}"\n${tls ? `tls = { ${tls} }\n` : ''}`;
+}
+
 function state(nexus: RunningNexus, server = 'secure') {
   return nexus.registry.get(server)?.state;
 }
@@ -92,58 +97,30 @@ describe('nexus serving HTTPS', () => {
 describe('downstreams over TLS', () => {
   it('trusts a server signed by root_ca_cert_path, and refuses it without', async () => {
     const url = await fixtureOverTls(certs.server);
-    const trusted = await nexusFor(`
-      [mcp.servers.secure]
-      url = "${url}"
-      protocol = "streamable-http"
-      tls = { root_ca_cert_path = "${certs.ca.cert}" }
-      [mcp.servers.untrusted]
-      url = "${url}"
-      protocol = "streamable-http"
-    `);
+    const trusted = await nexusFor(remote('secure', url, `root_ca_cert_path = "${certs.ca.cert}"`) + remote('untrusted', url));
     expect(state(trusted)).toEqual({ status: 'ready' });
     expect(state(trusted, 'untrusted')).toMatchObject({ status: 'failed', reason: expect.stringMatching(/certificate/i) });
   });
 
   it('accepts any certificate with verify_certs = false', async () => {
     const url = await fixtureOverTls(certs.selfSigned);
-    const nexus = await nexusFor(`
-      [mcp.servers.secure]
-      url = "${url}"
-      protocol = "streamable-http"
-      tls = { verify_certs = false }
-    `);
+    const nexus = await nexusFor(remote('secure', url, 'verify_certs = false'));
     expect(state(nexus)).toEqual({ status: 'ready' });
   });
 
   it('refuses a certificate for another host name unless accept_invalid_hostnames is set', async () => {
     const url = await fixtureOverTls(certs.wrongHost);
-    const nexus = await nexusFor(`
-      [mcp.servers.strict]
-      url = "${url}"
-      protocol = "streamable-http"
-      tls = { root_ca_cert_path = "${certs.ca.cert}" }
-      [mcp.servers.secure]
-      url = "${url}"
-      protocol = "streamable-http"
-      tls = { root_ca_cert_path = "${certs.ca.cert}", accept_invalid_hostnames = true }
-    `);
+    const ca = `root_ca_cert_path = "${certs.ca.cert}"`;
+    const nexus = await nexusFor(remote('strict', url, ca) + remote('secure', url, `${ca}, accept_invalid_hostnames = true`));
     expect(state(nexus, 'strict')).toMatchObject({ status: 'failed', reason: expect.stringMatching(/altnames|hostname|IP/i) });
     expect(state(nexus)).toEqual({ status: 'ready' });
   });
 
   it('presents a client certificate for mutual TLS', async () => {
     const url = await fixtureOverTls(certs.server, certs.ca.cert);
-    const nexus = await nexusFor(`
-      [mcp.servers.anonymous]
-      url = "${url}"
-      protocol = "streamable-http"
-      tls = { root_ca_cert_path = "${certs.ca.cert}" }
-      [mcp.servers.secure]
-      url = "${url}"
-      protocol = "streamable-http"
-      tls = { root_ca_cert_path = "${certs.ca.cert}", client_cert_path = "${certs.client.cert}", client_key_path = "${certs.client.key}" }
-    `);
+    const ca = `root_ca_cert_path = "${certs.ca.cert}"`;
+    const clientCert = `client_cert_path = "${certs.client.cert}", client_key_path = "${certs.client.key}"`;
+    const nexus = await nexusFor(remote('anonymous', url, ca) + remote('secure', url, `${ca}, ${clientCert}`));
     expect(state(nexus, 'anonymous')?.status).toBe('failed');
     expect(state(nexus)).toEqual({ status: 'ready' });
   });
@@ -153,15 +130,8 @@ describe('downstreams over TLS', () => {
     started.push(sse);
     const proxy = await tlsProxy(new URL(sse.url).port);
     try {
-      const nexus = await nexusFor(`
-        [mcp.servers.secure]
-        url = "https://127.0.0.1:${proxy.port}/sse"
-        protocol = "sse"
-        tls = { root_ca_cert_path = "${certs.ca.cert}" }
-        [mcp.servers.untrusted]
-        url = "https://127.0.0.1:${proxy.port}/sse"
-        protocol = "sse"
-      `);
+      const url = `https://127.0.0.1:${proxy.port}/sse`;
+      const nexus = await nexusFor(remote('secure', url, `root_ca_cert_path = "${certs.ca.cert}"`, 'sse') + remote('untrusted', url, '', 'sse'));
       expect(state(nexus)).toEqual({ status: 'ready' });
       expect(state(nexus, 'untrusted')?.status).toBe('failed');
     } finally {
