@@ -9,10 +9,10 @@ import { Hono } from 'hono';
 import type { Config, ListenAddress } from './config/schema.js';
 import type { AppEnv } from './http/app-env.js';
 import { clientIp } from './http/client-ip.js';
-import { cors } from './http/cors.js';
+import { allowedOrigins, cors } from './http/cors.js';
 import { csrf } from './http/csrf.js';
 import { mountHealth } from './http/health.js';
-import { isLoopback, loopbackHostGuard } from './http/host-guard.js';
+import { isLoopback, loopbackHostGuard, originGuard } from './http/host-guard.js';
 import { mountMcp } from './http/mcp-route.js';
 import { OAuthGuard } from './http/oauth.js';
 import type { Logger } from './log.js';
@@ -103,11 +103,13 @@ export async function startNexus(config: Config, options: NexusOptions): Promise
 
   // Middleware order, as in the original: CORS -> CSRF -> auth -> handler.
   const app = new Hono<AppEnv>();
-  app.use('*', cors(config.server.cors));
+  const origins = allowedOrigins(config.server.cors, isLoopback(listen.host));
+  app.use('*', cors(config.server.cors, origins));
   if (health.enabled && !healthApart) mountHealth(app, health.path);
   oauth?.mountMetadata(app, config.mcp.path);
   if (config.mcp.enabled) {
     if (isLoopback(listen.host)) app.use(config.mcp.path, loopbackHostGuard());
+    app.use(config.mcp.path, originGuard(origins));
     app.use(config.mcp.path, clientIp(config.server.client_ip));
     if (config.server.csrf?.enabled) app.use(config.mcp.path, csrf(config.server.csrf.header_name));
     if (oauth) app.use(config.mcp.path, oauth.middleware());

@@ -164,6 +164,11 @@ describe('load errors name the file, the key path and the problem', () => {
     expect((await loadError('[mcp.servers.x]\nurl = "ftp://example.com/mcp"')).problem).toContain('must be http or https');
   });
 
+  it('refuses credentials written into a URL', async () => {
+    const error = await loadError('[mcp.servers.x]\nurl = "https://user:pass@example.com/mcp"');
+    expect(error.problem).toBe('bad URL: credentials in URLs are not allowed (use auth.token or headers)');
+  });
+
   it('never echoes a value that may hold a secret from the environment', async () => {
     const error = await loadError('[mcp.servers.x]\nurl = "token-{{ env.NEXUS_TEST_TOKEN }}"');
     expect(error.message).not.toContain('tok-123');

@@ -1,5 +1,6 @@
 /** CORS (permissive by default, exact and glob origins, credentials, private network) and CSRF. */
 import { afterEach, describe, expect, it } from 'vitest';
+import { allowedOrigins, originMatcher } from '../src/http/cors.js';
 import type { RunningNexus } from '../src/server.js';
 import { startTestNexus } from './helpers/nexus.js';
 
@@ -42,16 +43,32 @@ function post(nexus: RunningNexus, headers: Record<string, string> = {}) {
 }
 
 describe('CORS without a [server.cors] table', () => {
-  it('allows any origin, the requested method and headers', async () => {
+  it('is permissive for local pages: the requested method and headers', async () => {
     const nexus = await nexusWith('');
-    const response = await preflight(nexus, 'https://app.example.com');
+    const response = await preflight(nexus, 'http://localhost:6274');
     expect(response.status).toBe(204);
     expect(response.headers.get('access-control-allow-origin')).toBe('*');
     expect(response.headers.get('access-control-allow-methods')).toBe('POST');
     expect(response.headers.get('access-control-allow-headers')).toBe('content-type, mcp-protocol-version');
-    const actual = await post(nexus, { origin: 'https://app.example.com' });
+    const actual = await post(nexus, { origin: 'http://127.0.0.1:3000' });
+    expect(actual.status).toBe(200);
     expect(actual.headers.get('access-control-allow-origin')).toBe('*');
     expect(actual.headers.get('access-control-expose-headers')).toContain('mcp-session-id');
+  });
+
+  it('refuses pages of other sites on a loopback listener, at the preflight and at the request', async () => {
+    const nexus = await nexusWith('');
+    expect((await preflight(nexus, 'https://evil.example')).headers.get('access-control-allow-origin')).toBeNull();
+    const response = await post(nexus, { origin: 'https://evil.example' });
+    expect(response.status).toBe(403);
+    expect(await response.json()).toMatchObject({ error: 'forbidden_origin' });
+    expect((await post(nexus)).status).toBe(200); // no Origin: not a browser page
+  });
+
+  it('allows any origin on other listeners', () => {
+    expect(allowedOrigins(undefined, false)('https://anything.example')).toBe(true);
+    expect(allowedOrigins(undefined, true)('https://anything.example')).toBe(false);
+    expect(allowedOrigins(undefined, true)('http://[::1]:8000')).toBe(true);
   });
 });
 
@@ -84,10 +101,19 @@ describe('CORS with a [server.cors] table', () => {
     expect(await allow('http://app.example.com')).toBeNull();
   });
 
-  it('adds no CORS headers for an origin it does not allow', async () => {
+  it('refuses a request from an origin it does not allow, without CORS headers', async () => {
     const nexus = await nexusWith(TABLE);
     const response = await post(nexus, { origin: 'https://evil.org' });
+    expect(response.status).toBe(403);
     expect(response.headers.get('access-control-allow-origin')).toBeNull();
+  });
+
+  it('treats only * and ? as glob characters', () => {
+    const allowed = originMatcher(['http://[::1]:8080', 'https://app?.example.com']);
+    expect(allowed('http://[::1]:8080')).toBe(true);
+    expect(allowed('http://1:8080')).toBe(false);
+    expect(allowed('https://app2.example.com')).toBe(true);
+    expect(allowed('https://app2xexample.com')).toBe(false);
   });
 
   it('honours methods, headers, expose headers, credentials and private network', async () => {

@@ -105,9 +105,13 @@ describe('rejected requests', () => {
     }
   });
 
-  it('expired, not yet valid, wrong issuer, wrong audience', async () => {
+  it('expired, without expiry, not yet valid, wrong issuer, wrong audience', async () => {
     const nexus = await nexusWithOAuth();
     const now = Math.floor(Date.now() / 1000);
+    const forever = await new SignJWT({ sub: 'user-1', iss: ISSUER, aud: AUDIENCE })
+      .setProtectedHeader({ alg: 'RS256', kid: 'rsa-1' })
+      .sign(rsa.privateKey);
+    await expectRejected(await post(nexus, `Bearer ${forever}`), 'token has no expiry');
     await expectRejected(await post(nexus, `Bearer ${await token(rsa, { exp: now - 10 })}`), 'token expired');
     await expectRejected(await post(nexus, `Bearer ${await token(rsa, { nbf: now + 600 })}`), 'token not valid yet');
     await expectRejected(await post(nexus, `Bearer ${await token(rsa, { iss: 'https://evil.test' })}`), 'unexpected token issuer');
@@ -169,6 +173,20 @@ describe('the JWKS', () => {
       await jwks.start();
     }
     expect((await post(nexus, `Bearer ${await token(rsa)}`)).status).toBe(200);
+  });
+
+  it('does not fetch the JWKS for every request while it has no keys', async () => {
+    const nexus = await nexusWithOAuth('', { jwksRefetchCooldownMs: 60_000 });
+    jwks.failing = true;
+    const before = jwks.fetches;
+    try {
+      const statuses = [];
+      for (let i = 0; i < 10; i++) statuses.push((await post(nexus, `Bearer ${await token(rsa)}`)).status);
+      expect(statuses).toEqual(Array.from({ length: 10 }, () => 503));
+    } finally {
+      jwks.failing = false;
+    }
+    expect(jwks.fetches - before).toBe(1);
   });
 
   it('keeps validating with the keys it has while the JWKS is down', async () => {

@@ -33,6 +33,7 @@ it('keeps tokens and downstream credentials out of logs and error messages', asy
   });
   const DOWNSTREAM_SECRET = 'downstream-secret-7f3a9c';
   const WORKING_SECRET = 'working-secret-1b2c3d';
+  const QUERY_SECRET = 'query-key-9e8d7c';
   const deadPort = await freePort();
   const config = parseConfig(
     parse(`
@@ -41,7 +42,7 @@ it('keeps tokens and downstream credentials out of logs and error messages', asy
       expected_issuer = "${ISSUER}"
       expected_audience = "${AUDIENCE}"
       [mcp.servers.unreachable]
-      url = "http://127.0.0.1:${deadPort}/mcp"
+      url = "http://127.0.0.1:${deadPort}/mcp?api_key=${QUERY_SECRET}"
       auth.token = "${DOWNSTREAM_SECRET}"
       [mcp.servers.fixture]
       url = "${fixture.url}"
@@ -82,7 +83,7 @@ it('keeps tokens and downstream credentials out of logs and error messages', asy
   expect(logs).toMatch(/"ip":"127\.0\.0\.1","reason":"token expired","msg":"request refused"/);
   // The working downstream did receive its token (so the scan below is meaningful).
   expect(bodies[0]).toContain(WORKING_SECRET);
-  const leaks = [valid, expired, wrongAudience, DOWNSTREAM_SECRET, WORKING_SECRET];
+  const leaks = [valid, expired, wrongAudience, DOWNSTREAM_SECRET, WORKING_SECRET, QUERY_SECRET];
   for (const secret of leaks) expect(logs, 'logs').not.toContain(secret);
   for (const body of bodies.slice(1)) for (const secret of leaks) expect(body).not.toContain(secret);
 });

@@ -34,6 +34,11 @@ const httpUrl = z.string().transform((value, ctx) => {
     ctx.addIssue({ code: 'custom', message: 'bad URL: must be http or https' });
     return z.NEVER;
   }
+  if (url.username || url.password) {
+    // They would be sent as-is and show up in error texts; there are keys for credentials.
+    ctx.addIssue({ code: 'custom', message: 'bad URL: credentials in URLs are not allowed (use auth.token or headers)' });
+    return z.NEVER;
+  }
   // Kept as written: an OAuth resource identifier must not gain a trailing slash.
   return value;
 });

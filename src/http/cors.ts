@@ -1,7 +1,7 @@
 /**
  * CORS, answered before anything else (preflights never reach auth). Without a `[server.cors]`
- * table nexus is permissive: any origin, the requested methods and headers. With one, only what
- * it allows; origins may be exact or globs ("https://*.example.com").
+ * table nexus is permissive: any allowed origin (see allowedOrigins), the requested methods and
+ * headers. With one, only what it allows; origins may be exact or globs ("https://*.example.com").
  */
 import type { MiddlewareHandler } from 'hono';
 import type { ServerConfig } from '../config/schema.js';
@@ -13,26 +13,37 @@ export const DEFAULT_ALLOW_METHODS = ['GET', 'POST', 'DELETE', 'OPTIONS'];
 export const DEFAULT_ALLOW_HEADERS = ['content-type', 'authorization', 'mcp-protocol-version', 'mcp-session-id', 'last-event-id'];
 export const DEFAULT_EXPOSE_HEADERS = ['mcp-session-id', 'mcp-protocol-version'];
 
-/** Turns the configured origins into one predicate; entries with *, ? or [ are globs. */
-function originMatcher(origins: CorsConfig['allow_origins']): (origin: string) => boolean {
+/** Turns configured origins into one predicate; entries with * or ? are globs, all else literal. */
+export function originMatcher(origins: CorsConfig['allow_origins']): (origin: string) => boolean {
   if (origins === '*') return () => true;
   const exact = new Set<string>();
   const globs: RegExp[] = [];
   for (const entry of origins ?? []) {
-    if (!/[*?[]/.test(entry)) {
+    if (!/[*?]/.test(entry)) {
       exact.add(entry);
       continue;
     }
-    const pattern = entry.replace(/[.+^${}()|\\/]/g, '\\$&').replace(/\*/g, '.*').replace(/\?/g, '.');
+    const pattern = entry.replace(/[.+^${}()|[\]\\/]/g, '\\$&').replace(/\*/g, '.*').replace(/\?/g, '.');
     globs.push(new RegExp(`^${pattern}$`));
   }
   return (origin) => exact.has(origin) || globs.some((glob) => glob.test(origin));
 }
 
+const LOOPBACK_ORIGIN = /^https?:\/\/(localhost|127(\.\d{1,3}){3}|\[::1\])(:\d+)?$/i;
+
+/**
+ * Which browser origins may call nexus: the `[server.cors]` list when there is one. Without it,
+ * any origin, except on a loopback listener, where only local pages may (a page on any web site
+ * could otherwise drive the tools of a nexus on the user's own machine).
+ */
+export function allowedOrigins(config: CorsConfig | undefined, loopbackListener: boolean): (origin: string) => boolean {
+  if (config) return originMatcher(config.allow_origins);
+  return loopbackListener ? (origin) => LOOPBACK_ORIGIN.test(origin) : () => true;
+}
+
 const join = (value: string | readonly string[]) => (typeof value === 'string' ? value : value.join(', '));
 
-export function cors(config: CorsConfig | undefined): MiddlewareHandler {
-  const allowed = config ? originMatcher(config.allow_origins) : () => true;
+export function cors(config: CorsConfig | undefined, allowed: (origin: string) => boolean): MiddlewareHandler {
   const anyOrigin = !config || config.allow_origins === '*';
   return async (c, next) => {
     const origin = c.req.header('origin');

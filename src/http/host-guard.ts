@@ -18,6 +18,20 @@ function hostnameOf(hostHeader: string): string {
   return hostHeader.startsWith('[') ? hostHeader.slice(0, hostHeader.indexOf(']') + 1) : hostHeader.split(':')[0] ?? '';
 }
 
+/**
+ * Refuses a request whose Origin the CORS rules do not allow. Browsers enforce CORS on the
+ * response only, so the server checks too, as the MCP transport spec requires.
+ */
+export function originGuard(allowed: (origin: string) => boolean): MiddlewareHandler {
+  return async (c, next) => {
+    const origin = c.req.header('origin');
+    if (origin !== undefined && !allowed(origin)) {
+      return c.json({ error: 'forbidden_origin', error_description: 'requests from this origin are not allowed' }, 403);
+    }
+    await next();
+  };
+}
+
 export function loopbackHostGuard(): MiddlewareHandler {
   return async (c, next) => {
     const host = c.req.header('host');

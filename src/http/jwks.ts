@@ -6,6 +6,7 @@
  */
 import { createLocalJWKSet, errors, type JSONWebKeySet, type JWTVerifyGetKey } from 'jose';
 import type { Logger } from '../log.js';
+import { redactUrls } from '../redact.js';
 
 export class JwksUnavailableError extends Error {}
 
@@ -33,7 +34,13 @@ export class JwksCache {
 
   /** A key resolver for jose's jwtVerify. */
   readonly getKey: JWTVerifyGetKey = async (header, token) => {
-    if (!this.keys) await this.refresh();
+    if (!this.keys) {
+      // Without keys, every request would fetch: a failed fetch is retried once per cooldown.
+      if (this.inFlight === undefined && performance.now() - this.lastFetch < this.options.refetchCooldownMs) {
+        throw new JwksUnavailableError('cannot fetch the JWKS to validate tokens');
+      }
+      await this.refresh();
+    }
     try {
       return await (this.keys as JWTVerifyGetKey)(header, token);
     } catch (error) {
@@ -62,7 +69,7 @@ export class JwksCache {
       const body = (await response.json()) as JSONWebKeySet;
       this.keys = createLocalJWKSet(body);
     } catch (error) {
-      const reason = error instanceof Error ? error.message : String(error);
+      const reason = redactUrls(error instanceof Error ? error.message : String(error));
       this.options.logger.warn({ reason }, this.keys ? 'refreshing the JWKS failed; keeping the keys we have' : 'fetching the JWKS failed');
       if (!this.keys) throw new JwksUnavailableError('cannot fetch the JWKS to validate tokens');
     }

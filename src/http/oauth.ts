@@ -71,6 +71,8 @@ export class OAuthGuard {
       try {
         ({ payload: claims } = await jwtVerify(token, this.jwks.getKey, {
           algorithms: ALGORITHMS,
+          // jose checks exp only when present; a token that never expires is refused.
+          requiredClaims: ['exp'],
           issuer: this.options.config.expected_issuer,
           audience: this.options.config.expected_audience,
         }));
@@ -97,7 +99,8 @@ export class OAuthGuard {
     // Who was refused and why, for audits; the token itself is never logged.
     this.log.info({ ip: c.get('clientIp'), reason: description }, 'request refused');
     const metadata = `${this.resource(c).replace(/\/$/, '')}${METADATA_PATH}`;
-    c.header('WWW-Authenticate', `Bearer resource_metadata="${metadata}"`);
+    // A quoted-string: without a configured resource it derives from the Host header.
+    c.header('WWW-Authenticate', `Bearer resource_metadata="${metadata.replace(/["\\]/g, '\\$&')}"`);
     return c.json({ error: 'invalid_token', error_description: description }, 401);
   }
 }
@@ -106,6 +109,7 @@ export class OAuthGuard {
 function describeFailure(error: unknown): string {
   if (error instanceof errors.JWTExpired) return 'token expired';
   if (error instanceof errors.JWTClaimValidationFailed) {
+    if (error.claim === 'exp') return 'token has no expiry';
     if (error.claim === 'nbf') return 'token not valid yet';
     if (error.claim === 'iss') return 'unexpected token issuer';
     if (error.claim === 'aud') return 'unexpected token audience';

@@ -16,7 +16,7 @@ import {
 import type { Logger } from '../log.js';
 import { SESSION_HEADER } from '../session.js';
 import { NEXUS_VERSION } from '../version.js';
-import { DownstreamUnavailableError, type Downstream } from './downstreams/downstream.js';
+import { describeError, DownstreamUnavailableError, type Downstream } from './downstreams/downstream.js';
 import type { ForwardedSession } from './downstreams/forwarded.js';
 import type { DownstreamRegistry } from './downstreams/registry.js';
 import { InFlightCalls } from './in-flight.js';
@@ -257,7 +257,7 @@ export class Gateway {
     const reason =
       error instanceof DownstreamUnavailableError
         ? error.message
-        : `request to server '${downstream.name}' failed: ${error instanceof Error ? error.message : String(error)}`;
+        : `request to server '${downstream.name}' failed: ${describeError(error)}`;
     this.log.warn({ server: downstream.name, reason }, 'downstream request failed');
     return new ProtocolError(ProtocolErrorCode.InternalError, reason, { server: downstream.name });
   }

@@ -28,6 +28,8 @@ export async function token(key: SigningKey, claims: JWTPayload = {}, header: Re
 export class JwksServer {
   keys: SigningKey[] = [];
   fetches = 0;
+  /** When set, every fetch gets HTTP 500. */
+  failing = false;
   private server: Server | undefined;
   port = 0;
 
@@ -38,6 +40,7 @@ export class JwksServer {
   async start(): Promise<void> {
     this.server = createServer((_req, res) => {
       this.fetches++;
+      if (this.failing) return void res.writeHead(500).end();
       res.writeHead(200, { 'content-type': 'application/json' });
       res.end(JSON.stringify({ keys: this.keys.map((key) => key.publicJwk) }));
     });

@@ -15,6 +15,7 @@ import type {
 } from '@modelcontextprotocol/client';
 import type { DownstreamConfig } from '../../config/schema.js';
 import type { Logger } from '../../log.js';
+import { redactUrls } from '../../redact.js';
 import { NEXUS_VERSION } from '../../version.js';
 import { DownstreamClient } from './client.js';
 import { remoteTransport, stdioTransport, type OpenedTransport, type RemoteProtocol } from './transport.js';
@@ -165,7 +166,7 @@ export class Downstream {
         },
       },
     );
-    client.onerror = (error) => this.log.warn({ err: error.message }, 'downstream transport error (skipped)');
+    client.onerror = (error) => this.log.warn({ err: describeError(error) }, 'downstream transport error (skipped)');
     client.onclose = () => this.onClosed(client);
     const connection = { client, opened };
     try {
@@ -256,12 +257,10 @@ export class Downstream {
   }
 }
 
-function describeError(error: unknown): string {
-  if (error instanceof Error) {
-    const cause = (error as { cause?: unknown }).cause;
-    return cause instanceof Error && !error.message.includes(cause.message)
-      ? `${error.message} (${cause.message})`
-      : error.message;
-  }
-  return String(error);
+/** An error's message (and its cause's), with URLs stripped of credentials and queries. */
+export function describeError(error: unknown): string {
+  if (!(error instanceof Error)) return redactUrls(String(error));
+  const cause = (error as { cause?: unknown }).cause;
+  const text = cause instanceof Error && !error.message.includes(cause.message) ? `${error.message} (${cause.message})` : error.message;
+  return redactUrls(text);
 }
