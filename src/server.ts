@@ -117,7 +117,7 @@ export async function startNexus(config: Config, options: NexusOptions): Promise
       path: config.mcp.path,
       handler,
       ready: Promise.race([ready, startupGrace]),
-      onCancelled: (session, requestId, reason) => gateway.inFlight.cancel(session, requestId, reason),
+      onCancelled: (caller, requestId, reason) => gateway.inFlight.cancel(caller, requestId, reason),
     });
   }
 

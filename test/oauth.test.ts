@@ -202,6 +202,46 @@ describe('the JWKS', () => {
   });
 });
 
+describe('cancellation', () => {
+  it("lets a caller cancel only their own calls, even knowing another caller's session id", async () => {
+    const nexus = await nexusWithOAuth();
+    const [alice, eve] = await Promise.all([token(rsa, { sub: 'alice' }), token(rsa, { sub: 'eve' })]);
+    const rpc = (bearer: string, body: unknown, session?: string) =>
+      fetch(`${nexus.url}/mcp`, {
+        method: 'POST',
+        headers: {
+          authorization: `Bearer ${bearer}`,
+          'content-type': 'application/json',
+          accept: 'application/json, text/event-stream',
+          'mcp-protocol-version': '2025-06-18',
+          ...(session ? { 'mcp-session-id': session } : {}),
+        },
+        body: JSON.stringify(body),
+      });
+    const call = (id: number, name: string, args = {}) => ({
+      jsonrpc: '2.0',
+      id,
+      method: 'tools/call',
+      params: { name: 'execute', arguments: { name, arguments: args } },
+    });
+    const cancel = (requestId: number) => ({ jsonrpc: '2.0', method: 'notifications/cancelled', params: { requestId } });
+    const cancellations = async () => {
+      const text = await (await rpc(alice, call(99, 'fixture__cancellations'))).text();
+      return Number(/"text":"(\d+)"/.exec(text)?.[1]);
+    };
+    const session = (await post(nexus, `Bearer ${alice}`)).headers.get('mcp-session-id') ?? '';
+    const before = await cancellations();
+    const running = rpc(alice, call(5, 'fixture__wait_for_cancel', { ms: 4_000 }), session).then((r) => r.text());
+    await new Promise((resolve) => setTimeout(resolve, 300));
+    expect((await rpc(eve, cancel(5), session)).status).toBe(202);
+    await new Promise((resolve) => setTimeout(resolve, 300));
+    expect(await cancellations()).toBe(before);
+    expect((await rpc(alice, cancel(5), session)).status).toBe(202);
+    await expect.poll(cancellations).toBe(before + 1);
+    await running;
+  });
+});
+
 describe('public routes', () => {
   it('serves health and the protected-resource metadata without a token', async () => {
     const nexus = await nexusWithOAuth();

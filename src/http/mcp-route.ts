@@ -9,7 +9,7 @@ import { randomUUID } from 'node:crypto';
 import type { Hono } from 'hono';
 import { bodyLimit } from 'hono/body-limit';
 import type { McpHttpHandler } from '@modelcontextprotocol/server';
-import { SESSION_HEADER } from '../session.js';
+import { callerKey, SESSION_HEADER } from '../session.js';
 import type { AppEnv } from './app-env.js';
 
 /** The largest request body accepted, as the SDK's own handler does. */
@@ -20,8 +20,8 @@ export interface McpRouteOptions {
   handler: McpHttpHandler;
   /** Awaited before serving, so early clients see the downstreams that come up quickly. */
   ready: Promise<void>;
-  /** A client cancelled its request `requestId` of session `session`. */
-  onCancelled: (session: string, requestId: string | number, reason: string | undefined) => void;
+  /** A client cancelled its request `requestId`; `caller` is its callerKey(). */
+  onCancelled: (caller: string, requestId: string | number, reason: string | undefined) => void;
 }
 
 interface JsonRpcMessage {
@@ -50,17 +50,18 @@ export function mountMcp(app: Hono<AppEnv>, { path, handler, ready, onCancelled 
     }
     const messages = (Array.isArray(body) ? body : [body]) as JsonRpcMessage[];
     const session = c.req.header(SESSION_HEADER);
-    if (session !== undefined) {
+    const caller = c.get('caller');
+    // Only JSON requests (what the SDK will accept) may cancel, and only the caller's own calls.
+    if (session !== undefined && c.req.header('content-type')?.includes('application/json')) {
       for (const message of messages) {
         const requestId = message?.params?.requestId;
         if (message?.method === 'notifications/cancelled' && (typeof requestId === 'string' || typeof requestId === 'number')) {
           const reason = message.params?.reason;
-          onCancelled(session, requestId, typeof reason === 'string' ? reason : undefined);
+          onCancelled(callerKey(session, caller?.token), requestId, typeof reason === 'string' ? reason : undefined);
         }
       }
     }
     // The validated caller's token reaches the gateway (for forward servers) as the SDK's authInfo.
-    const caller = c.get('caller');
     const authInfo = caller && { token: caller.token, clientId: caller.claims.sub ?? '', scopes: [] };
     const response = await handler.fetch(c.req.raw, { parsedBody: body, authInfo });
     if (messages.some((message) => message?.method === 'initialize') && !response.headers.has(SESSION_HEADER)) {

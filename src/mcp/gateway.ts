@@ -14,7 +14,7 @@ import {
   type Tool,
 } from '@modelcontextprotocol/server';
 import type { Logger } from '../log.js';
-import { SESSION_HEADER } from '../session.js';
+import { callerKey, SESSION_HEADER } from '../session.js';
 import { NEXUS_VERSION } from '../version.js';
 import { describeError, DownstreamUnavailableError, type Downstream } from './downstreams/downstream.js';
 import type { ForwardedSession } from './downstreams/forwarded.js';
@@ -226,7 +226,8 @@ export class Gateway {
     call: (options: RequestOptions) => Promise<T>,
   ): Promise<T> {
     const session = ctx.http?.req?.headers.get(SESSION_HEADER) ?? undefined;
-    const { signal, release } = this.inFlight.track(session, ctx.mcpReq.id, ctx.mcpReq.signal);
+    const caller = session === undefined ? undefined : callerKey(session, ctx.http?.authInfo?.token);
+    const { signal, release } = this.inFlight.track(caller, ctx.mcpReq.id, ctx.mcpReq.signal);
     const progressToken = ctx.mcpReq._meta?.progressToken;
     let relayed = Promise.resolve();
     const options: RequestOptions = {

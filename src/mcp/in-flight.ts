@@ -1,5 +1,5 @@
 /**
- * Downstream calls under way, by caller session and JSON-RPC request id, so that a client's
+ * Downstream calls under way, by caller (see callerKey) and JSON-RPC request id, so that a client's
  * `notifications/cancelled` (which older clients send as a separate POST, possibly to any
  * instance) can abort the call it names. Best effort: a cancel that lands on another instance
  * finds nothing here, and the call runs to its end there.
@@ -8,12 +8,12 @@ export class InFlightCalls {
   private readonly calls = new Map<string, AbortController>();
 
   /** Registers a call; returns its signal (aborted by the client's signal or a cancel) and a release. */
-  track(session: string | undefined, requestId: string | number, clientSignal: AbortSignal): {
+  track(caller: string | undefined, requestId: string | number, clientSignal: AbortSignal): {
     signal: AbortSignal;
     release: () => void;
   } {
-    if (session === undefined) return { signal: clientSignal, release: () => undefined };
-    const key = keyOf(session, requestId);
+    if (caller === undefined) return { signal: clientSignal, release: () => undefined };
+    const key = keyOf(caller, requestId);
     const controller = new AbortController();
     this.calls.set(key, controller);
     return {
@@ -24,13 +24,13 @@ export class InFlightCalls {
     };
   }
 
-  cancel(session: string, requestId: string | number, reason?: string): boolean {
-    const controller = this.calls.get(keyOf(session, requestId));
+  cancel(caller: string, requestId: string | number, reason?: string): boolean {
+    const controller = this.calls.get(keyOf(caller, requestId));
     controller?.abort(reason ?? 'cancelled by the client');
     return controller !== undefined;
   }
 }
 
-function keyOf(session: string, requestId: string | number): string {
-  return `${session}\u0000${typeof requestId}:${requestId}`;
+function keyOf(caller: string, requestId: string | number): string {
+  return `${caller}\u0000${typeof requestId}:${requestId}`;
 }
