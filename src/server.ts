@@ -36,6 +36,8 @@ export interface NexusOptions {
   startupGraceMs?: number;
   /** Least time between JWKS fetches caused by unknown key ids (tests shorten it). */
   jwksRefetchCooldownMs?: number;
+  /** Least time between reconnects of a caller's failed forward servers (tests shorten it). */
+  forwardRetryMs?: number;
 }
 
 
@@ -81,7 +83,11 @@ export async function startNexus(config: Config, options: NexusOptions): Promise
   const health = config.server.health;
   const healthApart = health.enabled && health.listen !== undefined;
 
-  const registry = new DownstreamRegistry(config.mcp, { logger, connectTimeoutMs: options.connectTimeoutMs });
+  const registry = new DownstreamRegistry(config.mcp, {
+    logger,
+    connectTimeoutMs: options.connectTimeoutMs,
+    forwardRetryMs: options.forwardRetryMs,
+  });
   // Downstreams start connecting once the listeners are up (a nexus that cannot bind starts none).
   let listening!: () => void;
   const ready = new Promise<void>((resolve) => (listening = resolve)).then(() => registry.start()).then(() => {

@@ -10,7 +10,8 @@ import { silentLogger } from '../src/log.js';
 import { startNexus, type RunningNexus } from '../src/server.js';
 import { AUDIENCE, ISSUER, JwksServer, signingKey, token } from './helpers/jwks.js';
 import { firstText } from './helpers/nexus.js';
-import { FIXTURE_SERVER, startFixtureHttp, type Spawned } from './helpers/processes.js';
+import { createServer as createNetServer } from 'node:net';
+import { FIXTURE_SERVER, freePort, startFixtureHttp, type Spawned } from './helpers/processes.js';
 
 const jwks = new JwksServer();
 const started: (Spawned & { url: string })[] = [];
@@ -32,9 +33,10 @@ afterEach(async () => {
 });
 afterAll(() => jwks.stop());
 
-async function setUp(cache = '') {
+async function setUp(cache = '', options: { personalUrl?: string; connectTimeoutMs?: number; forwardRetryMs?: number } = {}) {
   const [personal, shared] = await Promise.all([startFixtureHttp(), startFixtureHttp()]);
   started.push(personal, shared);
+  const personalUrl = options.personalUrl ?? personal.url;
   const toml = `
     [server.oauth]
     url = "${jwks.url}"
@@ -43,7 +45,7 @@ async function setUp(cache = '') {
     [mcp]
     ${cache}
     [mcp.servers.personal]
-    url = "${personal.url}"
+    url = "${personalUrl}"
     protocol = "streamable-http"
     auth = { type = "forward" }
     [mcp.servers.shared]
@@ -56,6 +58,8 @@ async function setUp(cache = '') {
   const nexus = await startNexus(parseConfig(parse(toml), 'test.toml'), {
     logger: silentLogger,
     listenAddress: { host: '127.0.0.1', port: 0 },
+    connectTimeoutMs: options.connectTimeoutMs,
+    forwardRetryMs: options.forwardRetryMs,
   });
   running.push(nexus);
   await nexus.ready;
@@ -123,7 +127,8 @@ describe('the per-token connection cache', () => {
   it('keeps at most max_size tokens, closing the least recently used', async () => {
     const nexus = await setUp('downstream_cache = { max_size = 1 }');
     const forwarded = nexus.registry.forwarded;
-    const aliceSession = await forwarded?.forToken(alice);
+    const aliceSession = forwarded?.forToken(alice);
+    await aliceSession?.ready;
     const personal = aliceSession?.downstreams.get('personal');
     expect(personal?.state.status).toBe('ready');
     const b = await clientFor(nexus, bob);
@@ -140,6 +145,50 @@ describe('the per-token connection cache', () => {
     expect(await initializations(a)).toBe(1);
     await expect.poll(() => nexus.registry.forwarded?.size, { timeout: 5_000 }).toBe(0);
     expect(await initializations(a)).toBe(2);
+  });
+});
+
+describe('forward servers that misbehave', () => {
+  it('do not hold up shared tools, and searches wait for them only briefly', async () => {
+    const silent = createNetServer(() => undefined); // accepts connections, never answers
+    await new Promise<void>((resolve) => silent.listen(0, '127.0.0.1', resolve));
+    try {
+      const port = (silent.address() as { port: number }).port;
+      const nexus = await setUp('', { personalUrl: `http://127.0.0.1:${port}/mcp`, connectTimeoutMs: 20_000 });
+      const client = await clientFor(nexus, alice);
+      expect(firstText(await client.callTool({ name: 'execute', arguments: { name: 'local__add_numbers', arguments: { a: 2, b: 2 } } }))).toBe('4');
+      const result = await client.callTool({ name: 'search', arguments: { keywords: ['add', 'numbers'] } });
+      expect((result.structuredContent as { results: { name: string }[] }).results[0]?.name).toBe('local__add_numbers');
+      const personal = nexus.registry.forwarded?.forToken(alice).downstreams.get('personal');
+      expect(personal?.state.status).toBe('connecting'); // both answered while it was still connecting
+    } finally {
+      silent.close();
+    }
+  });
+
+  it('are tried again for a caller whose first connect failed', async () => {
+    const port = await freePort();
+    const nexus = await setUp('', { personalUrl: `http://127.0.0.1:${port}/mcp`, forwardRetryMs: 200 });
+    const client = await clientFor(nexus, alice);
+    const first = await client.callTool({ name: 'execute', arguments: { name: 'personal__show_headers', arguments: {} } }).catch((e: Error) => e);
+    expect(String(first)).toContain("server 'personal' is unavailable");
+    const late = await startFixtureHttp({}, 'http', port);
+    started.push(late);
+    await new Promise((resolve) => setTimeout(resolve, 300));
+    await expect.poll(async () => authorizationSeenBy(client, 'personal').catch(() => undefined), { timeout: 5_000 }).toBe(`Bearer ${alice}`);
+  });
+
+  it('keep a call running when its session is evicted, and close after it', async () => {
+    const nexus = await setUp('downstream_cache = { max_size = 1 }');
+    const a = await clientFor(nexus, alice);
+    const waiting = a.callTool({ name: 'execute', arguments: { name: 'personal__wait_for_cancel', arguments: { ms: 800 } } });
+    await new Promise((resolve) => setTimeout(resolve, 200));
+    const aliceSession = nexus.registry.forwarded?.forToken(alice);
+    const personal = aliceSession?.downstreams.get('personal');
+    const b = await clientFor(nexus, bob);
+    await execute(b, 'personal__show_headers'); // evicts alice's session
+    expect(firstText(await waiting)).toBe('waited');
+    await expect.poll(() => personal?.state.status).toBe('closed');
   });
 });
 

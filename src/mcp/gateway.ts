@@ -20,7 +20,7 @@ import { describeError, DownstreamUnavailableError, type Downstream } from './do
 import type { ForwardedSession } from './downstreams/forwarded.js';
 import type { DownstreamRegistry } from './downstreams/registry.js';
 import { InFlightCalls } from './in-flight.js';
-import { MAX_RESULTS, type SearchResult } from './search/tool-index.js';
+import { MAX_RESULTS, type IndexedTool, type SearchResult } from './search/tool-index.js';
 
 /** An assistant sends a handful of keywords; these bounds keep a hostile search cheap. */
 export const MAX_KEYWORDS = 50;
@@ -30,6 +30,10 @@ export const MAX_KEYWORD_LENGTH = 200;
  * the clock. The SDK's default, made explicit (a per-server setting comes with restarts).
  */
 export const CALL_TIMEOUT_MS = 60_000;
+/** How long a search waits for a caller's forward servers still connecting. */
+export const FORWARD_SEARCH_WAIT_MS = 2_000;
+
+const delay = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms).unref());
 
 export interface GatewayOptions {
   registry: DownstreamRegistry;
@@ -165,10 +169,9 @@ export class Gateway {
   }
 
   /** The caller's forward-server session, when nexus has such servers and the caller a token. */
-  private async forwardedSession(ctx: ServerContext): Promise<ForwardedSession | undefined> {
+  private forwardedSession(ctx: ServerContext): ForwardedSession | undefined {
     const token = ctx.http?.authInfo?.token;
-    const forwarded = this.options.registry.forwarded;
-    return token === undefined || !forwarded ? undefined : forwarded.forToken(token);
+    return token === undefined ? undefined : this.options.registry.forwarded?.forToken(token);
   }
 
   private async search(args: Record<string, unknown>, ctx: ServerContext): Promise<CallToolResult> {
@@ -182,8 +185,11 @@ export class Gateway {
         `give at most ${MAX_KEYWORDS} keywords of at most ${MAX_KEYWORD_LENGTH} characters each`,
       );
     }
-    const session = await this.forwardedSession(ctx);
-    const results = session ? mergeResults(this.options.registry.index.search(keywords), session.index.search(keywords)) : this.options.registry.index.search(keywords);
+    const shared = this.options.registry.index.search(keywords);
+    const session = this.forwardedSession(ctx);
+    // A slow forward server must not hold up the search: its tools join once it has answered.
+    if (session) await Promise.race([session.ready, delay(FORWARD_SEARCH_WAIT_MS)]);
+    const results = session ? mergeResults(shared, session.index.search(keywords)) : shared;
     const result: CallToolResult = { content: [{ type: 'text', text: JSON.stringify({ results }) }] };
     if (this.options.enableStructuredContent) result.structuredContent = { results };
     return result;
@@ -199,19 +205,30 @@ export class Gateway {
       throw new ProtocolError(ProtocolErrorCode.InvalidParams, '`arguments` must be an object');
     }
     const { registry } = this.options;
-    const session = await this.forwardedSession(ctx);
+    const params = (entry: IndexedTool) => ({ name: entry.tool.name, arguments: toolArgs as Record<string, unknown> });
     const shared = registry.index.get(name);
-    const entry = shared ?? session?.index.get(name);
-    const downstream = entry && (shared ? registry.get(entry.server) : session?.downstreams.get(entry.server));
-    if (!entry || !downstream) {
+    const sharedDownstream = shared && registry.get(shared.server);
+    if (shared && sharedDownstream) {
+      return this.forward(sharedDownstream, ctx, (options) => sharedDownstream.callTool(params(shared), options));
+    }
+    // Not a shared tool: perhaps one of the caller's forward servers has it.
+    const session = this.forwardedSession(ctx);
+    await session?.ready;
+    const entry = session?.index.get(name);
+    const downstream = entry && session?.downstreams.get(entry.server);
+    if (!session || !entry || !downstream) {
       // A configured server that is down has no tools to find; say so rather than "unknown".
       const server = splitQualifiedName(name)?.server ?? '';
       const down = registry.get(server) ?? session?.downstreams.get(server);
       if (down && down.state.status !== 'ready') throw this.toProtocolError(down, down.unavailable());
       throw new ProtocolError(ProtocolErrorCode.MethodNotFound, `Unknown tool: ${name}`);
     }
-    const params = { name: entry.tool.name, arguments: toolArgs as Record<string, unknown> };
-    return this.forward(downstream, ctx, (options) => downstream.callTool(params, options));
+    const release = session.hold();
+    try {
+      return await this.forward(downstream, ctx, (options) => downstream.callTool(params(entry), options));
+    } finally {
+      release();
+    }
   }
 
   /**

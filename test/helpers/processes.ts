@@ -70,8 +70,12 @@ export async function startEverything(mode: 'sse' | 'streamableHttp'): Promise<S
 }
 
 /** Our fixture server over streamable HTTP (or HTTPS, given FIXTURE_TLS_* env) on a free port. */
-export async function startFixtureHttp(env: NodeJS.ProcessEnv = {}, scheme: 'http' | 'https' = 'http'): Promise<Spawned & { url: string }> {
-  const port = await freePort();
+export async function startFixtureHttp(
+  env: NodeJS.ProcessEnv = {},
+  scheme: 'http' | 'https' = 'http',
+  port?: number,
+): Promise<Spawned & { url: string }> {
+  port ??= await freePort();
   const spawned = spawnNode([FIXTURE_SERVER, scheme, String(port)], env);
   await waitForPort(port);
   return { ...spawned, url: `${scheme}://127.0.0.1:${port}/mcp` };

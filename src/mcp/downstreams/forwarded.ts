@@ -14,15 +14,24 @@ export interface ForwardedSession {
   /** The forward servers' tools as this caller sees them. */
   index: ToolIndex;
   downstreams: ReadonlyMap<string, Downstream>;
+  /** Resolves when every forward server has connected or failed (this time). */
+  ready: Promise<void>;
+  /** Keeps the session open while a call uses it; call the result when done. */
+  hold(): () => void;
 }
 
 interface Entry extends ForwardedSession {
-  ready: Promise<void>;
   lastUsed: number;
+  lastConnect: number;
+  /** Calls under way; an evicted entry is closed when this drops to zero. */
+  busy: number;
+  evicted: boolean;
 }
 
 export interface ForwardedOptions {
   maxSize: number;
+  /** Least time between two reconnects of a caller's failed forward servers. */
+  retryMs: number;
   idleTimeoutMs: number;
   connectTimeoutMs: number;
   globalHeaders: Readonly<Record<string, string>>;
@@ -46,25 +55,33 @@ export class ForwardedSessions {
     return this.sessions.size;
   }
 
-  /** The caller's session, opened (and its servers connected) on first use. */
-  async forToken(token: string): Promise<ForwardedSession> {
+  /**
+   * The caller's session, opened on first use; its servers may still be connecting (see
+   * `ready`). Servers that failed are tried again, at most every `retryMs`.
+   */
+  forToken(token: string): ForwardedSession {
     const key = createHash('sha256').update(token).digest('hex');
     let entry = this.sessions.get(key);
-    if (entry) this.sessions.delete(key);
-    else entry = this.open(token);
+    if (entry) {
+      this.sessions.delete(key);
+      this.retryFailed(entry);
+    } else {
+      entry = this.open(token);
+    }
     entry.lastUsed = performance.now();
     this.sessions.set(key, entry);
     for (const [oldest] of this.sessions) {
       if (this.sessions.size <= this.options.maxSize) break;
-      void this.closeSession(oldest);
+      this.evict(oldest);
     }
-    await entry.ready;
     return entry;
   }
 
   async close(): Promise<void> {
     clearInterval(this.sweeper);
-    await Promise.all([...this.sessions.keys()].map((key) => this.closeSession(key)));
+    const entries = [...this.sessions.values()];
+    this.sessions.clear();
+    await Promise.all(entries.map((entry) => closeEntry(entry)));
   }
 
   private open(token: string): Entry {
@@ -80,21 +97,54 @@ export class ForwardedSessions {
       });
       downstreams.set(name, downstream);
     }
-    const ready = Promise.all([...downstreams.values()].map((downstream) => downstream.connect())).then(() => undefined);
-    return { index, downstreams, ready, lastUsed: performance.now() };
+    const entry: Entry = {
+      index,
+      downstreams,
+      ready: connectAll([...downstreams.values()]),
+      lastUsed: performance.now(),
+      lastConnect: performance.now(),
+      busy: 0,
+      evicted: false,
+      hold: () => {
+        entry.busy++;
+        return () => {
+          entry.busy--;
+          entry.lastUsed = performance.now();
+          if (entry.evicted && entry.busy === 0) void closeEntry(entry);
+        };
+      },
+    };
+    return entry;
+  }
+
+  private retryFailed(entry: Entry): void {
+    const failed = [...entry.downstreams.values()].filter((downstream) => downstream.state.status === 'failed');
+    if (failed.length === 0 || performance.now() - entry.lastConnect < this.options.retryMs) return;
+    entry.lastConnect = performance.now();
+    entry.ready = connectAll(failed);
+  }
+
+  /** Drops an entry from the cache; its connections close now, or when its last call ends. */
+  private evict(key: string): void {
+    const entry = this.sessions.get(key);
+    if (!entry) return;
+    this.sessions.delete(key);
+    entry.evicted = true;
+    if (entry.busy === 0) void closeEntry(entry);
   }
 
   private closeIdle(): void {
     const now = performance.now();
     for (const [key, entry] of this.sessions) {
-      if (now - entry.lastUsed > this.options.idleTimeoutMs) void this.closeSession(key);
+      if (entry.busy === 0 && now - entry.lastUsed > this.options.idleTimeoutMs) this.evict(key);
     }
   }
+}
 
-  private async closeSession(key: string): Promise<void> {
-    const entry = this.sessions.get(key);
-    if (!entry) return;
-    this.sessions.delete(key);
-    await Promise.all([...entry.downstreams.values()].map((downstream) => downstream.close()));
-  }
+function connectAll(downstreams: Downstream[]): Promise<void> {
+  return Promise.all(downstreams.map((downstream) => downstream.connect())).then(() => undefined);
+}
+
+async function closeEntry(entry: ForwardedSession): Promise<void> {
+  await Promise.all([...entry.downstreams.values()].map((downstream) => downstream.close()));
 }

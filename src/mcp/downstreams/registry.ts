@@ -15,6 +15,8 @@ export const DEFAULT_CONNECT_TIMEOUT_MS = 30_000;
 export interface RegistryOptions {
   logger: Logger;
   connectTimeoutMs?: number;
+  /** Least time between reconnects of a caller's failed forward servers (default 5 s). */
+  forwardRetryMs?: number;
 }
 
 export class DownstreamRegistry {
@@ -51,6 +53,7 @@ export class DownstreamRegistry {
         ? undefined
         : new ForwardedSessions(forward, {
             maxSize: config.downstream_cache.max_size,
+            retryMs: options.forwardRetryMs ?? 5_000,
             idleTimeoutMs: config.downstream_cache.idle_timeout,
             connectTimeoutMs,
             globalHeaders: config.headers,
