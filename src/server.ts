@@ -14,9 +14,13 @@ import { csrf } from './http/csrf.js';
 import { mountHealth } from './http/health.js';
 import { isLoopback, loopbackHostGuard, originGuard } from './http/host-guard.js';
 import { mountMcp } from './http/mcp-route.js';
+import { httpRateLimit } from './http/rate-limit.js';
 import { OAuthGuard } from './http/oauth.js';
 import type { Logger } from './log.js';
 import { DownstreamRegistry } from './mcp/downstreams/registry.js';
+import { ExecuteLimits, type ServerRateLimits } from './ratelimit/execute-limits.js';
+import type { LimiterStore } from './ratelimit/limiter.js';
+import { memoryStore, redisStore } from './ratelimit/stores.js';
 import { Gateway } from './mcp/gateway.js';
 
 export const DEFAULT_LISTEN_ADDRESS: ListenAddress = { host: '127.0.0.1', port: 8000 };
@@ -77,8 +81,32 @@ export function formatAddress({ host, port }: ListenAddress): string {
   return host.includes(':') ? `[${host}]:${port}` : `${host}:${port}`;
 }
 
+/** The store for rate limits, when any are configured and not switched off. */
+async function rateLimitStore(config: Config, logger: Logger): Promise<LimiterStore | undefined> {
+  const limits = config.server.rate_limits;
+  if (limits?.enabled === false) return undefined;
+  const anyServerLimits = Object.values(config.mcp.servers).some((server) => server.rate_limits);
+  if (!limits?.global && !limits?.per_ip && !anyServerLimits) return undefined;
+  const storage = limits?.storage ?? { type: 'memory' as const };
+  if (storage.type === 'memory') return memoryStore();
+  try {
+    return await redisStore(storage, logger);
+  } catch (error) {
+    throw new StartupError('server.rate_limits.storage.url', (error as Error).message);
+  }
+}
+
+function serverRateLimits(config: Config): Map<string, ServerRateLimits> {
+  return new Map(
+    Object.entries(config.mcp.servers).flatMap(([name, server]) => (server.rate_limits ? [[name, server.rate_limits]] : [])),
+  );
+}
+
 export async function startNexus(config: Config, options: NexusOptions): Promise<RunningNexus> {
   const { logger } = options;
+  const store = await rateLimitStore(config, logger);
+  const executeLimits = store && new ExecuteLimits(serverRateLimits(config), store);
+  const warnedServers = new Set<string>();
   const listen = options.listenAddress ?? config.server.listen_address ?? DEFAULT_LISTEN_ADDRESS;
   const health = config.server.health;
   const healthApart = health.enabled && health.listen !== undefined;
@@ -87,6 +115,12 @@ export async function startNexus(config: Config, options: NexusOptions): Promise
     logger,
     connectTimeoutMs: options.connectTimeoutMs,
     forwardRetryMs: options.forwardRetryMs,
+    onTools: (server, tools) => {
+      const unknown = executeLimits?.unknownTools(server, tools) ?? [];
+      if (unknown.length === 0 || warnedServers.has(server)) return;
+      warnedServers.add(server);
+      logger.warn({ server, tools: unknown }, 'rate_limits.tools names tools this server does not have');
+    },
   });
   // Downstreams start connecting once the listeners are up (a nexus that cannot bind starts none).
   let listening!: () => void;
@@ -97,7 +131,12 @@ export async function startNexus(config: Config, options: NexusOptions): Promise
   const startupGrace = new Promise<void>((resolve) =>
     setTimeout(resolve, options.startupGraceMs ?? DEFAULT_STARTUP_GRACE_MS).unref(),
   );
-  const gateway = new Gateway({ registry, logger, enableStructuredContent: config.mcp.enable_structured_content });
+  const gateway = new Gateway({
+    registry,
+    logger,
+    enableStructuredContent: config.mcp.enable_structured_content,
+    executeLimits,
+  });
   const handler = createMcpHandler(() => gateway.createServer(), {
     legacy: 'stateless',
     onerror: (error) => logger.debug({ err: error.message }, 'mcp handler error'),
@@ -119,6 +158,17 @@ export async function startNexus(config: Config, options: NexusOptions): Promise
     app.use(config.mcp.path, clientIp(config.server.client_ip));
     if (config.server.csrf?.enabled) app.use(config.mcp.path, csrf(config.server.csrf.header_name));
     if (oauth) app.use(config.mcp.path, oauth.middleware());
+    const { global, per_ip: perIp } = config.server.rate_limits ?? {};
+    if (store && (global || perIp)) {
+      const quota = (q: { limit: number; interval: number }) => ({ limit: q.limit, intervalMs: q.interval });
+      app.use(
+        config.mcp.path,
+        httpRateLimit({
+          global: global && store.limiter('global', quota(global)),
+          perIp: perIp && store.limiter('per_ip', quota(perIp)),
+        }),
+      );
+    }
     mountMcp(app, {
       path: config.mcp.path,
       handler,
@@ -133,6 +183,7 @@ export async function startNexus(config: Config, options: NexusOptions): Promise
     await Promise.all(servers.map(closeGracefully));
     await handler.close();
     await registry.close();
+    await store?.close();
   };
   try {
     const tls = readTls(config.server.tls);

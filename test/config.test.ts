@@ -231,11 +231,15 @@ describe('load errors name the file, the key path and the problem', () => {
     expect(error.problem).toContain('either `cmd` (stdio) or `url` (remote)');
   });
 
-  it('settings of features this version does not have yet are refused, not ignored', async () => {
-    const serverLimits = await loadError('[server.rate_limits]\nenabled = true');
-    expect(serverLimits.keyPath).toBe('server.rate_limits');
-    expect(serverLimits.problem).toContain('not supported');
-    const limits = await loadError('[mcp.servers.x]\ncmd = ["a"]\nrate_limits = { limit = 5, interval = "1s" }');
-    expect(limits.keyPath).toBe('mcp.servers.x.rate_limits');
+  it('rate-limit intervals must be whole seconds with Redis storage', async () => {
+    const error = await loadError(`
+      [server.rate_limits]
+      storage = { type = "redis", url = "redis://127.0.0.1:6379" }
+      global = { limit = 5, interval = "1500ms" }
+    `);
+    expect(error.keyPath).toBe('server.rate_limits.global.interval');
+    expect(error.problem).toBe('with Redis storage, rate-limit intervals must be whole seconds');
+    const config = await load('[server.rate_limits]\nglobal = { limit = 5, interval = "1500ms" }');
+    expect(config.server.rate_limits).toMatchObject({ enabled: true, global: { limit: 5, interval: 1500 } });
   });
 });

@@ -17,16 +17,6 @@ export class ConfigError extends Error {
   }
 }
 
-/** Settings that parse but whose feature has not landed yet: refusing them beats ignoring them. */
-function unsupportedKey(config: Config): string | undefined {
-  const { server, mcp } = config;
-  if (server.rate_limits?.enabled) return 'server.rate_limits';
-  for (const [name, downstream] of Object.entries(mcp.servers)) {
-    if (downstream.rate_limits) return `mcp.servers.${name}.rate_limits`;
-  }
-  return undefined;
-}
-
 /** Rules across tables that the schema cannot say: returns [key path, problem]. */
 function crossTableProblem(config: Config): [string, string] | undefined {
   for (const [name, downstream] of Object.entries(config.mcp.servers)) {
@@ -34,7 +24,28 @@ function crossTableProblem(config: Config): [string, string] | undefined {
       return [`mcp.servers.${name}.auth.type`, 'forwarding needs [server.oauth], which validates the tokens it forwards'];
     }
   }
+  if (config.server.rate_limits?.storage.type === 'redis') {
+    // The Redis store expires windows in whole seconds.
+    for (const [path, interval] of quotaIntervals(config)) {
+      if (interval % 1000 !== 0) return [path, 'with Redis storage, rate-limit intervals must be whole seconds'];
+    }
+  }
   return undefined;
+}
+
+function quotaIntervals(config: Config): [string, number][] {
+  const limits = config.server.rate_limits;
+  const out: [string, number][] = [];
+  if (limits?.global) out.push(['server.rate_limits.global.interval', limits.global.interval]);
+  if (limits?.per_ip) out.push(['server.rate_limits.per_ip.interval', limits.per_ip.interval]);
+  for (const [name, server] of Object.entries(config.mcp.servers)) {
+    if (!server.rate_limits) continue;
+    out.push([`mcp.servers.${name}.rate_limits.interval`, server.rate_limits.interval]);
+    for (const [tool, quota] of Object.entries(server.rate_limits.tools)) {
+      out.push([`mcp.servers.${name}.rate_limits.tools.${tool}.interval`, quota.interval]);
+    }
+  }
+  return out;
 }
 
 export function keyPath(path: readonly PropertyKey[]): string {
@@ -61,8 +72,6 @@ export function parseConfig(tree: unknown, file: string, env: NodeJS.ProcessEnv 
   }
   const problem = crossTableProblem(result.data);
   if (problem) throw new ConfigError(file, ...problem);
-  const unsupported = unsupportedKey(result.data);
-  if (unsupported) throw new ConfigError(file, unsupported, 'is not supported by this version of nexus yet');
   return deepFreeze(result.data);
 }
 

@@ -224,7 +224,8 @@ const serverSection = z.strictObject({
     .optional(),
   rate_limits: z
     .strictObject({
-      enabled: z.boolean().default(false),
+      // A table with limits in it is meant to limit: it is on unless it says otherwise.
+      enabled: z.boolean().default(true),
       global: quota.optional(),
       per_ip: quota.optional(),
       storage: z

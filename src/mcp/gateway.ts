@@ -14,6 +14,7 @@ import {
   type Tool,
 } from '@modelcontextprotocol/server';
 import type { Logger } from '../log.js';
+import type { ExecuteLimits } from '../ratelimit/execute-limits.js';
 import { callerKey, SESSION_HEADER } from '../session.js';
 import { NEXUS_VERSION } from '../version.js';
 import { describeError, DownstreamUnavailableError, type Downstream } from './downstreams/downstream.js';
@@ -39,7 +40,12 @@ export interface GatewayOptions {
   registry: DownstreamRegistry;
   logger: Logger;
   enableStructuredContent: boolean;
+  /** Per-server and per-tool limits on `execute`; none when no server has `rate_limits`. */
+  executeLimits?: ExecuteLimits;
 }
+
+/** The JSON-RPC error code of a refused `execute` (SPEC §5). */
+export const RATE_LIMITED = -32000;
 
 /** Splits `server__name` at the first `__`. */
 export function splitQualifiedName(name: string): { server: string; name: string } | undefined {
@@ -209,6 +215,7 @@ export class Gateway {
     const shared = registry.index.get(name);
     const sharedDownstream = shared && registry.get(shared.server);
     if (shared && sharedDownstream) {
+      await this.checkLimit(shared);
       return this.forward(sharedDownstream, ctx, (options) => sharedDownstream.callTool(params(shared), options));
     }
     // Not a shared tool: perhaps one of the caller's forward servers has it.
@@ -223,11 +230,24 @@ export class Gateway {
       if (down && down.state.status !== 'ready') throw this.toProtocolError(down, down.unavailable());
       throw new ProtocolError(ProtocolErrorCode.MethodNotFound, `Unknown tool: ${name}`);
     }
+    await this.checkLimit(entry);
     const release = session.hold();
     try {
       return await this.forward(downstream, ctx, (options) => downstream.callTool(params(entry), options));
     } finally {
       release();
+    }
+  }
+
+  /** Counts a call against its server's or tool's limit; over it, a -32000 error saying when to retry. */
+  private async checkLimit({ server, tool }: IndexedTool): Promise<void> {
+    const decision = await this.options.executeLimits?.check(server, tool.name);
+    if (decision && !decision.allowed) {
+      throw new ProtocolError(RATE_LIMITED, 'Rate limit exceeded', {
+        server,
+        tool: tool.name,
+        retry_after_seconds: Math.max(1, Math.ceil(decision.resetMs / 1000)),
+      });
     }
   }
 

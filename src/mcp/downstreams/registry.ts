@@ -17,6 +17,8 @@ export interface RegistryOptions {
   connectTimeoutMs?: number;
   /** Least time between reconnects of a caller's failed forward servers (default 5 s). */
   forwardRetryMs?: number;
+  /** Told each time a shared server's tool list is indexed. */
+  onTools?: (server: string, tools: string[]) => void;
 }
 
 export class DownstreamRegistry {
@@ -30,9 +32,11 @@ export class DownstreamRegistry {
   private readonly indexedTools = new Map<string, Downstream['catalog']['tools']>();
   /** Compiled resource templates, by template text. */
   private readonly templates = new Map<string, UriMatcher>();
+  private readonly onTools: RegistryOptions['onTools'];
 
   constructor(config: McpConfig, options: RegistryOptions) {
     const connectTimeoutMs = options.connectTimeoutMs ?? DEFAULT_CONNECT_TIMEOUT_MS;
+    this.onTools = options.onTools;
     const forward = new Map<string, RemoteServerConfig>();
     for (const [name, server] of Object.entries(config.servers)) {
       if (server.kind === 'remote' && server.auth && 'type' in server.auth) {
@@ -74,6 +78,7 @@ export class DownstreamRegistry {
     if (this.indexedTools.get(name) === catalog.tools) return;
     this.indexedTools.set(name, catalog.tools);
     this.index.setServerTools(name, catalog.tools);
+    this.onTools?.(name, catalog.tools.map((tool) => tool.name));
   }
 
   get(name: string): Downstream | undefined {

@@ -1,0 +1,26 @@
+/**
+ * One limiter interface, whatever stores the counts (memory, or Redis shared by several nexus
+ * instances). Fixed windows: at most `limit` requests per key in each `interval`.
+ */
+export interface Quota {
+  limit: number;
+  intervalMs: number;
+}
+
+export interface Decision {
+  allowed: boolean;
+  limit: number;
+  remaining: number;
+  /** Milliseconds until the current window ends (when a refused request may try again). */
+  resetMs: number;
+}
+
+export interface Limiter {
+  consume(key: string): Promise<Decision>;
+}
+
+export interface LimiterStore {
+  /** A limiter for one quota; `name` keeps its keys apart from other limiters'. */
+  limiter(name: string, quota: Quota): Limiter;
+  close(): Promise<void>;
+}
