@@ -13,7 +13,8 @@ import { parseConfig } from '../src/config/load.js';
 import { silentLogger, type Logger } from '../src/log.js';
 import { startNexus, StartupError, type RunningNexus } from '../src/server.js';
 import { FIXTURE_SERVER } from './helpers/processes.js';
-import { startRedis, type TestRedis } from './helpers/redis.js';
+import { makeCerts } from './helpers/certs.js';
+import { startRedis, type RedisOptions, type TestRedis } from './helpers/redis.js';
 
 const running: RunningNexus[] = [];
 const redises: TestRedis[] = [];
@@ -46,8 +47,8 @@ async function redisKeys(server: TestRedis, pattern: string): Promise<string[]> 
   }
 }
 
-async function redis(password?: string): Promise<TestRedis> {
-  const server = await startRedis(password);
+async function redis(options: RedisOptions = {}): Promise<TestRedis> {
+  const server = await startRedis(options);
   redises.push(server);
   return server;
 }
@@ -184,7 +185,7 @@ describe('limits shared through Redis', () => {
   });
 
   it('works with a password, and names the key when it cannot reach Redis at start', async () => {
-    const server = await redis('s3cret-pass');
+    const server = await redis({ password: 's3cret-pass' });
     const nexus = await nexusWith(withRedis(server));
     expect(await statuses(nexus, 1)).toEqual([200]);
     const wrong = server.url.replace('s3cret-pass', 'wrong-pass');
@@ -192,6 +193,25 @@ describe('limits shared through Redis', () => {
     expect(error).toBeInstanceOf(StartupError);
     expect((error as StartupError).source).toBe('server.rate_limits.storage.url');
     expect((error as StartupError).message).not.toContain('wrong-pass');
+  });
+
+  it('talks to Redis over TLS: a private CA, insecure, and mutual TLS', async () => {
+    const certs = makeCerts();
+    const serverTls = { cert: certs.server.cert, key: certs.server.key, ca: certs.ca.cert };
+    const plain = await redis({ tls: { ...serverTls, requireClientCert: false } });
+    expect(plain.url).toMatch(/^rediss:/);
+    const trusted = await nexusWith(withRedis(plain, `, tls = { enabled = true, ca_cert_path = "${certs.ca.cert}" }`));
+    expect(await statuses(trusted, 1)).toEqual([200]);
+    const insecure = await nexusWith(withRedis(plain, ', tls = { enabled = true, insecure = true }'));
+    expect(await statuses(insecure, 1)).toEqual([200]);
+    expect(await nexusWith(withRedis(plain)).catch((e: unknown) => e)).toBeInstanceOf(StartupError);
+
+    const mutual = await redis({ tls: { ...serverTls, requireClientCert: true } });
+    const clientCert = `client_cert_path = "${certs.client.cert}", client_key_path = "${certs.client.key}"`;
+    const withCert = await nexusWith(withRedis(mutual, `, tls = { enabled = true, ca_cert_path = "${certs.ca.cert}", ${clientCert} }`));
+    expect(await statuses(withCert, 1)).toEqual([200]);
+    const withoutCert = withRedis(mutual, `, tls = { enabled = true, ca_cert_path = "${certs.ca.cert}" }`);
+    expect(await nexusWith(withoutCert).catch((e: unknown) => e)).toBeInstanceOf(StartupError);
   });
 
   it('refuses to start when Redis is unreachable', async () => {

@@ -17,13 +17,24 @@ function requireRedis(): void {
   }
 }
 
-export async function startRedis(password?: string): Promise<TestRedis> {
+export interface RedisOptions {
+  password?: string;
+  /** Serve TLS only, with this certificate; `ca` set: require client certificates it signed. */
+  tls?: { cert: string; key: string; ca: string; requireClientCert: boolean };
+}
+
+export async function startRedis({ password, tls }: RedisOptions = {}): Promise<TestRedis> {
   requireRedis();
   const port = await freePort();
   let child: ChildProcess | undefined;
   const start = async () => {
-    const args = ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no'];
+    const ports = tls ? ['--port', '0', '--tls-port', String(port)] : ['--port', String(port)];
+    const args = [...ports, '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no'];
     if (password) args.push('--requirepass', password);
+    if (tls) {
+      args.push('--tls-cert-file', tls.cert, '--tls-key-file', tls.key, '--tls-ca-cert-file', tls.ca);
+      args.push('--tls-auth-clients', tls.requireClientCert ? 'yes' : 'no');
+    }
     child = spawn('redis-server', args, { stdio: 'ignore' });
     await waitForPort(port);
   };
@@ -38,7 +49,7 @@ export async function startRedis(password?: string): Promise<TestRedis> {
   await start();
   return {
     port,
-    url: password ? `redis://:${password}@127.0.0.1:${port}` : `redis://127.0.0.1:${port}`,
+    url: `${tls ? 'rediss' : 'redis'}://${password ? `:${password}@` : ''}127.0.0.1:${port}`,
     kill,
     restart: start,
   };
