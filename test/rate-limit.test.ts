@@ -3,15 +3,14 @@
  * execute-level (per server, per tool), window resets, two instances sharing one Redis, key
  * prefixes, a password, Redis down at start and killed mid-run.
  */
-import { Writable } from 'node:stream';
 import { Client, ProtocolError, StreamableHTTPClientTransport } from '@modelcontextprotocol/client';
 import { Redis } from 'ioredis';
-import { pino } from 'pino';
 import { parse } from 'smol-toml';
 import { afterEach, describe, expect, it } from 'vitest';
 import { parseConfig } from '../src/config/load.js';
 import { silentLogger, type Logger } from '../src/log.js';
 import { startNexus, StartupError, type RunningNexus } from '../src/server.js';
+import { capturedLogger } from './helpers/logs.js';
 import { FIXTURE_SERVER } from './helpers/processes.js';
 import { makeCerts } from './helpers/certs.js';
 import { startRedis, type RedisOptions, type TestRedis } from './helpers/redis.js';
@@ -145,16 +144,10 @@ describe('execute limits', () => {
   });
 
   it('warns about tools named in the limits that the server does not have', async () => {
-    let logs = '';
-    const sink = new Writable({
-      write(chunk, _encoding, done) {
-        logs += String(chunk);
-        done();
-      },
-    });
-    await nexusWith(LIMITED, pino({ level: 'warn' }, sink));
-    expect(logs).toContain('"tools":["no_such_tool"]');
-    expect(logs).toContain('rate_limits.tools names tools this server does not have');
+    const logs = capturedLogger('warn');
+    await nexusWith(LIMITED, logs.logger);
+    expect(logs.text()).toContain('"tools":["no_such_tool"]');
+    expect(logs.text()).toContain('rate_limits.tools names tools this server does not have');
   });
 });
 
@@ -224,21 +217,15 @@ describe('limits shared through Redis', () => {
 
   it('falls back to memory limits when Redis dies, logs it once, and uses Redis again when it is back', async () => {
     const server = await redis();
-    let logs = '';
-    const sink = new Writable({
-      write(chunk, _encoding, done) {
-        logs += String(chunk);
-        done();
-      },
-    });
-    const nexus = await nexusWith(withRedis(server, ', response_timeout = "500ms"'), pino({ level: 'info' }, sink));
+    const logs = capturedLogger('info');
+    const nexus = await nexusWith(withRedis(server, ', response_timeout = "500ms"'), logs.logger);
     expect(await statuses(nexus, 1)).toEqual([200]);
     await server.kill();
     // Still answering, now limited per instance in memory (a fresh window of 4).
     expect(await statuses(nexus, 5)).toEqual([200, 200, 200, 200, 429]);
-    expect(logs.match(/Redis unavailable/g)?.length).toBe(1);
+    expect(logs.text().match(/Redis unavailable/g)?.length).toBe(1);
     await server.restart();
-    await expect.poll(() => logs.includes('Redis is back'), { timeout: 10_000 }).toBe(true);
+    await expect.poll(() => logs.text().includes('Redis is back'), { timeout: 10_000 }).toBe(true);
     expect(await statuses(nexus, 1)).toEqual([200]);
     const keys = await redisKeys(server, 'nexus:rate_limit:*');
     expect(keys.length).toBeGreaterThan(0);

@@ -2,13 +2,12 @@
  * No secret reaches a log line or an error message: callers' bearer tokens (valid and refused)
  * and downstream `auth.token` values, with logging at trace level.
  */
-import { Writable } from 'node:stream';
-import { pino } from 'pino';
 import { parse } from 'smol-toml';
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import { parseConfig } from '../src/config/load.js';
 import { startNexus } from '../src/server.js';
 import { AUDIENCE, ISSUER, JwksServer, signingKey, token } from './helpers/jwks.js';
+import { capturedLogger } from './helpers/logs.js';
 import { freePort, startFixtureHttp, type Spawned } from './helpers/processes.js';
 
 const jwks = new JwksServer();
@@ -24,13 +23,7 @@ afterAll(async () => {
 });
 
 it('keeps tokens and downstream credentials out of logs and error messages', async () => {
-  let logs = '';
-  const sink = new Writable({
-    write(chunk, _encoding, done) {
-      logs += String(chunk);
-      done();
-    },
-  });
+  const captured = capturedLogger('trace');
   const DOWNSTREAM_SECRET = 'downstream-secret-7f3a9c';
   const WORKING_SECRET = 'working-secret-1b2c3d';
   const QUERY_SECRET = 'query-key-9e8d7c';
@@ -51,7 +44,7 @@ it('keeps tokens and downstream credentials out of logs and error messages', asy
     'test.toml',
   );
   const nexus = await startNexus(config, {
-    logger: pino({ level: 'trace' }, sink),
+    logger: captured.logger,
     listenAddress: { host: '127.0.0.1', port: 0 },
   });
   await nexus.ready;
@@ -79,6 +72,7 @@ it('keeps tokens and downstream credentials out of logs and error messages', asy
     await nexus.close();
   }
   expect(nexus.registry.get('unreachable')?.state.status).toBe('closed');
+  const logs = captured.text();
   expect(logs).toContain('downstream failed to connect'); // the logs did capture the failures
   expect(logs).toMatch(/"ip":"127\.0\.0\.1","reason":"token expired","msg":"request refused"/);
   // The working downstream did receive its token (so the scan below is meaningful).
