@@ -40,8 +40,6 @@ export interface NexusOptions {
   startupGraceMs?: number;
   /** Least time between JWKS fetches caused by unknown key ids (tests shorten it). */
   jwksRefetchCooldownMs?: number;
-  /** Least time between reconnects of a caller's failed forward servers (tests shorten it). */
-  forwardRetryMs?: number;
 }
 
 
@@ -114,7 +112,6 @@ export async function startNexus(config: Config, options: NexusOptions): Promise
   const registry = new DownstreamRegistry(config.mcp, {
     logger,
     connectTimeoutMs: options.connectTimeoutMs,
-    forwardRetryMs: options.forwardRetryMs,
     onTools: (server, tools) => {
       const unknown = executeLimits?.unknownTools(server, tools) ?? [];
       if (unknown.length === 0 || warnedServers.has(server)) return;

@@ -147,7 +147,7 @@ describe('downstream start-up', () => {
     expect((await fetch(nexus.healthUrl as string)).status).toBe(200);
     expect(silent()?.status).toBe('connecting');
     await nexus.ready;
-    expect(silent()).toEqual({ status: 'failed', reason: 'stdio: connect timed out' });
+    expect(silent()).toMatchObject({ status: 'failed', reason: 'stdio: connect timed out', attempt: 1 });
     expect(await addOnFixture(2, 2)).toBe('4');
   });
 

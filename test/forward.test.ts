@@ -33,7 +33,7 @@ afterEach(async () => {
 });
 afterAll(() => jwks.stop());
 
-async function setUp(cache = '', options: { personalUrl?: string; connectTimeoutMs?: number; forwardRetryMs?: number } = {}) {
+async function setUp(cache = '', options: { personalUrl?: string; connectTimeoutMs?: number } = {}) {
   const [personal, shared] = await Promise.all([startFixtureHttp(), startFixtureHttp()]);
   started.push(personal, shared);
   const personalUrl = options.personalUrl ?? personal.url;
@@ -59,7 +59,6 @@ async function setUp(cache = '', options: { personalUrl?: string; connectTimeout
     logger: silentLogger,
     listenAddress: { host: '127.0.0.1', port: 0 },
     connectTimeoutMs: options.connectTimeoutMs,
-    forwardRetryMs: options.forwardRetryMs,
   });
   running.push(nexus);
   await nexus.ready;
@@ -168,7 +167,7 @@ describe('forward servers that misbehave', () => {
 
   it('are tried again for a caller whose first connect failed', async () => {
     const port = await freePort();
-    const nexus = await setUp('', { personalUrl: `http://127.0.0.1:${port}/mcp`, forwardRetryMs: 200 });
+    const nexus = await setUp('', { personalUrl: `http://127.0.0.1:${port}/mcp` });
     const client = await clientFor(nexus, alice);
     const first = await client.callTool({ name: 'execute', arguments: { name: 'personal__show_headers', arguments: {} } }).catch((e: Error) => e);
     expect(String(first)).toContain("server 'personal' is unavailable");

@@ -1,4 +1,5 @@
 /** One configured MCP server: its connection, its lists (tools, prompts, resources) and its state. */
+import { ProtocolError, SdkError, SdkErrorCode } from '@modelcontextprotocol/client';
 import type {
   CallToolRequestParams,
   Client,
@@ -29,11 +30,22 @@ export interface Catalog {
 
 export const EMPTY_CATALOG: Catalog = Object.freeze({ tools: [], prompts: [], resources: [], resourceTemplates: [] });
 
+/**
+ * `failed`: a connect attempt failed; `restarting`: a working connection was lost. Both are
+ * retried at `retryAt` (ms since the epoch); `attempt` counts the failures in a row.
+ */
 export type DownstreamState =
-  | { status: 'connecting' }
+  | { status: 'connecting'; attempt: number }
   | { status: 'ready' }
-  | { status: 'failed'; reason: string }
+  | { status: 'failed' | 'restarting'; reason: string; attempt: number; retryAt: number }
   | { status: 'closed' };
+
+/** Retry delays: 0.5 s, doubling, capped at 30 s; a server up for a minute starts over. */
+export const BACKOFF = { firstMs: 500, maxMs: 30_000, resetAfterMs: 60_000 };
+
+export function backoffDelay(attempt: number): number {
+  return Math.min(BACKOFF.firstMs * 2 ** (attempt - 1), BACKOFF.maxMs);
+}
 
 export interface DownstreamOptions {
   connectTimeoutMs: number;
@@ -57,13 +69,17 @@ interface Connection {
 }
 
 export class Downstream {
-  state: DownstreamState = { status: 'connecting' };
+  state: DownstreamState = { status: 'connecting', attempt: 1 };
   catalog: Catalog = EMPTY_CATALOG;
   private connection: Connection | undefined;
   /** The connect under way, if any; close() aborts and awaits it so no child is left behind. */
   private connecting: Promise<void> | undefined;
   private readonly stop = new AbortController();
   private readonly log: Logger;
+  /** Failures in a row, for the backoff. */
+  private failures = 0;
+  private readySince = 0;
+  private retryTimer: NodeJS.Timeout | undefined;
 
   constructor(
     readonly name: string,
@@ -73,7 +89,10 @@ export class Downstream {
     this.log = options.logger.child({ server: name });
   }
 
-  /** Connects and fetches the lists. Never throws: a failure is recorded in `state` and logged. */
+  /**
+   * Connects and fetches the lists; resolves after this attempt. Never throws: a failure is
+   * recorded in `state`, logged, and retried with backoff until close().
+   */
   connect(): Promise<void> {
     this.connecting ??= this.tryProtocols().finally(() => (this.connecting = undefined));
     return this.connecting;
@@ -82,19 +101,20 @@ export class Downstream {
   async callTool(params: CallToolRequestParams, options: RequestOptions): Promise<CallToolResult> {
     // The raw request, not client.callTool(): a gateway passes results through unchanged
     // instead of validating them against the tool's output schema.
-    return this.client().request({ method: 'tools/call', params }, options) as Promise<CallToolResult>;
+    return this.watch(this.client().request({ method: 'tools/call', params }, options) as Promise<CallToolResult>, options);
   }
 
   async getPrompt(params: GetPromptRequestParams, options: RequestOptions): Promise<GetPromptResult> {
-    return this.client().getPrompt(params, options);
+    return this.watch(this.client().getPrompt(params, options), options);
   }
 
   async readResource(params: ReadResourceRequestParams, options: RequestOptions): Promise<ReadResourceResult> {
-    return this.client().readResource(params, { ...options, cacheMode: 'bypass' });
+    return this.watch(this.client().readResource(params, { ...options, cacheMode: 'bypass' }), options);
   }
 
   async close(): Promise<void> {
     this.state = { status: 'closed' };
+    clearTimeout(this.retryTimer);
     this.stop.abort();
     await this.connecting;
     const connection = this.connection;
@@ -102,10 +122,46 @@ export class Downstream {
     if (connection) await this.closeConnection(connection);
   }
 
-  /** The error for a call while this server is not ready. */
+  /** The error for a call while this server is not ready: why, and when it is tried again. */
   unavailable(): DownstreamUnavailableError {
-    const why = this.state.status === 'failed' ? `: ${this.state.reason}` : ` (${this.state.status})`;
+    const state = this.state;
+    const why =
+      state.status === 'failed' || state.status === 'restarting'
+        ? `: ${state.reason}; retrying in ${Math.max(0, Math.ceil((state.retryAt - Date.now()) / 1000))} s (attempt ${state.attempt + 1})`
+        : ` (${state.status})`;
     return new DownstreamUnavailableError(`server '${this.name}' is unavailable${why}`);
+  }
+
+  /** Passes a call's outcome on; a lost connection (not a JSON-RPC error) starts a reconnect. */
+  private async watch<T>(call: Promise<T>, options: RequestOptions): Promise<T> {
+    try {
+      return await call;
+    } catch (error) {
+      if (!options.signal?.aborted && isConnectionLoss(error)) this.connectionLost(describeError(error));
+      throw error;
+    }
+  }
+
+  /** A working connection is gone (child exited, server unreachable): reconnect with backoff. */
+  private connectionLost(reason: string): void {
+    if (this.state.status !== 'ready') return;
+    const connection = this.connection;
+    this.connection = undefined;
+    if (connection) void this.closeConnection(connection);
+    this.scheduleRetry('restarting', reason);
+  }
+
+  private scheduleRetry(status: 'failed' | 'restarting', reason: string): void {
+    if (this.stop.signal.aborted) return;
+    if (this.readySince && Date.now() - this.readySince >= BACKOFF.resetAfterMs) this.failures = 0;
+    this.readySince = 0;
+    this.failures++;
+    const delay = backoffDelay(this.failures);
+    this.state = { status, reason, attempt: this.failures, retryAt: Date.now() + delay };
+    this.log.warn({ reason, attempt: this.failures, retry_in_ms: delay }, status === 'failed' ? 'downstream failed; will retry' : 'downstream lost; will reconnect');
+    clearTimeout(this.retryTimer);
+    this.retryTimer = setTimeout(() => void this.connect(), delay);
+    this.retryTimer.unref();
   }
 
   private client(): Client {
@@ -114,7 +170,7 @@ export class Downstream {
   }
 
   private async tryProtocols(): Promise<void> {
-    this.state = { status: 'connecting' };
+    this.state = { status: 'connecting', attempt: this.failures + 1 };
     const timeout = AbortSignal.timeout(this.options.connectTimeoutMs);
     const signal = AbortSignal.any([timeout, this.stop.signal]);
     const errors: string[] = [];
@@ -125,6 +181,7 @@ export class Downstream {
         if (this.stop.signal.aborted) return void (await this.closeConnection(connection));
         this.connection = connection;
         this.state = { status: 'ready' };
+        this.readySince = Date.now();
         this.setCatalog(catalog);
         this.log.info({ tools: catalog.tools.length, transport: protocol ?? 'stdio' }, 'downstream ready');
         return;
@@ -132,9 +189,7 @@ export class Downstream {
         errors.push(`${protocol ?? 'stdio'}: ${timeout.aborted ? 'connect timed out' : describeError(error)}`);
       }
     }
-    if (this.stop.signal.aborted) return;
-    this.state = { status: 'failed', reason: errors.join('; ') };
-    this.log.warn({ reason: this.state.reason }, 'downstream failed to connect; skipping it');
+    this.scheduleRetry('failed', errors.join('; '));
   }
 
   /** stdio has one way; a remote without `protocol` tries streamable HTTP, then SSE. */
@@ -241,9 +296,7 @@ export class Downstream {
   }
 
   private onClosed(client: Client): void {
-    if (client !== this.connection?.client || this.state.status !== 'ready') return;
-    this.state = { status: 'failed', reason: 'connection closed' };
-    this.log.warn('downstream connection closed');
+    if (client === this.connection?.client) this.connectionLost('connection closed');
   }
 
   private async closeConnection({ client, opened }: Connection): Promise<void> {
@@ -255,6 +308,16 @@ export class Downstream {
       await opened.release();
     }
   }
+}
+
+/**
+ * Whether a failed call means the connection is gone: anything but a JSON-RPC error from the
+ * server, a timeout, or a cancellation.
+ */
+function isConnectionLoss(error: unknown): boolean {
+  if (error instanceof ProtocolError) return false;
+  if (error instanceof SdkError) return error.code !== SdkErrorCode.RequestTimeout;
+  return !(error instanceof Error && error.name === 'AbortError');
 }
 
 /** An error's message (and its cause's), with URLs stripped of credentials and queries. */

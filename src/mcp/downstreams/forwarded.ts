@@ -22,7 +22,6 @@ export interface ForwardedSession {
 
 interface Entry extends ForwardedSession {
   lastUsed: number;
-  lastConnect: number;
   /** Calls under way; an evicted entry is closed when this drops to zero. */
   busy: number;
   evicted: boolean;
@@ -30,8 +29,6 @@ interface Entry extends ForwardedSession {
 
 export interface ForwardedOptions {
   maxSize: number;
-  /** Least time between two reconnects of a caller's failed forward servers. */
-  retryMs: number;
   idleTimeoutMs: number;
   connectTimeoutMs: number;
   globalHeaders: Readonly<Record<string, string>>;
@@ -57,17 +54,13 @@ export class ForwardedSessions {
 
   /**
    * The caller's session, opened on first use; its servers may still be connecting (see
-   * `ready`). Servers that failed are tried again, at most every `retryMs`.
+   * `ready`). A server that fails is retried with backoff, as any downstream is.
    */
   forToken(token: string): ForwardedSession {
     const key = createHash('sha256').update(token).digest('hex');
     let entry = this.sessions.get(key);
-    if (entry) {
-      this.sessions.delete(key);
-      this.retryFailed(entry);
-    } else {
-      entry = this.open(token);
-    }
+    if (entry) this.sessions.delete(key);
+    else entry = this.open(token);
     entry.lastUsed = performance.now();
     this.sessions.set(key, entry);
     for (const [oldest] of this.sessions) {
@@ -102,7 +95,6 @@ export class ForwardedSessions {
       downstreams,
       ready: connectAll([...downstreams.values()]),
       lastUsed: performance.now(),
-      lastConnect: performance.now(),
       busy: 0,
       evicted: false,
       hold: () => {
@@ -115,13 +107,6 @@ export class ForwardedSessions {
       },
     };
     return entry;
-  }
-
-  private retryFailed(entry: Entry): void {
-    const failed = [...entry.downstreams.values()].filter((downstream) => downstream.state.status === 'failed');
-    if (failed.length === 0 || performance.now() - entry.lastConnect < this.options.retryMs) return;
-    entry.lastConnect = performance.now();
-    entry.ready = connectAll(failed);
   }
 
   /** Drops an entry from the cache; its connections close now, or when its last call ends. */

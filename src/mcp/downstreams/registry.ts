@@ -15,8 +15,6 @@ export const DEFAULT_CONNECT_TIMEOUT_MS = 30_000;
 export interface RegistryOptions {
   logger: Logger;
   connectTimeoutMs?: number;
-  /** Least time between reconnects of a caller's failed forward servers (default 5 s). */
-  forwardRetryMs?: number;
   /** Told each time a shared server's tool list is indexed. */
   onTools?: (server: string, tools: string[]) => void;
 }
@@ -57,7 +55,6 @@ export class DownstreamRegistry {
         ? undefined
         : new ForwardedSessions(forward, {
             maxSize: config.downstream_cache.max_size,
-            retryMs: options.forwardRetryMs ?? 5_000,
             idleTimeoutMs: config.downstream_cache.idle_timeout,
             connectTimeoutMs,
             globalHeaders: config.headers,
