@@ -5,7 +5,7 @@ import { createServer as createHttpsServer, Server as HttpsServer } from 'node:h
 import type { AddressInfo } from 'node:net';
 import { createAdaptorServer } from '@hono/node-server';
 import { createMcpHandler } from '@modelcontextprotocol/server';
-import { Hono } from 'hono';
+import { Hono, type MiddlewareHandler } from 'hono';
 import type { Config, ListenAddress } from './config/schema.js';
 import type { AppEnv } from './http/app-env.js';
 import { clientIp } from './http/client-ip.js';
@@ -24,6 +24,8 @@ import { memoryStore, redisStore } from './ratelimit/stores.js';
 import { Gateway } from './mcp/gateway.js';
 
 export const DEFAULT_LISTEN_ADDRESS: ListenAddress = { host: '127.0.0.1', port: 8000 };
+/** Each downstream's state, as JSON, behind the same auth as the MCP endpoint. */
+export const STATUS_PATH = '/status';
 /** How long shutdown waits for in-flight requests before closing their connections. */
 const SHUTDOWN_GRACE_MS = 5_000;
 /**
@@ -150,22 +152,24 @@ export async function startNexus(config: Config, options: NexusOptions): Promise
   if (health.enabled && !healthApart) mountHealth(app, health.path);
   oauth?.mountMetadata(app, config.mcp.path);
   if (config.mcp.enabled) {
-    if (isLoopback(listen.host)) app.use(config.mcp.path, loopbackHostGuard());
-    app.use(config.mcp.path, originGuard(origins));
-    app.use(config.mcp.path, clientIp(config.server.client_ip));
-    if (config.server.csrf?.enabled) app.use(config.mcp.path, csrf(config.server.csrf.header_name));
-    if (oauth) app.use(config.mcp.path, oauth.middleware());
+    // The MCP endpoint and /status share one chain: host and origin checks, CSRF, auth, limits.
+    const guard = (middleware: MiddlewareHandler<AppEnv>) => [config.mcp.path, STATUS_PATH].forEach((path) => app.use(path, middleware));
+    if (isLoopback(listen.host)) guard(loopbackHostGuard());
+    guard(originGuard(origins));
+    guard(clientIp(config.server.client_ip));
+    if (config.server.csrf?.enabled) guard(csrf(config.server.csrf.header_name));
+    if (oauth) guard(oauth.middleware());
     const { global, per_ip: perIp } = config.server.rate_limits ?? {};
     if (store && (global || perIp)) {
       const quota = (q: { limit: number; interval: number }) => ({ limit: q.limit, intervalMs: q.interval });
-      app.use(
-        config.mcp.path,
+      guard(
         httpRateLimit({
           global: global && store.limiter('global', quota(global)),
           perIp: perIp && store.limiter('per_ip', quota(perIp)),
         }),
       );
     }
+    app.get(STATUS_PATH, (c) => c.json(registry.statusReport()));
     mountMcp(app, {
       path: config.mcp.path,
       handler,

@@ -82,6 +82,15 @@ const serverRateLimit = z.strictObject({
   tools: z.record(z.string(), quota).default({}),
 });
 
+/** Keys every server has, whatever its transport. */
+const commonServerKeys = {
+  rate_limits: serverRateLimit.optional(),
+  /** How long one call may run without progress; a timed-out call is cancelled downstream. */
+  call_timeout: duration.default(60_000),
+  /** How long connecting (and listing) may take before the attempt counts as failed. */
+  connect_timeout: duration.default(30_000),
+};
+
 const stdioServer = z.strictObject({
   cmd: z
     .array(z.string())
@@ -94,7 +103,7 @@ const stdioServer = z.strictObject({
       error: 'stderr must be "null", "inherit" or { file = "path" }',
     })
     .default('null'),
-  rate_limits: serverRateLimit.optional(),
+  ...commonServerKeys,
 });
 
 const downstreamTls = z.strictObject({
@@ -118,7 +127,7 @@ const remoteServer = z.strictObject({
     .optional(),
   tls: downstreamTls.optional(),
   headers: staticHeaders.default({}),
-  rate_limits: serverRateLimit.optional(),
+  ...commonServerKeys,
 });
 
 export type StdioServerConfig = z.output<typeof stdioServer> & { kind: 'stdio' };

@@ -8,6 +8,7 @@
 import { getConnInfo } from '@hono/node-server/conninfo';
 import type { MiddlewareHandler } from 'hono';
 import type { ServerConfig } from '../config/schema.js';
+import type { AppEnv } from './app-env.js';
 
 export type ClientIpConfig = NonNullable<ServerConfig['client_ip']>;
 export type ClientIpVariables = { clientIp: string };
@@ -36,7 +37,7 @@ export function resolveClientIp(
   return normalize(socketAddress);
 }
 
-export function clientIp(config: ClientIpConfig | undefined): MiddlewareHandler<{ Variables: ClientIpVariables }> {
+export function clientIp(config: ClientIpConfig | undefined): MiddlewareHandler<AppEnv> {
   return async (c, next) => {
     const socket = getConnInfo(c).remote.address ?? '';
     c.set('clientIp', resolveClientIp(socket, (name) => c.req.header(name), config));

@@ -9,7 +9,7 @@ import type { Context, Env, Hono, MiddlewareHandler } from 'hono';
 import { errors, jwtVerify, type JWTPayload } from 'jose';
 import type { ServerConfig } from '../config/schema.js';
 import type { Logger } from '../log.js';
-import type { ClientIpVariables } from './client-ip.js';
+import type { AppEnv } from './app-env.js';
 import { JwksCache, JwksUnavailableError } from './jwks.js';
 
 type OAuthConfig = NonNullable<ServerConfig['oauth']>;
@@ -25,7 +25,6 @@ export interface AuthenticatedCaller {
   claims: JWTPayload;
 }
 export type AuthVariables = { caller: AuthenticatedCaller | undefined };
-type GuardEnv = { Variables: AuthVariables & Partial<ClientIpVariables> };
 
 export interface OAuthOptions {
   config: OAuthConfig;
@@ -60,7 +59,7 @@ export class OAuthGuard {
     app.get(`${METADATA_PATH}${mcpPath}`, handler);
   }
 
-  middleware(): MiddlewareHandler<GuardEnv> {
+  middleware(): MiddlewareHandler<AppEnv> {
     return async (c, next) => {
       const header = c.req.header('authorization');
       const token = header === undefined ? undefined : BEARER.exec(header)?.[1];
@@ -91,11 +90,11 @@ export class OAuthGuard {
     this.jwks.close();
   }
 
-  private resource(c: Context<GuardEnv>): string {
+  private resource(c: Context<AppEnv>): string {
     return this.options.config.protected_resource?.resource ?? new URL(c.req.url).origin;
   }
 
-  private reject(c: Context<GuardEnv>, description: string) {
+  private reject(c: Context<AppEnv>, description: string) {
     // Who was refused and why, for audits; the token itself is never logged.
     this.log.info({ ip: c.get('clientIp'), reason: description }, 'request refused');
     const metadata = `${this.resource(c).replace(/\/$/, '')}${METADATA_PATH}`;

@@ -26,11 +26,6 @@ import { MAX_RESULTS, type IndexedTool, type SearchResult } from './search/tool-
 /** An assistant sends a handful of keywords; these bounds keep a hostile search cheap. */
 export const MAX_KEYWORDS = 50;
 export const MAX_KEYWORD_LENGTH = 200;
-/**
- * How long a downstream request may run; progress notifications from the downstream restart
- * the clock. The SDK's default, made explicit (a per-server setting comes with restarts).
- */
-export const CALL_TIMEOUT_MS = 60_000;
 /** How long a search waits for a caller's forward servers still connecting. */
 export const FORWARD_SEARCH_WAIT_MS = 2_000;
 
@@ -269,7 +264,8 @@ export class Gateway {
     let relayed = Promise.resolve();
     const options: RequestOptions = {
       signal,
-      timeout: CALL_TIMEOUT_MS,
+      // The server's call_timeout; each progress notification from the downstream restarts it.
+      timeout: downstream.config.call_timeout,
       resetTimeoutOnProgress: true,
       // Always asked for, so downstream progress extends the timeout even when the client
       // gave no token; relayed only when it did.

@@ -48,7 +48,8 @@ export function backoffDelay(attempt: number): number {
 }
 
 export interface DownstreamOptions {
-  connectTimeoutMs: number;
+  /** Overrides the server's `connect_timeout` (tests). */
+  connectTimeoutMs?: number;
   globalHeaders: Readonly<Record<string, string>>;
   logger: Logger;
   /** For `auth.type = "forward"` servers: the caller's token this connection carries. */
@@ -76,6 +77,9 @@ export class Downstream {
   private connecting: Promise<void> | undefined;
   private readonly stop = new AbortController();
   private readonly log: Logger;
+  private readonly connectTimeoutMs: number;
+  /** The transport of the current (or last) connection. */
+  transport: RemoteProtocol | 'stdio' | undefined;
   /** Failures in a row, for the backoff. */
   private failures = 0;
   private readySince = 0;
@@ -87,6 +91,7 @@ export class Downstream {
     private readonly options: DownstreamOptions,
   ) {
     this.log = options.logger.child({ server: name });
+    this.connectTimeoutMs = options.connectTimeoutMs ?? config.connect_timeout;
   }
 
   /**
@@ -171,7 +176,7 @@ export class Downstream {
 
   private async tryProtocols(): Promise<void> {
     this.state = { status: 'connecting', attempt: this.failures + 1 };
-    const timeout = AbortSignal.timeout(this.options.connectTimeoutMs);
+    const timeout = AbortSignal.timeout(this.connectTimeoutMs);
     const signal = AbortSignal.any([timeout, this.stop.signal]);
     const errors: string[] = [];
     for (const protocol of this.protocolsToTry()) {
@@ -180,6 +185,7 @@ export class Downstream {
         const { connection, catalog } = await this.connectWith(protocol, signal);
         if (this.stop.signal.aborted) return void (await this.closeConnection(connection));
         this.connection = connection;
+        this.transport = protocol ?? 'stdio';
         this.state = { status: 'ready' };
         this.readySince = Date.now();
         this.setCatalog(catalog);
@@ -225,7 +231,7 @@ export class Downstream {
     client.onclose = () => this.onClosed(client);
     const connection = { client, opened };
     try {
-      await client.connect(opened.transport, { signal, timeout: this.options.connectTimeoutMs });
+      await client.connect(opened.transport, { signal, timeout: this.connectTimeoutMs });
       return { connection, catalog: await this.fetchCatalog(client, signal) };
     } catch (error) {
       await this.closeConnection(connection);
@@ -239,7 +245,7 @@ export class Downstream {
    */
   private async fetchCatalog(client: Client, signal: AbortSignal): Promise<Catalog> {
     const capabilities = client.getServerCapabilities() ?? {};
-    const options = { signal, timeout: this.options.connectTimeoutMs, cacheMode: 'bypass' as const };
+    const options = { signal, timeout: this.connectTimeoutMs, cacheMode: 'bypass' as const };
     const tools = capabilities.tools ? client.listTools(undefined, options).then((r) => r.tools) : [];
     const [prompts, resources, resourceTemplates] = await Promise.all([
       this.optionalList('prompts', capabilities.prompts, () => client.listPrompts(undefined, options).then((r) => r.prompts)),
@@ -289,7 +295,7 @@ export class Downstream {
     this.setCatalog({ ...this.catalog, [kind]: items });
     // Templates have no notification of their own: they change with the resources.
     if (kind === 'resources') {
-      void this.resourceTemplates(client, true, { timeout: this.options.connectTimeoutMs }).then((resourceTemplates) => {
+      void this.resourceTemplates(client, true, { timeout: this.connectTimeoutMs }).then((resourceTemplates) => {
         if (client === this.connection?.client) this.setCatalog({ ...this.catalog, resourceTemplates });
       });
     }

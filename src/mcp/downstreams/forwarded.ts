@@ -30,7 +30,7 @@ interface Entry extends ForwardedSession {
 export interface ForwardedOptions {
   maxSize: number;
   idleTimeoutMs: number;
-  connectTimeoutMs: number;
+  connectTimeoutMs: number | undefined;
   globalHeaders: Readonly<Record<string, string>>;
   logger: Logger;
 }

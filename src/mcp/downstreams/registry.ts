@@ -10,10 +10,28 @@ import { Downstream } from './downstream.js';
 import { ForwardedSessions } from './forwarded.js';
 import { compileUriTemplate, type UriMatcher } from './uri-template.js';
 
-export const DEFAULT_CONNECT_TIMEOUT_MS = 30_000;
+/** One server as /status shows it. */
+export interface ServerStatus {
+  name: string;
+  status: string;
+  transport?: string;
+  tools: number;
+  reason?: string;
+  attempt?: number;
+  retry_in_ms?: number;
+}
+
+export interface StatusReport {
+  /** `ok` when every shared server is ready. */
+  status: 'ok' | 'degraded';
+  servers: ServerStatus[];
+  /** `auth.type = "forward"` servers, connected per caller, and how many callers are connected. */
+  forwarded: { servers: string[]; sessions: number };
+}
 
 export interface RegistryOptions {
   logger: Logger;
+  /** Overrides every server's `connect_timeout` (tests). */
   connectTimeoutMs?: number;
   /** Told each time a shared server's tool list is indexed. */
   onTools?: (server: string, tools: string[]) => void;
@@ -33,7 +51,7 @@ export class DownstreamRegistry {
   private readonly onTools: RegistryOptions['onTools'];
 
   constructor(config: McpConfig, options: RegistryOptions) {
-    const connectTimeoutMs = options.connectTimeoutMs ?? DEFAULT_CONNECT_TIMEOUT_MS;
+    const connectTimeoutMs = options.connectTimeoutMs;
     this.onTools = options.onTools;
     const forward = new Map<string, RemoteServerConfig>();
     for (const [name, server] of Object.entries(config.servers)) {
@@ -112,6 +130,23 @@ export class DownstreamRegistry {
     let matcher = this.templates.get(template);
     if (!matcher) this.templates.set(template, (matcher = compileUriTemplate(template)));
     return matcher;
+  }
+
+  statusReport(): StatusReport {
+    const servers = this.all().map((ds): ServerStatus => {
+      const { state } = ds;
+      const entry: ServerStatus = { name: ds.name, status: state.status, transport: ds.transport, tools: ds.catalog.tools.length };
+      if (state.status === 'failed' || state.status === 'restarting') {
+        Object.assign(entry, { reason: state.reason, attempt: state.attempt, retry_in_ms: Math.max(0, state.retryAt - Date.now()) });
+      }
+      return entry;
+    });
+    const shared = new Set(servers.map((server) => server.name));
+    return {
+      status: servers.every((server) => server.status === 'ready') ? 'ok' : 'degraded',
+      servers,
+      forwarded: { servers: this.serverNames.filter((name) => !shared.has(name)), sessions: this.forwarded?.size ?? 0 },
+    };
   }
 
   async close(): Promise<void> {
