@@ -106,3 +106,15 @@ export function isAlive(pid: number): boolean {
     return false;
   }
 }
+
+/** Pids of live processes whose command line contains `marker` (Linux /proc). */
+export async function pidsWith(marker: string): Promise<number[]> {
+  const { readdir, readFile } = await import('node:fs/promises');
+  const pids: number[] = [];
+  for (const entry of await readdir('/proc')) {
+    if (!/^\d+$/.test(entry)) continue;
+    const cmdline = await readFile(`/proc/${entry}/cmdline`, 'utf8').catch(() => '');
+    if (cmdline.includes(marker) && isAlive(Number(entry))) pids.push(Number(entry));
+  }
+  return pids;
+}

@@ -1,0 +1,185 @@
+/**
+ * Downstream resilience with real processes: a killed stdio child, an HTTP server stopped and
+ * started again on its port, a crash loop, a server that never answers, a server that starts
+ * after nexus, list_changed, call_timeout, and the status endpoint.
+ */
+import { randomUUID } from 'node:crypto';
+import { Client, ProtocolError, StreamableHTTPClientTransport } from '@modelcontextprotocol/client';
+import { parse } from 'smol-toml';
+import { afterEach, describe, expect, it } from 'vitest';
+import { parseConfig } from '../src/config/load.js';
+import type { Logger } from '../src/log.js';
+import { silentLogger } from '../src/log.js';
+import { startNexus, type RunningNexus } from '../src/server.js';
+import { capturedLogger } from './helpers/logs.js';
+import { firstText } from './helpers/nexus.js';
+import { FIXTURE_SERVER, freePort, pidsWith, spawnNode, startFixtureHttp, waitForPort, type Spawned } from './helpers/processes.js';
+
+const running: RunningNexus[] = [];
+const clients: Client[] = [];
+const started: Spawned[] = [];
+afterEach(async () => {
+  await Promise.all(clients.splice(0).map((client) => client.close()));
+  await Promise.all(running.splice(0).map((nexus) => nexus.close()));
+  await Promise.all(started.splice(0).map((server) => server.kill()));
+});
+
+async function nexusWith(toml: string, logger: Logger = silentLogger): Promise<RunningNexus> {
+  const nexus = await startNexus(parseConfig(parse(toml), 'test.toml'), { logger, listenAddress: { host: '127.0.0.1', port: 0 } });
+  running.push(nexus);
+  await nexus.ready;
+  return nexus;
+}
+
+async function clientFor(nexus: RunningNexus): Promise<Client> {
+  const client = new Client({ name: 'resilience', version: '1' });
+  await client.connect(new StreamableHTTPClientTransport(new URL(`${nexus.url}/mcp`)));
+  clients.push(client);
+  return client;
+}
+
+/** The tool's text, or the JSON-RPC error it got. */
+async function run(client: Client, name: string, args: Record<string, unknown> = {}): Promise<string | ProtocolError> {
+  return client.callTool({ name: 'execute', arguments: { name, arguments: args } }).then(firstText, (error: ProtocolError) => error);
+}
+
+function status(nexus: RunningNexus, server: string) {
+  return nexus.registry.statusReport().servers.find((entry) => entry.name === server);
+}
+
+describe('a stdio server that dies', () => {
+  it('is restarted: calls fail fast meanwhile, then succeed again', async () => {
+    const marker = `marker-${randomUUID()}`;
+    const nexus = await nexusWith(`[mcp.servers.fixture]\ncmd = ["node", "${FIXTURE_SERVER}", "stdio", "${marker}"]`);
+    const client = await clientFor(nexus);
+    expect(await run(client, 'fixture__add_numbers', { a: 1, b: 1 })).toBe('2');
+    const [pid] = await pidsWith(marker);
+    process.kill(pid as number, 'SIGKILL');
+    await expect.poll(() => status(nexus, 'fixture')?.status).toBe('restarting');
+    const meanwhile = await run(client, 'fixture__add_numbers', { a: 1, b: 1 });
+    expect(meanwhile).toBeInstanceOf(ProtocolError);
+    expect((meanwhile as ProtocolError).code).toBe(-32603);
+    expect((meanwhile as ProtocolError).message).toMatch(/server 'fixture' is unavailable: .*retrying in \d+ s \(attempt 2\)/);
+    await expect.poll(() => run(client, 'fixture__add_numbers', { a: 2, b: 2 }), { timeout: 10_000 }).toBe('4');
+    expect((await pidsWith(marker)).length).toBe(1);
+  });
+
+  it('backs off when it crash-loops, logging one line per attempt', async () => {
+    const logs = capturedLogger('info');
+    const nexus = await nexusWith(`[mcp.servers.crasher]\ncmd = ["node", "-e", "process.exit(1)"]`, logs.logger);
+    await new Promise((resolve) => setTimeout(resolve, 3_200));
+    const attempt = status(nexus, 'crasher')?.attempt ?? 0;
+    // 0.5 s, 1 s, 2 s, 4 s apart: about three attempts in 3.2 s, never dozens.
+    expect(attempt).toBeGreaterThanOrEqual(2);
+    expect(attempt).toBeLessThanOrEqual(4);
+    expect(logs.text().match(/downstream failed; will retry/g)?.length).toBe(attempt);
+    expect(status(nexus, 'crasher')).toMatchObject({ status: 'failed', retry_in_ms: expect.any(Number) });
+  });
+});
+
+describe('a remote server that goes away', () => {
+  it('is reconnected when it comes back on its port', async () => {
+    const port = await freePort();
+    const first = await startFixtureHttp({}, 'http', port);
+    started.push(first);
+    const nexus = await nexusWith(`[mcp.servers.remote]\nurl = "${first.url}"\nprotocol = "streamable-http"`);
+    const client = await clientFor(nexus);
+    expect(await run(client, 'remote__add_numbers', { a: 1, b: 2 })).toBe('3');
+    await first.kill('SIGKILL');
+    expect(await run(client, 'remote__add_numbers', { a: 1, b: 2 })).toBeInstanceOf(ProtocolError);
+    expect(status(nexus, 'remote')?.status).toMatch(/restarting|failed/);
+    const second = await startFixtureHttp({}, 'http', port);
+    started.push(second);
+    await expect.poll(() => run(client, 'remote__add_numbers', { a: 3, b: 4 }), { timeout: 15_000 }).toBe('7');
+  });
+
+  it('recovers a stateful session after the server restarts (404 on the old session)', async () => {
+    const port = await freePort();
+    const everything = () => {
+      const spawned = spawnNode(['--import', `${process.cwd()}/test/fixtures/loopback.mjs`, 'node_modules/@modelcontextprotocol/server-everything/dist/index.js', 'streamableHttp'], { PORT: String(port) });
+      started.push(spawned);
+      return waitForPort(port).then(() => spawned);
+    };
+    const first = await everything();
+    const nexus = await nexusWith(`[mcp.servers.everything]\nurl = "http://127.0.0.1:${port}/mcp"\nprotocol = "streamable-http"`);
+    const client = await clientFor(nexus);
+    expect(await run(client, 'everything__echo', { message: 'before' })).toBe('Echo: before');
+    await first.kill('SIGKILL');
+    await everything();
+    await expect.poll(() => run(client, 'everything__echo', { message: 'after' }), { timeout: 15_000 }).toBe('Echo: after');
+  });
+
+  it('is connected when it starts after nexus', async () => {
+    const port = await freePort();
+    const nexus = await nexusWith(`[mcp.servers.late]\nurl = "http://127.0.0.1:${port}/mcp"\nprotocol = "streamable-http"`);
+    expect(status(nexus, 'late')?.status).toBe('failed');
+    const late = await startFixtureHttp({}, 'http', port);
+    started.push(late);
+    await expect.poll(() => status(nexus, 'late')?.status, { timeout: 10_000 }).toBe('ready');
+    const client = await clientFor(nexus);
+    expect(await run(client, 'late__add_numbers', { a: 5, b: 5 })).toBe('10');
+  });
+});
+
+describe('a server that never answers initialize', () => {
+  it('is timed out and tried again, not given up', async () => {
+    const nexus = await nexusWith(`
+      [mcp.servers.silent]
+      cmd = ["node", "-e", "setInterval(() => {}, 1000)"]
+      connect_timeout = "300ms"
+    `);
+    expect(status(nexus, 'silent')).toMatchObject({ status: 'failed', reason: 'stdio: connect timed out', attempt: 1 });
+    await expect.poll(() => status(nexus, 'silent')?.attempt, { timeout: 5_000 }).toBeGreaterThanOrEqual(2);
+  });
+});
+
+describe('tool lists and timeouts', () => {
+  const FIXTURE = (extra = '') => `[mcp.servers.fixture]\ncmd = ["node", "${FIXTURE_SERVER}", "stdio"]\n${extra}`;
+
+  it('re-indexes a server that announces tools/list_changed', async () => {
+    const nexus = await nexusWith(FIXTURE());
+    const client = await clientFor(nexus);
+    const search = async () => {
+      const result = await client.callTool({ name: 'search', arguments: { keywords: ['brand', 'new', 'gadget'] } });
+      return (result.structuredContent as { results: { name: string }[] }).results.map((r) => r.name);
+    };
+    expect(await search()).not.toContain('fixture__brand_new_gadget');
+    expect(await run(client, 'fixture__add_tool', { name: 'brand_new_gadget' })).toBe('added brand_new_gadget');
+    await expect.poll(search).toContain('fixture__brand_new_gadget');
+    expect(await run(client, 'fixture__brand_new_gadget')).toBe('brand_new_gadget ran');
+  });
+
+  it('cancels a call past call_timeout downstream and says so', async () => {
+    const nexus = await nexusWith(FIXTURE('call_timeout = "400ms"'));
+    const client = await clientFor(nexus);
+    const outcome = await run(client, 'fixture__wait_for_cancel', { ms: 5_000 });
+    expect(outcome).toBeInstanceOf(ProtocolError);
+    expect((outcome as ProtocolError).message).toMatch(/request to server 'fixture' failed: .*timed out/i);
+    await expect.poll(() => run(client, 'fixture__cancellations')).toBe('1');
+    expect(status(nexus, 'fixture')?.status).toBe('ready'); // a timeout is not a lost connection
+  });
+
+  it('lets progress notifications extend call_timeout', async () => {
+    const nexus = await nexusWith(FIXTURE('call_timeout = "400ms"'));
+    const client = await clientFor(nexus);
+    // Six steps 250 ms apart: 1.5 s in all, but never 400 ms without progress.
+    expect(await run(client, 'fixture__count_up', { steps: 6, delay_ms: 250 })).toBe('counted to 6');
+  });
+});
+
+describe('the status endpoint', () => {
+  it('reports each server over HTTP', async () => {
+    const nexus = await nexusWith(`
+      [mcp.servers.fixture]
+      cmd = ["node", "${FIXTURE_SERVER}", "stdio"]
+      [mcp.servers.broken]
+      cmd = ["/nonexistent/command"]
+    `);
+    const report = (await (await fetch(`${nexus.url}/status`)).json()) as { status: string; servers: Record<string, unknown>[] };
+    expect(report.status).toBe('degraded');
+    expect(report.servers).toEqual([
+      { name: 'fixture', status: 'ready', transport: 'stdio', tools: 22 },
+      expect.objectContaining({ name: 'broken', status: 'failed', tools: 0, attempt: 1, reason: expect.stringContaining('ENOENT') }),
+    ]);
+  });
+});
