@@ -80,7 +80,8 @@ async function expectProtocolError(promise: Promise<unknown>, code: number): Pro
 
 describe('downstream connections', () => {
   it('connects every working transport, with autodetection for remotes without a protocol', () => {
-    const states = Object.fromEntries(nexus.registry.all().map((ds) => [ds.name, ds.state.status]));
+    // The broken one is retried in the background: failed between attempts, connecting during one.
+    const states = Object.fromEntries(nexus.registry.all().map((ds) => [ds.name, ds.state.status.replace('connecting', 'failed')]));
     expect(states).toEqual({
       stdio: 'ready',
       http: 'ready',
@@ -95,7 +96,7 @@ describe('downstream connections', () => {
 
   it('records why a broken server was skipped', () => {
     const broken = nexus.registry.get('broken');
-    expect(broken?.state).toMatchObject({ status: 'failed', reason: expect.stringContaining('ENOENT') });
+    expect(broken?.state).toMatchObject({ status: expect.stringMatching(/failed|connecting/), reason: expect.stringContaining('ENOENT') });
   });
 
   it('follows paginated tools/list to the end', () => {

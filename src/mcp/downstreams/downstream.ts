@@ -35,7 +35,7 @@ export const EMPTY_CATALOG: Catalog = Object.freeze({ tools: [], prompts: [], re
  * retried at `retryAt` (ms since the epoch); `attempt` counts the failures in a row.
  */
 export type DownstreamState =
-  | { status: 'connecting'; attempt: number }
+  | { status: 'connecting'; attempt: number; /** why the previous attempt failed */ reason?: string }
   | { status: 'ready' }
   | { status: 'failed' | 'restarting'; reason: string; attempt: number; retryAt: number }
   | { status: 'closed' };
@@ -133,7 +133,9 @@ export class Downstream {
     const why =
       state.status === 'failed' || state.status === 'restarting'
         ? `: ${state.reason}; retrying in ${Math.max(0, Math.ceil((state.retryAt - Date.now()) / 1000))} s (attempt ${state.attempt + 1})`
-        : ` (${state.status})`;
+        : state.status === 'connecting' && state.reason
+          ? `: ${state.reason}; connecting again now (attempt ${state.attempt})`
+          : ` (${state.status})`;
     return new DownstreamUnavailableError(`server '${this.name}' is unavailable${why}`);
   }
 
@@ -175,7 +177,9 @@ export class Downstream {
   }
 
   private async tryProtocols(): Promise<void> {
-    this.state = { status: 'connecting', attempt: this.failures + 1 };
+    const previous = this.state;
+    const reason = previous.status === 'failed' || previous.status === 'restarting' ? previous.reason : undefined;
+    this.state = { status: 'connecting', attempt: this.failures + 1, ...(reason ? { reason } : {}) };
     const timeout = AbortSignal.timeout(this.connectTimeoutMs);
     const signal = AbortSignal.any([timeout, this.stop.signal]);
     const errors: string[] = [];

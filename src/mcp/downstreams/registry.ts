@@ -138,6 +138,8 @@ export class DownstreamRegistry {
       const entry: ServerStatus = { name: ds.name, status: state.status, transport: ds.transport, tools: ds.catalog.tools.length };
       if (state.status === 'failed' || state.status === 'restarting') {
         Object.assign(entry, { reason: state.reason, attempt: state.attempt, retry_in_ms: Math.max(0, state.retryAt - Date.now()) });
+      } else if (state.status === 'connecting') {
+        Object.assign(entry, { attempt: state.attempt, ...(state.reason ? { reason: state.reason } : {}) });
       }
       return entry;
     });
