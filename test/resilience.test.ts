@@ -133,6 +133,30 @@ describe('a server that never answers initialize', () => {
   });
 });
 
+describe('servers that misbehave', () => {
+  const RAW = `${process.cwd()}/test/fixtures/raw-server.mjs`;
+
+  it('keeps the usable tools of a list with malformed and huge definitions', async () => {
+    const logs = capturedLogger('warn');
+    const nexus = await nexusWith(`[mcp.servers.raw]\ncmd = ["node", "${RAW}"]`, logs.logger);
+    expect(status(nexus, 'raw')).toMatchObject({ status: 'ready', tools: 4 });
+    const names = nexus.registry.get('raw')?.catalog.tools.map((tool) => tool.name);
+    expect(names).toEqual(['good_tool', 'no_schema', 'huge_tool', 'nested_tool']);
+    expect(logs.text()).toContain('"tools":["odd_schema","(unnamed)","(unnamed)"]');
+    const client = await clientFor(nexus);
+    const result = await client.callTool({ name: 'search', arguments: { keywords: ['enormous', 'lorem'] } });
+    expect((result.structuredContent as { results: { name: string }[] }).results[0]?.name).toBe('raw__huge_tool');
+    expect(await run(client, 'raw__huge_tool')).toBe('huge_tool ran');
+    expect(await run(client, 'raw__no_schema')).toBe('no_schema ran');
+  });
+
+  it('retries a server that answers initialize with an error', async () => {
+    const nexus = await nexusWith(`[mcp.servers.refuser]\ncmd = ["node", "${RAW}"]\nenv = { RAW_INITIALIZE = "error" }`);
+    expect(status(nexus, 'refuser')).toMatchObject({ status: 'failed', reason: expect.stringContaining('initialize refused on purpose') });
+    await expect.poll(() => status(nexus, 'refuser')?.attempt, { timeout: 5_000 }).toBeGreaterThanOrEqual(2);
+  });
+});
+
 describe('tool lists and timeouts', () => {
   const FIXTURE = (extra = '') => `[mcp.servers.fixture]\ncmd = ["node", "${FIXTURE_SERVER}", "stdio"]\n${extra}`;
 

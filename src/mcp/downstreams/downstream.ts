@@ -1,5 +1,6 @@
 /** One configured MCP server: its connection, its lists (tools, prompts, resources) and its state. */
 import { ProtocolError, SdkError, SdkErrorCode } from '@modelcontextprotocol/client';
+import { z } from 'zod';
 import type {
   CallToolRequestParams,
   Client,
@@ -250,13 +251,36 @@ export class Downstream {
   private async fetchCatalog(client: Client, signal: AbortSignal): Promise<Catalog> {
     const capabilities = client.getServerCapabilities() ?? {};
     const options = { signal, timeout: this.connectTimeoutMs, cacheMode: 'bypass' as const };
-    const tools = capabilities.tools ? client.listTools(undefined, options).then((r) => r.tools) : [];
+    const tools = capabilities.tools ? this.listTools(client, options) : [];
     const [prompts, resources, resourceTemplates] = await Promise.all([
       this.optionalList('prompts', capabilities.prompts, () => client.listPrompts(undefined, options).then((r) => r.prompts)),
       this.optionalList('resources', capabilities.resources, () => client.listResources(undefined, options).then((r) => r.resources)),
       this.resourceTemplates(client, capabilities.resources !== undefined, options),
     ]);
     return { tools: await tools, prompts, resources, resourceTemplates };
+  }
+
+  /**
+   * Every page of tools/list, read leniently: a tool the index cannot use (no name, no object
+   * schema) is skipped with a warning instead of failing the whole list, as the SDK would.
+   */
+  private async listTools(client: Client, options: RequestOptions): Promise<Tool[]> {
+    const tools: Tool[] = [];
+    const skipped: string[] = [];
+    let cursor: string | undefined;
+    for (let page = 0; page < MAX_LIST_PAGES; page++) {
+      const params = cursor === undefined ? {} : { cursor };
+      const result = await client.request({ method: 'tools/list', params }, LENIENT_TOOLS_PAGE, options);
+      for (const raw of result.tools) {
+        const tool = usableTool(raw);
+        if (tool) tools.push(tool);
+        else skipped.push(typeof (raw as { name?: unknown })?.name === 'string' ? (raw as { name: string }).name : '(unnamed)');
+      }
+      cursor = result.nextCursor;
+      if (cursor === undefined) break;
+    }
+    if (skipped.length > 0) this.log.warn({ tools: skipped }, 'skipped tools with a malformed definition');
+    return tools;
   }
 
   private resourceTemplates(
@@ -318,6 +342,19 @@ export class Downstream {
       await opened.release();
     }
   }
+}
+
+const LENIENT_TOOLS_PAGE = z.looseObject({ tools: z.array(z.unknown()), nextCursor: z.string().optional() });
+
+/** A listed tool as the gateway can use it, or undefined: it needs a name and an object schema. */
+function usableTool(raw: unknown): Tool | undefined {
+  if (raw === null || typeof raw !== 'object') return undefined;
+  const tool = raw as Record<string, unknown>;
+  const schema = tool['inputSchema'];
+  if (typeof tool['name'] !== 'string' || tool['name'] === '') return undefined;
+  if (schema === undefined) return { ...tool, inputSchema: { type: 'object' } } as Tool;
+  if (schema === null || typeof schema !== 'object' || (schema as { type?: unknown }).type !== 'object') return undefined;
+  return tool as Tool;
 }
 
 /**

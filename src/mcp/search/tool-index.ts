@@ -79,8 +79,11 @@ function stemOf(word: string): string {
   return found;
 }
 
+/** Text beyond this is not indexed: a tool with a megabyte of description must not bloat the index. */
+const MAX_INDEXED_CHARS = 20_000;
+
 function terms(text: string): [string, string][] {
-  return tokenize(text)
+  return tokenize(text.length > MAX_INDEXED_CHARS ? text.slice(0, MAX_INDEXED_CHARS) : text)
     .filter((word) => !STOPWORDS.has(word))
     .map((word) => [word, stemOf(word)]);
 }
