@@ -194,6 +194,27 @@ describe('shutdown', () => {
     expect(children.filter(isAlive)).toEqual([]);
   });
 
+  it('ends the whole process tree: wrapped servers and children that ignore SIGTERM', async () => {
+    const port = await freePort();
+    const file = await writeConfig(`
+      [mcp.servers.wrapped]
+      cmd = ["sh", "-c", "node ${FIXTURE_SERVER} stdio; true"]
+      env = { FIXTURE_STUBBORN_CHILD = "1" }
+    `);
+    const spawned = nexus(['-c', file, '-l', `127.0.0.1:${port}`]);
+    await waitForOutput(spawned, 'downstreams connected');
+    const tree = async (pid: number): Promise<number[]> => {
+      const children = await childPids(pid);
+      return [...children, ...(await Promise.all(children.map(tree))).flat()];
+    };
+    let family: number[] = [];
+    // sh, the fixture under it, and the fixture's stubborn child.
+    await expect.poll(async () => (family = await tree(spawned.child.pid as number)).length).toBe(3);
+    spawned.child.kill('SIGTERM');
+    expect(await spawned.exited).toBe(0);
+    expect(family.filter(isAlive)).toEqual([]);
+  });
+
   it('shuts down cleanly while a downstream is still starting', async () => {
     const port = await freePort();
     // A child that never answers initialize: nexus must still end it on shutdown.

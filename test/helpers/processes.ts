@@ -1,5 +1,6 @@
 /** Child processes for tests: free ports, waiting for a port, and killing what we start by pid. */
 import { spawn, type ChildProcess } from 'node:child_process';
+import { readFileSync } from 'node:fs';
 import { createServer, connect } from 'node:net';
 import { fileURLToPath } from 'node:url';
 
@@ -98,10 +99,16 @@ export async function childPids(pid: number): Promise<number[]> {
   return pids;
 }
 
+/** Whether `pid` is a running process: a zombie (dead, not yet reaped) does not count. */
 export function isAlive(pid: number): boolean {
   try {
     process.kill(pid, 0);
-    return true;
+  } catch {
+    return false;
+  }
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    return stat.slice(stat.lastIndexOf(')') + 2, stat.lastIndexOf(')') + 3) !== 'Z';
   } catch {
     return false;
   }

@@ -334,13 +334,9 @@ export class Downstream {
   }
 
   private async closeConnection({ client, opened }: Connection): Promise<void> {
-    try {
-      await client.close();
-    } catch (error) {
-      this.log.debug({ err: String(error) }, 'error while closing downstream');
-    } finally {
-      await opened.release();
-    }
+    await opened.shutdown(() =>
+      client.close().catch((error: unknown) => this.log.debug({ err: describeError(error) }, 'error while closing downstream')),
+    );
   }
 }
 

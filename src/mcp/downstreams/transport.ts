@@ -5,18 +5,20 @@ import type { Transport } from '@modelcontextprotocol/client';
 import { SSEClientTransport, StreamableHTTPClientTransport } from '@modelcontextprotocol/client';
 import { StdioClientTransport } from '@modelcontextprotocol/client/stdio';
 import { Agent, fetch as undiciFetch } from 'undici';
+import { descendantsOf, terminate, terminatePids } from './process-tree.js';
 import type { RemoteServerConfig, StdioServerConfig } from '../../config/schema.js';
 
 export type RemoteProtocol = 'streamable-http' | 'sse';
 
-/** A transport plus whatever must be released with it (a child process, a stderr file, a pool). */
+/** A transport plus whatever must end with it (a child and its descendants, a session, a pool). */
 export interface OpenedTransport {
   transport: Transport;
-  release(): Promise<void>;
+  /** Ends the connection: runs `closeClient`, then makes sure nothing it used is left behind. */
+  shutdown(closeClient: () => Promise<void>): Promise<void>;
 }
 
-/** How long a child gets to exit after SIGTERM before it is killed. */
-const KILL_GRACE_MS = 2_000;
+/** How long closing a remote session may take before we go on without it. */
+const SESSION_CLOSE_MS = 1_000;
 
 export function stdioTransport(config: StdioServerConfig): OpenedTransport {
   const [command, ...args] = config.cmd as [string, ...string[]];
@@ -30,7 +32,7 @@ export function stdioTransport(config: StdioServerConfig): OpenedTransport {
     stderr: stderrFd ?? (config.stderr === 'inherit' ? 'inherit' : 'ignore'),
   });
   // The SDK forgets its child as soon as it starts closing it (and does not wait when a
-  // connect fails), so we keep hold of it to make sure it is gone when we release it.
+  // connect fails), so we keep hold of it to make sure it, and what it started, are gone.
   let child: ChildProcess | undefined;
   const start = transport.start.bind(transport);
   transport.start = async () => {
@@ -39,22 +41,14 @@ export function stdioTransport(config: StdioServerConfig): OpenedTransport {
   };
   return {
     transport,
-    release: async () => {
-      if (stderrFd !== undefined) closeSync(stderrFd);
+    shutdown: async (closeClient) => {
+      const family = child?.pid === undefined ? [] : descendantsOf(child.pid);
+      await closeClient();
       if (child) await terminate(child);
+      await terminatePids(family);
+      if (stderrFd !== undefined) closeSync(stderrFd);
     },
   };
-}
-
-/** SIGTERM, then SIGKILL if the child is still running after the grace period. */
-async function terminate(child: ChildProcess): Promise<void> {
-  const running = () => child.exitCode === null && child.signalCode === null;
-  if (!running()) return;
-  const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
-  child.kill('SIGTERM');
-  const timer = setTimeout(() => running() && child.kill('SIGKILL'), KILL_GRACE_MS);
-  await exited;
-  clearTimeout(timer);
 }
 
 /**
@@ -78,7 +72,18 @@ export function remoteTransport(
     protocol === 'sse'
       ? new SSEClientTransport(url, { requestInit, fetch, eventSourceInit: { fetch } })
       : new StreamableHTTPClientTransport(url, { requestInit, fetch });
-  return { transport, release: () => agent.close().catch(() => undefined) };
+  return {
+    transport,
+    shutdown: async (closeClient) => {
+      // Tell a streamable-HTTP server the session is over (a DELETE), without waiting long.
+      if (transport instanceof StreamableHTTPClientTransport && transport.sessionId !== undefined) {
+        const timeout = new Promise((resolve) => setTimeout(resolve, SESSION_CLOSE_MS).unref());
+        await Promise.race([transport.terminateSession().catch(() => undefined), timeout]);
+      }
+      await closeClient();
+      await agent.close().catch(() => undefined);
+    },
+  };
 }
 
 /** One keep-alive pool per server, carrying that server's TLS settings. */
