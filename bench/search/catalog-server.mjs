@@ -1,6 +1,7 @@
 // Serves one server of catalog.json over stdio, its tools exactly as harvested:
 //   node bench/search/catalog-server.mjs <server-name> [catalog.json]
 // tools/list is paginated (50 a page) like real servers; tools/call only says which tool ran.
+// CATALOG_REPEAT=n serves the server's tools n times (names suffixed _2, _3, ...), for scale runs.
 import { readFileSync } from 'node:fs';
 import { ProtocolError, Server } from '@modelcontextprotocol/server';
 import { StdioServerTransport } from '@modelcontextprotocol/server/stdio';
@@ -13,6 +14,10 @@ if (!entry) {
   process.exit(1);
 }
 const PAGE = 50;
+const repeat = Number(process.env.CATALOG_REPEAT ?? 1);
+entry.tools = Array.from({ length: repeat }, (_, copy) =>
+  entry.tools.map((tool) => (copy === 0 ? tool : { ...tool, name: `${tool.name}_${copy + 1}` })),
+).flat();
 const server = new Server({ name: entry.name, version: entry.version }, { capabilities: { tools: {} } });
 server.setRequestHandler('tools/list', (request) => {
   const start = Number(request.params?.cursor ?? 0);

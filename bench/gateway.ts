@@ -1,0 +1,200 @@
+/**
+ * `npm run bench`: what the gateway adds, side by side in one run, everything on loopback.
+ *
+ * 1. `echo` through the same SDK client: direct to server-everything over streamable HTTP,
+ *    through nexus to it (HTTP) and to a stdio server-everything, through mcp-proxy (a popular
+ *    stdio-to-HTTP bridge) to stdio server-everything, and our minimal stateless JSON fixture
+ *    direct and through nexus. p50/p99 at concurrency 1, throughput at 16 and 64.
+ * 2. `search` end to end through a nexus process holding 1k and 10k tools, and that process's RSS.
+ * 3. Time to ready with 1 and with 20 stdio servers.
+ * Every figure comes with its ratio to its baseline. Medians over many calls after a warm-up.
+ */
+import { readFileSync } from 'node:fs';
+import { Client, StreamableHTTPClientTransport } from '@modelcontextprotocol/client';
+import { parse } from 'smol-toml';
+import { parseConfig } from '../src/config/load.js';
+import { silentLogger } from '../src/log.js';
+import { startNexus, type RunningNexus } from '../src/server.js';
+import { EVERYTHING, FIXTURE_SERVER, freePort, NEXUS_BIN, spawnNode, startEverything, startFixtureHttp, waitForPort, type Spawned } from '../test/helpers/processes.js';
+
+const CALLS = Number(process.env.BENCH_CALLS ?? 2_000);
+const WARM_UP = 300;
+const cleanups: (() => Promise<unknown>)[] = [];
+const fmt = (n: number, digits = 3) => (Number.isFinite(n) ? n.toFixed(digits) : 'n/a');
+const quantile = (sorted: number[], q: number) => sorted[Math.min(sorted.length - 1, Math.floor(q * sorted.length))] ?? NaN;
+
+interface Target {
+  label: string;
+  baseline: string;
+  url: string;
+  tool: string;
+}
+
+async function connect(url: string): Promise<Client> {
+  const client = new Client({ name: 'bench', version: '1' });
+  await client.connect(new StreamableHTTPClientTransport(new URL(url)));
+  cleanups.push(() => client.close());
+  return client;
+}
+
+/** Direct targets call the tool itself; through a gateway the call goes through `execute`. */
+function caller(client: Client, tool: string): () => Promise<unknown> {
+  const [server, name] = tool.includes('__') ? tool.split('__') : [undefined, tool];
+  const params = server
+    ? { name: 'execute', arguments: { name: tool, arguments: { message: 'hi' } } }
+    : { name: name as string, arguments: { message: 'hi' } };
+  return () => client.request({ method: 'tools/call', params });
+}
+
+async function latency(call: () => Promise<unknown>): Promise<{ p50: number; p99: number }> {
+  for (let i = 0; i < WARM_UP; i++) await call();
+  const times: number[] = [];
+  for (let i = 0; i < CALLS; i++) {
+    const start = performance.now();
+    await call();
+    times.push(performance.now() - start);
+  }
+  times.sort((a, b) => a - b);
+  return { p50: quantile(times, 0.5), p99: quantile(times, 0.99) };
+}
+
+async function throughput(call: () => Promise<unknown>, concurrency: number): Promise<number> {
+  let sent = 0;
+  const start = performance.now();
+  await Promise.all(
+    Array.from({ length: concurrency }, async () => {
+      while (sent < CALLS) {
+        sent++;
+        await call();
+      }
+    }),
+  );
+  return CALLS / ((performance.now() - start) / 1000);
+}
+
+async function nexusFor(toml: string): Promise<RunningNexus> {
+  const nexus = await startNexus(parseConfig(parse(toml), 'bench'), { logger: silentLogger, listenAddress: { host: '127.0.0.1', port: 0 } });
+  cleanups.push(() => nexus.close());
+  await nexus.ready;
+  return nexus;
+}
+
+function track<T extends Spawned>(spawned: T): T {
+  cleanups.push(() => spawned.kill());
+  return spawned;
+}
+
+async function echoTable(): Promise<void> {
+  const everything = track(await startEverything('streamableHttp'));
+  const fixture = track(await startFixtureHttp());
+  const proxyPort = await freePort();
+  track(spawnNode(['node_modules/mcp-proxy/dist/bin/mcp-proxy.mjs', '--host', '127.0.0.1', '--port', String(proxyPort), '--server', 'stream', '--', 'node', EVERYTHING, 'stdio']));
+  await waitForPort(proxyPort);
+  const nexus = await nexusFor(`
+    [mcp.servers.http]
+    url = "${everything.url}"
+    protocol = "streamable-http"
+    [mcp.servers.stdio]
+    cmd = ["node", "${EVERYTHING}", "stdio"]
+    [mcp.servers.mini]
+    url = "${fixture.url}"
+    protocol = "streamable-http"
+  `);
+  const targets: Target[] = [
+    { label: 'everything HTTP, direct', baseline: 'everything HTTP, direct', url: everything.url, tool: 'echo' },
+    { label: 'everything HTTP, via nexus', baseline: 'everything HTTP, direct', url: `${nexus.url}/mcp`, tool: 'http__echo' },
+    { label: 'everything stdio, via nexus', baseline: 'everything HTTP, direct', url: `${nexus.url}/mcp`, tool: 'stdio__echo' },
+    { label: 'everything stdio, via mcp-proxy', baseline: 'everything stdio, via nexus', url: `http://127.0.0.1:${proxyPort}/mcp`, tool: 'echo' },
+    { label: 'minimal fixture, direct', baseline: 'minimal fixture, direct', url: fixture.url, tool: 'echo' },
+    { label: 'minimal fixture, via nexus', baseline: 'minimal fixture, direct', url: `${nexus.url}/mcp`, tool: 'mini__echo' },
+  ];
+  const rows = new Map<string, { p50: number; p99: number; c16: number; c64: number }>();
+  for (const target of targets) {
+    const call = caller(await connect(target.url), target.tool);
+    const { p50, p99 } = await latency(call);
+    rows.set(target.label, { p50, p99, c16: await throughput(call, 16), c64: await throughput(call, 64) });
+  }
+  console.log(`\necho: ${CALLS} calls after ${WARM_UP} warm-up; latency at concurrency 1, throughput (calls/s) at 16 and 64`);
+  console.log(`ratios are to the row named in "vs"\n`);
+  console.log(`${'path'.padEnd(34)}${'p50 ms'.padStart(9)}${'p99 ms'.padStart(9)}${'c16/s'.padStart(8)}${'c64/s'.padStart(8)}   vs (p50 ratio, +ms; c16 ratio)`);
+  for (const target of targets) {
+    const row = rows.get(target.label);
+    const base = rows.get(target.baseline);
+    if (!row || !base) continue;
+    const versus = target.baseline === target.label ? '-' : `${target.baseline} (${fmt(row.p50 / base.p50, 2)}x, ${row.p50 - base.p50 >= 0 ? '+' : ''}${fmt(row.p50 - base.p50)} ms; ${fmt(row.c16 / base.c16, 2)}x)`;
+    console.log(`${target.label.padEnd(34)}${fmt(row.p50).padStart(9)}${fmt(row.p99).padStart(9)}${fmt(row.c16, 0).padStart(8)}${fmt(row.c64, 0).padStart(8)}   ${versus}`);
+  }
+}
+
+/** A nexus process serving the harvested catalog repeated to about `tools` tools. */
+async function catalogNexus(tools: number): Promise<{ url: string; pid: number; stop: () => Promise<unknown> }> {
+  const catalog = JSON.parse(readFileSync(new URL('./search/catalog.json', import.meta.url), 'utf8')) as { servers: { name: string; tools: unknown[] }[] };
+  const total = catalog.servers.reduce((n, server) => n + server.tools.length, 0);
+  const repeat = Math.max(1, Math.round(tools / total));
+  const servers = catalog.servers
+    .map((server) => `[mcp.servers.${server.name}]\ncmd = ["node", "bench/search/catalog-server.mjs", "${server.name}"]\nenv = { CATALOG_REPEAT = "${repeat}" }`)
+    .join('\n');
+  const { mkdtempSync, writeFileSync } = await import('node:fs');
+  const file = `${mkdtempSync('/tmp/nexus-bench-')}/nexus.toml`;
+  writeFileSync(file, servers);
+  const port = await freePort();
+  const nexus = spawnNode([NEXUS_BIN, '-c', file, '-l', `127.0.0.1:${port}`, '--log-style', 'json']);
+  while (!nexus.output().includes('downstreams connected')) {
+    if (nexus.child.exitCode !== null) throw new Error(nexus.output());
+    await new Promise((resolve) => setTimeout(resolve, 50));
+  }
+  return { url: `http://127.0.0.1:${port}/mcp`, pid: nexus.child.pid as number, stop: () => nexus.kill() };
+}
+
+function rssMiB(pid: number): number {
+  const status = readFileSync(`/proc/${pid}/status`, 'utf8');
+  return Number(/VmRSS:\s+(\d+)/.exec(status)?.[1]) / 1024;
+}
+
+async function searchTable(): Promise<void> {
+  const queries = (JSON.parse(readFileSync(new URL('./search/queries.json', import.meta.url), 'utf8')) as { keywords: string[] }[]).map((q) => q.keywords);
+  console.log('\nsearch end to end through a nexus process (HTTP, SDK client), every tuning query in turn\n');
+  console.log(`${'tools'.padEnd(8)}${'p50 ms'.padStart(9)}${'p99 ms'.padStart(9)}${'RSS MiB'.padStart(9)}`);
+  for (const size of [1_000, 10_000]) {
+    const nexus = await catalogNexus(size);
+    try {
+      const client = new Client({ name: 'bench', version: '1' });
+      await client.connect(new StreamableHTTPClientTransport(new URL(nexus.url)));
+      let i = 0;
+      const call = () => client.request({ method: 'tools/call', params: { name: 'search', arguments: { keywords: queries[i++ % queries.length] } } });
+      const { p50, p99 } = await latency(call);
+      console.log(`${String(size).padEnd(8)}${fmt(p50).padStart(9)}${fmt(p99).padStart(9)}${fmt(rssMiB(nexus.pid), 1).padStart(9)}`);
+      await client.close();
+    } finally {
+      await nexus.stop();
+    }
+  }
+}
+
+async function startupTable(): Promise<void> {
+  const timeToReady = async (servers: number) => {
+    const toml = Array.from({ length: servers }, (_, i) => `[mcp.servers.s${i}]\ncmd = ["node", "${FIXTURE_SERVER}", "stdio"]`).join('\n');
+    const times: number[] = [];
+    for (let run = 0; run < 3; run++) {
+      const start = performance.now();
+      const nexus = await startNexus(parseConfig(parse(toml), 'bench'), { logger: silentLogger, listenAddress: { host: '127.0.0.1', port: 0 } });
+      await nexus.ready;
+      times.push(performance.now() - start);
+      await nexus.close();
+    }
+    return quantile(times.sort((a, b) => a - b), 0.5);
+  };
+  const one = await timeToReady(1);
+  const twenty = await timeToReady(20);
+  console.log('\nstartup to ready (median of 3)\n');
+  console.log(`1 stdio server    ${fmt(one, 0).padStart(6)} ms`);
+  console.log(`20 stdio servers  ${fmt(twenty, 0).padStart(6)} ms   (${fmt(twenty / one, 2)}x the time with 1)`);
+}
+
+try {
+  await echoTable();
+  await startupTable();
+  await searchTable();
+} finally {
+  for (const cleanup of cleanups.reverse()) await cleanup().catch(() => undefined);
+}
