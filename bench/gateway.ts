@@ -30,9 +30,17 @@ interface Target {
   tool: string;
 }
 
+/**
+ * The SDK's HTTP client transport hands one long-lived AbortSignal to every fetch, which piles up
+ * listeners on Node 20 (and slows the client down); a fresh signal per request, as nexus's own
+ * downstream fetch does, keeps the measuring client clean.
+ */
+const freshSignalFetch = ((url: string | URL, init?: RequestInit) =>
+  fetch(url, { ...init, signal: init?.signal ? AbortSignal.any([init.signal]) : undefined })) as typeof fetch;
+
 async function connect(url: string): Promise<Client> {
   const client = new Client({ name: 'bench', version: '1' });
-  await client.connect(new StreamableHTTPClientTransport(new URL(url)));
+  await client.connect(new StreamableHTTPClientTransport(new URL(url), { fetch: freshSignalFetch }));
   cleanups.push(() => client.close());
   return client;
 }
@@ -158,13 +166,11 @@ async function searchTable(): Promise<void> {
   for (const size of [1_000, 10_000]) {
     const nexus = await catalogNexus(size);
     try {
-      const client = new Client({ name: 'bench', version: '1' });
-      await client.connect(new StreamableHTTPClientTransport(new URL(nexus.url)));
+      const client = await connect(nexus.url);
       let i = 0;
       const call = () => client.request({ method: 'tools/call', params: { name: 'search', arguments: { keywords: queries[i++ % queries.length] } } });
       const { p50, p99 } = await latency(call);
       console.log(`${String(size).padEnd(8)}${fmt(p50).padStart(9)}${fmt(p99).padStart(9)}${fmt(rssMiB(nexus.pid), 1).padStart(9)}`);
-      await client.close();
     } finally {
       await nexus.stop();
     }
