@@ -13,6 +13,7 @@ import { readFileSync } from 'node:fs';
 import { Client, StreamableHTTPClientTransport } from '@modelcontextprotocol/client';
 import { parse } from 'smol-toml';
 import { parseConfig } from '../src/config/load.js';
+import { latencies, quantile, throughput } from './measure.js';
 import { silentLogger } from '../src/log.js';
 import { startNexus, type RunningNexus } from '../src/server.js';
 import { EVERYTHING, FIXTURE_SERVER, freePort, NEXUS_BIN, spawnNode, startEverything, startFixtureHttp, waitForPort, type Spawned } from '../test/helpers/processes.js';
@@ -21,7 +22,6 @@ const CALLS = Number(process.env.BENCH_CALLS ?? 2_000);
 const WARM_UP = 300;
 const cleanups: (() => Promise<unknown>)[] = [];
 const fmt = (n: number, digits = 3) => (Number.isFinite(n) ? n.toFixed(digits) : 'n/a');
-const quantile = (sorted: number[], q: number) => sorted[Math.min(sorted.length - 1, Math.floor(q * sorted.length))] ?? NaN;
 
 interface Target {
   label: string;
@@ -56,28 +56,8 @@ function caller(client: Client, tool: string): () => Promise<unknown> {
 
 async function latency(call: () => Promise<unknown>): Promise<{ p50: number; p99: number }> {
   for (let i = 0; i < WARM_UP; i++) await call();
-  const times: number[] = [];
-  for (let i = 0; i < CALLS; i++) {
-    const start = performance.now();
-    await call();
-    times.push(performance.now() - start);
-  }
-  times.sort((a, b) => a - b);
+  const times = await latencies(call, CALLS);
   return { p50: quantile(times, 0.5), p99: quantile(times, 0.99) };
-}
-
-async function throughput(call: () => Promise<unknown>, concurrency: number): Promise<number> {
-  let sent = 0;
-  const start = performance.now();
-  await Promise.all(
-    Array.from({ length: concurrency }, async () => {
-      while (sent < CALLS) {
-        sent++;
-        await call();
-      }
-    }),
-  );
-  return CALLS / ((performance.now() - start) / 1000);
 }
 
 async function nexusFor(toml: string): Promise<RunningNexus> {
@@ -120,7 +100,7 @@ async function echoTable(): Promise<void> {
   for (const target of targets) {
     const call = caller(await connect(target.url), target.tool);
     const { p50, p99 } = await latency(call);
-    rows.set(target.label, { p50, p99, c16: await throughput(call, 16), c64: await throughput(call, 64) });
+    rows.set(target.label, { p50, p99, c16: await throughput(call, CALLS, 16), c64: await throughput(call, CALLS, 64) });
   }
   console.log(`\necho: ${CALLS} calls after ${WARM_UP} warm-up; latency at concurrency 1, throughput (calls/s) at 16 and 64`);
   console.log(`ratios are to the row named in "vs"\n`);

@@ -7,6 +7,7 @@
 import { parse } from 'smol-toml';
 import { Agent, request } from 'undici';
 import { parseConfig } from '../src/config/load.js';
+import { latencies, quantile, throughput } from './measure.js';
 import { silentLogger } from '../src/log.js';
 import { startNexus } from '../src/server.js';
 import { startRedis } from '../test/helpers/redis.js';
@@ -38,25 +39,9 @@ async function variant(label: string, toml: string): Promise<Variant> {
 }
 
 async function round(v: Variant): Promise<void> {
-  for (let i = 0; i < PER_ROUND; i++) {
-    const start = performance.now();
-    await v.send();
-    v.times.push(performance.now() - start);
-  }
-  let sent = 0;
-  const started = performance.now();
-  await Promise.all(
-    Array.from({ length: CONCURRENCY }, async () => {
-      while (sent < PER_ROUND) {
-        sent++;
-        await v.send();
-      }
-    }),
-  );
-  v.rates.push(PER_ROUND / ((performance.now() - started) / 1000));
+  v.times.push(...(await latencies(v.send, PER_ROUND)));
+  v.rates.push(await throughput(v.send, PER_ROUND, CONCURRENCY));
 }
-
-const quantile = (values: number[], q: number) => [...values].sort((a, b) => a - b)[Math.min(values.length - 1, Math.floor(q * values.length))] ?? NaN;
 
 const LIMITS = `
   global = { limit = 10000000, interval = "60s" }
@@ -73,15 +58,15 @@ try {
   // Interleaved rounds, so every variant sees the same machine, JIT and GC conditions.
   for (let r = 0; r < ROUNDS; r++) for (const v of variants) await round(v);
   const base = variants[0] as Variant;
-  const p50 = (v: Variant) => quantile(v.times, 0.5);
-  const rate = (v: Variant) => quantile(v.rates, 0.5);
+  const p50 = (v: Variant) => quantile([...v.times].sort((a, b) => a - b), 0.5);
+  const rate = (v: Variant) => quantile([...v.rates].sort((a, b) => a - b), 0.5);
   console.log(`\nRate limiting cost per request: ping over HTTP, ${ROUNDS} interleaved rounds of ${PER_ROUND} sequential requests`);
   console.log(`(after ${WARM_UP} warm-up each) and ${PER_ROUND} at concurrency ${CONCURRENCY}; medians\n`);
   console.log(`${'limits'.padEnd(8)}${'p50 ms'.padStart(9)}${'added'.padStart(9)}${'p99 ms'.padStart(9)}${'req/s'.padStart(9)}${'vs off'.padStart(8)}`);
   for (const v of variants) {
     const added = p50(v) - p50(base);
     console.log(
-      `${v.label.padEnd(8)}${p50(v).toFixed(3).padStart(9)}${`${added >= 0 ? '+' : ''}${added.toFixed(3)}`.padStart(9)}${quantile(v.times, 0.99).toFixed(3).padStart(9)}${rate(v).toFixed(0).padStart(9)}${(rate(v) / rate(base)).toFixed(2).padStart(8)}`,
+      `${v.label.padEnd(8)}${p50(v).toFixed(3).padStart(9)}${`${added >= 0 ? '+' : ''}${added.toFixed(3)}`.padStart(9)}${quantile([...v.times].sort((a, b) => a - b), 0.99).toFixed(3).padStart(9)}${rate(v).toFixed(0).padStart(9)}${(rate(v) / rate(base)).toFixed(2).padStart(8)}`,
     );
   }
 } finally {

@@ -1,0 +1,32 @@
+/** Timing helpers shared by the benchmarks: latencies of sequential calls, throughput under load. */
+
+/** The value at quantile `q` (0..1) of ascending `sorted`. */
+export function quantile(sorted: readonly number[], q: number): number {
+  return sorted[Math.min(sorted.length - 1, Math.floor(q * sorted.length))] ?? NaN;
+}
+
+/** Milliseconds of each of `calls` sequential calls, sorted ascending. */
+export async function latencies(call: () => Promise<unknown>, calls: number): Promise<number[]> {
+  const times: number[] = [];
+  for (let i = 0; i < calls; i++) {
+    const start = performance.now();
+    await call();
+    times.push(performance.now() - start);
+  }
+  return times.sort((a, b) => a - b);
+}
+
+/** Calls per second for `calls` calls kept `concurrency` at a time. */
+export async function throughput(call: () => Promise<unknown>, calls: number, concurrency: number): Promise<number> {
+  let sent = 0;
+  const start = performance.now();
+  await Promise.all(
+    Array.from({ length: concurrency }, async () => {
+      while (sent < calls) {
+        sent++;
+        await call();
+      }
+    }),
+  );
+  return calls / ((performance.now() - start) / 1000);
+}
