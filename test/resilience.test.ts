@@ -139,15 +139,19 @@ describe('servers that misbehave', () => {
   it('keeps the usable tools of a list with malformed and huge definitions', async () => {
     const logs = capturedLogger('warn');
     const nexus = await nexusWith(`[mcp.servers.raw]\ncmd = ["node", "${RAW}"]`, logs.logger);
-    expect(status(nexus, 'raw')).toMatchObject({ status: 'ready', tools: 4 });
-    const names = nexus.registry.get('raw')?.catalog.tools.map((tool) => tool.name);
-    expect(names).toEqual(['good_tool', 'no_schema', 'huge_tool', 'nested_tool']);
+    expect(status(nexus, 'raw')).toMatchObject({ status: 'ready', tools: 5 });
+    const names = () => nexus.registry.get('raw')?.catalog.tools.map((tool) => tool.name);
+    expect(names()).toEqual(['grow', 'good_tool', 'no_schema', 'huge_tool', 'nested_tool']);
     expect(logs.text()).toContain('"tools":["odd_schema","(unnamed)","(unnamed)"]');
     const client = await clientFor(nexus);
     const result = await client.callTool({ name: 'search', arguments: { keywords: ['enormous', 'lorem'] } });
     expect((result.structuredContent as { results: { name: string }[] }).results[0]?.name).toBe('raw__huge_tool');
     expect(await run(client, 'raw__huge_tool')).toBe('huge_tool ran');
     expect(await run(client, 'raw__no_schema')).toBe('no_schema ran');
+    // A refresh after tools/list_changed reads the (still partly malformed) list as leniently.
+    expect(await run(client, 'raw__grow')).toBe('grown');
+    await expect.poll(names).toContain('grown_tool');
+    expect(names()).toHaveLength(6);
   });
 
   it('retries a server that answers initialize with an error', async () => {

@@ -226,7 +226,15 @@ export class Downstream {
       {
         listMaxPages: MAX_LIST_PAGES,
         listChanged: {
-          tools: { onChanged: (error, tools) => this.onListChanged(client, 'tools', error, tools) },
+          // Tools are re-listed by us, leniently, as at connect (the SDK's refresh is strict).
+          tools: {
+            autoRefresh: false,
+            onChanged: () =>
+              void this.listTools(client, { timeout: this.connectTimeoutMs }).then(
+                (tools) => this.onListChanged(client, 'tools', null, tools),
+                (error: Error) => this.onListChanged(client, 'tools', error, null),
+              ),
+          },
           prompts: { onChanged: (error, prompts) => this.onListChanged(client, 'prompts', error, prompts) },
           resources: { onChanged: (error, items) => this.onListChanged(client, 'resources', error, items) },
         },
