@@ -19,7 +19,7 @@ import { OAuthGuard } from './http/oauth.js';
 import type { Logger } from './log.js';
 import { DownstreamRegistry } from './mcp/downstreams/registry.js';
 import { ExecuteLimits, type ServerRateLimits } from './ratelimit/execute-limits.js';
-import type { LimiterStore } from './ratelimit/limiter.js';
+import { toQuota, type LimiterStore } from './ratelimit/limiter.js';
 import { memoryStore, redisStore } from './ratelimit/stores.js';
 import { Gateway } from './mcp/gateway.js';
 
@@ -161,11 +161,10 @@ export async function startNexus(config: Config, options: NexusOptions): Promise
     if (oauth) guard(oauth.middleware());
     const { global, per_ip: perIp } = config.server.rate_limits ?? {};
     if (store && (global || perIp)) {
-      const quota = (q: { limit: number; interval: number }) => ({ limit: q.limit, intervalMs: q.interval });
       guard(
         httpRateLimit({
-          global: global && store.limiter('global', quota(global)),
-          perIp: perIp && store.limiter('per_ip', quota(perIp)),
+          global: global && store.limiter('global', toQuota(global)),
+          perIp: perIp && store.limiter('per_ip', toQuota(perIp)),
         }),
       );
     }

@@ -3,7 +3,7 @@
  * `rate_limits.tools` counts against that limit only; every other tool of the server shares the
  * server's limit. Servers without `rate_limits` are not limited.
  */
-import type { Decision, Limiter, LimiterStore } from './limiter.js';
+import { toQuota, type Decision, type Limiter, type LimiterStore } from './limiter.js';
 
 export interface ServerRateLimits {
   limit: number;
@@ -17,12 +17,9 @@ export class ExecuteLimits {
   constructor(limits: ReadonlyMap<string, ServerRateLimits>, store: LimiterStore) {
     for (const [server, config] of limits) {
       const tools = new Map(
-        Object.entries(config.tools).map(([tool, quota]) => [
-          tool,
-          store.limiter(`tool:${server}:${tool}`, { limit: quota.limit, intervalMs: quota.interval }),
-        ]),
+        Object.entries(config.tools).map(([tool, quota]) => [tool, store.limiter(`tool:${server}:${tool}`, toQuota(quota))]),
       );
-      const shared = store.limiter(`server:${server}`, { limit: config.limit, intervalMs: config.interval });
+      const shared = store.limiter(`server:${server}`, toQuota(config));
       this.servers.set(server, { shared, tools });
     }
   }

@@ -7,6 +7,11 @@ export interface Quota {
   intervalMs: number;
 }
 
+/** A quota as the config writes it (`interval` already in milliseconds), as a Quota. */
+export function toQuota({ limit, interval }: { limit: number; interval: number }): Quota {
+  return { limit, intervalMs: interval };
+}
+
 export interface Decision {
   allowed: boolean;
   limit: number;
