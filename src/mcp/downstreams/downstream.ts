@@ -259,13 +259,14 @@ export class Downstream {
   private async fetchCatalog(client: Client, signal: AbortSignal): Promise<Catalog> {
     const capabilities = client.getServerCapabilities() ?? {};
     const options = { signal, timeout: this.connectTimeoutMs, cacheMode: 'bypass' as const };
-    const tools = capabilities.tools ? this.listTools(client, options) : [];
-    const [prompts, resources, resourceTemplates] = await Promise.all([
+    // One Promise.all: a failing tools/list must not sit unhandled while the others finish.
+    const [tools, prompts, resources, resourceTemplates] = await Promise.all([
+      capabilities.tools ? this.listTools(client, options) : [],
       this.optionalList('prompts', capabilities.prompts, () => client.listPrompts(undefined, options).then((r) => r.prompts)),
       this.optionalList('resources', capabilities.resources, () => client.listResources(undefined, options).then((r) => r.resources)),
       this.resourceTemplates(client, capabilities.resources !== undefined, options),
     ]);
-    return { tools: await tools, prompts, resources, resourceTemplates };
+    return { tools, prompts, resources, resourceTemplates };
   }
 
   /**
