@@ -104,7 +104,7 @@ export class DownstreamRegistry {
     return [...this.downstreams.values()];
   }
 
-  /** Every prompt of every ready server, named `server__prompt`. */
+  /** Every prompt the servers last listed (a server that is down keeps its list), as `server__prompt`. */
   prompts(): Prompt[] {
     return this.all().flatMap((ds) => ds.catalog.prompts.map((prompt) => ({ ...prompt, name: `${ds.name}__${prompt.name}` })));
   }
