@@ -2,6 +2,7 @@
  * The gateway end to end: real server-everything over stdio, SSE and streamable HTTP, our
  * fixture server over stdio and HTTP, a broken server beside them, and the SDK client on /mcp.
  */
+import { request } from 'node:http';
 import { ProtocolError, type Client } from '@modelcontextprotocol/client';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { RunningNexus } from '../src/server.js';
@@ -335,7 +336,6 @@ describe('the HTTP endpoint', () => {
 
   it('refuses requests whose Host is not loopback on a loopback listener', async () => {
     const statusFor = async (host: string) => {
-      const { request } = await import('node:http');
       return new Promise<number>((resolve, reject) => {
         const req = request(`${nexus.url}/mcp`, { method: 'POST', headers: { host, 'content-type': 'application/json' } }, (res) => {
           res.resume();
@@ -361,5 +361,27 @@ describe('the HTTP endpoint', () => {
     expect(response.status).toBe(413);
     expect(await response.json()).toMatchObject({ jsonrpc: '2.0', error: { code: -32600 } });
     expect(firstText(await execute('stdio__echo', { message: 'after 413' }))).toBe('Echo: after 413');
+  });
+
+  it('counts a chunked body (no Content-Length) as it streams: small is served, over 4 MiB is 413', async () => {
+    const post = (body: string) =>
+      new Promise<{ status: number; text: string }>((resolve, reject) => {
+        const url = new URL(`${nexus.url}/mcp`);
+        const req = request(url, { method: 'POST', headers: { 'content-type': 'application/json', accept: 'application/json, text/event-stream' } }, (res) => {
+          let text = '';
+          res.on('data', (chunk) => (text += chunk));
+          res.on('end', () => resolve({ status: res.statusCode ?? 0, text }));
+        });
+        req.on('error', reject);
+        // Written in pieces, so Node sends Transfer-Encoding: chunked and no Content-Length.
+        for (let i = 0; i < body.length; i += 64 * 1024) req.write(body.slice(i, i + 64 * 1024));
+        req.end();
+      });
+    const small = await post(JSON.stringify({ jsonrpc: '2.0', id: 7, method: 'ping' }));
+    expect(small.status).toBe(200);
+    expect(small.text).toContain('"id":7');
+    const big = await post(JSON.stringify({ jsonrpc: '2.0', id: 8, method: 'ping', params: { pad: 'x'.repeat(5 * 1024 * 1024) } }));
+    expect(big.status).toBe(413);
+    expect(JSON.parse(big.text)).toMatchObject({ jsonrpc: '2.0', error: { code: -32600 } });
   });
 });
