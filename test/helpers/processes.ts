@@ -70,16 +70,19 @@ export async function startEverything(mode: 'sse' | 'streamableHttp'): Promise<S
   return { ...spawned, url: `http://127.0.0.1:${port}/${mode === 'sse' ? 'sse' : 'mcp'}` };
 }
 
-/** Our fixture server over streamable HTTP (or HTTPS, given FIXTURE_TLS_* env) on a free port. */
+/**
+ * Our fixture server over streamable HTTP on a free port: stateless with JSON answers (`http`),
+ * the same over TLS given FIXTURE_TLS_* env (`https`), or with sessions and SSE (`http-stateful`).
+ */
 export async function startFixtureHttp(
   env: NodeJS.ProcessEnv = {},
-  scheme: 'http' | 'https' = 'http',
+  mode: 'http' | 'https' | 'http-stateful' = 'http',
   port?: number,
 ): Promise<Spawned & { url: string }> {
   port ??= await freePort();
-  const spawned = spawnNode([FIXTURE_SERVER, scheme, String(port)], env);
+  const spawned = spawnNode([FIXTURE_SERVER, mode, String(port)], env);
   await waitForPort(port);
-  return { ...spawned, url: `${scheme}://127.0.0.1:${port}/mcp` };
+  return { ...spawned, url: `${mode === 'https' ? 'https' : 'http'}://127.0.0.1:${port}/mcp` };
 }
 
 /** Pids of the live children of `pid` (Linux /proc). */

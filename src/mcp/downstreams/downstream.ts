@@ -105,17 +105,21 @@ export class Downstream {
   }
 
   async callTool(params: CallToolRequestParams, options: RequestOptions): Promise<CallToolResult> {
+    const { client, opened } = this.live();
     // The raw request, not client.callTool(): a gateway passes results through unchanged
     // instead of validating them against the tool's output schema.
-    return this.watch(this.client().request({ method: 'tools/call', params }, options) as Promise<CallToolResult>, options);
+    const call = opened.direct?.usable
+      ? opened.direct.request('tools/call', params, options)
+      : client.request({ method: 'tools/call', params }, options);
+    return this.watch(call as Promise<CallToolResult>, options);
   }
 
   async getPrompt(params: GetPromptRequestParams, options: RequestOptions): Promise<GetPromptResult> {
-    return this.watch(this.client().getPrompt(params, options), options);
+    return this.watch(this.live().client.getPrompt(params, options), options);
   }
 
   async readResource(params: ReadResourceRequestParams, options: RequestOptions): Promise<ReadResourceResult> {
-    return this.watch(this.client().readResource(params, { ...options, cacheMode: 'bypass' }), options);
+    return this.watch(this.live().client.readResource(params, { ...options, cacheMode: 'bypass' }), options);
   }
 
   async close(): Promise<void> {
@@ -172,9 +176,9 @@ export class Downstream {
     this.retryTimer.unref();
   }
 
-  private client(): Client {
+  private live(): Connection {
     if (this.state.status !== 'ready' || !this.connection) throw this.unavailable();
-    return this.connection.client;
+    return this.connection;
   }
 
   private async tryProtocols(): Promise<void> {

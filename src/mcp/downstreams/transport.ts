@@ -5,6 +5,7 @@ import type { Transport } from '@modelcontextprotocol/client';
 import { SSEClientTransport, StreamableHTTPClientTransport } from '@modelcontextprotocol/client';
 import { StdioClientTransport } from '@modelcontextprotocol/client/stdio';
 import { Agent, fetch as undiciFetch } from 'undici';
+import { DirectHttp } from './direct-http.js';
 import { descendantsOf, terminate, terminatePids } from './process-tree.js';
 import type { RemoteServerConfig, StdioServerConfig } from '../../config/schema.js';
 
@@ -13,6 +14,8 @@ export type RemoteProtocol = 'streamable-http' | 'sse';
 /** A transport plus whatever must end with it (a child and its descendants, a session, a pool). */
 export interface OpenedTransport {
   transport: Transport;
+  /** For streamable HTTP: the lean path for tool calls on the session `transport` opens. */
+  direct?: DirectHttp;
   /** Ends the connection: runs `closeClient`, then makes sure nothing it used is left behind. */
   shutdown(closeClient: () => Promise<void>): Promise<void>;
 }
@@ -74,6 +77,7 @@ export function remoteTransport(
       : new StreamableHTTPClientTransport(url, { requestInit, fetch });
   return {
     transport,
+    direct: transport instanceof StreamableHTTPClientTransport ? new DirectHttp(agent, url, headers, transport) : undefined,
     shutdown: async (closeClient) => {
       // Tell a streamable-HTTP server the session is over (a DELETE), without waiting long.
       if (transport instanceof StreamableHTTPClientTransport && transport.sessionId !== undefined) {
