@@ -174,6 +174,7 @@ export async function startNexus(config: Config, options: NexusOptions): Promise
       handler,
       ready: Promise.race([ready, startupGrace]),
       onCancelled: (caller, requestId, reason) => gateway.inFlight.cancel(caller, requestId, reason),
+      callTool: (name, args, context) => gateway.callTool(name, args, context),
     });
   }
 

@@ -7,9 +7,11 @@
  */
 import { randomUUID } from 'node:crypto';
 import type { Context, Hono } from 'hono';
-import type { McpHttpHandler } from '@modelcontextprotocol/server';
+import type { CallToolResult, McpHttpHandler } from '@modelcontextprotocol/server';
+import type { CallContext } from '../mcp/gateway.js';
 import { callerKey, SESSION_HEADER } from '../session.js';
 import type { AppEnv } from './app-env.js';
+import { answer, plainToolCall } from './plain-tool-call.js';
 
 /** The largest request body accepted, as the SDK's own handler does. */
 export const MAX_BODY_BYTES = 4 * 1024 * 1024;
@@ -21,6 +23,8 @@ export interface McpRouteOptions {
   ready: Promise<void>;
   /** A client cancelled its request `requestId`; `caller` is its callerKey(). */
   onCancelled: (caller: string, requestId: string | number, reason: string | undefined) => void;
+  /** Runs `search` or `execute` for a plain tool call, without the SDK's server. */
+  callTool: (name: string, args: Record<string, unknown>, context: CallContext) => Promise<CallToolResult>;
 }
 
 interface JsonRpcMessage {
@@ -54,7 +58,7 @@ async function readBody(c: Context<AppEnv>): Promise<string | undefined> {
   return Buffer.concat(chunks).toString('utf8');
 }
 
-export function mountMcp(app: Hono<AppEnv>, { path, handler, ready, onCancelled }: McpRouteOptions): void {
+export function mountMcp(app: Hono<AppEnv>, { path, handler, ready, onCancelled, callTool }: McpRouteOptions): void {
   app.all(path, async (c) => {
     await ready;
     if (c.req.method !== 'POST') return handler.fetch(c.req.raw);
@@ -84,6 +88,23 @@ export function mountMcp(app: Hono<AppEnv>, { path, handler, ready, onCancelled 
           onCancelled(callerKey(session, caller?.token), requestId, typeof reason === 'string' ? reason : undefined);
         }
       }
+    }
+    const call = plainToolCall(body, {
+      accept: c.req.header('accept'),
+      contentType: c.req.header('content-type'),
+      protocolVersion: c.req.header('mcp-protocol-version'),
+    });
+    if (call) {
+      const token = caller?.token;
+      const context: CallContext = {
+        token,
+        caller: session === undefined ? undefined : callerKey(session, token),
+        requestId: call.id,
+        signal: c.req.raw.signal,
+        progressToken: undefined,
+        notifyProgress: async () => undefined,
+      };
+      return c.json(await answer(call, () => callTool(call.name, call.arguments, context)));
     }
     // The validated caller's token reaches the gateway (for forward servers) as the SDK's authInfo.
     const authInfo = caller && { token: caller.token, clientId: caller.claims.sub ?? '', scopes: [] };

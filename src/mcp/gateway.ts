@@ -39,6 +39,36 @@ export interface GatewayOptions {
   executeLimits?: ExecuteLimits;
 }
 
+/**
+ * What a call needs to know of its request, whichever way it came in: through the SDK's server
+ * (contextOf) or nexus's lean path for plain tool calls (http/tool-call-route.ts).
+ */
+export interface CallContext {
+  /** The caller's validated bearer token (OAuth on), which forward servers receive. */
+  token: string | undefined;
+  /** callerKey() of the caller's session, when it has one: its notifications/cancelled find the call. */
+  caller: string | undefined;
+  requestId: string | number;
+  /** Aborted when the client goes away or cancels. */
+  signal: AbortSignal;
+  /** Progress from the downstream is relayed under this token, when the client gave one. */
+  progressToken: string | number | undefined;
+  notifyProgress(params: { progressToken: string | number; progress: number; total?: number; message?: string }): Promise<void>;
+}
+
+function contextOf(ctx: ServerContext): CallContext {
+  const token = ctx.http?.authInfo?.token;
+  const session = ctx.http?.req?.headers.get(SESSION_HEADER) ?? undefined;
+  return {
+    token,
+    caller: session === undefined ? undefined : callerKey(session, token),
+    requestId: ctx.mcpReq.id,
+    signal: ctx.mcpReq.signal,
+    progressToken: ctx.mcpReq._meta?.progressToken,
+    notifyProgress: (params) => ctx.mcpReq.notify({ method: 'notifications/progress', params }),
+  };
+}
+
 /** The JSON-RPC error code of a refused `execute` (SPEC §5). */
 export const RATE_LIMITED = -32000;
 
@@ -143,12 +173,7 @@ export class Gateway {
       },
     );
     server.setRequestHandler('tools/list', () => ({ tools: this.tools }));
-    server.setRequestHandler('tools/call', (request, ctx) => {
-      const { name, arguments: args = {} } = request.params;
-      if (name === 'search') return this.search(args, ctx);
-      if (name === 'execute') return this.execute(args, ctx);
-      throw new ProtocolError(ProtocolErrorCode.MethodNotFound, `Unknown tool: ${name}`);
-    });
+    server.setRequestHandler('tools/call', (request, ctx) => this.callTool(request.params.name, request.params.arguments ?? {}, contextOf(ctx)));
     server.setRequestHandler('prompts/list', () => ({ prompts: registry.prompts() }));
     server.setRequestHandler('prompts/get', (request, ctx) => {
       const qualified = splitQualifiedName(request.params.name);
@@ -157,25 +182,31 @@ export class Gateway {
         throw new ProtocolError(ProtocolErrorCode.InvalidParams, `Unknown prompt: ${request.params.name}`);
       }
       const params = { ...request.params, name: qualified.name };
-      return this.forward(downstream, ctx, (options) => downstream.getPrompt(params, options));
+      return this.forward(downstream, contextOf(ctx), (options) => downstream.getPrompt(params, options));
     });
     server.setRequestHandler('resources/list', () => ({ resources: registry.resources() }));
     server.setRequestHandler('resources/templates/list', () => ({ resourceTemplates: registry.resourceTemplates() }));
     server.setRequestHandler('resources/read', (request, ctx) => {
       const downstream = registry.serverForResource(request.params.uri);
       if (!downstream) throw new ResourceNotFoundError(request.params.uri);
-      return this.forward(downstream, ctx, (options) => downstream.readResource(request.params, options));
+      return this.forward(downstream, contextOf(ctx), (options) => downstream.readResource(request.params, options));
     });
     return server;
   }
 
+  /** `tools/call` of one of the two gateway tools. */
+  callTool(name: string, args: Record<string, unknown>, call: CallContext): Promise<CallToolResult> {
+    if (name === 'search') return this.search(args, call);
+    if (name === 'execute') return this.execute(args, call);
+    throw new ProtocolError(ProtocolErrorCode.MethodNotFound, `Unknown tool: ${name}`);
+  }
+
   /** The caller's forward-server session, when nexus has such servers and the caller a token. */
-  private forwardedSession(ctx: ServerContext): ForwardedSession | undefined {
-    const token = ctx.http?.authInfo?.token;
+  private forwardedSession({ token }: CallContext): ForwardedSession | undefined {
     return token === undefined ? undefined : this.options.registry.forwarded?.forToken(token);
   }
 
-  private async search(args: Record<string, unknown>, ctx: ServerContext): Promise<CallToolResult> {
+  private async search(args: Record<string, unknown>, call: CallContext): Promise<CallToolResult> {
     const keywords = args['keywords'];
     if (!Array.isArray(keywords) || !keywords.every((keyword) => typeof keyword === 'string')) {
       throw new ProtocolError(ProtocolErrorCode.InvalidParams, '`keywords` must be an array of strings');
@@ -187,7 +218,7 @@ export class Gateway {
       );
     }
     const shared = this.options.registry.index.search(keywords);
-    const session = this.forwardedSession(ctx);
+    const session = this.forwardedSession(call);
     // A slow forward server must not hold up the search: its tools join once it has answered.
     if (session) await Promise.race([session.ready, delay(FORWARD_SEARCH_WAIT_MS)]);
     const results = session ? mergeResults(shared, session.index.search(keywords)) : shared;
@@ -196,7 +227,7 @@ export class Gateway {
     return result;
   }
 
-  private async execute(args: Record<string, unknown>, ctx: ServerContext): Promise<CallToolResult> {
+  private async execute(args: Record<string, unknown>, call: CallContext): Promise<CallToolResult> {
     const name = args['name'];
     const toolArgs = args['arguments'] ?? {};
     if (typeof name !== 'string') {
@@ -211,10 +242,10 @@ export class Gateway {
     const sharedDownstream = shared && registry.get(shared.server);
     if (shared && sharedDownstream) {
       await this.checkLimit(shared);
-      return this.forward(sharedDownstream, ctx, (options) => sharedDownstream.callTool(params(shared), options));
+      return this.forward(sharedDownstream, call, (options) => sharedDownstream.callTool(params(shared), options));
     }
     // Not a shared tool: perhaps one of the caller's forward servers has it.
-    const session = this.forwardedSession(ctx);
+    const session = this.forwardedSession(call);
     await session?.ready;
     const entry = session?.index.get(name);
     const downstream = entry && session?.downstreams.get(entry.server);
@@ -228,7 +259,7 @@ export class Gateway {
     await this.checkLimit(entry);
     const release = session.hold();
     try {
-      return await this.forward(downstream, ctx, (options) => downstream.callTool(params(entry), options));
+      return await this.forward(downstream, call, (options) => downstream.callTool(params(entry), options));
     } finally {
       release();
     }
@@ -254,13 +285,10 @@ export class Gateway {
    */
   private async forward<T>(
     downstream: Downstream,
-    ctx: ServerContext,
+    { caller, requestId, signal: clientSignal, progressToken, notifyProgress }: CallContext,
     call: (options: RequestOptions) => Promise<T>,
   ): Promise<T> {
-    const session = ctx.http?.req?.headers.get(SESSION_HEADER) ?? undefined;
-    const caller = session === undefined ? undefined : callerKey(session, ctx.http?.authInfo?.token);
-    const { signal, release } = this.inFlight.track(caller, ctx.mcpReq.id, ctx.mcpReq.signal);
-    const progressToken = ctx.mcpReq._meta?.progressToken;
+    const { signal, release } = this.inFlight.track(caller, requestId, clientSignal);
     let relayed = Promise.resolve();
     const options: RequestOptions = {
       signal,
@@ -271,8 +299,7 @@ export class Gateway {
       // gave no token; relayed only when it did.
       onprogress: (progress) => {
         if (progressToken === undefined) return;
-        const notification = { method: 'notifications/progress' as const, params: { ...progress, progressToken } };
-        relayed = relayed.then(() => ctx.mcpReq.notify(notification)).catch(() => undefined);
+        relayed = relayed.then(() => notifyProgress({ ...progress, progressToken })).catch(() => undefined);
       },
     };
     try {
