@@ -9,13 +9,13 @@
  * 3. Time to ready with 1 and with 20 stdio servers.
  * Every figure comes with its ratio to its baseline. Medians over many calls after a warm-up.
  */
-import { readFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { Client, StreamableHTTPClientTransport } from '@modelcontextprotocol/client';
 import { parse } from 'smol-toml';
 import { parseConfig } from '../src/config/load.js';
 import { latencies, quantile, throughput } from './measure.js';
 import { silentLogger } from '../src/log.js';
-import { startNexus, type RunningNexus } from '../src/server.js';
+import { startNexus } from '../src/server.js';
 import { EVERYTHING, FIXTURE_SERVER, freePort, NEXUS_BIN, spawnNode, startEverything, startFixtureHttp, waitForPort, type Spawned } from '../test/helpers/processes.js';
 
 const CALLS = Number(process.env.BENCH_CALLS ?? 2_000);
@@ -60,11 +60,20 @@ async function latency(call: () => Promise<unknown>): Promise<{ p50: number; p99
   return { p50: quantile(times, 0.5), p99: quantile(times, 0.99) };
 }
 
-async function nexusFor(toml: string): Promise<RunningNexus> {
-  const nexus = await startNexus(parseConfig(parse(toml), 'bench'), { logger: silentLogger, listenAddress: { host: '127.0.0.1', port: 0 } });
-  cleanups.push(() => nexus.close());
-  await nexus.ready;
-  return nexus;
+/**
+ * nexus as users run it: its own process (the built CLI), so it does not share a thread with the
+ * measuring client. Resolves once every downstream is connected.
+ */
+async function nexusProcess(toml: string): Promise<{ url: string; pid: number; stop: () => Promise<unknown> }> {
+  const file = `${mkdtempSync('/tmp/nexus-bench-')}/nexus.toml`;
+  writeFileSync(file, toml);
+  const port = await freePort();
+  const nexus = track(spawnNode([NEXUS_BIN, '-c', file, '-l', `127.0.0.1:${port}`, '--log-style', 'json']));
+  while (!nexus.output().includes('downstreams connected')) {
+    if (nexus.child.exitCode !== null) throw new Error(nexus.output());
+    await new Promise((resolve) => setTimeout(resolve, 50));
+  }
+  return { url: `http://127.0.0.1:${port}`, pid: nexus.child.pid as number, stop: () => nexus.kill() };
 }
 
 function track<T extends Spawned>(spawned: T): T {
@@ -78,7 +87,7 @@ async function echoTable(): Promise<void> {
   const proxyPort = await freePort();
   track(spawnNode(['node_modules/mcp-proxy/dist/bin/mcp-proxy.mjs', '--host', '127.0.0.1', '--port', String(proxyPort), '--server', 'stream', '--', 'node', EVERYTHING, 'stdio']));
   await waitForPort(proxyPort);
-  const nexus = await nexusFor(`
+  const nexus = await nexusProcess(`
     [mcp.servers.http]
     url = "${everything.url}"
     protocol = "streamable-http"
@@ -115,23 +124,15 @@ async function echoTable(): Promise<void> {
 }
 
 /** A nexus process serving the harvested catalog repeated to about `tools` tools. */
-async function catalogNexus(tools: number): Promise<{ url: string; pid: number; stop: () => Promise<unknown> }> {
+function catalogNexus(tools: number): ReturnType<typeof nexusProcess> {
   const catalog = JSON.parse(readFileSync(new URL('./search/catalog.json', import.meta.url), 'utf8')) as { servers: { name: string; tools: unknown[] }[] };
   const total = catalog.servers.reduce((n, server) => n + server.tools.length, 0);
   const repeat = Math.max(1, Math.round(tools / total));
-  const servers = catalog.servers
-    .map((server) => `[mcp.servers.${server.name}]\ncmd = ["node", "bench/search/catalog-server.mjs", "${server.name}"]\nenv = { CATALOG_REPEAT = "${repeat}" }`)
-    .join('\n');
-  const { mkdtempSync, writeFileSync } = await import('node:fs');
-  const file = `${mkdtempSync('/tmp/nexus-bench-')}/nexus.toml`;
-  writeFileSync(file, servers);
-  const port = await freePort();
-  const nexus = spawnNode([NEXUS_BIN, '-c', file, '-l', `127.0.0.1:${port}`, '--log-style', 'json']);
-  while (!nexus.output().includes('downstreams connected')) {
-    if (nexus.child.exitCode !== null) throw new Error(nexus.output());
-    await new Promise((resolve) => setTimeout(resolve, 50));
-  }
-  return { url: `http://127.0.0.1:${port}/mcp`, pid: nexus.child.pid as number, stop: () => nexus.kill() };
+  return nexusProcess(
+    catalog.servers
+      .map((server) => `[mcp.servers.${server.name}]\ncmd = ["node", "bench/search/catalog-server.mjs", "${server.name}"]\nenv = { CATALOG_REPEAT = "${repeat}" }`)
+      .join('\n'),
+  );
 }
 
 function rssMiB(pid: number): number {
@@ -145,15 +146,13 @@ async function searchTable(): Promise<void> {
   console.log(`${'tools'.padEnd(8)}${'p50 ms'.padStart(9)}${'p99 ms'.padStart(9)}${'RSS MiB'.padStart(9)}`);
   for (const size of [1_000, 10_000]) {
     const nexus = await catalogNexus(size);
-    try {
-      const client = await connect(nexus.url);
-      let i = 0;
-      const call = () => client.request({ method: 'tools/call', params: { name: 'search', arguments: { keywords: queries[i++ % queries.length] } } });
-      const { p50, p99 } = await latency(call);
-      console.log(`${String(size).padEnd(8)}${fmt(p50).padStart(9)}${fmt(p99).padStart(9)}${fmt(rssMiB(nexus.pid), 1).padStart(9)}`);
-    } finally {
-      await nexus.stop();
-    }
+    const client = await connect(`${nexus.url}/mcp`);
+    let i = 0;
+    const call = () => client.request({ method: 'tools/call', params: { name: 'search', arguments: { keywords: queries[i++ % queries.length] } } });
+    const { p50, p99 } = await latency(call);
+    console.log(`${String(size).padEnd(8)}${fmt(p50).padStart(9)}${fmt(p99).padStart(9)}${fmt(rssMiB(nexus.pid), 1).padStart(9)}`);
+    await client.close();
+    await nexus.stop();
   }
 }
 

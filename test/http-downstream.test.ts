@@ -87,8 +87,14 @@ describe('tool calls to a streamable-HTTP server', () => {
     expect(await run('remote__count_up', { steps: 6, delay_ms: 250 })).toBe('counted to 6');
   });
 
-  it('resume a stream the server ended before answering (Last-Event-ID)', async () => {
+  it('resume a stream the server ended before answering (Last-Event-ID), and only such a stream', async () => {
+    const before = Number(await run('remote__resumptions'));
     expect(await run('remote__answer_after_dropping_stream')).toBe('answered on a resumed stream');
+    expect(Number(await run('remote__resumptions'))).toBe(before + 1);
+    // Answered streams end with an event id too; they must not be resumed (the fixture's retry hint is 50 ms).
+    for (let i = 0; i < 5; i++) expect(await run('remote__echo', { message: String(i) })).toBe(`Echo: ${i}`);
+    await new Promise((resolve) => setTimeout(resolve, 300));
+    expect(Number(await run('remote__resumptions'))).toBe(before + 1);
   });
 
   it('hand other messages on the call’s stream to the SDK client: list_changed re-indexes', async () => {

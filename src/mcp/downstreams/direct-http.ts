@@ -102,15 +102,20 @@ export class DirectHttp {
           this.transport.onmessage?.(message);
         }
       };
-      this.exchange(body, http.signal, onMessage).then(
+      this.exchange(body, http.signal, onMessage, () => settled).then(
         () => settle(() => reject(new SdkError(SdkErrorCode.ConnectionClosed, 'the server ended the stream without answering'))),
         (error: unknown) => settle(() => reject(error)),
       );
     });
   }
 
-  /** POSTs `body` and reads what comes back, resuming an SSE stream that ends early. */
-  private async exchange(body: string, signal: AbortSignal, onMessage: (message: Incoming) => void): Promise<void> {
+  /** POSTs `body` and reads what comes back, resuming an SSE stream that ends before `answered()`. */
+  private async exchange(
+    body: string,
+    signal: AbortSignal,
+    onMessage: (message: Incoming) => void,
+    answered: () => boolean,
+  ): Promise<void> {
     const headers = this.headers();
     let response = await this.agent.request({ origin: this.origin, path: this.path, method: 'POST', headers: { ...headers, 'content-type': 'application/json', accept: 'application/json, text/event-stream' }, body, signal });
     for (let resumptions = 0; ; resumptions++) {
@@ -129,7 +134,7 @@ export class DirectHttp {
         throw new SdkError(SdkErrorCode.ClientHttpUnexpectedContent, `Unexpected content type: ${contentType}`, { contentType });
       }
       const { lastEventId, retryMs } = await readEvents(response.body, onMessage);
-      if (lastEventId === undefined || resumptions === MAX_RESUMPTIONS || signal.aborted) return;
+      if (answered() || lastEventId === undefined || resumptions === MAX_RESUMPTIONS || signal.aborted) return;
       await new Promise((resolve) => setTimeout(resolve, retryMs ?? DEFAULT_RESUME_DELAY_MS));
       response = await this.agent.request({ origin: this.origin, path: this.path, method: 'GET', headers: { ...headers, accept: 'text/event-stream', 'last-event-id': lastEventId }, signal });
     }
