@@ -13,7 +13,7 @@ import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { Client, StreamableHTTPClientTransport } from '@modelcontextprotocol/client';
 import { parse } from 'smol-toml';
 import { parseConfig } from '../src/config/load.js';
-import { latencies, quantile, throughput } from './measure.js';
+import { freshSignalFetch, latencies, quantile, throughput } from './measure.js';
 import { silentLogger } from '../src/log.js';
 import { startNexus } from '../src/server.js';
 import { EVERYTHING, FIXTURE_SERVER, freePort, NEXUS_BIN, spawnNode, startEverything, startFixtureHttp, waitForPort, type Spawned } from '../test/helpers/processes.js';
@@ -29,14 +29,6 @@ interface Target {
   url: string;
   tool: string;
 }
-
-/**
- * The SDK's HTTP client transport hands one long-lived AbortSignal to every fetch, which piles up
- * listeners on Node 20 (and slows the client down); a fresh signal per request, as nexus's own
- * downstream fetch does, keeps the measuring client clean.
- */
-const freshSignalFetch = ((url: string | URL, init?: RequestInit) =>
-  fetch(url, { ...init, signal: init?.signal ? AbortSignal.any([init.signal]) : undefined })) as typeof fetch;
 
 async function connect(url: string): Promise<Client> {
   const client = new Client({ name: 'bench', version: '1' });
@@ -140,17 +132,27 @@ function rssMiB(pid: number): number {
   return Number(/VmRSS:\s+(\d+)/.exec(status)?.[1]) / 1024;
 }
 
+/**
+ * Search end to end, side by side with a `ping` through the same process and client (the HTTP and
+ * protocol cost without any search), and the process's RSS against the 1k row.
+ */
 async function searchTable(): Promise<void> {
   const queries = (JSON.parse(readFileSync(new URL('./search/queries.json', import.meta.url), 'utf8')) as { keywords: string[] }[]).map((q) => q.keywords);
-  console.log('\nsearch end to end through a nexus process (HTTP, SDK client), every tuning query in turn\n');
-  console.log(`${'tools'.padEnd(8)}${'p50 ms'.padStart(9)}${'p99 ms'.padStart(9)}${'RSS MiB'.padStart(9)}`);
+  console.log('\nsearch end to end through a nexus process (HTTP, SDK client), every tuning query in turn;');
+  console.log('"ping" is the same process and client answering ping; RSS ratio is to the 1k row\n');
+  console.log(`${'tools'.padEnd(8)}${'p50 ms'.padStart(9)}${'p99 ms'.padStart(9)}${'ping p50'.padStart(10)}   ${'vs ping'.padEnd(18)}${'RSS MiB'.padStart(9)}   vs 1k`);
+  let firstRss: number | undefined;
   for (const size of [1_000, 10_000]) {
     const nexus = await catalogNexus(size);
     const client = await connect(`${nexus.url}/mcp`);
     let i = 0;
-    const call = () => client.request({ method: 'tools/call', params: { name: 'search', arguments: { keywords: queries[i++ % queries.length] } } });
-    const { p50, p99 } = await latency(call);
-    console.log(`${String(size).padEnd(8)}${fmt(p50).padStart(9)}${fmt(p99).padStart(9)}${fmt(rssMiB(nexus.pid), 1).padStart(9)}`);
+    const search = () => client.request({ method: 'tools/call', params: { name: 'search', arguments: { keywords: queries[i++ % queries.length] } } });
+    const { p50, p99 } = await latency(search);
+    const ping = await latency(() => client.ping());
+    const rss = rssMiB(nexus.pid);
+    firstRss ??= rss;
+    const versusPing = `${fmt(p50 / ping.p50, 2)}x, +${fmt(p50 - ping.p50)} ms`;
+    console.log(`${String(size).padEnd(8)}${fmt(p50).padStart(9)}${fmt(p99).padStart(9)}${fmt(ping.p50).padStart(10)}   ${versusPing.padEnd(18)}${fmt(rss, 1).padStart(9)}   ${fmt(rss / firstRss, 2)}x`);
     await client.close();
     await nexus.stop();
   }
