@@ -99,11 +99,18 @@ export class ToolIndex {
   private readonly slots: (IndexedTool | undefined)[] = [];
   private readonly slotsByServer = new Map<string, number[]>();
   private readonly slotByName = new Map<string, number>();
+  /**
+   * Per slot and field, what one occurrence of a term adds to BM25F's tf: the field boost over
+   * the length normalisation. It depends on average field lengths, so any change drops it and the
+   * next search computes it again (once per change, not per posting per search).
+   */
+  private termWeights: Float64Array | undefined;
 
   constructor(private readonly ranking: RankingOptions = DEFAULT_RANKING) {}
 
   /** Replaces every entry of `server` with `tools`. A name listed twice keeps its last tool. */
   setServerTools(server: string, tools: readonly Tool[]): void {
+    this.termWeights = undefined;
     for (const slot of this.slotsByServer.get(server) ?? []) {
       const old = this.slots[slot];
       if (old) this.slotByName.delete(old.name);
@@ -142,18 +149,23 @@ export class ToolIndex {
   search(keywords: readonly string[], limit = MAX_RESULTS): SearchResult[] {
     const words = [...new Map(keywords.flatMap(terms).map(([word, stemmed]) => [stemmed, word])).values()];
     if (words.length === 0 || this.index.documentCount === 0) return [];
-    const scores = new Float64Array(this.index.slotCount);
-    const matched = new Uint16Array(this.index.slotCount);
+    const slotCount = this.index.slotCount;
+    const scores = new Float64Array(slotCount);
+    const matched = new Uint16Array(slotCount);
     const touched: number[] = [];
+    const best = new Float64Array(slotCount);
     for (const word of words) {
-      for (const [slot, score] of this.bestPerTool(this.variants(word))) {
+      for (const slot of this.bestPerTool(this.variants(word), best)) {
         if (matched[slot] === 0) touched.push(slot);
-        scores[slot] = (scores[slot] ?? 0) + score;
+        scores[slot] = (scores[slot] ?? 0) + (best[slot] ?? 0);
         matched[slot] = (matched[slot] ?? 0) + 1;
+        best[slot] = 0;
       }
     }
+    // The final score (scaled by keyword coverage) replaces the sum, once per candidate.
     const { coveragePower } = this.ranking;
-    const final = (slot: number) => (scores[slot] ?? 0) * ((matched[slot] ?? 0) / words.length) ** coveragePower;
+    for (const slot of touched) scores[slot] = (scores[slot] ?? 0) * ((matched[slot] ?? 0) / words.length) ** coveragePower;
+    const final = (slot: number) => scores[slot] ?? 0;
     return topK(touched, final, (slot) => this.slots[slot]?.name ?? '', limit).flatMap((slot) => {
       const entry = this.slots[slot];
       if (!entry) return [];
@@ -191,29 +203,45 @@ export class ToolIndex {
     return [...variants].map(([stemmed, weight]) => ({ stem: stemmed, weight }));
   }
 
-  /** BM25F score of each tool for one query word: the best of the word's variants. */
-  private bestPerTool(variants: Variant[]): Map<number, number> {
-    const { fieldBoost, fieldB, k1 } = this.ranking;
+  /**
+   * BM25F score of each tool for one query word, the best of the word's variants, written into
+   * `best` (all zeros on entry); returns the slots it wrote.
+   */
+  private bestPerTool(variants: Variant[], best: Float64Array): number[] {
+    const { k1 } = this.ranking;
+    const weights = (this.termWeights ??= this.computeTermWeights());
     const documents = this.index.documentCount;
-    const best = new Map<number, number>();
+    const slots: number[] = [];
     for (const { stem: stemmed, weight } of variants) {
       const postings = this.index.postingsOf(stemmed);
       if (!postings) continue;
       const idf = Math.log(1 + (documents - postings.size + 0.5) / (postings.size + 0.5));
       for (const [slot, packed] of postings) {
         let tf = 0;
-        for (let field = 0; field < FIELDS; field++) {
+        for (let field = 0, base = slot * FIELDS; field < FIELDS; field++) {
           const count = fieldCount(packed, field);
-          if (count === 0) continue;
-          const average = this.index.averageFieldLength(field) || 1;
-          const b = fieldB[field] ?? 0;
-          tf += ((fieldBoost[field] ?? 0) * count) / (1 - b + (b * this.index.fieldLength(slot, field)) / average);
+          if (count !== 0) tf += count * (weights[base + field] as number);
         }
         const score = weight * idf * ((tf * (k1 + 1)) / (tf + k1));
-        if (score > (best.get(slot) ?? 0)) best.set(slot, score);
+        const previous = best[slot] as number;
+        if (previous === 0) slots.push(slot);
+        if (score > previous) best[slot] = score;
       }
     }
-    return best;
+    return slots;
+  }
+
+  private computeTermWeights(): Float64Array {
+    const { fieldBoost, fieldB } = this.ranking;
+    const weights = new Float64Array(this.index.slotCount * FIELDS);
+    for (let slot = 0; slot < this.index.slotCount; slot++) {
+      for (let field = 0; field < FIELDS; field++) {
+        const average = this.index.averageFieldLength(field) || 1;
+        const b = fieldB[field] ?? 0;
+        weights[slot * FIELDS + field] = (fieldBoost[field] ?? 0) / (1 - b + (b * this.index.fieldLength(slot, field)) / average);
+      }
+    }
+    return weights;
   }
 }
 
