@@ -60,7 +60,8 @@ async function nexusProcess(toml: string): Promise<{ url: string; pid: number; s
   const file = `${mkdtempSync('/tmp/nexus-bench-')}/nexus.toml`;
   writeFileSync(file, toml);
   const port = await freePort();
-  const nexus = track(spawnNode([NEXUS_BIN, '-c', file, '-l', `127.0.0.1:${port}`, '--log-style', 'json']));
+  // Default options (text logs), so RSS is what a user sees.
+  const nexus = track(spawnNode([NEXUS_BIN, '-c', file, '-l', `127.0.0.1:${port}`]));
   while (!nexus.output().includes('downstreams connected')) {
     if (nexus.child.exitCode !== null) throw new Error(nexus.output());
     await new Promise((resolve) => setTimeout(resolve, 50));

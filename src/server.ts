@@ -15,12 +15,11 @@ import { mountHealth } from './http/health.js';
 import { isLoopback, loopbackHostGuard, originGuard } from './http/host-guard.js';
 import { mountMcp } from './http/mcp-route.js';
 import { httpRateLimit } from './http/rate-limit.js';
-import { OAuthGuard } from './http/oauth.js';
+import type { OAuthGuard } from './http/oauth.js';
 import type { Logger } from './log.js';
 import { DownstreamRegistry } from './mcp/downstreams/registry.js';
 import { ExecuteLimits, type ServerRateLimits } from './ratelimit/execute-limits.js';
 import { toQuota, type LimiterStore } from './ratelimit/limiter.js';
-import { memoryStore, redisStore } from './ratelimit/stores.js';
 import { Gateway } from './mcp/gateway.js';
 
 export const DEFAULT_LISTEN_ADDRESS: ListenAddress = { host: '127.0.0.1', port: 8000 };
@@ -88,6 +87,8 @@ async function rateLimitStore(config: Config, logger: Logger): Promise<LimiterSt
   const anyServerLimits = Object.values(config.mcp.servers).some((server) => server.rate_limits);
   if (!limits?.global && !limits?.per_ip && !anyServerLimits) return undefined;
   const storage = limits?.storage ?? { type: 'memory' as const };
+  // Loaded only when limits are on: the Redis client alone is several MiB of resident memory.
+  const { memoryStore, redisStore } = await import('./ratelimit/stores.js');
   if (storage.type === 'memory') return memoryStore();
   try {
     return await redisStore(storage, logger);
@@ -141,8 +142,8 @@ export async function startNexus(config: Config, options: NexusOptions): Promise
     onerror: (error) => logger.debug({ err: error.message }, 'mcp handler error'),
   });
 
-  const oauth = config.server.oauth
-    ? new OAuthGuard({ config: config.server.oauth, logger, refetchCooldownMs: options.jwksRefetchCooldownMs })
+  const oauth: OAuthGuard | undefined = config.server.oauth
+    ? new (await import('./http/oauth.js')).OAuthGuard({ config: config.server.oauth, logger, refetchCooldownMs: options.jwksRefetchCooldownMs })
     : undefined;
 
   // Middleware order, as in the original: CORS -> CSRF -> auth -> handler.

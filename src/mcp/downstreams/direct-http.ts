@@ -11,7 +11,8 @@
  */
 import { isJSONRPCNotification, isJSONRPCRequest, ProtocolError, SdkError, SdkErrorCode, SdkHttpError, SUPPORTED_PROTOCOL_VERSIONS } from '@modelcontextprotocol/client';
 import type { RequestOptions, StreamableHTTPClientTransport } from '@modelcontextprotocol/client';
-import type { Agent } from 'undici';
+import type { IncomingMessage } from 'node:http';
+import { readText, send, type Pool } from './http-client.js';
 import { SseParser } from './sse.js';
 
 /** The SDK client's default request timeout, for a call that names none. */
@@ -32,19 +33,15 @@ interface Incoming {
 }
 
 export class DirectHttp {
-  private readonly origin: string;
-  private readonly path: string;
   private baseHeaders: Record<string, string> | undefined;
 
   constructor(
-    private readonly agent: Agent,
-    url: URL,
+    private readonly pool: Pool,
+    private readonly url: URL,
     /** The configured headers (and Authorization), as the SDK transport sends them. */
     private readonly configured: Readonly<Record<string, string>>,
     private readonly transport: StreamableHTTPClientTransport,
   ) {
-    this.origin = url.origin;
-    this.path = url.pathname + url.search;
   }
 
   /** Only 2025-era sessions: a 2026-era exchange carries per-request envelopes the SDK owns. */
@@ -117,26 +114,27 @@ export class DirectHttp {
     answered: () => boolean,
   ): Promise<void> {
     const headers = this.headers();
-    let response = await this.agent.request({ origin: this.origin, path: this.path, method: 'POST', headers: { ...headers, 'content-type': 'application/json', accept: 'application/json, text/event-stream' }, body, signal });
+    let response = await send(this.pool, this.url, { method: 'POST', headers: { ...headers, 'content-type': 'application/json', accept: 'application/json, text/event-stream' }, body, signal });
     for (let resumptions = 0; ; resumptions++) {
-      const contentType = String(response.headers['content-type'] ?? '');
-      if (response.statusCode < 200 || response.statusCode >= 300) {
-        const text = await response.body.text().catch(() => '');
-        throw new SdkHttpError(SdkErrorCode.ClientHttpNotImplemented, `Error POSTing to endpoint: ${text}`, { status: response.statusCode, text });
+      const status = response.statusCode ?? 0;
+      const contentType = response.headers['content-type'] ?? '';
+      if (status < 200 || status >= 300) {
+        const text = await readText(response).catch(() => '');
+        throw new SdkHttpError(SdkErrorCode.ClientHttpNotImplemented, `Error POSTing to endpoint: ${text}`, { status, text });
       }
       if (contentType.startsWith('application/json')) {
-        const data = (await response.body.json()) as Incoming | Incoming[];
+        const data = JSON.parse(await readText(response)) as Incoming | Incoming[];
         for (const message of Array.isArray(data) ? data : [data]) onMessage(message);
         return;
       }
       if (!contentType.startsWith('text/event-stream')) {
-        await response.body.dump();
+        response.resume();
         throw new SdkError(SdkErrorCode.ClientHttpUnexpectedContent, `Unexpected content type: ${contentType}`, { contentType });
       }
-      const { lastEventId, retryMs } = await readEvents(response.body, onMessage);
+      const { lastEventId, retryMs } = await readEvents(response, onMessage);
       if (answered() || lastEventId === undefined || resumptions === MAX_RESUMPTIONS || signal.aborted) return;
       await new Promise((resolve) => setTimeout(resolve, retryMs ?? DEFAULT_RESUME_DELAY_MS));
-      response = await this.agent.request({ origin: this.origin, path: this.path, method: 'GET', headers: { ...headers, accept: 'text/event-stream', 'last-event-id': lastEventId }, signal });
+      response = await send(this.pool, this.url, { method: 'GET', headers: { ...headers, accept: 'text/event-stream', 'last-event-id': lastEventId }, signal });
     }
   }
 
@@ -156,7 +154,7 @@ export class DirectHttp {
 
 /** Every message of an SSE body, until it ends; the last event id and retry hint, for resuming. */
 async function readEvents(
-  body: AsyncIterable<Buffer | string> & { setEncoding(encoding: BufferEncoding): unknown },
+  body: IncomingMessage,
   onMessage: (message: Incoming) => void,
 ): Promise<{ lastEventId: string | undefined; retryMs: number | undefined }> {
   const parser = new SseParser();

@@ -1,11 +1,11 @@
 /** Builds the SDK client transport for one configured downstream server. */
 import type { ChildProcess } from 'node:child_process';
-import { openSync, closeSync, readFileSync } from 'node:fs';
+import { openSync, closeSync } from 'node:fs';
 import type { Transport } from '@modelcontextprotocol/client';
 import { SSEClientTransport, StreamableHTTPClientTransport } from '@modelcontextprotocol/client';
 import { StdioClientTransport } from '@modelcontextprotocol/client/stdio';
-import { Agent, fetch as undiciFetch } from 'undici';
 import { DirectHttp } from './direct-http.js';
+import { createPool, poolFetch, type Pool } from './http-client.js';
 import { descendantsOf, terminate, terminatePids } from './process-tree.js';
 import type { RemoteServerConfig, StdioServerConfig } from '../../config/schema.js';
 
@@ -67,8 +67,8 @@ export function remoteTransport(
   const headers: Record<string, string> = { ...globalHeaders, ...config.headers };
   const token = bearerToken ?? (config.auth && 'token' in config.auth ? config.auth.token : undefined);
   if (token !== undefined) headers['Authorization'] = `Bearer ${token}`;
-  const agent = createAgent(config);
-  const fetch = remoteFetch(agent, protocol === 'sse' ? config.message_url : undefined);
+  const pool = createPool(config);
+  const fetch = remoteFetch(pool, protocol === 'sse' ? config.message_url : undefined);
   const url = new URL(config.url);
   const requestInit = { headers };
   const transport =
@@ -77,7 +77,7 @@ export function remoteTransport(
       : new StreamableHTTPClientTransport(url, { requestInit, fetch });
   return {
     transport,
-    direct: transport instanceof StreamableHTTPClientTransport ? new DirectHttp(agent, url, headers, transport) : undefined,
+    direct: transport instanceof StreamableHTTPClientTransport ? new DirectHttp(pool, url, headers, transport) : undefined,
     shutdown: async (closeClient) => {
       // Tell a streamable-HTTP server the session is over (a DELETE), without waiting long.
       if (transport instanceof StreamableHTTPClientTransport && transport.sessionId !== undefined) {
@@ -85,25 +85,9 @@ export function remoteTransport(
         await Promise.race([transport.terminateSession().catch(() => undefined), timeout]);
       }
       await closeClient();
-      await agent.close().catch(() => undefined);
+      pool.destroy();
     },
   };
-}
-
-/** One keep-alive pool per server, carrying that server's TLS settings. */
-function createAgent(config: RemoteServerConfig): Agent {
-  const tls = config.tls;
-  if (!tls) return new Agent();
-  const read = (path: string | undefined) => (path ? readFileSync(path) : undefined);
-  return new Agent({
-    connect: {
-      ca: read(tls.root_ca_cert_path),
-      cert: read(tls.client_cert_path),
-      key: read(tls.client_key_path),
-      rejectUnauthorized: tls.verify_certs,
-      ...(tls.accept_invalid_hostnames || !tls.verify_certs ? { checkServerIdentity: () => undefined } : {}),
-    },
-  });
 }
 
 type FetchLike = (url: string | URL, init?: RequestInit) => Promise<Response>;
@@ -113,7 +97,8 @@ type FetchLike = (url: string | URL, init?: RequestInit) => Promise<Response>;
  * long-lived signal, which piles up abort listeners on Node 20), and for SSE an optional fixed
  * message endpoint in place of the one the server announces (its session query is kept).
  */
-function remoteFetch(agent: Agent, messageUrl: string | undefined): FetchLike {
+function remoteFetch(pool: Pool, messageUrl: string | undefined): FetchLike {
+  const fetch = poolFetch(pool);
   return (input, init) => {
     let target = input;
     if (messageUrl && init?.method === 'POST') {
@@ -123,7 +108,7 @@ function remoteFetch(agent: Agent, messageUrl: string | undefined): FetchLike {
       target = fixed;
     }
     const signal = init?.signal ? AbortSignal.any([init.signal]) : undefined;
-    return undiciFetch(target, { ...(init as object), signal, dispatcher: agent }) as unknown as Promise<Response>;
+    return fetch(target, { ...init, signal });
   };
 }
 

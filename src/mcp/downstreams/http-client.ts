@@ -1,0 +1,82 @@
+/**
+ * HTTP to remote downstreams on node:http(s): one keep-alive agent per server carrying its TLS
+ * settings, a raw request for nexus's lean call path, and a fetch() for the SDK transports.
+ *
+ * Node's own HTTP client instead of the undici package: undici cost nexus about 7 MiB of
+ * resident memory (docs/performance.md) at no gain in latency, and nothing here needs more.
+ */
+import { readFileSync } from 'node:fs';
+import { Agent as HttpAgent, request as httpRequest, type IncomingMessage, type OutgoingHttpHeaders } from 'node:http';
+import { Agent as HttpsAgent, request as httpsRequest } from 'node:https';
+import { Readable } from 'node:stream';
+import type { RemoteServerConfig } from '../../config/schema.js';
+
+/** A server's connection pool: plain or TLS, by its URL's scheme. */
+export type Pool = HttpAgent | HttpsAgent;
+
+export function createPool(config: RemoteServerConfig): Pool {
+  if (new URL(config.url).protocol !== 'https:') return new HttpAgent({ keepAlive: true });
+  const tls = config.tls;
+  const read = (path: string | undefined) => (path ? readFileSync(path) : undefined);
+  return new HttpsAgent({
+    keepAlive: true,
+    ...(tls && {
+      ca: read(tls.root_ca_cert_path),
+      cert: read(tls.client_cert_path),
+      key: read(tls.client_key_path),
+      rejectUnauthorized: tls.verify_certs,
+      ...(tls.accept_invalid_hostnames || !tls.verify_certs ? { checkServerIdentity: () => undefined } : {}),
+    }),
+  });
+}
+
+export interface RawRequest {
+  method: string;
+  headers: OutgoingHttpHeaders;
+  body?: string;
+  signal?: AbortSignal;
+}
+
+/** Sends one request through `pool`; resolves with the response head, its body still to read. */
+export function send(pool: Pool, url: URL, { method, headers, body, signal }: RawRequest): Promise<IncomingMessage> {
+  return new Promise((resolve, reject) => {
+    const request = (url.protocol === 'https:' ? httpsRequest : httpRequest)(url, { method, headers, agent: pool, signal }, resolve);
+    request.once('error', reject);
+    request.end(body);
+  });
+}
+
+/** The whole body as text. */
+export async function readText(response: IncomingMessage): Promise<string> {
+  response.setEncoding('utf8');
+  let text = '';
+  for await (const chunk of response) text += chunk as string;
+  return text;
+}
+
+type FetchLike = (url: string | URL, init?: RequestInit) => Promise<Response>;
+
+/**
+ * fetch() for the SDK transports over `pool`. Redirects are never followed here: the SDK asks
+ * for `redirect: "manual"` and follows the ones its policy allows itself.
+ */
+export function poolFetch(pool: Pool): FetchLike {
+  return async (input, init) => {
+    const headers: OutgoingHttpHeaders = {};
+    new Headers(init?.headers).forEach((value, name) => (headers[name] = value));
+    const method = init?.method ?? 'GET';
+    const body = init?.body;
+    if (body !== undefined && body !== null && typeof body !== 'string') throw new TypeError('only string bodies are supported');
+    const response = await send(pool, new URL(input), { method, headers, body: body ?? undefined, signal: init?.signal ?? undefined });
+    const status = response.statusCode ?? 0;
+    const empty = method === 'HEAD' || status === 204 || status === 205 || status === 304;
+    if (empty) response.resume();
+    const responseHeaders = new Headers();
+    for (let i = 0; i < response.rawHeaders.length; i += 2) responseHeaders.append(response.rawHeaders[i] as string, response.rawHeaders[i + 1] as string);
+    return new Response(empty ? null : (Readable.toWeb(response) as ReadableStream<Uint8Array>), {
+      status,
+      statusText: response.statusMessage,
+      headers: responseHeaders,
+    });
+  };
+}
