@@ -4,9 +4,11 @@
  * 1. `echo` through the same SDK client: direct to server-everything over streamable HTTP,
  *    through nexus to it (HTTP) and to a stdio server-everything, through mcp-proxy (a popular
  *    stdio-to-HTTP bridge) to stdio server-everything, and our minimal stateless JSON fixture
- *    direct and through nexus. p50/p99 at concurrency 1, throughput at 16 and 64.
- * 2. `search` end to end through a nexus process holding 1k and 10k tools, and that process's RSS.
- * 3. Time to ready with 1 and with 20 stdio servers.
+ *    direct and through nexus. p50/p99 at concurrency 1, throughput at 16 and 64. nexus and
+ *    mcp-proxy run as their own processes, as users run them.
+ * 2. Time to ready with 1 and with 20 stdio servers, with the CPU nexus and the servers spent.
+ * 3. `search` end to end through a nexus process holding 1k and 10k tools, beside `ping` through
+ *    the same process, and that process's RSS.
  * Every figure comes with its ratio to its baseline. Medians over many calls after a warm-up.
  */
 import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
@@ -16,7 +18,7 @@ import { parseConfig } from '../src/config/load.js';
 import { freshSignalFetch, latencies, quantile, throughput } from './measure.js';
 import { silentLogger } from '../src/log.js';
 import { startNexus } from '../src/server.js';
-import { EVERYTHING, FIXTURE_SERVER, freePort, NEXUS_BIN, spawnNode, startEverything, startFixtureHttp, waitForPort, type Spawned } from '../test/helpers/processes.js';
+import { childPids, EVERYTHING, FIXTURE_SERVER, freePort, NEXUS_BIN, spawnNode, startEverything, startFixtureHttp, waitForPort, type Spawned } from '../test/helpers/processes.js';
 
 const CALLS = Number(process.env.BENCH_CALLS ?? 2_000);
 const WARM_UP = 300;
@@ -159,24 +161,48 @@ async function searchTable(): Promise<void> {
   }
 }
 
+/** CPU milliseconds a process has used so far (Linux /proc; clock ticks of 10 ms). */
+function cpuMs(pid: number): number {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    return (Number(fields[11]) + Number(fields[12])) * 10;
+  } catch {
+    return 0;
+  }
+}
+
+/**
+ * Time to ready with 1 and 20 stdio servers (our SDK fixture, a Node process each), in process.
+ * Beside the wall time: the CPU nexus itself spent, and the CPU the servers spent starting,
+ * since on 2 cores twenty Node processes booting at once bound the wall time.
+ */
 async function startupTable(): Promise<void> {
   const timeToReady = async (servers: number) => {
     const toml = Array.from({ length: servers }, (_, i) => `[mcp.servers.s${i}]\ncmd = ["node", "${FIXTURE_SERVER}", "stdio"]`).join('\n');
-    const times: number[] = [];
+    const runs: { wall: number; own: number; children: number }[] = [];
     for (let run = 0; run < 3; run++) {
+      const existing = new Set(await childPids(process.pid));
+      const cpu = process.cpuUsage();
       const start = performance.now();
       const nexus = await startNexus(parseConfig(parse(toml), 'bench'), { logger: silentLogger, listenAddress: { host: '127.0.0.1', port: 0 } });
       await nexus.ready;
-      times.push(performance.now() - start);
+      const wall = performance.now() - start;
+      const { user, system } = process.cpuUsage(cpu);
+      const started = (await childPids(process.pid)).filter((pid) => !existing.has(pid));
+      runs.push({ wall, own: (user + system) / 1000, children: started.reduce((sum, pid) => sum + cpuMs(pid), 0) });
       await nexus.close();
     }
-    return quantile(times.sort((a, b) => a - b), 0.5);
+    const median = (key: 'wall' | 'own' | 'children') => quantile(runs.map((r) => r[key]).sort((a, b) => a - b), 0.5);
+    return { wall: median('wall'), own: median('own'), children: median('children') };
   };
   const one = await timeToReady(1);
   const twenty = await timeToReady(20);
-  console.log('\nstartup to ready (median of 3)\n');
-  console.log(`1 stdio server    ${fmt(one, 0).padStart(6)} ms`);
-  console.log(`20 stdio servers  ${fmt(twenty, 0).padStart(6)} ms   (${fmt(twenty / one, 2)}x the time with 1)`);
+  console.log('\nstartup to ready, in process (median of 3): wall time, CPU of nexus itself, CPU of the servers it started\n');
+  console.log(`${''.padEnd(18)}${'wall ms'.padStart(9)}${'nexus CPU ms'.padStart(14)}${'servers CPU ms'.padStart(16)}`);
+  console.log(`1 stdio server    ${fmt(one.wall, 0).padStart(9)}${fmt(one.own, 0).padStart(14)}${fmt(one.children, 0).padStart(16)}`);
+  console.log(`20 stdio servers  ${fmt(twenty.wall, 0).padStart(9)}${fmt(twenty.own, 0).padStart(14)}${fmt(twenty.children, 0).padStart(16)}`);
+  console.log(`ratio 20 / 1      ${fmt(twenty.wall / one.wall, 2).padStart(8)}x${fmt(twenty.own / one.own, 2).padStart(13)}x${fmt(twenty.children / one.children, 2).padStart(15)}x`);
 }
 
 try {
