@@ -8,7 +8,7 @@ import { Client, ProtocolError, StreamableHTTPClientTransport } from '@modelcont
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { RunningNexus } from '../src/server.js';
 import { firstText, startTestNexus } from './helpers/nexus.js';
-import { FIXTURE_SERVER, startFixtureHttp, type Spawned } from './helpers/processes.js';
+import { FIXTURE_SERVER, freePort, ROOT, spawnNode, startFixtureHttp, waitForPort, type Spawned } from './helpers/processes.js';
 
 let fixture: Spawned & { url: string };
 let nexus: RunningNexus;
@@ -120,5 +120,86 @@ describe('a streamable-HTTP server that loses its session', () => {
     expect((lost as ProtocolError).message).toMatch(/request to server 'remote' failed: Error POSTing to endpoint/);
     await expect.poll(() => run('remote__echo', { message: 'back' }), { timeout: 10_000 }).toBe('Echo: back');
     expect(Number(await run('remote__request_id'))).toBeGreaterThanOrEqual(2 ** 40);
+  });
+});
+
+/** Our hand-written server with odd but legal streams (test/fixtures/odd-http-server.mjs). */
+async function startOddServer(env: NodeJS.ProcessEnv = {}): Promise<Spawned & { url: string }> {
+  const port = await freePort();
+  const spawned = spawnNode([`${ROOT}test/fixtures/odd-http-server.mjs`, String(port)], env);
+  await waitForPort(port);
+  return { ...spawned, url: `http://127.0.0.1:${port}/mcp` };
+}
+
+describe('a server with odd streams, through the lean path', () => {
+  let odd: Spawned & { url: string };
+  let oddNexus: RunningNexus;
+  let oddClient: Client;
+  beforeAll(async () => {
+    odd = await startOddServer();
+    oddNexus = await startTestNexus(`[mcp.servers.odd]\nurl = "${odd.url}"\nprotocol = "streamable-http"\ncall_timeout = "800ms"`);
+    oddClient = new Client({ name: 'odd', version: '1' });
+    await oddClient.connect(new StreamableHTTPClientTransport(new URL(`${oddNexus.url}/mcp`)));
+  });
+  afterAll(async () => {
+    await oddClient?.close();
+    await oddNexus?.close();
+    await odd?.kill();
+  });
+  const oddRun = (name: string, onprogress?: () => void) =>
+    oddClient.callTool({ name: 'execute', arguments: { name, arguments: {} } }, onprogress && { onprogress }).then(firstText, (error: ProtocolError) => error);
+  const counts = async () => JSON.parse((await oddRun('odd__counts')) as string) as { gets: number; cancels: number };
+
+  it('keeps resuming a stream the server keeps closing, as the SDK does', async () => {
+    const before = await counts();
+    expect(await oddRun('odd__poll')).toBe('polled answer');
+    expect((await counts()).gets).toBe(before.gets + 3);
+  });
+
+  it('waits for call_timeout, not fails at once, when a stream ends unanswered or a request gets 202; the server stays ready', async () => {
+    const before = await counts();
+    const [dropped, accepted, slow] = await Promise.all([oddRun('odd__drop_no_id'), oddRun('odd__accepted'), oddRun('odd__slow')]);
+    for (const outcome of [dropped, accepted]) {
+      expect(outcome).toBeInstanceOf(ProtocolError);
+      expect((outcome as ProtocolError).message).toMatch(/timed out/i);
+    }
+    // The slow call (1.5 s, beyond call_timeout) shares the connection: it times out on its own,
+    // and none of the three is taken for a lost connection.
+    expect(slow).toBeInstanceOf(ProtocolError);
+    expect(oddNexus.registry.get('odd')?.state.status).toBe('ready');
+    await expect.poll(async () => (await counts()).cancels, { timeout: 5_000 }).toBe(before.cancels + 3);
+    expect(await oddRun('odd__ok')).toBe('ok');
+  });
+
+  it('ignores progress that comes after the answer', async () => {
+    let late = 0;
+    expect(await oddRun('odd__late_progress', () => late++)).toBe('late');
+    expect(await oddRun('odd__late_progress')).toBe('late');
+    expect(late).toBe(0);
+  });
+
+  it('words a -32002 error as the SDK server does (-32602), on the lean path and the SDK path alike', async () => {
+    const lean = await oddRun('odd__not_found');
+    const sdk = await oddRun('odd__not_found', () => undefined);
+    expect(lean).toMatchObject({ code: -32602, message: expect.stringContaining('no such thing') });
+    expect(sdk).toMatchObject({ code: (lean as ProtocolError).code, message: (lean as ProtocolError).message });
+  });
+
+  it('follows a same-origin redirect of the endpoint (e.g. /mcp to /mcp/)', async () => {
+    const redirecting = await startOddServer({ ODD_REDIRECT: '1' });
+    const nexus = await startTestNexus(`[mcp.servers.odd]\nurl = "${redirecting.url}"\nprotocol = "streamable-http"`);
+    const client = new Client({ name: 'odd-redirect', version: '1' });
+    try {
+      await client.connect(new StreamableHTTPClientTransport(new URL(`${nexus.url}/mcp`)));
+      for (let i = 0; i < 3; i++) {
+        const result = await client.callTool({ name: 'execute', arguments: { name: 'odd__ok', arguments: {} } });
+        expect(firstText(result)).toBe('ok');
+      }
+      expect(nexus.registry.get('odd')?.state.status).toBe('ready');
+    } finally {
+      await client.close();
+      await nexus.close();
+      await redirecting.kill();
+    }
   });
 });

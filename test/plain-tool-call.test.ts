@@ -44,6 +44,13 @@ describe('which requests the lean path takes', () => {
     ['a progress token (progress needs a stream)', withParams({ _meta: { progressToken: 5 } }), HEADERS],
     ['a 2026-era envelope', withParams({ _meta: { 'io.modelcontextprotocol/protocolVersion': '2026-07-28' } }), HEADERS],
     ['_meta that is not an object', withParams({ _meta: 'x' }), HEADERS],
+    ['a reserved _meta key', withParams({ _meta: { 'io.modelcontextprotocol/related-task': { taskId: 1 } } }), HEADERS],
+    ['a member beyond jsonrpc, id, method and params', { ...CALL, extra: 1 }, HEADERS],
+    ['params beyond name, arguments and _meta', withParams({ task: 'x' }), HEADERS],
+    ['null arguments', withParams({ arguments: null }), HEADERS],
+    ['an id beyond the safe integers', { ...CALL, id: 2 ** 60 }, HEADERS],
+    ['a Content-Type with a malformed parameter', CALL, { ...HEADERS, contentType: 'application/json;a=1,b' }],
+    ['a protocol version padded with a non-breaking space', CALL, { ...HEADERS, protocolVersion: '2025-11-25\u00a0' }],
   ])('leaves %s to the SDK', (_case, body, headers) => {
     expect(plainToolCall(body, headers)).toBeUndefined();
   });

@@ -8,7 +8,6 @@
  * the protocol's corners.
  */
 import {
-  PROTOCOL_VERSION_META_KEY,
   ProtocolErrorCode,
   SUPPORTED_PROTOCOL_VERSIONS,
   type CallToolResult,
@@ -29,36 +28,60 @@ export interface RequestHeaders {
 const isObject = (value: unknown): value is Record<string, unknown> =>
   value !== null && typeof value === 'object' && !Array.isArray(value);
 
+/** The members a plain JSON-RPC request may have (the SDK's request schema is strict). */
+const REQUEST_KEYS = new Set(['jsonrpc', 'id', 'method', 'params']);
+/** The params of a plain call: anything more (a task, say) is for the SDK to judge. */
+const PARAM_KEYS = new Set(['name', 'arguments', '_meta']);
+/** Results that are not plain tool results, which the SDK leaves without `content`. */
+const OTHER_RESULT_KINDS = ['task', 'inputRequests', 'requestState'];
+/** `_meta` keys in a reserved MCP namespace, which the SDK validates. */
+const RESERVED_META = /(^|\.)(modelcontextprotocol|mcp)[./]/;
+
+/** What the SDK's transport accepts as a JSON Content-Type: application/json, any parameters. */
+function isJsonContentType(value: string | undefined): boolean {
+  const [type, ...parameters] = (value ?? '').split(';');
+  return type?.trim().toLowerCase() === 'application/json' && parameters.every((parameter) => /^[ \t]*[!#$%&'*+.^`|~\w-]+=("[^"]*"|[!#$%&'*+.^`|~\w-]+)[ \t]*$/.test(parameter));
+}
+
 /** The call, when `body` and the headers are a plain tool call the SDK would serve; else undefined. */
 export function plainToolCall(body: unknown, headers: RequestHeaders): PlainToolCall | undefined {
   // The SDK's 2025-era transport refuses anything else with 406, 415 or 400.
   const { accept, contentType, protocolVersion } = headers;
   if (!accept?.includes('application/json') || !accept.includes('text/event-stream')) return undefined;
-  if (!contentType || !/^application\/json\s*(;|$)/i.test(contentType)) return undefined;
-  if (protocolVersion !== undefined && !SUPPORTED_PROTOCOL_VERSIONS.includes(protocolVersion.trim())) return undefined;
+  if (!isJsonContentType(contentType)) return undefined;
+  if (protocolVersion !== undefined && !SUPPORTED_PROTOCOL_VERSIONS.includes(protocolVersion.replace(/^[ \t]+|[ \t]+$/g, ''))) return undefined;
   if (!isObject(body) || body['jsonrpc'] !== '2.0' || body['method'] !== 'tools/call') return undefined;
+  if (Object.keys(body).some((key) => !REQUEST_KEYS.has(key))) return undefined;
   const id = body['id'];
-  if (typeof id !== 'string' && !Number.isInteger(id)) return undefined;
+  if (typeof id !== 'string' && !Number.isSafeInteger(id)) return undefined;
   const params = body['params'];
-  if (!isObject(params)) return undefined;
+  if (!isObject(params) || Object.keys(params).some((key) => !PARAM_KEYS.has(key))) return undefined;
   const name = params['name'];
-  const args = params['arguments'] ?? {};
-  if ((name !== 'search' && name !== 'execute') || !isObject(args)) return undefined;
+  const args = params['arguments'];
+  if ((name !== 'search' && name !== 'execute') || (args !== undefined && !isObject(args))) return undefined;
   const meta = params['_meta'];
-  if (meta !== undefined && (!isObject(meta) || 'progressToken' in meta || PROTOCOL_VERSION_META_KEY in meta)) return undefined;
-  return { id: id as string | number, name, arguments: args };
+  if (meta !== undefined && (!isObject(meta) || 'progressToken' in meta || Object.keys(meta).some((key) => RESERVED_META.test(key)))) {
+    return undefined;
+  }
+  return { id: id as string | number, name, arguments: args ?? {} };
 }
 
-/** The JSON-RPC response to a call: its result, or its error worded as the SDK's server words it. */
+/**
+ * The JSON-RPC response to a call, as the SDK's server would give it: a result without `content`
+ * gets an empty one, and an error keeps its code (-32002 becomes -32602, as the SDK maps it),
+ * message and data.
+ */
 export async function answer(
   call: PlainToolCall,
   run: (call: PlainToolCall) => Promise<CallToolResult>,
 ): Promise<Record<string, unknown>> {
   try {
-    return { jsonrpc: '2.0', id: call.id, result: await run(call) };
+    const result = await run(call);
+    const contentless = result.content === undefined && !OTHER_RESULT_KINDS.some((key) => key in result);
+    return { jsonrpc: '2.0', id: call.id, result: contentless ? { ...result, content: [] } : result };
   } catch (thrown) {
     const error = (thrown ?? {}) as { code?: unknown; message?: unknown; data?: unknown };
-    const code = Number.isSafeInteger(error.code) ? error.code : ProtocolErrorCode.InternalError;
+    const code = Number.isSafeInteger(error.code) ? (error.code === -32002 ? -32602 : error.code) : ProtocolErrorCode.InternalError;
     const message = typeof error.message === 'string' ? error.message : 'Internal error';
     return { jsonrpc: '2.0', id: call.id, error: { code, message, ...(error.data !== undefined && { data: error.data }) } };
   }

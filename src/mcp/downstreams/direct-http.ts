@@ -17,9 +17,11 @@ import { SseParser } from './sse.js';
 
 /** The SDK client's default request timeout, for a call that names none. */
 const DEFAULT_TIMEOUT_MS = 60_000;
-/** Times a stream that ended before its response is resumed (with Last-Event-ID), as the SDK does. */
-const MAX_RESUMPTIONS = 2;
+/** The wait before resuming a stream when the server gives no `retry:`, and the most it may ask. */
 const DEFAULT_RESUME_DELAY_MS = 1_000;
+const MAX_RESUME_DELAY_MS = 30_000;
+/** Same-origin 307/308 redirects followed, as the SDK transports do. */
+const MAX_REDIRECTS = 5;
 
 /** Ids of our own requests: far above the SDK client's counter, so the two never meet on one session. */
 let nextId = 2 ** 40;
@@ -32,26 +34,55 @@ interface Incoming {
   error?: { code: number; message: string; data?: unknown };
 }
 
+const mediaType = (header: string | undefined) => (header ?? '').split(';')[0]?.trim().toLowerCase();
+
+/** A wait that ends early (resolving false) when `signal` aborts. */
+function sleep(ms: number, signal: AbortSignal): Promise<boolean> {
+  return new Promise((resolve) => {
+    if (signal.aborted) return resolve(false);
+    const onAbort = () => {
+      clearTimeout(timer);
+      resolve(false);
+    };
+    const timer = setTimeout(() => {
+      signal.removeEventListener('abort', onAbort);
+      resolve(true);
+    }, ms);
+    signal.addEventListener('abort', onAbort, { once: true });
+  });
+}
+
 export class DirectHttp {
   private baseHeaders: Record<string, string> | undefined;
+  /** Aborted when the connection closes: calls still under way stop and fail. */
+  private readonly closed = new AbortController();
 
   constructor(
     private readonly pool: Pool,
-    private readonly url: URL,
+    /** The endpoint; moves with a same-origin redirect. */
+    private url: URL,
     /** The configured headers (and Authorization), as the SDK transport sends them. */
     private readonly configured: Readonly<Record<string, string>>,
     private readonly transport: StreamableHTTPClientTransport,
-  ) {
-  }
+  ) {}
 
   /** Only 2025-era sessions: a 2026-era exchange carries per-request envelopes the SDK owns. */
   get usable(): boolean {
     const version = this.transport.protocolVersion;
-    return version !== undefined && SUPPORTED_PROTOCOL_VERSIONS.includes(version);
+    return !this.closed.signal.aborted && version !== undefined && SUPPORTED_PROTOCOL_VERSIONS.includes(version);
   }
 
-  /** Sends one request and resolves with its result; errors match what the SDK client throws. */
+  /** Ends every call under way (the connection is closing). */
+  close(): void {
+    this.closed.abort(new SdkError(SdkErrorCode.ConnectionClosed, 'Connection closed'));
+  }
+
+  /**
+   * Sends one request and resolves with its result. Outcomes match the SDK client's: a stream
+   * that ends unanswered is resumed if it can be, or else the call waits for its timeout.
+   */
   request(method: string, params: Record<string, unknown>, options: RequestOptions): Promise<unknown> {
+    if (options.signal?.aborted) return Promise.reject(new SdkError(SdkErrorCode.RequestTimeout, String(options.signal.reason)));
     const id = nextId++;
     const body = JSON.stringify({ jsonrpc: '2.0', id, method, params: { ...params, _meta: { ...(params['_meta'] as object), progressToken: id } } });
     return new Promise((resolve, reject) => {
@@ -64,6 +95,7 @@ export class DirectHttp {
         settled = true;
         clearTimeout(timer);
         options.signal?.removeEventListener('abort', onAbort);
+        this.closed.signal.removeEventListener('abort', onClosed);
         outcome();
       };
       // As the SDK does: tell the server, stop reading, and fail the call.
@@ -79,10 +111,17 @@ export class DirectHttp {
         timer = setTimeout(() => cancel(new SdkError(SdkErrorCode.RequestTimeout, 'Request timed out', { timeout: timeoutMs })), timeoutMs);
       };
       const onAbort = () => cancel(options.signal?.reason);
-      if (options.signal?.aborted) return onAbort();
+      const onClosed = () =>
+        settle(() => {
+          http.abort();
+          reject(this.closed.signal.reason);
+        });
       options.signal?.addEventListener('abort', onAbort, { once: true });
+      this.closed.signal.addEventListener('abort', onClosed, { once: true });
+      if (this.closed.signal.aborted) return onClosed();
       arm();
       const onMessage = (message: Incoming): void => {
+        if (settled) return;
         if (message.id === id && message.method === undefined) {
           settle(() => {
             if (message.error) return reject(new ProtocolError(message.error.code, message.error.message, message.error.data));
@@ -99,10 +138,8 @@ export class DirectHttp {
           this.transport.onmessage?.(message);
         }
       };
-      this.exchange(body, http.signal, onMessage, () => settled).then(
-        () => settle(() => reject(new SdkError(SdkErrorCode.ConnectionClosed, 'the server ended the stream without answering'))),
-        (error: unknown) => settle(() => reject(error)),
-      );
+      // Ending unanswered is not an error by itself: the call then waits for its timeout.
+      this.exchange(body, http.signal, onMessage, () => settled).catch((error: unknown) => settle(() => reject(error)));
     });
   }
 
@@ -114,27 +151,43 @@ export class DirectHttp {
     answered: () => boolean,
   ): Promise<void> {
     const headers = this.headers();
-    let response = await send(this.pool, this.url, { method: 'POST', headers: { ...headers, 'content-type': 'application/json', accept: 'application/json, text/event-stream' }, body, signal });
-    for (let resumptions = 0; ; resumptions++) {
+    let response = await this.post(body, { ...headers, 'content-type': 'application/json', accept: 'application/json, text/event-stream' }, signal);
+    for (;;) {
       const status = response.statusCode ?? 0;
-      const contentType = response.headers['content-type'] ?? '';
+      const type = mediaType(response.headers['content-type']);
+      if (status === 202) return void response.resume();
       if (status < 200 || status >= 300) {
         const text = await readText(response).catch(() => '');
         throw new SdkHttpError(SdkErrorCode.ClientHttpNotImplemented, `Error POSTing to endpoint: ${text}`, { status, text });
       }
-      if (contentType.startsWith('application/json')) {
+      if (type === 'application/json') {
         const data = JSON.parse(await readText(response)) as Incoming | Incoming[];
         for (const message of Array.isArray(data) ? data : [data]) onMessage(message);
         return;
       }
-      if (!contentType.startsWith('text/event-stream')) {
+      if (type !== 'text/event-stream') {
         response.resume();
-        throw new SdkError(SdkErrorCode.ClientHttpUnexpectedContent, `Unexpected content type: ${contentType}`, { contentType });
+        throw new SdkError(SdkErrorCode.ClientHttpUnexpectedContent, `Unexpected content type: ${type}`, { contentType: type });
       }
       const { lastEventId, retryMs } = await readEvents(response, onMessage);
-      if (answered() || lastEventId === undefined || resumptions === MAX_RESUMPTIONS || signal.aborted) return;
-      await new Promise((resolve) => setTimeout(resolve, retryMs ?? DEFAULT_RESUME_DELAY_MS));
+      // As the SDK: resume for as long as the server keeps the stream resumable and answers the GET.
+      if (answered() || lastEventId === undefined) return;
+      if (!(await sleep(Math.min(retryMs ?? DEFAULT_RESUME_DELAY_MS, MAX_RESUME_DELAY_MS), signal))) return;
       response = await send(this.pool, this.url, { method: 'GET', headers: { ...headers, accept: 'text/event-stream', 'last-event-id': lastEventId }, signal });
+      if (response.statusCode !== 200 || mediaType(response.headers['content-type']) !== 'text/event-stream') return void response.resume();
+    }
+  }
+
+  /** The POST, following same-origin 307/308 redirects (and remembering where they lead). */
+  private async post(body: string, headers: Record<string, string>, signal: AbortSignal): Promise<IncomingMessage> {
+    for (let redirects = 0; ; redirects++) {
+      const response = await send(this.pool, this.url, { method: 'POST', headers, body, signal });
+      const location = response.headers.location;
+      if ((response.statusCode !== 307 && response.statusCode !== 308) || !location || redirects === MAX_REDIRECTS) return response;
+      const target = new URL(location, this.url);
+      if (target.origin !== this.url.origin || target.username !== this.url.username || target.password !== this.url.password) return response;
+      response.resume();
+      this.url = target;
     }
   }
 
@@ -158,14 +211,10 @@ async function readEvents(
   onMessage: (message: Incoming) => void,
 ): Promise<{ lastEventId: string | undefined; retryMs: number | undefined }> {
   const parser = new SseParser();
-  let lastEventId: string | undefined;
-  let retryMs: number | undefined;
   body.setEncoding('utf8');
   for await (const chunk of body) {
     for (const event of parser.feed(chunk as string)) {
-      lastEventId = event.id ?? lastEventId;
-      retryMs = event.retry ?? retryMs;
-      if (event.event !== 'message' || event.data === '') continue;
+      if (event.event !== 'message') continue;
       // Like the SDK transport, a message that is not JSON is skipped, not fatal to the call.
       let message: Incoming;
       try {
@@ -176,5 +225,5 @@ async function readEvents(
       onMessage(message);
     }
   }
-  return { lastEventId, retryMs };
+  return { lastEventId: parser.lastEventId, retryMs: parser.retry };
 }

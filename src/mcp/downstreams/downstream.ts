@@ -105,21 +105,24 @@ export class Downstream {
   }
 
   async callTool(params: CallToolRequestParams, options: RequestOptions): Promise<CallToolResult> {
-    const { client, opened } = this.live();
+    const connection = this.live();
+    const { client, opened } = connection;
     // The raw request, not client.callTool(): a gateway passes results through unchanged
     // instead of validating them against the tool's output schema.
     const call = opened.direct?.usable
       ? opened.direct.request('tools/call', params, options)
       : client.request({ method: 'tools/call', params }, options);
-    return this.watch(call as Promise<CallToolResult>, options);
+    return this.watch(connection, call as Promise<CallToolResult>, options);
   }
 
   async getPrompt(params: GetPromptRequestParams, options: RequestOptions): Promise<GetPromptResult> {
-    return this.watch(this.live().client.getPrompt(params, options), options);
+    const connection = this.live();
+    return this.watch(connection, connection.client.getPrompt(params, options), options);
   }
 
   async readResource(params: ReadResourceRequestParams, options: RequestOptions): Promise<ReadResourceResult> {
-    return this.watch(this.live().client.readResource(params, { ...options, cacheMode: 'bypass' }), options);
+    const connection = this.live();
+    return this.watch(connection, connection.client.readResource(params, { ...options, cacheMode: 'bypass' }), options);
   }
 
   async close(): Promise<void> {
@@ -144,12 +147,15 @@ export class Downstream {
     return new DownstreamUnavailableError(`server '${this.name}' is unavailable${why}`);
   }
 
-  /** Passes a call's outcome on; a lost connection (not a JSON-RPC error) starts a reconnect. */
-  private async watch<T>(call: Promise<T>, options: RequestOptions): Promise<T> {
+  /**
+   * Passes a call's outcome on; a lost connection (not a JSON-RPC error) starts a reconnect, if
+   * the call's connection is still the current one (a late failure must not end its successor).
+   */
+  private async watch<T>(connection: Connection, call: Promise<T>, options: RequestOptions): Promise<T> {
     try {
       return await call;
     } catch (error) {
-      if (!options.signal?.aborted && isConnectionLoss(error)) this.connectionLost(describeError(error));
+      if (connection === this.connection && !options.signal?.aborted && isConnectionLoss(error)) this.connectionLost(describeError(error));
       throw error;
     }
   }

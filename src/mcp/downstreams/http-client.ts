@@ -11,23 +11,31 @@ import { Agent as HttpsAgent, request as httpsRequest } from 'node:https';
 import { Readable } from 'node:stream';
 import type { RemoteServerConfig } from '../../config/schema.js';
 
-/** A server's connection pool: plain or TLS, by its URL's scheme. */
-export type Pool = HttpAgent | HttpsAgent;
+/**
+ * A server's keep-alive pools, one per scheme: a redirect or an SSE message endpoint may use the
+ * other scheme than the configured URL. The server's TLS settings go with the https one.
+ */
+export interface Pool {
+  http: HttpAgent;
+  https: HttpsAgent;
+}
 
 export function createPool(config: RemoteServerConfig): Pool {
-  if (new URL(config.url).protocol !== 'https:') return new HttpAgent({ keepAlive: true });
   const tls = config.tls;
   const read = (path: string | undefined) => (path ? readFileSync(path) : undefined);
-  return new HttpsAgent({
-    keepAlive: true,
-    ...(tls && {
-      ca: read(tls.root_ca_cert_path),
-      cert: read(tls.client_cert_path),
-      key: read(tls.client_key_path),
-      rejectUnauthorized: tls.verify_certs,
-      ...(tls.accept_invalid_hostnames || !tls.verify_certs ? { checkServerIdentity: () => undefined } : {}),
+  return {
+    http: new HttpAgent({ keepAlive: true }),
+    https: new HttpsAgent({
+      keepAlive: true,
+      ...(tls && {
+        ca: read(tls.root_ca_cert_path),
+        cert: read(tls.client_cert_path),
+        key: read(tls.client_key_path),
+        rejectUnauthorized: tls.verify_certs,
+        ...(tls.accept_invalid_hostnames || !tls.verify_certs ? { checkServerIdentity: () => undefined } : {}),
+      }),
     }),
-  });
+  };
 }
 
 export interface RawRequest {
@@ -40,7 +48,8 @@ export interface RawRequest {
 /** Sends one request through `pool`; resolves with the response head, its body still to read. */
 export function send(pool: Pool, url: URL, { method, headers, body, signal }: RawRequest): Promise<IncomingMessage> {
   return new Promise((resolve, reject) => {
-    const request = (url.protocol === 'https:' ? httpsRequest : httpRequest)(url, { method, headers, agent: pool, signal }, resolve);
+    const secure = url.protocol === 'https:';
+    const request = (secure ? httpsRequest : httpRequest)(url, { method, headers, agent: secure ? pool.https : pool.http, signal }, resolve);
     request.once('error', reject);
     request.end(body);
   });
@@ -71,12 +80,18 @@ export function poolFetch(pool: Pool): FetchLike {
     const status = response.statusCode ?? 0;
     const empty = method === 'HEAD' || status === 204 || status === 205 || status === 304;
     if (empty) response.resume();
-    const responseHeaders = new Headers();
-    for (let i = 0; i < response.rawHeaders.length; i += 2) responseHeaders.append(response.rawHeaders[i] as string, response.rawHeaders[i + 1] as string);
-    return new Response(empty ? null : (Readable.toWeb(response) as ReadableStream<Uint8Array>), {
-      status,
-      statusText: response.statusMessage,
-      headers: responseHeaders,
-    });
+    try {
+      const responseHeaders = new Headers();
+      for (let i = 0; i < response.rawHeaders.length; i += 2) responseHeaders.append(response.rawHeaders[i] as string, response.rawHeaders[i + 1] as string);
+      return new Response(empty ? null : (Readable.toWeb(response) as ReadableStream<Uint8Array>), {
+        status,
+        statusText: response.statusMessage,
+        headers: responseHeaders,
+      });
+    } catch (error) {
+      // A status or header fetch() cannot represent: free the socket rather than hold it.
+      response.destroy();
+      throw error;
+    }
   };
 }

@@ -1,46 +1,53 @@
-/** An incremental parser for a text/event-stream body: feed it text as it arrives, get whole events. */
+/**
+ * An incremental parser for a text/event-stream body (the WHATWG rules): feed it text as it
+ * arrives, get whole events. Linear in the input: each chunk is scanned once, and a line that
+ * spans chunks is joined once, when it ends.
+ */
 
 export interface SseEvent {
   /** `message` when the stream named none. */
   event: string;
   data: string;
+  /** The last event id the stream has set so far (ids carry over from event to event). */
   id: string | undefined;
-  retry: number | undefined;
-}
-
-const LINE_END = /[\r\n]/g;
-
-/** Where the next CR or LF at or after `from` is, or -1. */
-function nextLineEnd(text: string, from: number): number {
-  LINE_END.lastIndex = from;
-  return LINE_END.exec(text)?.index ?? -1;
 }
 
 export class SseParser {
-  private buffer = '';
+  /** The last `id:` seen: what to send as Last-Event-ID when resuming. */
+  lastEventId: string | undefined;
+  /** The last `retry:` seen, in milliseconds: how long to wait before resuming. */
+  retry: number | undefined;
+  /** Pieces of a line not yet ended. */
+  private pending: string[] = [];
   private afterCr = false;
+  private started = false;
   private data: string[] = [];
   private event = '';
-  private id: string | undefined;
-  private retry: number | undefined;
 
   /** The events completed by `chunk`, in order. */
   feed(chunk: string): SseEvent[] {
-    // A CRLF split between two chunks: its LF was already taken as part of the line end.
-    if (this.afterCr && chunk.startsWith('\n')) chunk = chunk.slice(1);
-    this.afterCr = false;
-    this.buffer += chunk;
+    if (!this.started && chunk.length > 0) {
+      this.started = true;
+      if (chunk.charCodeAt(0) === 0xfeff) chunk = chunk.slice(1);
+    }
     const events: SseEvent[] = [];
     let start = 0;
-    for (let end = nextLineEnd(this.buffer, 0); end !== -1; end = nextLineEnd(this.buffer, start)) {
-      const line = this.buffer.slice(start, end);
-      const crlf = this.buffer[end] === '\r' && this.buffer[end + 1] === '\n';
+    // A CRLF split between two chunks: its LF belongs to the line end already taken.
+    if (this.afterCr && chunk.startsWith('\n')) start = 1;
+    this.afterCr = false;
+    for (let end = nextLineEnd(chunk, start); end !== -1; end = nextLineEnd(chunk, start)) {
+      let line = chunk.slice(start, end);
+      if (this.pending.length > 0) {
+        line = this.pending.join('') + line;
+        this.pending = [];
+      }
+      const crlf = chunk[end] === '\r' && chunk[end + 1] === '\n';
       start = end + (crlf ? 2 : 1);
-      if (this.buffer[end] === '\r' && !crlf && start === this.buffer.length) this.afterCr = true;
+      if (chunk[end] === '\r' && !crlf && start === chunk.length) this.afterCr = true;
       const event = this.line(line);
       if (event) events.push(event);
     }
-    this.buffer = this.buffer.slice(start);
+    if (start < chunk.length) this.pending.push(chunk.slice(start));
     return events;
   }
 
@@ -53,17 +60,24 @@ export class SseParser {
     if (value.startsWith(' ')) value = value.slice(1);
     if (field === 'data') this.data.push(value);
     else if (field === 'event') this.event = value;
-    else if (field === 'id' && !value.includes('\0')) this.id = value;
+    else if (field === 'id' && !value.includes('\0')) this.lastEventId = value;
     else if (field === 'retry' && /^\d+$/.test(value)) this.retry = Number(value);
     return undefined;
   }
 
+  /** A blank line ends an event; one without data is not dispatched (its id still counts). */
   private dispatch(): SseEvent | undefined {
-    const event: SseEvent = { event: this.event || 'message', data: this.data.join('\n'), id: this.id, retry: this.retry };
-    const empty = this.data.length === 0 && this.id === undefined;
+    const event = this.data.length === 0 ? undefined : { event: this.event || 'message', data: this.data.join('\n'), id: this.lastEventId };
     this.data = [];
     this.event = '';
-    this.retry = undefined;
-    return empty ? undefined : event;
+    return event;
   }
+}
+
+const LINE_END = /[\r\n]/g;
+
+/** Where the next CR or LF at or after `from` is, or -1. */
+function nextLineEnd(text: string, from: number): number {
+  LINE_END.lastIndex = from;
+  return LINE_END.exec(text)?.index ?? -1;
 }

@@ -75,17 +75,20 @@ export function remoteTransport(
     protocol === 'sse'
       ? new SSEClientTransport(url, { requestInit, fetch, eventSourceInit: { fetch } })
       : new StreamableHTTPClientTransport(url, { requestInit, fetch });
+  const direct = transport instanceof StreamableHTTPClientTransport ? new DirectHttp(pool, url, headers, transport) : undefined;
   return {
     transport,
-    direct: transport instanceof StreamableHTTPClientTransport ? new DirectHttp(pool, url, headers, transport) : undefined,
+    direct,
     shutdown: async (closeClient) => {
+      direct?.close();
       // Tell a streamable-HTTP server the session is over (a DELETE), without waiting long.
       if (transport instanceof StreamableHTTPClientTransport && transport.sessionId !== undefined) {
         const timeout = new Promise((resolve) => setTimeout(resolve, SESSION_CLOSE_MS).unref());
         await Promise.race([transport.terminateSession().catch(() => undefined), timeout]);
       }
       await closeClient();
-      pool.destroy();
+      pool.http.destroy();
+      pool.https.destroy();
     },
   };
 }
