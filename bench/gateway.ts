@@ -4,8 +4,9 @@
  * 1. `echo` through the same SDK client: direct to server-everything over streamable HTTP,
  *    through nexus to it (HTTP) and to a stdio server-everything, through mcp-proxy (a popular
  *    stdio-to-HTTP bridge) to stdio server-everything, and our minimal stateless JSON fixture
- *    direct and through nexus. p50/p99 at concurrency 1, throughput at 16 and 64. nexus and
- *    mcp-proxy run as their own processes, as users run them.
+ *    direct, through nexus and through a bare 50-line proxy (bench/bare-proxy.mjs: the floor for
+ *    one more hop). p50/p99 at concurrency 1, throughput at 16 and 64. nexus and the proxies run
+ *    as their own processes, as users run them.
  * 2. Time to ready with 1 and with 20 stdio servers, with the CPU nexus and the servers spent.
  * 3. `search` end to end through a nexus process holding 1k and 10k tools, beside `ping` through
  *    the same process, and that process's RSS.
@@ -22,6 +23,8 @@ import { childPids, EVERYTHING, FIXTURE_SERVER, freePort, NEXUS_BIN, spawnNode, 
 
 const CALLS = Number(process.env.BENCH_CALLS ?? 2_000);
 const WARM_UP = 300;
+/** Rounds that latency measurements take turns over. */
+const ROUNDS = 10;
 const cleanups: (() => Promise<unknown>)[] = [];
 const fmt = (n: number, digits = 3) => (Number.isFinite(n) ? n.toFixed(digits) : 'n/a');
 
@@ -48,10 +51,17 @@ function caller(client: Client, tool: string): () => Promise<unknown> {
   return () => client.request({ method: 'tools/call', params });
 }
 
-async function latency(call: () => Promise<unknown>): Promise<{ p50: number; p99: number }> {
-  for (let i = 0; i < WARM_UP; i++) await call();
-  const times = await latencies(call, CALLS);
-  return { p50: quantile(times, 0.5), p99: quantile(times, 0.99) };
+/**
+ * Latencies of every path, measured in rounds that take turns (a slice of each path per round),
+ * so a drift in the machine's speed during the run falls on all paths alike. Sorted, per path.
+ */
+async function interleavedLatencies(calls: (() => Promise<unknown>)[]): Promise<number[][]> {
+  for (const call of calls) for (let i = 0; i < WARM_UP; i++) await call();
+  const times: number[][] = calls.map(() => []);
+  for (let round = 0; round < ROUNDS; round++) {
+    for (const [i, call] of calls.entries()) times[i]?.push(...(await latencies(call, Math.ceil(CALLS / ROUNDS))));
+  }
+  return times.map((list) => list.sort((a, b) => a - b));
 }
 
 /**
@@ -82,6 +92,9 @@ async function echoTable(): Promise<void> {
   const proxyPort = await freePort();
   track(spawnNode(['node_modules/mcp-proxy/dist/bin/mcp-proxy.mjs', '--host', '127.0.0.1', '--port', String(proxyPort), '--server', 'stream', '--', 'node', EVERYTHING, 'stdio']));
   await waitForPort(proxyPort);
+  const barePort = await freePort();
+  track(spawnNode(['bench/bare-proxy.mjs', String(barePort), fixture.url]));
+  await waitForPort(barePort);
   const nexus = await nexusProcess(`
     [mcp.servers.http]
     url = "${everything.url}"
@@ -99,14 +112,18 @@ async function echoTable(): Promise<void> {
     { label: 'everything stdio, via mcp-proxy', baseline: 'everything stdio, via nexus', url: `http://127.0.0.1:${proxyPort}/mcp`, tool: 'echo' },
     { label: 'minimal fixture, direct', baseline: 'minimal fixture, direct', url: fixture.url, tool: 'echo' },
     { label: 'minimal fixture, via nexus', baseline: 'minimal fixture, direct', url: `${nexus.url}/mcp`, tool: 'mini__echo' },
+    { label: 'minimal fixture, via bare proxy', baseline: 'minimal fixture, direct', url: `http://127.0.0.1:${barePort}/mcp`, tool: 'mini__echo' },
   ];
+  const calls = await Promise.all(targets.map(async (target) => caller(await connect(target.url), target.tool)));
+  const times = await interleavedLatencies(calls);
   const rows = new Map<string, { p50: number; p99: number; c16: number; c64: number }>();
-  for (const target of targets) {
-    const call = caller(await connect(target.url), target.tool);
-    const { p50, p99 } = await latency(call);
-    rows.set(target.label, { p50, p99, c16: await throughput(call, CALLS, 16), c64: await throughput(call, CALLS, 64) });
+  for (const [i, target] of targets.entries()) {
+    const call = calls[i] as () => Promise<unknown>;
+    const sorted = times[i] as number[];
+    rows.set(target.label, { p50: quantile(sorted, 0.5), p99: quantile(sorted, 0.99), c16: await throughput(call, CALLS, 16), c64: await throughput(call, CALLS, 64) });
   }
-  console.log(`\necho: ${CALLS} calls after ${WARM_UP} warm-up; latency at concurrency 1, throughput (calls/s) at 16 and 64`);
+  console.log(`\necho: ${CALLS} calls per path after ${WARM_UP} warm-up, latency at concurrency 1 measured in ${ROUNDS} interleaved rounds;`);
+  console.log('throughput (calls/s) at concurrency 16 and 64');
   console.log(`ratios are to the row named in "vs"\n`);
   console.log(`${'path'.padEnd(34)}${'p50 ms'.padStart(9)}${'p99 ms'.padStart(9)}${'c16/s'.padStart(8)}${'c64/s'.padStart(8)}   vs (p50 ratio, +ms; c16 ratio)`);
   for (const target of targets) {
@@ -150,8 +167,9 @@ async function searchTable(): Promise<void> {
     const client = await connect(`${nexus.url}/mcp`);
     let i = 0;
     const search = () => client.request({ method: 'tools/call', params: { name: 'search', arguments: { keywords: queries[i++ % queries.length] } } });
-    const { p50, p99 } = await latency(search);
-    const ping = await latency(() => client.ping());
+    const [searchTimes = [], pingTimes = []] = await interleavedLatencies([search, () => client.ping()]);
+    const [p50, p99] = [quantile(searchTimes, 0.5), quantile(searchTimes, 0.99)];
+    const ping = { p50: quantile(pingTimes, 0.5) };
     const rss = rssMiB(nexus.pid);
     firstRss ??= rss;
     const versusPing = `${fmt(p50 / ping.p50, 2)}x, +${fmt(p50 - ping.p50)} ms`;
