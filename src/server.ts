@@ -8,6 +8,7 @@ import { createMcpHandler } from '@modelcontextprotocol/server';
 import { Hono, type MiddlewareHandler } from 'hono';
 import type { Config, ListenAddress } from './config/schema.js';
 import type { AppEnv } from './http/app-env.js';
+import { clientIdentification } from './http/client-identity.js';
 import { clientIp } from './http/client-ip.js';
 import { allowedOrigins, cors } from './http/cors.js';
 import { csrf } from './http/csrf.js';
@@ -112,9 +113,11 @@ export async function startNexus(config: Config, options: NexusOptions): Promise
   const health = config.server.health;
   const healthApart = health.enabled && health.listen !== undefined;
 
+  const identification = config.server.client_identification;
   const registry = new DownstreamRegistry(config.mcp, {
     logger,
     connectTimeoutMs: options.connectTimeoutMs,
+    groups: identification?.enabled ? identification.validation.group_values : [],
     onTools: (server, tools) => {
       const unknown = executeLimits?.unknownTools(server, tools) ?? [];
       if (unknown.length === 0 || warnedServers.has(server)) return;
@@ -160,6 +163,7 @@ export async function startNexus(config: Config, options: NexusOptions): Promise
     guard(clientIp(config.server.client_ip));
     if (config.server.csrf?.enabled) guard(csrf(config.server.csrf.header_name));
     if (oauth) guard(oauth.middleware());
+    if (identification?.enabled) guard(clientIdentification(identification, logger));
     const { global, per_ip: perIp } = config.server.rate_limits ?? {};
     if (store && (global || perIp)) {
       guard(

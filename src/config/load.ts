@@ -24,10 +24,51 @@ function crossTableProblem(config: Config): [string, string] | undefined {
       return [`mcp.servers.${name}.auth.type`, 'forwarding needs [server.oauth], which validates the tokens it forwards'];
     }
   }
+  const identityProblem = clientIdentificationProblem(config);
+  if (identityProblem) return identityProblem;
   if (config.server.rate_limits?.storage.type === 'redis') {
     // The Redis store expires windows in whole seconds.
     for (const [path, interval] of quotaIntervals(config)) {
       if (interval % 1000 !== 0) return [path, 'with Redis storage, rate-limit intervals must be whole seconds'];
+    }
+  }
+  return undefined;
+}
+
+/**
+ * Client identification needs what it reads (a token claim needs OAuth; a group needs the list of
+ * valid groups), and access rules that name groups need identification with a group and name
+ * only valid groups. `allow = []` names none: it shuts a server or tool for everyone.
+ */
+function clientIdentificationProblem(config: Config): [string, string] | undefined {
+  const identification = config.server.client_identification;
+  const on = identification?.enabled === true;
+  if (on && !config.server.oauth) {
+    for (const key of ['client_id', 'group_id'] as const) {
+      if (identification[key] && 'jwt_claim' in identification[key]) {
+        return [`server.client_identification.${key}.jwt_claim`, 'reading a token claim needs [server.oauth], which validates the token; or use http_header'];
+      }
+    }
+  }
+  const groups = identification?.validation.group_values ?? [];
+  if (on && identification.group_id && groups.length === 0) {
+    return ['server.client_identification.validation.group_values', 'list the valid groups: group_id is set'];
+  }
+  for (const [name, server] of Object.entries(config.mcp.servers)) {
+    const rules: [string, { allow?: string[]; deny?: string[] }][] = [
+      [`mcp.servers.${name}`, server],
+      ...Object.entries(server.tools).map(([tool, rule]): [string, { allow?: string[]; deny?: string[] }] => [`mcp.servers.${name}.tools.${tool}`, rule]),
+    ];
+    for (const [path, rule] of rules) {
+      for (const key of ['allow', 'deny'] as const) {
+        const named = rule[key] ?? [];
+        if (named.length === 0) continue;
+        if (!on || !identification.group_id) {
+          return [`${path}.${key}`, 'rules that name groups need [server.client_identification] enabled, with a group_id'];
+        }
+        const unknown = named.find((group) => !groups.includes(group));
+        if (unknown !== undefined) return [`${path}.${key}`, `"${unknown}" is not in server.client_identification.validation.group_values`];
+      }
     }
   }
   return undefined;

@@ -82,9 +82,18 @@ const serverRateLimit = z.strictObject({
   tools: z.record(z.string(), quota).default({}),
 });
 
+/** Groups that may (`allow`) or may not (`deny`) use a server or tool; `allow = []` means nobody. */
+const accessRule = {
+  allow: z.array(z.string().min(1)).optional(),
+  deny: z.array(z.string().min(1)).optional(),
+};
+
 /** Keys every server has, whatever its transport. */
 const commonServerKeys = {
   rate_limits: serverRateLimit.optional(),
+  ...accessRule,
+  /** Per-tool access rules; a tool's rule replaces its server's. */
+  tools: z.record(z.string().min(1), z.strictObject(accessRule)).default({}),
   /** How long one call may run without progress; a timed-out call is cancelled downstream. */
   call_timeout: duration.default(60_000),
   /** How long connecting (and listing) may take before the attempt counts as failed. */
@@ -184,6 +193,19 @@ const redisStorage = z.strictObject({
     .optional(),
 });
 
+/** Where a caller's id or group comes from: a claim of their validated token (dotted path) or a header. */
+const identitySource = z.union(
+  [z.strictObject({ jwt_claim: z.string().min(1) }), z.strictObject({ http_header: headerName })],
+  { error: 'expected { jwt_claim = "..." } or { http_header = "..." }' },
+);
+
+const clientIdentification = z.strictObject({
+  enabled: z.boolean().default(false),
+  client_id: identitySource.default({ jwt_claim: 'sub' }),
+  group_id: identitySource.optional(),
+  validation: z.strictObject({ group_values: z.array(z.string().min(1)).default([]) }).prefault({}),
+});
+
 const serverSection = z.strictObject({
   listen_address: listenAddress.optional(),
   tls: z.strictObject({ certificate: z.string(), key: z.string() }).optional(),
@@ -250,6 +272,7 @@ const serverSection = z.strictObject({
       x_forwarded_for_trusted_hops: positiveInt.optional(),
     })
     .optional(),
+  client_identification: clientIdentification.optional(),
 });
 
 const mcpSection = z.strictObject({
@@ -271,3 +294,5 @@ export const configSchema = z.strictObject({
 export type Config = z.output<typeof configSchema>;
 export type McpConfig = Config['mcp'];
 export type ServerConfig = Config['server'];
+export type ClientIdentificationConfig = NonNullable<ServerConfig['client_identification']>;
+export type IdentitySource = ClientIdentificationConfig['client_id'];

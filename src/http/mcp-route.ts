@@ -8,7 +8,7 @@
 import { randomUUID } from 'node:crypto';
 import type { Context, Hono } from 'hono';
 import type { CallToolResult, McpHttpHandler } from '@modelcontextprotocol/server';
-import type { CallContext } from '../mcp/gateway.js';
+import { authInfoFor, type CallContext } from '../mcp/gateway.js';
 import { callerKey, SESSION_HEADER } from '../session.js';
 import type { AppEnv } from './app-env.js';
 import { answer, plainToolCall } from './plain-tool-call.js';
@@ -94,10 +94,12 @@ export function mountMcp(app: Hono<AppEnv>, { path, handler, ready, onCancelled,
       contentType: c.req.header('content-type'),
       protocolVersion: c.req.header('mcp-protocol-version'),
     });
+    const client = c.get('client');
     if (call) {
       const token = caller?.token;
       const context: CallContext = {
         token,
+        client,
         caller: session === undefined ? undefined : callerKey(session, token),
         requestId: call.id,
         signal: c.req.raw.signal,
@@ -106,8 +108,8 @@ export function mountMcp(app: Hono<AppEnv>, { path, handler, ready, onCancelled,
       };
       return c.json(await answer(call, () => callTool(call.name, call.arguments, context)));
     }
-    // The validated caller's token reaches the gateway (for forward servers) as the SDK's authInfo.
-    const authInfo = caller && { token: caller.token, clientId: caller.claims.sub ?? '', scopes: [] };
+    // The validated caller's token (for forward servers) and identity reach the gateway in the SDK's authInfo.
+    const authInfo = authInfoFor({ token: caller?.token, client });
     const response = await handler.fetch(c.req.raw, { parsedBody: body, authInfo });
     if (messages.some((message) => message?.method === 'initialize') && !response.headers.has(SESSION_HEADER)) {
       response.headers.set(SESSION_HEADER, randomUUID());

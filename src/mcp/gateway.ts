@@ -8,11 +8,13 @@ import {
   ProtocolErrorCode,
   ResourceNotFoundError,
   Server,
+  type AuthInfo,
   type CallToolResult,
   type RequestOptions,
   type ServerContext,
   type Tool,
 } from '@modelcontextprotocol/server';
+import type { ClientIdentity } from '../http/client-identity.js';
 import type { Logger } from '../log.js';
 import type { ExecuteLimits } from '../ratelimit/execute-limits.js';
 import { callerKey, SESSION_HEADER } from '../session.js';
@@ -20,6 +22,7 @@ import { NEXUS_VERSION } from '../version.js';
 import { describeError, DownstreamUnavailableError, type Downstream } from './downstreams/downstream.js';
 import type { ForwardedSession } from './downstreams/forwarded.js';
 import type { DownstreamRegistry } from './downstreams/registry.js';
+import type { ToolView } from './access.js';
 import { InFlightCalls } from './in-flight.js';
 import { MAX_RESULTS, type IndexedTool, type SearchResult } from './search/tool-index.js';
 
@@ -46,6 +49,8 @@ export interface GatewayOptions {
 export interface CallContext {
   /** The caller's validated bearer token (OAuth on), which forward servers receive. */
   token: string | undefined;
+  /** Who is calling, with client identification on: their group decides what they may use. */
+  client: ClientIdentity | undefined;
   /** callerKey() of the caller's session, when it has one: its notifications/cancelled find the call. */
   caller: string | undefined;
   requestId: string | number;
@@ -56,11 +61,24 @@ export interface CallContext {
   notifyProgress(params: { progressToken: string | number; progress: number; total?: number; message?: string }): Promise<void>;
 }
 
+/** The caller as http/ hands it to the SDK's server: in its authInfo, when there is one. */
+export interface CallerInfo {
+  token: string | undefined;
+  client: ClientIdentity | undefined;
+}
+
+/** The SDK's AuthInfo carrying a caller (its `token` field must be a string; ours may be absent). */
+export function authInfoFor(caller: CallerInfo): AuthInfo | undefined {
+  if (caller.token === undefined && caller.client === undefined) return undefined;
+  return { token: caller.token ?? '', clientId: caller.client?.id ?? '', scopes: [], extra: { caller } };
+}
+
 function contextOf(ctx: ServerContext): CallContext {
-  const token = ctx.http?.authInfo?.token;
+  const { token, client } = (ctx.http?.authInfo?.extra?.['caller'] as CallerInfo | undefined) ?? { token: undefined, client: undefined };
   const session = ctx.http?.req?.headers.get(SESSION_HEADER) ?? undefined;
   return {
     token,
+    client,
     caller: session === undefined ? undefined : callerKey(session, token),
     requestId: ctx.mcpReq.id,
     signal: ctx.mcpReq.signal,
@@ -174,22 +192,27 @@ export class Gateway {
     );
     server.setRequestHandler('tools/list', () => ({ tools: this.tools }));
     server.setRequestHandler('tools/call', (request, ctx) => this.callTool(request.params.name, request.params.arguments ?? {}, contextOf(ctx)));
-    server.setRequestHandler('prompts/list', () => ({ prompts: registry.prompts() }));
+    // Prompts and resources of a server the caller may not use are as absent as unknown ones.
+    server.setRequestHandler('prompts/list', (_request, ctx) => ({ prompts: registry.prompts(this.viewOf(contextOf(ctx))) }));
     server.setRequestHandler('prompts/get', (request, ctx) => {
+      const call = contextOf(ctx);
       const qualified = splitQualifiedName(request.params.name);
-      const downstream = qualified && registry.get(qualified.server);
+      const downstream = qualified && this.viewOf(call).server(qualified.server) ? registry.get(qualified.server) : undefined;
       if (!qualified || !downstream?.catalog.prompts.some((prompt) => prompt.name === qualified.name)) {
         throw new ProtocolError(ProtocolErrorCode.InvalidParams, `Unknown prompt: ${request.params.name}`);
       }
       const params = { ...request.params, name: qualified.name };
-      return this.forward(downstream, contextOf(ctx), (options) => downstream.getPrompt(params, options));
+      return this.forward(downstream, call, (options) => downstream.getPrompt(params, options));
     });
-    server.setRequestHandler('resources/list', () => ({ resources: registry.resources() }));
-    server.setRequestHandler('resources/templates/list', () => ({ resourceTemplates: registry.resourceTemplates() }));
+    server.setRequestHandler('resources/list', (_request, ctx) => ({ resources: registry.resources(this.viewOf(contextOf(ctx))) }));
+    server.setRequestHandler('resources/templates/list', (_request, ctx) => ({
+      resourceTemplates: registry.resourceTemplates(this.viewOf(contextOf(ctx))),
+    }));
     server.setRequestHandler('resources/read', (request, ctx) => {
-      const downstream = registry.serverForResource(request.params.uri);
+      const call = contextOf(ctx);
+      const downstream = registry.serverForResource(request.params.uri, this.viewOf(call));
       if (!downstream) throw new ResourceNotFoundError(request.params.uri);
-      return this.forward(downstream, contextOf(ctx), (options) => downstream.readResource(request.params, options));
+      return this.forward(downstream, call, (options) => downstream.readResource(request.params, options));
     });
     return server;
   }
@@ -201,9 +224,14 @@ export class Gateway {
     throw new ProtocolError(ProtocolErrorCode.MethodNotFound, `Unknown tool: ${name}`);
   }
 
+  /** What the caller may see and use, by their group. */
+  private viewOf(call: CallContext): ToolView {
+    return this.options.registry.policy.viewFor(call.client?.group);
+  }
+
   /** The caller's forward-server session, when nexus has such servers and the caller a token. */
-  private forwardedSession({ token }: CallContext): ForwardedSession | undefined {
-    return token === undefined ? undefined : this.options.registry.forwarded?.forToken(token);
+  private forwardedSession(call: CallContext): ForwardedSession | undefined {
+    return call.token === undefined ? undefined : this.options.registry.forwarded?.forToken(call.token, this.viewOf(call));
   }
 
   private async search(args: Record<string, unknown>, call: CallContext): Promise<CallToolResult> {
@@ -217,7 +245,7 @@ export class Gateway {
         `give at most ${MAX_KEYWORDS} keywords of at most ${MAX_KEYWORD_LENGTH} characters each`,
       );
     }
-    const shared = this.options.registry.index.search(keywords);
+    const shared = this.options.registry.indexFor(this.viewOf(call)).search(keywords);
     const session = this.forwardedSession(call);
     // A slow forward server must not hold up the search: its tools join once it has answered.
     if (session) await Promise.race([session.ready, delay(FORWARD_SEARCH_WAIT_MS)]);
@@ -238,7 +266,8 @@ export class Gateway {
     }
     const { registry } = this.options;
     const params = (entry: IndexedTool) => ({ name: entry.tool.name, arguments: toolArgs as Record<string, unknown> });
-    const shared = registry.index.get(name);
+    const view = this.viewOf(call);
+    const shared = registry.indexFor(view).get(name);
     const sharedDownstream = shared && registry.get(shared.server);
     if (shared && sharedDownstream) {
       await this.checkLimit(shared);
@@ -250,10 +279,14 @@ export class Gateway {
     const entry = session?.index.get(name);
     const downstream = entry && session?.downstreams.get(entry.server);
     if (!session || !entry || !downstream) {
-      // A configured server that is down has no tools to find; say so rather than "unknown".
-      const server = splitQualifiedName(name)?.server ?? '';
+      // A configured server that is down has no tools to find; say so rather than "unknown",
+      // unless the caller may not use the tool (then it is as unknown as any).
+      const qualified = splitQualifiedName(name);
+      const server = qualified?.server ?? '';
       const down = registry.get(server) ?? session?.downstreams.get(server);
-      if (down && down.state.status !== 'ready') throw this.toProtocolError(down, down.unavailable());
+      if (down && down.state.status !== 'ready' && qualified && view.tool(server, qualified.name)) {
+        throw this.toProtocolError(down, down.unavailable());
+      }
       throw new ProtocolError(ProtocolErrorCode.MethodNotFound, `Unknown tool: ${name}`);
     }
     await this.checkLimit(entry);
@@ -285,7 +318,7 @@ export class Gateway {
    */
   private async forward<T>(
     downstream: Downstream,
-    { caller, requestId, signal: clientSignal, progressToken, notifyProgress }: CallContext,
+    { caller, client, requestId, signal: clientSignal, progressToken, notifyProgress }: CallContext,
     call: (options: RequestOptions) => Promise<T>,
   ): Promise<T> {
     const { signal, release } = this.inFlight.track(caller, requestId, clientSignal);
@@ -307,19 +340,19 @@ export class Gateway {
       await relayed;
       return result;
     } catch (error) {
-      throw this.toProtocolError(downstream, error);
+      throw this.toProtocolError(downstream, error, client);
     } finally {
       release();
     }
   }
 
-  private toProtocolError(downstream: Downstream, error: unknown): ProtocolError {
+  private toProtocolError(downstream: Downstream, error: unknown, client?: ClientIdentity): ProtocolError {
     if (error instanceof ProtocolError) return new ProtocolError(error.code, error.message, error.data);
     const reason =
       error instanceof DownstreamUnavailableError
         ? error.message
         : `request to server '${downstream.name}' failed: ${describeError(error)}`;
-    this.log.warn({ server: downstream.name, reason }, 'downstream request failed');
+    this.log.warn({ server: downstream.name, reason, client_id: client?.id, group: client?.group }, 'downstream request failed');
     return new ProtocolError(ProtocolErrorCode.InternalError, reason, { server: downstream.name });
   }
 }

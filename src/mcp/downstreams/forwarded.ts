@@ -7,6 +7,7 @@
 import { createHash } from 'node:crypto';
 import type { RemoteServerConfig } from '../../config/schema.js';
 import type { Logger } from '../../log.js';
+import { OPEN_VIEW, type ToolView } from '../access.js';
 import { ToolIndex } from '../search/tool-index.js';
 import { Downstream } from './downstream.js';
 
@@ -56,11 +57,12 @@ export class ForwardedSessions {
    * The caller's session, opened on first use; its servers may still be connecting (see
    * `ready`). A server that fails is retried with backoff, as any downstream is.
    */
-  forToken(token: string): ForwardedSession {
-    const key = createHash('sha256').update(token).digest('hex');
+  forToken(token: string, view: ToolView = OPEN_VIEW): ForwardedSession {
+    // A session holds one view's tools: the same token in another group gets its own.
+    const key = `${view.key}:${createHash('sha256').update(token).digest('hex')}`;
     let entry = this.sessions.get(key);
     if (entry) this.sessions.delete(key);
-    else entry = this.open(token);
+    else entry = this.open(token, view);
     entry.lastUsed = performance.now();
     this.sessions.set(key, entry);
     for (const [oldest] of this.sessions) {
@@ -77,7 +79,7 @@ export class ForwardedSessions {
     await Promise.all(entries.map((entry) => closeEntry(entry)));
   }
 
-  private open(token: string): Entry {
+  private open(token: string, view: ToolView): Entry {
     const index = new ToolIndex();
     const downstreams = new Map<string, Downstream>();
     for (const [name, config] of this.servers) {
@@ -86,7 +88,7 @@ export class ForwardedSessions {
         globalHeaders: this.options.globalHeaders,
         bearerToken: token,
         logger: this.options.logger.child({ forwarded: true }),
-        onCatalog: (changed) => index.setServerTools(changed.name, changed.catalog.tools),
+        onCatalog: ({ name: server, catalog }) => index.setServerTools(server, catalog.tools.filter((tool) => view.tool(server, tool.name))),
       });
       downstreams.set(name, downstream);
     }

@@ -5,6 +5,7 @@
 import type { Prompt, Resource, ResourceTemplateType } from '@modelcontextprotocol/client';
 import type { McpConfig, RemoteServerConfig } from '../../config/schema.js';
 import type { Logger } from '../../log.js';
+import { AccessPolicy, OPEN_VIEW, type ToolView } from '../access.js';
 import { ToolIndex } from '../search/tool-index.js';
 import { Downstream } from './downstream.js';
 import { ForwardedSessions } from './forwarded.js';
@@ -35,10 +36,19 @@ export interface RegistryOptions {
   connectTimeoutMs?: number;
   /** Told each time a shared server's tool list is indexed. */
   onTools?: (server: string, tools: string[]) => void;
+  /** The configured groups (`validation.group_values`): each gets its view ready from the start. */
+  groups?: readonly string[];
 }
 
 export class DownstreamRegistry {
+  /** Every tool of the shared servers. */
   readonly index = new ToolIndex();
+  readonly policy: AccessPolicy;
+  /**
+   * With access rules, one index per distinct view, holding only the tools that view may use, so
+   * a search never sees (or counts, or scores against) a tool its caller cannot run.
+   */
+  private readonly views = new Map<string, { view: ToolView; index: ToolIndex }>();
   /** Connections of `auth.type = "forward"` servers, per caller token; none without such servers. */
   readonly forwarded: ForwardedSessions | undefined;
   /** Every configured server's name, forward servers included. */
@@ -53,6 +63,13 @@ export class DownstreamRegistry {
   constructor(config: McpConfig, options: RegistryOptions) {
     const connectTimeoutMs = options.connectTimeoutMs;
     this.onTools = options.onTools;
+    this.policy = new AccessPolicy(config);
+    if (this.policy.restricted) {
+      for (const group of [undefined, ...(options.groups ?? [])]) {
+        const view = this.policy.viewFor(group);
+        if (!this.views.has(view.key)) this.views.set(view.key, { view, index: new ToolIndex() });
+      }
+    }
     const forward = new Map<string, RemoteServerConfig>();
     for (const [name, server] of Object.entries(config.servers)) {
       if (server.kind === 'remote' && server.auth && 'type' in server.auth) {
@@ -93,7 +110,18 @@ export class DownstreamRegistry {
     if (this.indexedTools.get(name) === catalog.tools) return;
     this.indexedTools.set(name, catalog.tools);
     this.index.setServerTools(name, catalog.tools);
+    for (const { view, index } of this.views.values()) {
+      index.setServerTools(name, catalog.tools.filter((tool) => view.tool(name, tool.name)));
+    }
     this.onTools?.(name, catalog.tools.map((tool) => tool.name));
+  }
+
+  /** The index a caller with `view` searches and executes from. */
+  indexFor(view: ToolView): ToolIndex {
+    if (view === OPEN_VIEW) return this.index;
+    const found = this.views.get(view.key);
+    if (!found) throw new Error(`no index for view ${view.key}`);
+    return found.index;
   }
 
   get(name: string): Downstream | undefined {
@@ -104,22 +132,27 @@ export class DownstreamRegistry {
     return [...this.downstreams.values()];
   }
 
+  /** The servers `view` may use (their prompts and resources follow the server's rule). */
+  visible(view: ToolView): Downstream[] {
+    return this.all().filter((ds) => view.server(ds.name));
+  }
+
   /** Every prompt the servers last listed (a server that is down keeps its list), as `server__prompt`. */
-  prompts(): Prompt[] {
-    return this.all().flatMap((ds) => ds.catalog.prompts.map((prompt) => ({ ...prompt, name: `${ds.name}__${prompt.name}` })));
+  prompts(view: ToolView): Prompt[] {
+    return this.visible(view).flatMap((ds) => ds.catalog.prompts.map((prompt) => ({ ...prompt, name: `${ds.name}__${prompt.name}` })));
   }
 
-  resources(): Resource[] {
-    return this.all().flatMap((ds) => ds.catalog.resources);
+  resources(view: ToolView): Resource[] {
+    return this.visible(view).flatMap((ds) => ds.catalog.resources);
   }
 
-  resourceTemplates(): ResourceTemplateType[] {
-    return this.all().flatMap((ds) => ds.catalog.resourceTemplates);
+  resourceTemplates(view: ToolView): ResourceTemplateType[] {
+    return this.visible(view).flatMap((ds) => ds.catalog.resourceTemplates);
   }
 
-  /** The server that listed `uri`, or else the first whose template matches it. */
-  serverForResource(uri: string): Downstream | undefined {
-    const all = this.all();
+  /** The server (of those `view` may use) that listed `uri`, or else the first whose template matches it. */
+  serverForResource(uri: string, view: ToolView): Downstream | undefined {
+    const all = this.visible(view);
     return (
       all.find((ds) => ds.catalog.resources.some((resource) => resource.uri === uri)) ??
       all.find((ds) => ds.catalog.resourceTemplates.some((template) => this.matcher(template.uriTemplate)(uri)))
