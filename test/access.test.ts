@@ -11,7 +11,7 @@ import { ToolIndex } from '../src/mcp/search/tool-index.js';
 import type { RunningNexus } from '../src/server.js';
 import { AUDIENCE, ISSUER, JwksServer, signingKey, token, type SigningKey } from './helpers/jwks.js';
 import { firstText, startTestNexus } from './helpers/nexus.js';
-import { FIXTURE_SERVER } from './helpers/processes.js';
+import { FIXTURE_SERVER, startFixtureHttp, type Spawned } from './helpers/processes.js';
 
 const rules = (servers: Record<string, { allow?: string[]; deny?: string[]; tools?: Record<string, { allow?: string[]; deny?: string[] }> }>) =>
   ({ servers: Object.fromEntries(Object.entries(servers).map(([name, rule]) => [name, { tools: {}, ...rule }])) }) as unknown as McpConfig;
@@ -210,10 +210,12 @@ describe('identity from token claims', () => {
   const jwks = new JwksServer();
   let key: SigningKey;
   let nexus: RunningNexus;
+  let personal: Spawned & { url: string };
   beforeAll(async () => {
     key = await signingKey('k1');
     jwks.keys = [key];
     await jwks.start();
+    personal = await startFixtureHttp();
     nexus = await startTestNexus(`
       [server.oauth]
       url = "${jwks.url}"
@@ -230,10 +232,17 @@ describe('identity from token claims', () => {
       allow = ["support"]
       [mcp.servers.open]
       cmd = ["node", "${FIXTURE_SERVER}", "stdio"]
+      [mcp.servers.personal]
+      url = "${personal.url}"
+      protocol = "streamable-http"
+      auth = { type = "forward" }
+      [mcp.servers.personal.tools.echo]
+      allow = ["support"]
     `);
   });
   afterAll(async () => {
     await nexus?.close();
+    await personal?.kill();
     await jwks.stop();
   });
 
@@ -247,6 +256,23 @@ describe('identity from token claims', () => {
       expect(await searchNames(dba, ['echo'])).not.toContain('tickets__echo');
       expect(await execute(dba, 'tickets__echo', { message: 'x' })).toMatchObject({ code: -32601 });
       expect(await execute(support, 'tickets__echo', { message: 'ok' })).toBe('Echo: ok');
+    } finally {
+      await support.close();
+      await dba.close();
+    }
+  });
+
+  it('applies tool rules to forward servers too, in each caller’s own session', async () => {
+    const support = await clientAs(nexus, await bearer({ sub: 'user-3', org: { team: 'support' } }));
+    const dba = await clientAs(nexus, await bearer({ sub: 'user-4', org: { team: 'dba' } }));
+    try {
+      expect(await searchNames(support, ['echo'])).toContain('personal__echo');
+      expect(await execute(support, 'personal__echo', { message: 'mine' })).toBe('Echo: mine');
+      const dbaSees = await searchNames(dba, ['echo', 'add', 'numbers']);
+      expect(dbaSees).not.toContain('personal__echo');
+      expect(dbaSees).toContain('personal__add_numbers');
+      expect(await execute(dba, 'personal__echo', { message: 'x' })).toMatchObject({ code: -32601, message: 'Unknown tool: personal__echo' });
+      expect(await execute(dba, 'personal__add_numbers', { a: 2, b: 2 })).toBe('4');
     } finally {
       await support.close();
       await dba.close();

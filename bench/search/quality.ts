@@ -43,28 +43,78 @@ const args = new Map(process.argv.slice(2).map((arg) => arg.replace(/^--/, '').s
 
 type Ranker = (keywords: string[]) => Promise<string[]> | string[];
 
-/** Real nexus over HTTP, one stdio fixture per catalog server. */
-async function nexusRanker(): Promise<{ rank: Ranker; close: () => Promise<void> }> {
+/**
+ * Real nexus over HTTP, one stdio fixture per catalog server. `extra` adds config (access rules:
+ * `serverRule` gives each server's rule lines) and `groups` names a client per group to rank as.
+ */
+async function nexusRankers(
+  access?: { identity: string; serverRule: (server: string, i: number) => string; groups: string[] },
+): Promise<{ rankers: Map<string, Ranker>; close: () => Promise<void> }> {
   const servers = catalog.servers
-    .map((server) => `[mcp.servers.${server.name}]\ncmd = ["node", ${JSON.stringify(here('./catalog-server.mjs'))}, "${server.name}"]`)
+    .map((server, i) => `[mcp.servers.${server.name}]\ncmd = ["node", ${JSON.stringify(here('./catalog-server.mjs'))}, "${server.name}"]\n${access?.serverRule(server.name, i) ?? ''}`)
     .join('\n');
-  const config = parseConfig((await import('smol-toml')).parse(servers), 'bench');
+  const config = parseConfig((await import('smol-toml')).parse(`${access?.identity ?? ''}\n${servers}`), 'bench');
   const nexus = await startNexus(config, { logger: silentLogger, listenAddress: { host: '127.0.0.1', port: 0 } });
   await nexus.ready;
   const failed = nexus.registry.all().filter((ds) => ds.state.status !== 'ready');
   if (failed.length > 0) throw new Error(`catalog servers failed: ${failed.map((ds) => ds.name).join(', ')}`);
-  const client = new Client({ name: 'bench', version: '1' });
-  await client.connect(new StreamableHTTPClientTransport(new URL(`${nexus.url}/mcp`)));
-  return {
-    rank: async (keywords) => {
+  const clients: Client[] = [];
+  const rankers = new Map<string, Ranker>();
+  for (const group of access?.groups ?? ['']) {
+    const client = new Client({ name: 'bench', version: '1' });
+    const headers: Record<string, string> = group ? { 'x-client-id': `bench-${group}`, 'x-group': group } : {};
+    await client.connect(new StreamableHTTPClientTransport(new URL(`${nexus.url}/mcp`), { requestInit: { headers } }));
+    clients.push(client);
+    rankers.set(group, async (keywords) => {
       const result = await client.callTool({ name: 'search', arguments: { keywords } });
       return (result.structuredContent as { results: { name: string }[] }).results.map((r) => r.name);
-    },
+    });
+  }
+  return {
+    rankers,
     close: async () => {
-      await client.close();
+      await Promise.all(clients.map((client) => client.close()));
       await nexus.close();
     },
   };
+}
+
+/**
+ * Per-group views against no rules, end to end: the same catalog with access rules that let the
+ * group `everyone` see every tool and `half` the tools of every other server. `everyone` must rank
+ * exactly as no rules do; latencies are interleaved over rounds so drift falls on all alike.
+ */
+async function printViews(plain: Ranker): Promise<number> {
+  const access = {
+    identity: '[server.client_identification]\nenabled = true\nclient_id.http_header = "x-client-id"\ngroup_id.http_header = "x-group"\n[server.client_identification.validation]\ngroup_values = ["everyone", "half"]\n',
+    serverRule: (_server: string, i: number) => (i % 2 === 1 ? 'deny = ["half"]' : ''),
+    groups: ['everyone', 'half'],
+  };
+  const ruled = await nexusRankers(access);
+  try {
+    const everyone = ruled.rankers.get('everyone') as Ranker;
+    const half = ruled.rankers.get('half') as Ranker;
+    let same = 0;
+    for (const query of queries) if (JSON.stringify(await plain(query.keywords)) === JSON.stringify(await everyone(query.keywords))) same++;
+    const rankers: [string, Ranker][] = [['no rules', plain], ['view: everyone', everyone], ['view: half', half]];
+    const times = new Map<string, number[]>(rankers.map(([label]) => [label, []]));
+    for (let round = 0; round < 5; round++) {
+      for (const [label, rank] of rankers) {
+        for (const query of queries) {
+          const start = performance.now();
+          await rank(query.keywords);
+          times.get(label)?.push(performance.now() - start);
+        }
+      }
+    }
+    const p50 = (label: string) => percentile((times.get(label) ?? []).sort((a, b) => a - b), 50);
+    console.log(`\nPer-group views, end to end (${queries.length} queries x 5 interleaved rounds, ${catalogDocs(catalog.servers).length} tools)\n`);
+    for (const [label] of rankers) console.log(`${pad(label, 18)}p50 ${fmt(p50(label))} ms   ${fmt(p50(label) / p50('no rules'), 3)}x no rules`);
+    console.log(`rankings of "everyone" identical to no rules: ${same} of ${queries.length} queries`);
+    return p50('view: everyone') / p50('no rules');
+  } finally {
+    await ruled.close();
+  }
 }
 
 function catalogDocs(servers: Catalog['servers']) {
@@ -213,13 +263,14 @@ function explain(id: string, ours: Evaluation, base: Evaluation) {
 
 const check = (ok: boolean) => (ok ? 'met' : 'NOT MET');
 
-const nexus = await nexusRanker();
+const nexus = await nexusRankers();
+const nexusRank = nexus.rankers.get('') as Ranker;
 try {
   console.log('\nSearch quality: nexus vs baseline (MiniSearch defaults over name + description)');
   console.log(`catalog: ${catalog.servers.length} servers, ${catalogDocs(catalog.servers).length} tools`);
   const baseline = baselineRanker(catalog.servers);
   for (const [title, set] of querySets) {
-    const ours = await evaluate(nexus.rank, set);
+    const ours = await evaluate(nexusRank, set);
     const base = await evaluate(baseline, set);
     if (args.has('explain')) {
       const which = args.get('explain');
@@ -232,6 +283,8 @@ try {
   if (!args.has('quality-only')) {
     const speed = printSpeed();
     console.log(`\ngoals: p50 <= 1 ms at 10k tools: ${check(speed.p50At10k <= 1)} (${fmt(speed.p50At10k)} ms); build <= 500 ms at 10k tools: ${check(speed.buildAt10k <= 500)} (${fmt(speed.buildAt10k, 1)} ms)`);
+    const viewRatio = await printViews(nexusRank);
+    console.log(`goal: per-group views within a few percent of no rules: ${check(viewRatio <= 1.05)} (${fmt(viewRatio, 3)}x)`);
   }
 } finally {
   await nexus.close();
