@@ -10,6 +10,10 @@ import { AccessPolicy } from '../src/mcp/access.js';
 import { ToolIndex } from '../src/mcp/search/tool-index.js';
 import type { RunningNexus } from '../src/server.js';
 import { AUDIENCE, ISSUER, JwksServer, signingKey, token, type SigningKey } from './helpers/jwks.js';
+import { parse } from 'smol-toml';
+import { parseConfig } from '../src/config/load.js';
+import { startNexus } from '../src/server.js';
+import { capturedLogger } from './helpers/logs.js';
 import { firstText, startTestNexus } from './helpers/nexus.js';
 import { FIXTURE_SERVER, startFixtureHttp, type Spawned } from './helpers/processes.js';
 
@@ -293,5 +297,26 @@ describe('identity from token claims', () => {
     expect(badTeam.status).toBe(400);
     expect(await badTeam.json()).toMatchObject({ error: 'invalid_group' });
     expect((await post({ org: { team: 'dba' } })).status).toBe(200);
+  });
+});
+
+describe('identity in the logs', () => {
+  it('names the client and group in log lines about their calls and refusals', async () => {
+    const logs = capturedLogger('info');
+    const config = parseConfig(parse(`${IDENTITY}[mcp.servers.fixture]\ncmd = ["node", "${FIXTURE_SERVER}", "stdio"]\ncall_timeout = "300ms"\n`), 'test.toml');
+    const nexus = await startNexus(config, { logger: logs.logger, listenAddress: { host: '127.0.0.1', port: 0 } });
+    const client = await clientAs(nexus, { 'x-client-id': 'ana', 'x-group': 'support' });
+    try {
+      await nexus.ready;
+      expect(await execute(client, 'fixture__wait_for_cancel', { ms: 2_000 })).toBeInstanceOf(ProtocolError);
+      const failure = logs.text().split('\n').find((line) => line.includes('downstream request failed'));
+      expect(JSON.parse(failure ?? '{}')).toMatchObject({ server: 'fixture', client_id: 'ana', group: 'support' });
+      await fetch(`${nexus.url}/mcp`, { method: 'POST', headers: { 'content-type': 'application/json', 'x-client-id': 'eve', 'x-group': 'hackers' }, body: '{}' });
+      const refusal = logs.text().split('\n').find((line) => line.includes('request refused'));
+      expect(JSON.parse(refusal ?? '{}')).toMatchObject({ client_id: 'eve', reason: 'invalid group' });
+    } finally {
+      await client.close();
+      await nexus.close();
+    }
   });
 });
