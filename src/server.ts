@@ -119,10 +119,13 @@ export async function startNexus(config: Config, options: NexusOptions): Promise
     connectTimeoutMs: options.connectTimeoutMs,
     groups: identification?.enabled ? identification.validation.group_values : [],
     onTools: (server, tools) => {
-      const unknown = executeLimits?.unknownTools(server, tools) ?? [];
-      if (unknown.length === 0 || warnedServers.has(server)) return;
-      warnedServers.add(server);
-      logger.warn({ server, tools: unknown }, 'rate_limits.tools names tools this server does not have');
+      if (warnedServers.has(server)) return;
+      const unknownLimits = executeLimits?.unknownTools(server, tools) ?? [];
+      const unknownRules = registry.policy.unknownRuledTools(server, tools);
+      if (unknownLimits.length > 0) logger.warn({ server, tools: unknownLimits }, 'rate_limits.tools names tools this server does not have');
+      // A rule on a misspelt (or server__tool qualified) name protects nothing: say so.
+      if (unknownRules.length > 0) logger.warn({ server, tools: unknownRules }, 'access rules name tools this server does not have');
+      if (unknownLimits.length > 0 || unknownRules.length > 0) warnedServers.add(server);
     },
   });
   // Downstreams start connecting once the listeners are up (a nexus that cannot bind starts none).
@@ -173,7 +176,7 @@ export async function startNexus(config: Config, options: NexusOptions): Promise
         }),
       );
     }
-    app.get(STATUS_PATH, (c) => c.json(registry.statusReport()));
+    app.get(STATUS_PATH, (c) => c.json(registry.statusReport(registry.policy.viewFor(c.get('client')?.group))));
     mountMcp(app, {
       path: config.mcp.path,
       handler,

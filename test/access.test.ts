@@ -177,6 +177,23 @@ describe('access rules, with identity from headers', () => {
     expect(await resources('none')).toBe(2);
   });
 
+  it('shows each caller only the servers, and tool counts, of their view on /status, and names no server in initialize', async () => {
+    type Report = { servers: { name: string; tools: number }[] };
+    const status = async (headers: Record<string, string>) => ((await (await fetch(`${nexus.url}/status`, { headers })).json()) as Report).servers;
+    const support = await status({ 'x-client-id': 'ana', 'x-group': 'support' });
+    expect(support.map((server) => server.name)).toEqual(['tickets', 'db', 'open']);
+    expect(support.find((server) => server.name === 'db')?.tools).toBe(1); // only db__echo
+    expect((await status({ 'x-client-id': 'bo', 'x-group': 'admin' })).map((server) => server.name)).toEqual(['tickets', 'db', 'open', 'broken']);
+    const instructions = (clients['support'] as Client).getInstructions() ?? '';
+    for (const server of [...SERVERS, 'broken']) expect(instructions).not.toContain(server);
+  });
+
+  it('refuses a group header that is there but empty, rather than taking it for no group', async () => {
+    const empty = await post({ 'x-client-id': 'eve', 'x-group': '  ' });
+    expect(empty.status).toBe(400);
+    expect(await empty.json()).toMatchObject({ error: 'invalid_group' });
+  });
+
   it('searches each view with that view’s own statistics, not a filter over everyone’s', async () => {
     const view = nexus.registry.policy.viewFor('support');
     const alone = new ToolIndex();
@@ -215,11 +232,13 @@ describe('identity from token claims', () => {
   let key: SigningKey;
   let nexus: RunningNexus;
   let personal: Spawned & { url: string };
+  let secret: Spawned & { url: string };
   beforeAll(async () => {
     key = await signingKey('k1');
     jwks.keys = [key];
     await jwks.start();
     personal = await startFixtureHttp();
+    secret = await startFixtureHttp();
     nexus = await startTestNexus(`
       [server.oauth]
       url = "${jwks.url}"
@@ -242,11 +261,17 @@ describe('identity from token claims', () => {
       auth = { type = "forward" }
       [mcp.servers.personal.tools.echo]
       allow = ["support"]
+      [mcp.servers.secret]
+      url = "${secret.url}"
+      protocol = "streamable-http"
+      auth = { type = "forward" }
+      allow = ["support"]
     `);
   });
   afterAll(async () => {
     await nexus?.close();
     await personal?.kill();
+    await secret?.kill();
     await jwks.stop();
   });
 
@@ -260,6 +285,10 @@ describe('identity from token claims', () => {
       expect(await searchNames(dba, ['echo'])).not.toContain('tickets__echo');
       expect(await execute(dba, 'tickets__echo', { message: 'x' })).toMatchObject({ code: -32601 });
       expect(await execute(support, 'tickets__echo', { message: 'ok' })).toBe('Echo: ok');
+      // A claim whose own name has dots (namespaced claims) is read by that exact name first.
+      const namespaced = await clientAs(nexus, await bearer({ sub: 'user-7', 'org.team': 'support' }));
+      expect(await searchNames(namespaced, ['echo'])).toContain('tickets__echo');
+      await namespaced.close();
     } finally {
       await support.close();
       await dba.close();
@@ -283,6 +312,47 @@ describe('identity from token claims', () => {
     }
   });
 
+  it('refuses a group claim that is not one string (an array, an object, true, ""), and a blank client id', async () => {
+    const post = async (claims: Record<string, unknown>) =>
+      fetch(`${nexus.url}/mcp`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json', accept: 'application/json, text/event-stream', ...(await bearer(claims)) },
+        body: JSON.stringify({ jsonrpc: '2.0', id: 1, method: 'ping' }),
+      });
+    for (const team of [['dba'], { name: 'dba' }, true, '']) {
+      const response = await post({ org: { team } });
+      expect(response.status).toBe(400);
+      expect(await response.json()).toMatchObject({ error: 'invalid_group' });
+    }
+    const blank = await post({ sub: '   ' });
+    expect(await blank.json()).toMatchObject({ error: 'missing_client_id' });
+  });
+
+  it('never opens a forward server to a caller whose view may use nothing of it', async () => {
+    const initializations = async () => {
+      const result = await fetch(secret.url, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json', accept: 'application/json, text/event-stream' },
+        body: JSON.stringify({ jsonrpc: '2.0', id: 1, method: 'tools/call', params: { name: 'initializations', arguments: {} } }),
+      });
+      const text = await result.text();
+      const json = /^data: (.*)$/m.exec(text)?.[1] ?? text;
+      return Number(JSON.parse(json).result.content[0].text);
+    };
+    const before = await initializations();
+    const dba = await clientAs(nexus, await bearer({ sub: 'user-5', org: { team: 'dba' } }));
+    const support = await clientAs(nexus, await bearer({ sub: 'user-6', org: { team: 'support' } }));
+    try {
+      expect(await searchNames(dba, ['echo'])).not.toContain('secret__echo');
+      expect(await initializations()).toBe(before);
+      expect(await searchNames(support, ['echo'])).toContain('secret__echo');
+      expect(await initializations()).toBe(before + 1);
+    } finally {
+      await dba.close();
+      await support.close();
+    }
+  });
+
   it('refuses a token without the client id claim, or with a team outside group_values', async () => {
     const post = async (claims: Record<string, unknown>) =>
       fetch(`${nexus.url}/mcp`, {
@@ -303,11 +373,15 @@ describe('identity from token claims', () => {
 describe('identity in the logs', () => {
   it('names the client and group in log lines about their calls and refusals', async () => {
     const logs = capturedLogger('info');
-    const config = parseConfig(parse(`${IDENTITY}[mcp.servers.fixture]\ncmd = ["node", "${FIXTURE_SERVER}", "stdio"]\ncall_timeout = "300ms"\n`), 'test.toml');
+    const toml = `${IDENTITY}[mcp.servers.fixture]\ncmd = ["node", "${FIXTURE_SERVER}", "stdio"]\ncall_timeout = "300ms"\n[mcp.servers.fixture.tools.fixture__echo]\ndeny = ["support"]\n`;
+    const config = parseConfig(parse(toml), 'test.toml');
     const nexus = await startNexus(config, { logger: logs.logger, listenAddress: { host: '127.0.0.1', port: 0 } });
     const client = await clientAs(nexus, { 'x-client-id': 'ana', 'x-group': 'support' });
     try {
       await nexus.ready;
+      // A rule on a name the server does not have (here, the qualified name) protects nothing: a warning says so.
+      const warning = logs.text().split('\n').find((line) => line.includes('access rules name tools this server does not have'));
+      expect(JSON.parse(warning ?? '{}')).toMatchObject({ server: 'fixture', tools: ['fixture__echo'] });
       expect(await execute(client, 'fixture__wait_for_cancel', { ms: 2_000 })).toBeInstanceOf(ProtocolError);
       const failure = logs.text().split('\n').find((line) => line.includes('downstream request failed'));
       expect(JSON.parse(failure ?? '{}')).toMatchObject({ server: 'fixture', client_id: 'ana', group: 'support' });

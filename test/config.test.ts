@@ -294,6 +294,7 @@ allow = []
     ['a claim without OAuth', '[server.client_identification]\nenabled = true\nclient_id.jwt_claim = "sub"\n', 'server.client_identification.client_id.jwt_claim', 'needs [server.oauth]'],
     ['the default client_id (the sub claim) without OAuth', '[server.client_identification]\nenabled = true\n', 'server.client_identification.client_id.jwt_claim', 'needs [server.oauth]'],
     ['a source that is both or neither', '[server.client_identification]\nenabled = true\nclient_id = { jwt_claim = "sub", http_header = "x" }\n', 'server.client_identification.client_id', 'expected { jwt_claim'],
+    ['a credentials header as the client id', '[server.client_identification]\nenabled = true\nclient_id.http_header = "Authorization"\n', 'server.client_identification.client_id.http_header', 'must not be a credentials header'],
     ['an empty group name', `${IDENTITY}[mcp.servers.x]\ncmd = ["x"]\nallow = [""]\n`, 'mcp.servers.x.allow[0]', 'expected string to have >=1 characters'],
   ])('refuses %s, naming the key', async (_case, toml, path, problem) => {
     const error = await loadError(toml);

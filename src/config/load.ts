@@ -35,6 +35,8 @@ function crossTableProblem(config: Config): [string, string] | undefined {
   return undefined;
 }
 
+const CREDENTIAL_HEADERS = new Set(['authorization', 'proxy-authorization', 'cookie']);
+
 /**
  * Client identification needs what it reads (a token claim needs OAuth; a group needs the list of
  * valid groups), and access rules that name groups need identification with a group and name
@@ -48,6 +50,12 @@ function clientIdentificationProblem(config: Config): [string, string] | undefin
       if (identification[key] && 'jwt_claim' in identification[key]) {
         return [`server.client_identification.${key}.jwt_claim`, 'reading a token claim needs [server.oauth], which validates the token; or use http_header'];
       }
+    }
+  }
+  for (const key of ['client_id', 'group_id'] as const) {
+    const source = identification?.[key];
+    if (source && 'http_header' in source && CREDENTIAL_HEADERS.has(source.http_header.toLowerCase())) {
+      return [`server.client_identification.${key}.http_header`, 'must not be a credentials header: its value would be logged as an identity'];
     }
   }
   const groups = identification?.validation.group_values ?? [];

@@ -17,21 +17,36 @@ export interface ClientIdentity {
 
 export type ClientIdentityVariables = { client: ClientIdentity | undefined };
 
-/** The value at a dotted path of the claims, if it is a string or a number. */
-export function claimAt(claims: Record<string, unknown>, path: string): string | undefined {
+/**
+ * What a claim holds at `path`: the claim of that exact name if there is one (namespaced claims
+ * such as "https://example.com/team" contain dots), else the value at the dotted path.
+ */
+function claimValue(claims: Record<string, unknown>, path: string): unknown {
+  if (Object.hasOwn(claims, path)) return claims[path];
   let value: unknown = claims;
   for (const key of path.split('.')) {
-    if (value === null || typeof value !== 'object' || Array.isArray(value)) return undefined;
+    if (value === null || typeof value !== 'object' || Array.isArray(value) || !Object.hasOwn(value, key)) return undefined;
     value = (value as Record<string, unknown>)[key];
   }
-  if (typeof value === 'number' && Number.isFinite(value)) return String(value);
-  return typeof value === 'string' && value !== '' ? value : undefined;
+  return value;
 }
 
-function read(c: Context<AppEnv>, source: IdentitySource): string | undefined {
-  if ('http_header' in source) return c.req.header(source.http_header)?.trim() || undefined;
+/** What the request holds at `source`, whatever its type. */
+function rawValue(c: Context<AppEnv>, source: IdentitySource): unknown {
+  if ('http_header' in source) return c.req.header(source.http_header);
   const claims = c.get('caller')?.claims;
-  return claims ? claimAt(claims, source.jwt_claim) : undefined;
+  return claims ? claimValue(claims, source.jwt_claim) : undefined;
+}
+
+/**
+ * The identity value a request carries at `source`: absent (undefined), a usable string, or
+ * `null` when something is there but is not one non-empty string or number (an array, say).
+ */
+function read(c: Context<AppEnv>, source: IdentitySource): string | null | undefined {
+  const value = rawValue(c, source);
+  if (value === undefined) return undefined;
+  const text = typeof value === 'string' ? value.trim() : typeof value === 'number' && Number.isFinite(value) ? String(value) : '';
+  return text === '' ? null : text;
 }
 
 function describe(source: IdentitySource): string {
@@ -43,17 +58,19 @@ export function clientIdentification(config: ClientIdentificationConfig, logger:
   const log = logger.child({ component: 'client-identification' });
   return async (c, next) => {
     const id = read(c, config.client_id);
-    if (id === undefined) {
-      const description = `no client id: expected it in ${describe(config.client_id)}`;
+    if (id === undefined || id === null) {
+      const description = `no client id: expected one string in ${describe(config.client_id)}`;
       log.info({ ip: c.get('clientIp'), reason: description }, 'request refused');
       return c.json({ error: 'missing_client_id', error_description: description }, 400);
     }
+    // A group that is there but unusable is refused, never taken for "no group": that would
+    // slip past every deny list.
     const group = config.group_id ? read(c, config.group_id) : undefined;
-    if (group !== undefined && !groups.has(group)) {
+    if (group === null || (group !== undefined && !groups.has(group))) {
       log.info({ ip: c.get('clientIp'), client_id: id, reason: 'invalid group' }, 'request refused');
       return c.json({ error: 'invalid_group', error_description: `${describe(config.group_id as IdentitySource)} names a group that is not configured` }, 400);
     }
-    c.set('client', { id, group });
+    c.set('client', { id, group: group ?? undefined });
     await next();
   };
 }

@@ -31,11 +31,14 @@ function admits(rule: Rule, group: string | undefined): boolean {
 export interface ToolView {
   key: string;
   tool(server: string, tool: string): boolean;
+  /** The server's own rule: its prompts and resources, and tools without a rule of their own. */
   server(server: string): boolean;
+  /** Whether the view may use anything of the server at all (its rule, or some tool's). */
+  anything(server: string): boolean;
 }
 
 /** Everything visible: the view when no rule is configured. */
-export const OPEN_VIEW: ToolView = { key: '*', tool: () => true, server: () => true };
+export const OPEN_VIEW: ToolView = { key: '*', tool: () => true, server: () => true, anything: () => true };
 
 export class AccessPolicy {
   private readonly servers = new Map<string, ServerRules>();
@@ -59,6 +62,7 @@ export class AccessPolicy {
         key: this.decisions(group),
         tool: (server, tool) => this.mayUseTool(group, server, tool),
         server: (server) => this.mayUseServer(group, server),
+        anything: (server) => this.mayUseServer(group, server) || this.ruledTools(server).some((tool) => this.mayUseTool(group, server, tool)),
       };
       this.views.set(group, view);
     }
@@ -77,6 +81,16 @@ export class AccessPolicy {
     return admits(own && hasRule(own) ? own : rules, group);
   }
 
+  /** Tools of `server` that have a rule of their own. */
+  ruledTools(server: string): string[] {
+    return Object.keys(this.servers.get(server)?.tools ?? {});
+  }
+
+  /** Tool rules of `server` that name none of `tools` (a typo, or a qualified name), to warn of. */
+  unknownRuledTools(server: string, tools: readonly string[]): string[] {
+    return this.ruledTools(server).filter((tool) => !tools.includes(tool));
+  }
+
   /** Every rule's outcome for `group`, in a fixed order: equal strings mean equal views. */
   private decisions(group: string | undefined): string {
     const marks: string[] = [];
@@ -84,6 +98,7 @@ export class AccessPolicy {
       marks.push(this.mayUseServer(group, name) ? '1' : '0');
       for (const tool of Object.keys(rules.tools)) marks.push(this.mayUseTool(group, name, tool) ? '1' : '0');
     }
-    return marks.join('');
+    // A view that every rule admits sees what no rules would show: it shares the open view's key.
+    return marks.includes('0') ? marks.join('') : OPEN_VIEW.key;
   }
 }

@@ -160,9 +160,10 @@ function mergeResults(a: SearchResult[], b: SearchResult[]): SearchResult[] {
     .slice(0, MAX_RESULTS);
 }
 
-function instructionsFor(servers: string[]): string {
+function instructionsFor(servers: string[] | undefined): string {
+  const which = servers === undefined ? 'MCP servers' : `these MCP servers: ${servers.length > 0 ? servers.join(', ') : 'none configured'}`;
   return (
-    `Nexus is a gateway to these MCP servers: ${servers.length > 0 ? servers.join(', ') : 'none configured'}. ` +
+    `Nexus is a gateway to ${which}. ` +
     'Their tools are not listed directly: call `search` with keywords to find a tool, then `execute` ' +
     'with its name and arguments.'
   );
@@ -176,7 +177,8 @@ export class Gateway {
 
   constructor(private readonly options: GatewayOptions) {
     this.tools = gatewayTools(options.enableStructuredContent);
-    this.instructions = instructionsFor([...options.registry.serverNames]);
+    // With access rules, the names of servers are not everyone's to know.
+    this.instructions = instructionsFor(options.registry.policy.restricted ? undefined : [...options.registry.serverNames]);
     this.log = options.logger.child({ component: 'gateway' });
   }
 
@@ -285,7 +287,7 @@ export class Gateway {
       const server = qualified?.server ?? '';
       const down = registry.get(server) ?? session?.downstreams.get(server);
       if (down && down.state.status !== 'ready' && qualified && view.tool(server, qualified.name)) {
-        throw this.toProtocolError(down, down.unavailable());
+        throw this.toProtocolError(down, down.unavailable(), call.client);
       }
       throw new ProtocolError(ProtocolErrorCode.MethodNotFound, `Unknown tool: ${name}`);
     }

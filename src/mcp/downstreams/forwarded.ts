@@ -83,6 +83,8 @@ export class ForwardedSessions {
     const index = new ToolIndex();
     const downstreams = new Map<string, Downstream>();
     for (const [name, config] of this.servers) {
+      // A server the view may use nothing of never gets this caller's token.
+      if (!view.anything(name)) continue;
       const downstream = new Downstream(name, config, {
         connectTimeoutMs: this.options.connectTimeoutMs,
         globalHeaders: this.options.globalHeaders,

@@ -67,7 +67,7 @@ export class DownstreamRegistry {
     if (this.policy.restricted) {
       for (const group of [undefined, ...(options.groups ?? [])]) {
         const view = this.policy.viewFor(group);
-        if (!this.views.has(view.key)) this.views.set(view.key, { view, index: new ToolIndex() });
+        if (view.key !== OPEN_VIEW.key && !this.views.has(view.key)) this.views.set(view.key, { view, index: new ToolIndex() });
       }
     }
     const forward = new Map<string, RemoteServerConfig>();
@@ -118,7 +118,7 @@ export class DownstreamRegistry {
 
   /** The index a caller with `view` searches and executes from. */
   indexFor(view: ToolView): ToolIndex {
-    if (view === OPEN_VIEW) return this.index;
+    if (view.key === OPEN_VIEW.key) return this.index;
     const found = this.views.get(view.key);
     if (!found) throw new Error(`no index for view ${view.key}`);
     return found.index;
@@ -165,10 +165,12 @@ export class DownstreamRegistry {
     return matcher;
   }
 
-  statusReport(): StatusReport {
-    const servers = this.all().map((ds): ServerStatus => {
+  /** Each server `view` may use anything of, with the number of its tools that view may run. */
+  statusReport(view: ToolView = OPEN_VIEW): StatusReport {
+    const servers = this.all().filter((ds) => view.anything(ds.name)).map((ds): ServerStatus => {
       const { state } = ds;
-      const entry: ServerStatus = { name: ds.name, status: state.status, transport: ds.transport, tools: ds.catalog.tools.length };
+      const tools = ds.catalog.tools.filter((tool) => view.tool(ds.name, tool.name)).length;
+      const entry: ServerStatus = { name: ds.name, status: state.status, transport: ds.transport, tools };
       if (state.status === 'failed' || state.status === 'restarting') {
         Object.assign(entry, { reason: state.reason, attempt: state.attempt, retry_in_ms: Math.max(0, state.retryAt - Date.now()) });
       } else if (state.status === 'connecting') {
@@ -176,11 +178,11 @@ export class DownstreamRegistry {
       }
       return entry;
     });
-    const shared = new Set(servers.map((server) => server.name));
+    const shared = new Set(this.downstreams.keys());
     return {
       status: servers.every((server) => server.status === 'ready') ? 'ok' : 'degraded',
       servers,
-      forwarded: { servers: this.serverNames.filter((name) => !shared.has(name)), sessions: this.forwarded?.size ?? 0 },
+      forwarded: { servers: this.serverNames.filter((name) => !shared.has(name) && view.anything(name)), sessions: this.forwarded?.size ?? 0 },
     };
   }
 
