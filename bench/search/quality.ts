@@ -80,23 +80,32 @@ async function nexusRankers(
 }
 
 /**
- * Per-group views against no rules, end to end: the same catalog with access rules that let the
- * group `everyone` see every tool and `half` the tools of every other server. `everyone` must rank
- * exactly as no rules do; latencies are interleaved over rounds so drift falls on all alike.
+ * Per-group views against no rules, end to end. Access rules give group `almost` every tool but
+ * one (a separate index of 387 tools: a view that admits everything shares the full index, so it
+ * would measure nothing) and `half` the tools of every other server. `almost` must rank as no
+ * rules do once the hidden tool is taken out; latencies are interleaved over rounds so drift falls
+ * on all alike. (`half` returns other tools, with other schemas to send, so it is shown, not judged.)
  */
 async function printViews(plain: Ranker): Promise<number> {
+  const first = catalog.servers[0] as Catalog['servers'][number];
+  const hidden = `${first.name}__${first.tools[0]?.name}`;
   const access = {
-    identity: '[server.client_identification]\nenabled = true\nclient_id.http_header = "x-client-id"\ngroup_id.http_header = "x-group"\n[server.client_identification.validation]\ngroup_values = ["everyone", "half"]\n',
-    serverRule: (_server: string, i: number) => (i % 2 === 1 ? 'deny = ["half"]' : ''),
-    groups: ['everyone', 'half'],
+    identity: '[server.client_identification]\nenabled = true\nclient_id.http_header = "x-client-id"\ngroup_id.http_header = "x-group"\n[server.client_identification.validation]\ngroup_values = ["almost", "half"]\n',
+    serverRule: (server: string, i: number) =>
+      [i % 2 === 1 ? 'deny = ["half"]' : '', server === first.name ? `[mcp.servers.${server}.tools.${first.tools[0]?.name}]\ndeny = ["almost"]` : ''].join('\n'),
+    groups: ['almost', 'half'],
   };
   const ruled = await nexusRankers(access);
   try {
-    const everyone = ruled.rankers.get('everyone') as Ranker;
+    const almost = ruled.rankers.get('almost') as Ranker;
     const half = ruled.rankers.get('half') as Ranker;
     let same = 0;
-    for (const query of queries) if (JSON.stringify(await plain(query.keywords)) === JSON.stringify(await everyone(query.keywords))) same++;
-    const rankers: [string, Ranker][] = [['no rules', plain], ['view: everyone', everyone], ['view: half', half]];
+    for (const query of queries) {
+      const expected = (await plain(query.keywords)).filter((name) => name !== hidden);
+      const got = (await almost(query.keywords)).slice(0, expected.length);
+      if (JSON.stringify(expected) === JSON.stringify(got)) same++;
+    }
+    const rankers: [string, Ranker][] = [['no rules', plain], ['view: almost', almost], ['view: half', half]];
     const times = new Map<string, number[]>(rankers.map(([label]) => [label, []]));
     for (let round = 0; round < 5; round++) {
       for (const [label, rank] of rankers) {
@@ -110,8 +119,8 @@ async function printViews(plain: Ranker): Promise<number> {
     const p50 = (label: string) => percentile((times.get(label) ?? []).sort((a, b) => a - b), 50);
     console.log(`\nPer-group views, end to end (${queries.length} queries x 5 interleaved rounds, ${catalogDocs(catalog.servers).length} tools)\n`);
     for (const [label] of rankers) console.log(`${pad(label, 18)}p50 ${fmt(p50(label))} ms   ${fmt(p50(label) / p50('no rules'), 3)}x no rules`);
-    console.log(`rankings of "everyone" identical to no rules: ${same} of ${queries.length} queries`);
-    return p50('view: everyone') / p50('no rules');
+    console.log(`rankings of "almost" (all but ${hidden}) as no rules without that tool: ${same} of ${queries.length} queries`);
+    return p50('view: almost') / p50('no rules');
   } finally {
     await ruled.close();
   }
