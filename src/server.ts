@@ -22,6 +22,7 @@ import { DownstreamRegistry } from './mcp/downstreams/registry.js';
 import { ExecuteLimits, type ServerRateLimits } from './ratelimit/execute-limits.js';
 import { toQuota, type LimiterStore } from './ratelimit/limiter.js';
 import { Gateway } from './mcp/gateway.js';
+import { LlmRouter, unsupportedLlmSetting } from './llm/router.js';
 
 export const DEFAULT_LISTEN_ADDRESS: ListenAddress = { host: '127.0.0.1', port: 8000 };
 /** Each downstream's state, as JSON, behind the same auth as the MCP endpoint. */
@@ -42,6 +43,8 @@ export interface NexusOptions {
   startupGraceMs?: number;
   /** Least time between JWKS fetches caused by unknown key ids (tests shorten it). */
   jwksRefetchCooldownMs?: number;
+  /** How often LLM providers' model lists are fetched again (tests shorten it). */
+  llmDiscoveryIntervalMs?: number;
 }
 
 
@@ -106,6 +109,8 @@ function serverRateLimits(config: Config): Map<string, ServerRateLimits> {
 
 export async function startNexus(config: Config, options: NexusOptions): Promise<RunningNexus> {
   const { logger } = options;
+  const unsupported = config.llm && unsupportedLlmSetting(config.llm);
+  if (unsupported) throw new StartupError(...unsupported);
   const store = await rateLimitStore(config, logger);
   const executeLimits = store && new ExecuteLimits(serverRateLimits(config), store);
   const warnedServers = new Set<string>();
@@ -128,9 +133,11 @@ export async function startNexus(config: Config, options: NexusOptions): Promise
       if (unknownLimits.length > 0 || unknownRules.length > 0) warnedServers.add(server);
     },
   });
-  // Downstreams start connecting once the listeners are up (a nexus that cannot bind starts none).
+  const llm = config.llm?.enabled ? new LlmRouter(config.llm, logger) : undefined;
+  // Downstreams start connecting (and LLM providers are asked for their models) once the
+  // listeners are up: a nexus that cannot bind starts nothing.
   let listening!: () => void;
-  const ready = new Promise<void>((resolve) => (listening = resolve)).then(() => registry.start()).then(() => {
+  const ready = new Promise<void>((resolve) => (listening = resolve)).then(() => Promise.all([registry.start(), llm?.start(options.llmDiscoveryIntervalMs)])).then(() => {
     const counts = registry.all().map((ds) => `${ds.name}=${ds.state.status}`);
     logger.info({ tools: registry.index.size, downstreams: counts.join(' ') }, 'downstreams connected');
   });
@@ -158,9 +165,11 @@ export async function startNexus(config: Config, options: NexusOptions): Promise
   app.use('*', cors(config.server.cors, origins));
   if (health.enabled && !healthApart) mountHealth(app, health.path);
   oauth?.mountMetadata(app, config.mcp.path);
-  if (config.mcp.enabled) {
-    // The MCP endpoint and /status share one chain: host and origin checks, CSRF, auth, limits.
-    const guard = (middleware: MiddlewareHandler<AppEnv>) => [config.mcp.path, STATUS_PATH].forEach((path) => app.use(path, middleware));
+  // The MCP endpoint, /status and the LLM routes share one chain: host and origin checks, CSRF,
+  // auth, client identity, limits.
+  const guarded = [...(config.mcp.enabled ? [config.mcp.path, STATUS_PATH] : []), ...(llm?.paths ?? [])];
+  if (guarded.length > 0) {
+    const guard = (middleware: MiddlewareHandler<AppEnv>) => guarded.forEach((path) => app.use(path, middleware));
     if (isLoopback(listen.host)) guard(loopbackHostGuard());
     guard(originGuard(origins));
     guard(clientIp(config.server.client_ip));
@@ -176,6 +185,9 @@ export async function startNexus(config: Config, options: NexusOptions): Promise
         }),
       );
     }
+  }
+  llm?.mount(app);
+  if (config.mcp.enabled) {
     app.get(STATUS_PATH, (c) => c.json(registry.statusReport(registry.policy.viewFor(c.get('client')?.group))));
     mountMcp(app, {
       path: config.mcp.path,
@@ -192,6 +204,7 @@ export async function startNexus(config: Config, options: NexusOptions): Promise
     await Promise.all(servers.map(closeGracefully));
     await handler.close();
     await registry.close();
+    llm?.close();
     await store?.close();
   };
   try {

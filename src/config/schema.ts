@@ -286,13 +286,82 @@ const mcpSection = z.strictObject({
   servers: z.record(serverName, downstream).default({}),
 });
 
+/** Header rules for LLM providers, as in the original: each rule does one thing to one header (or a pattern). */
+const llmHeaderRule = z.discriminatedUnion(
+  'rule',
+  [
+    z.strictObject({ rule: z.literal('forward'), name: z.string().min(1).optional(), pattern: z.string().min(1).optional(), default: z.string().optional(), rename: headerName.optional() }),
+    z.strictObject({ rule: z.literal('insert'), name: headerName, value: z.string() }),
+    z.strictObject({ rule: z.literal('remove'), name: z.string().min(1).optional(), pattern: z.string().min(1).optional() }),
+    z.strictObject({ rule: z.literal('rename_duplicate'), name: headerName, default: z.string().optional(), rename: headerName }),
+  ],
+  { error: 'expected a header rule: forward, insert, remove or rename_duplicate' },
+);
+
+const tokenLimit = z.strictObject({
+  input_token_limit: positiveInt,
+  interval: duration,
+  groups: z.record(z.string(), z.strictObject({ input_token_limit: positiveInt, interval: duration })).default({}),
+});
+
+const regex = z.string().refine((source) => {
+  try {
+    new RegExp(source);
+    return true;
+  } catch {
+    return false;
+  }
+}, 'must be a valid regular expression');
+
+const llmModel = z.strictObject({
+  /** The provider's own id for this model, when the name clients use differs. */
+  rename: z.string().min(1).optional(),
+  rate_limits: z.strictObject({ per_user: tokenLimit }).optional(),
+});
+
+const llmProvider = z.strictObject({
+  type: z.enum(['openai', 'anthropic', 'google', 'bedrock'], { error: 'type must be "openai", "anthropic", "google" or "bedrock"' }),
+  api_key: z.string().min(1).optional(),
+  base_url: httpUrl.optional(),
+  forward_token: z.boolean().default(false),
+  model_filter: regex.optional(),
+  models: z.record(z.string().min(1), llmModel).default({}),
+  headers: z.array(llmHeaderRule).default([]),
+  rate_limits: z.strictObject({ per_user: tokenLimit }).optional(),
+  // Bedrock: region and credentials (else the AWS default chain).
+  region: z.string().min(1).optional(),
+  access_key_id: z.string().min(1).optional(),
+  secret_access_key: z.string().min(1).optional(),
+  session_token: z.string().min(1).optional(),
+  profile: z.string().min(1).optional(),
+});
+
+/** The name a provider is addressed by: the part of `provider/model` before the first slash. */
+const providerName = z
+  .string()
+  .regex(/^[A-Za-z0-9_-]+$/, 'a provider name may use only letters, digits, "_" and "-"');
+
+const llmProtocol = (path: string, enabled: boolean) =>
+  z.strictObject({ enabled: z.boolean().default(enabled), path: urlPath.default(path) }).prefault({});
+
+const llmSection = z.strictObject({
+  enabled: z.boolean().default(true),
+  protocols: z
+    .strictObject({ openai: llmProtocol('/llm/openai', true), anthropic: llmProtocol('/llm/anthropic', false) })
+    .prefault({}),
+  providers: z.record(providerName, llmProvider).default({}),
+});
+
 export const configSchema = z.strictObject({
   server: serverSection.prefault({}),
   mcp: mcpSection.prefault({}),
+  llm: llmSection.optional(),
 });
 
 export type Config = z.output<typeof configSchema>;
 export type McpConfig = Config['mcp'];
+export type LlmConfig = NonNullable<Config['llm']>;
+export type LlmProviderConfig = LlmConfig['providers'][string];
 export type ServerConfig = Config['server'];
 export type ClientIdentificationConfig = NonNullable<ServerConfig['client_identification']>;
 export type IdentitySource = ClientIdentificationConfig['client_id'];

@@ -6,11 +6,12 @@
  * so that a later `notifications/cancelled` from the same client can name its own calls.
  */
 import { randomUUID } from 'node:crypto';
-import type { Context, Hono } from 'hono';
+import type { Hono } from 'hono';
 import type { CallToolResult, McpHttpHandler } from '@modelcontextprotocol/server';
 import { authInfoFor, type CallContext } from '../mcp/gateway.js';
 import { callerKey, SESSION_HEADER } from '../session.js';
 import type { AppEnv } from './app-env.js';
+import { readBody } from './body.js';
 import { answer, plainToolCall } from './plain-tool-call.js';
 
 /** The largest request body accepted, as the SDK's own handler does. */
@@ -32,37 +33,11 @@ interface JsonRpcMessage {
   params?: { requestId?: unknown; reason?: unknown };
 }
 
-/**
- * The body as text, or undefined when it is over MAX_BODY_BYTES. A body with a Content-Length
- * (what MCP clients send) is read straight from the socket: going through `c.req.raw` would
- * build a WHATWG Request per call, the largest single cost on the hot path. A chunked body is
- * read as a stream, counting bytes as they come.
- */
-async function readBody(c: Context<AppEnv>): Promise<string | undefined> {
-  const declared = c.req.header('content-length');
-  if (declared !== undefined && c.req.header('transfer-encoding') === undefined) {
-    return Number(declared) > MAX_BODY_BYTES ? undefined : c.req.text();
-  }
-  const reader = c.req.raw.body?.getReader();
-  if (!reader) return '';
-  const chunks: Uint8Array[] = [];
-  let size = 0;
-  for (let next = await reader.read(); !next.done; next = await reader.read()) {
-    size += next.value.byteLength;
-    if (size > MAX_BODY_BYTES) {
-      await reader.cancel();
-      return undefined;
-    }
-    chunks.push(next.value);
-  }
-  return Buffer.concat(chunks).toString('utf8');
-}
-
 export function mountMcp(app: Hono<AppEnv>, { path, handler, ready, onCancelled, callTool }: McpRouteOptions): void {
   app.all(path, async (c) => {
     await ready;
     if (c.req.method !== 'POST') return handler.fetch(c.req.raw);
-    const text = await readBody(c);
+    const text = await readBody(c, MAX_BODY_BYTES);
     if (text === undefined) {
       return c.json(
         { jsonrpc: '2.0', id: null, error: { code: -32600, message: `Request body is larger than ${MAX_BODY_BYTES} bytes` } },

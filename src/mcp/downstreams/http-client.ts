@@ -1,6 +1,7 @@
 /**
- * HTTP to remote downstreams on node:http(s): one keep-alive agent per server carrying its TLS
- * settings, a raw request for nexus's lean call path, and a fetch() for the SDK transports.
+ * HTTP to remote servers (MCP downstreams, LLM providers) on node:http(s): one keep-alive agent
+ * per server carrying its TLS settings, a raw request for the lean call paths, and a fetch() for
+ * the SDK transports.
  *
  * Node's own HTTP client instead of the undici package: undici cost nexus about 7 MiB of
  * resident memory (docs/performance.md) at no gain in latency, and nothing here needs more.
@@ -20,8 +21,7 @@ export interface Pool {
   https: HttpsAgent;
 }
 
-export function createPool(config: RemoteServerConfig): Pool {
-  const tls = config.tls;
+export function createPool(tls?: RemoteServerConfig['tls']): Pool {
   const read = (path: string | undefined) => (path ? readFileSync(path) : undefined);
   return {
     http: new HttpAgent({ keepAlive: true }),

@@ -67,7 +67,7 @@ export function remoteTransport(
   const headers: Record<string, string> = { ...globalHeaders, ...config.headers };
   const token = bearerToken ?? (config.auth && 'token' in config.auth ? config.auth.token : undefined);
   if (token !== undefined) headers['Authorization'] = `Bearer ${token}`;
-  const pool = createPool(config);
+  const pool = createPool(config.tls);
   const fetch = remoteFetch(pool, protocol === 'sse' ? config.message_url : undefined);
   const url = new URL(config.url);
   const requestInit = { headers };

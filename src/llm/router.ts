@@ -1,0 +1,62 @@
+/** The LLM side of nexus: providers from `[llm]`, their model catalog, and the protocol routes. */
+import type { Hono } from 'hono';
+import type { LlmConfig } from '../config/schema.js';
+import type { AppEnv } from '../http/app-env.js';
+import type { Logger } from '../log.js';
+import { ModelCatalog } from './models.js';
+import { OpenAiProvider } from './openai-provider.js';
+import { mountOpenAi } from './openai-route.js';
+
+const NOT_YET = 'is not supported by this version of nexus yet';
+
+/**
+ * A setting this version accepts in the file but cannot honour yet, as [key path, problem]: it
+ * is refused at start rather than ignored.
+ */
+export function unsupportedLlmSetting(config: LlmConfig): [string, string] | undefined {
+  if (config.protocols.anthropic.enabled) return ['llm.protocols.anthropic.enabled', `the Anthropic protocol ${NOT_YET}`];
+  for (const [name, provider] of Object.entries(config.providers)) {
+    const at = `llm.providers.${name}`;
+    if (provider.type !== 'openai') return [`${at}.type`, `"${provider.type}" ${NOT_YET}`];
+    if (provider.headers.length > 0) return [`${at}.headers`, `header rules ${NOT_YET}`];
+    if (provider.rate_limits) return [`${at}.rate_limits`, `token rate limits ${NOT_YET}`];
+    for (const [model, settings] of Object.entries(provider.models)) {
+      if (settings.rate_limits) return [`${at}.models.${model}.rate_limits`, `token rate limits ${NOT_YET}`];
+    }
+  }
+  return undefined;
+}
+
+export class LlmRouter {
+  private readonly providers = new Map<string, OpenAiProvider>();
+  private readonly catalog: ModelCatalog<OpenAiProvider>;
+
+  constructor(
+    private readonly config: LlmConfig,
+    private readonly logger: Logger,
+  ) {
+    for (const [name, provider] of Object.entries(config.providers)) this.providers.set(name, new OpenAiProvider(name, provider));
+    this.catalog = new ModelCatalog(this.providers, logger);
+  }
+
+  /** The paths the protocol routes live under, for the middlewares that guard them. */
+  get paths(): string[] {
+    const { openai } = this.config.protocols;
+    return openai.enabled ? [`${openai.path}/*`] : [];
+  }
+
+  mount(app: Hono<AppEnv>): void {
+    const { openai } = this.config.protocols;
+    if (openai.enabled) mountOpenAi(app, { path: openai.path, catalog: this.catalog, logger: this.logger });
+  }
+
+  /** Fetches the providers' model lists (and keeps refreshing them). */
+  start(intervalMs?: number): Promise<void> {
+    return this.catalog.start(intervalMs);
+  }
+
+  close(): void {
+    this.catalog.close();
+    for (const provider of this.providers.values()) provider.close();
+  }
+}

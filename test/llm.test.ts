@@ -1,0 +1,205 @@
+/**
+ * LLM routing, OpenAI protocol to OpenAI-type providers: the official `openai` client pointed at
+ * nexus, and fixture servers speaking OpenAI's wire format on loopback. Routing by
+ * `provider/model` and bare names, rename, model_filter, discovery (and its failure), key
+ * forwarding, streaming, and every error mapping.
+ */
+import OpenAI from 'openai';
+import { parse } from 'smol-toml';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { parseConfig } from '../src/config/load.js';
+import { silentLogger } from '../src/log.js';
+import { startNexus, StartupError, type RunningNexus } from '../src/server.js';
+import { freePort, ROOT, spawnNode, waitForPort, type Spawned } from './helpers/processes.js';
+
+const OPENAI_FIXTURE = `${ROOT}test/fixtures/openai-server.mjs`;
+
+async function startOpenAiFixture(): Promise<Spawned & { url: string }> {
+  const port = await freePort();
+  const spawned = spawnNode([OPENAI_FIXTURE, String(port)]);
+  await waitForPort(port);
+  return { ...spawned, url: `http://127.0.0.1:${port}/v1` };
+}
+
+async function nexusWith(toml: string, llmDiscoveryIntervalMs?: number): Promise<RunningNexus> {
+  const nexus = await startNexus(parseConfig(parse(toml), 'test.toml'), {
+    logger: silentLogger,
+    listenAddress: { host: '127.0.0.1', port: 0 },
+    llmDiscoveryIntervalMs,
+  });
+  await nexus.ready;
+  return nexus;
+}
+
+const lastRequest = async (fixture: { url: string }) =>
+  (await (await fetch(fixture.url.replace(/\/v1$/, '/debug/last'))).json()) as { model: string; authorization: string | null };
+
+describe('the OpenAI protocol to OpenAI-type providers', () => {
+  let main: Spawned & { url: string };
+  let other: Spawned & { url: string };
+  let nexus: RunningNexus;
+  let client: OpenAI;
+  let deadPort: number;
+
+  beforeAll(async () => {
+    [main, other] = await Promise.all([startOpenAiFixture(), startOpenAiFixture()]);
+    deadPort = await freePort();
+    nexus = await nexusWith(
+      `
+      [llm.providers.main]
+      type = "openai"
+      api_key = "main-key"
+      base_url = "${main.url}"
+      model_filter = "^gpt-"
+      [llm.providers.main.models.smart]
+      rename = "gpt-fixture"
+      [llm.providers.main.models.error-429]
+      [llm.providers.main.models.error-500]
+      [llm.providers.main.models.broken-stream]
+
+      [llm.providers.byok]
+      type = "openai"
+      api_key = "byok-configured-key"
+      base_url = "${other.url}"
+      forward_token = true
+
+      [llm.providers.dead]
+      type = "openai"
+      api_key = "k"
+      base_url = "http://127.0.0.1:${deadPort}/v1"
+      [llm.providers.dead.models.ghost]
+    `,
+      200,
+    );
+    client = new OpenAI({ baseURL: `${nexus.url}/llm/openai/v1`, apiKey: 'unused-by-nexus', maxRetries: 0 });
+  });
+
+  afterAll(async () => {
+    await nexus?.close();
+    await Promise.all([main?.kill(), other?.kill()]);
+  });
+
+  it('lists configured and discovered models as provider/model, discovered ones through model_filter', async () => {
+    const ids = (await client.models.list()).data.map((model) => model.id);
+    expect(ids).toEqual(expect.arrayContaining(['main/smart', 'main/gpt-fixture', 'main/gpt-other', 'byok/gpt-fixture', 'byok/embed-small', 'dead/ghost']));
+    expect(ids).not.toContain('main/embed-small'); // filtered out by ^gpt-
+  });
+
+  it('routes provider/model, renames aliases, and resolves bare names through discovery', async () => {
+    const direct = await client.chat.completions.create({ model: 'main/gpt-other', messages: [{ role: 'user', content: 'hello' }] });
+    expect(direct.choices[0]?.message.content).toBe('echo: hello');
+    expect(direct.model).toBe('main/gpt-other');
+    expect((await lastRequest(main)).model).toBe('gpt-other');
+
+    const alias = await client.chat.completions.create({ model: 'main/smart', messages: [{ role: 'user', content: 'alias' }] });
+    expect(alias.model).toBe('main/smart');
+    expect((await lastRequest(main)).model).toBe('gpt-fixture');
+
+    const bare = await client.chat.completions.create({ model: 'gpt-fixture', messages: [{ role: 'user', content: 'bare' }] });
+    expect(bare.choices[0]?.message.content).toBe('echo: bare');
+    expect((await lastRequest(main)).model).toBe('gpt-fixture'); // the first provider that offers it
+    expect(bare.usage).toMatchObject({ prompt_tokens: 7 });
+  });
+
+  it('answers an unknown provider or model with 404 model_not_found, and a filtered-out model too', async () => {
+    for (const model of ['nobody/gpt-fixture', 'main/gpt-9', 'no-such-model', 'main/embed-small']) {
+      const error = await client.chat.completions.create({ model, messages: [{ role: 'user', content: 'x' }] }).catch((caught: unknown) => caught);
+      expect(error).toBeInstanceOf(OpenAI.NotFoundError);
+      expect((error as InstanceType<typeof OpenAI.NotFoundError>).code).toBe('model_not_found');
+    }
+  });
+
+  it('streams in OpenAI’s SSE format, naming the model as the client did, to [DONE]', async () => {
+    const stream = await client.chat.completions.create({ model: 'main/smart', messages: [{ role: 'user', content: 'stream me please' }], stream: true });
+    let text = '';
+    const models = new Set<string>();
+    let finish: string | null | undefined;
+    for await (const chunk of stream) {
+      text += chunk.choices[0]?.delta.content ?? '';
+      models.add(chunk.model);
+      finish = chunk.choices[0]?.finish_reason ?? finish;
+    }
+    expect(text).toBe('echo: stream me please');
+    expect([...models]).toEqual(['main/smart']);
+    expect(finish).toBe('stop');
+  });
+
+  it('reports a stream that breaks midway as an error', async () => {
+    const stream = await client.chat.completions.create({ model: 'main/broken-stream', messages: [{ role: 'user', content: 'a b c' }], stream: true });
+    const outcome = await (async () => {
+      for await (const chunk of stream) void chunk;
+    })().catch((error: unknown) => error);
+    expect(outcome).toBeInstanceOf(OpenAI.APIError);
+    expect(String((outcome as Error).message)).toContain("provider 'main'");
+  });
+
+  it('uses the client’s X-Provider-API-Key only where forward_token is on', async () => {
+    const own = { headers: { 'X-Provider-API-Key': 'clients-own-key' } };
+    await client.chat.completions.create({ model: 'byok/gpt-fixture', messages: [{ role: 'user', content: 'x' }] }, own);
+    expect((await lastRequest(other)).authorization).toBe('Bearer clients-own-key');
+    await client.chat.completions.create({ model: 'byok/gpt-fixture', messages: [{ role: 'user', content: 'x' }] });
+    expect((await lastRequest(other)).authorization).toBe('Bearer byok-configured-key');
+    await client.chat.completions.create({ model: 'main/gpt-fixture', messages: [{ role: 'user', content: 'x' }] }, own);
+    expect((await lastRequest(main)).authorization).toBe('Bearer main-key');
+  });
+
+  it('passes the provider’s errors on with their status, and an unreachable provider is 502', async () => {
+    const call = (model: string) => client.chat.completions.create({ model, messages: [{ role: 'user', content: 'x' }] }).catch((error: unknown) => error);
+    const limited = await call('main/error-429');
+    expect(limited).toBeInstanceOf(OpenAI.RateLimitError);
+    expect((limited as Error).message).toContain('slow down');
+    const exploded = await call('main/error-500');
+    expect(exploded).toBeInstanceOf(OpenAI.InternalServerError);
+    expect((exploded as Error).message).toContain('upstream exploded');
+    const unreachable = await call('dead/ghost');
+    expect((unreachable as InstanceType<typeof OpenAI.APIError>).status).toBe(502);
+    expect((unreachable as Error).message).toContain("provider 'dead' could not be reached");
+  });
+
+  it('refuses a body over 32 MiB (413) and one that is not JSON (415), in OpenAI’s error shape', async () => {
+    const url = `${nexus.url}/llm/openai/v1/chat/completions`;
+    const big = await fetch(url, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ model: 'main/smart', pad: 'x'.repeat(33 * 1024 * 1024) }) });
+    expect(big.status).toBe(413);
+    expect(await big.json()).toMatchObject({ error: { type: 'invalid_request_error' } });
+    const text = await fetch(url, { method: 'POST', headers: { 'content-type': 'text/plain' }, body: 'hello' });
+    expect(text.status).toBe(415);
+    expect(await text.json()).toMatchObject({ error: { message: expect.stringContaining('application/json') } });
+  });
+
+  it('keeps the last good model list while discovery fails', async () => {
+    await fetch(main.url.replace(/\/v1$/, '/debug/fail-models'), { method: 'POST', body: JSON.stringify({ on: true }) });
+    await new Promise((resolve) => setTimeout(resolve, 600)); // a few refreshes at 200 ms
+    const reply = await client.chat.completions.create({ model: 'main/gpt-other', messages: [{ role: 'user', content: 'still here' }] });
+    expect(reply.choices[0]?.message.content).toBe('echo: still here');
+    await fetch(main.url.replace(/\/v1$/, '/debug/fail-models'), { method: 'POST', body: JSON.stringify({ on: false }) });
+  });
+});
+
+describe('LLM settings', () => {
+  it('refuses at start what this version cannot honour yet, naming the key', async () => {
+    for (const [toml, key] of [
+      ['[llm.protocols.anthropic]\nenabled = true', 'llm.protocols.anthropic.enabled'],
+      ['[llm.providers.claude]\ntype = "anthropic"\napi_key = "k"', 'llm.providers.claude.type'],
+      ['[llm.providers.o]\ntype = "openai"\nrate_limits.per_user = { input_token_limit = 10, interval = "1m" }', 'llm.providers.o.rate_limits'],
+    ] as const) {
+      const error = await nexusWith(toml).catch((caught: unknown) => caught);
+      expect(error).toBeInstanceOf(StartupError);
+      expect((error as StartupError).source).toBe(key);
+    }
+  });
+
+  it('puts the LLM routes behind the same guards as /mcp (CSRF here)', async () => {
+    const fixture = await startOpenAiFixture();
+    const nexus = await nexusWith(`[server.csrf]\nenabled = true\n[llm.providers.main]\ntype = "openai"\napi_key = "k"\nbase_url = "${fixture.url}"`);
+    try {
+      const url = `${nexus.url}/llm/openai/v1/chat/completions`;
+      const body = JSON.stringify({ model: 'main/gpt-fixture', messages: [{ role: 'user', content: 'x' }] });
+      expect((await fetch(url, { method: 'POST', headers: { 'content-type': 'application/json' }, body })).status).toBe(403);
+      const allowed = await fetch(url, { method: 'POST', headers: { 'content-type': 'application/json', 'x-nexus-csrf-protection': '1' }, body });
+      expect(allowed.status).toBe(200);
+    } finally {
+      await nexus.close();
+      await fixture.kill();
+    }
+  });
+});
