@@ -175,6 +175,25 @@ describe('the OpenAI protocol to OpenAI-type providers', () => {
   });
 });
 
+describe('a provider that never answers its models API', () => {
+  it('does not hold nexus up: discovery gives up (10 s) and configured models are still offered', async () => {
+    const { createServer } = await import('node:net');
+    const sockets: import('node:net').Socket[] = [];
+    const silent = createServer((socket) => void sockets.push(socket)); // accepts, never answers
+    await new Promise<void>((resolve) => silent.listen(0, '127.0.0.1', resolve));
+    const port = (silent.address() as { port: number }).port;
+    try {
+      const nexus = await nexusWith(`[llm.providers.mute]\ntype = "openai"\napi_key = "k"\nbase_url = "http://127.0.0.1:${port}/v1"\n[llm.providers.mute.models.known]`);
+      const models = (await (await fetch(`${nexus.url}/llm/openai/v1/models`)).json()) as { data: { id: string }[] };
+      expect(models.data.map((model) => model.id)).toEqual(['mute/known']);
+      await nexus.close();
+    } finally {
+      for (const socket of sockets) socket.destroy();
+      silent.close();
+    }
+  }, 30_000);
+});
+
 describe('LLM settings', () => {
   it('refuses at start what this version cannot honour yet, naming the key', async () => {
     for (const [toml, key] of [

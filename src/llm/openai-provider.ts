@@ -9,6 +9,8 @@ import { createPool, readText, send, type Pool } from '../mcp/downstreams/http-c
 import type { ModelSource } from './models.js';
 
 export const OPENAI_BASE_URL = 'https://api.openai.com/v1';
+/** A models listing that takes longer fails (and the last good list stays). */
+const DISCOVERY_TIMEOUT_MS = 10_000;
 
 export class OpenAiProvider implements ModelSource {
   private readonly pool: Pool;
@@ -28,7 +30,8 @@ export class OpenAiProvider implements ModelSource {
   }
 
   async discover(): Promise<string[]> {
-    const response = await send(this.pool, new URL(`${this.base}/models`), { method: 'GET', headers: this.headers(undefined) });
+    const signal = AbortSignal.timeout(DISCOVERY_TIMEOUT_MS);
+    const response = await send(this.pool, new URL(`${this.base}/models`), { method: 'GET', headers: this.headers(undefined), signal });
     const text = await readText(response);
     if ((response.statusCode ?? 0) >= 400) throw new Error(`models API answered ${response.statusCode}`);
     const data = (JSON.parse(text) as { data?: { id?: unknown }[] }).data ?? [];
