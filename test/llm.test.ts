@@ -56,6 +56,7 @@ describe('the OpenAI protocol to OpenAI-type providers', () => {
       [llm.providers.main.models.error-429]
       [llm.providers.main.models.error-500]
       [llm.providers.main.models.broken-stream]
+      [llm.providers.main.models.not-json]
 
       [llm.providers.byok]
       type = "openai"
@@ -151,6 +152,8 @@ describe('the OpenAI protocol to OpenAI-type providers', () => {
     const exploded = await call('main/error-500');
     expect(exploded).toBeInstanceOf(OpenAI.InternalServerError);
     expect((exploded as Error).message).toContain('upstream exploded');
+    const garbled = await call('main/not-json');
+    expect((garbled as InstanceType<typeof OpenAI.APIError>).status).toBe(502);
     const unreachable = await call('dead/ghost');
     expect((unreachable as InstanceType<typeof OpenAI.APIError>).status).toBe(502);
     expect((unreachable as Error).message).toContain("provider 'dead' could not be reached");

@@ -89,7 +89,8 @@ export function mountOpenAi(app: Hono<AppEnv>, { path, catalog, logger }: OpenAi
     const status = response.statusCode ?? 502;
     if (status >= 300) return upstreamError(c, status, await readText(response).catch(() => ''));
     if (body['stream'] === true) return relay(response, model, provider.name, log);
-    const answer = JSON.parse(await readText(response)) as Record<string, unknown>;
+    const answer = await readText(response).then((text) => JSON.parse(text) as Record<string, unknown>).catch(() => undefined);
+    if (!answer || typeof answer !== 'object') return openAiError(c, 502, `provider '${provider.name}' answered with something that is not a JSON object`);
     return c.json({ ...answer, model });
   });
 }
