@@ -5,15 +5,12 @@
  * cannot be reached. Streams are relayed event by event, with the model named as the client named
  * it, and end with `[DONE]`; a stream that breaks ends with an error event.
  */
-import type { IncomingMessage } from 'node:http';
 import type { Context, Hono } from 'hono';
 import type { AppEnv } from '../http/app-env.js';
 import { readBody } from '../http/body.js';
 import type { Logger } from '../log.js';
-import { readText } from '../mcp/downstreams/http-client.js';
-import { SseParser } from '../mcp/downstreams/sse.js';
 import type { ModelCatalog } from './models.js';
-import type { OpenAiProvider } from './openai-provider.js';
+import type { ChatOutcome, ChatProvider, ChatRequest } from './provider.js';
 
 /** The largest request body accepted on the LLM routes. */
 export const MAX_LLM_BODY_BYTES = 32 * 1024 * 1024;
@@ -36,23 +33,17 @@ function openAiError(c: Context<AppEnv>, status: ErrorStatus, message: string, c
   return c.json({ error: { message, type: ERROR_TYPES[status] ?? 'api_error', param: null, code: code ?? null } }, status);
 }
 
-/** A provider's error answer: passed on as it is when it is already OpenAI's shape, else wrapped. */
-function upstreamError(c: Context<AppEnv>, status: number, text: string) {
+/** A provider's refusal: passed on as it is when already in OpenAI's shape, else worded in it. */
+function relayedError(c: Context<AppEnv>, status: number, message: string, body: unknown) {
   const relayed = (status >= 400 && status < 600 ? status : 502) as ErrorStatus;
-  try {
-    const parsed = JSON.parse(text) as { error?: { message?: unknown } };
-    if (typeof parsed.error?.message === 'string') return c.json(parsed, relayed);
-  } catch {
-    // not JSON: wrapped below
-  }
-  return openAiError(c, relayed, text.trim() || `the provider answered ${status}`);
+  return body === undefined ? openAiError(c, relayed, message) : c.json(body as object, relayed);
 }
 
 const isJson = (contentType: string | undefined) => /^application\/json\s*(;|$)/i.test(contentType ?? '');
 
 export interface OpenAiRouteOptions {
   path: string;
-  catalog: ModelCatalog<OpenAiProvider>;
+  catalog: ModelCatalog<ChatProvider>;
   logger: Logger;
 }
 
@@ -79,44 +70,35 @@ export function mountOpenAi(app: Hono<AppEnv>, { path, catalog, logger }: OpenAi
     const resolved = catalog.resolve(model);
     if (!resolved) return openAiError(c, 404, `The model '${model}' does not exist or is not offered here`, 'model_not_found');
     const { provider, upstream } = resolved;
-    let response: IncomingMessage;
+    let outcome: ChatOutcome;
     try {
-      response = await provider.chat({ ...body, model: upstream }, c.req.header(PROVIDER_KEY_HEADER), c.req.raw.signal);
+      outcome = await provider.complete({ ...body, model: upstream } as ChatRequest, c.req.header(PROVIDER_KEY_HEADER), c.req.raw.signal);
     } catch (error) {
       log.warn({ provider: provider.name, err: (error as Error).message, client_id: c.get('client')?.id }, 'provider unreachable');
       return openAiError(c, 502, `provider '${provider.name}' could not be reached`);
     }
-    const status = response.statusCode ?? 502;
-    if (status >= 300) return upstreamError(c, status, await readText(response).catch(() => ''));
-    if (body['stream'] === true) return relay(response, model, provider.name, log);
-    const answer = await readText(response).then((text) => JSON.parse(text) as Record<string, unknown>).catch(() => undefined);
-    if (!answer || typeof answer !== 'object') return openAiError(c, 502, `provider '${provider.name}' answered with something that is not a JSON object`);
-    return c.json({ ...answer, model });
+    if (outcome.kind === 'error') return relayedError(c, outcome.status, outcome.message, outcome.body);
+    if (outcome.kind === 'stream') return relay(outcome.chunks, model, provider.name, log);
+    return c.json({ ...outcome.body, model });
   });
 }
 
-/** The provider's SSE stream, event by event, with `model` rewritten; a break ends it with an error event. */
-function relay(upstream: IncomingMessage, model: string, provider: string, log: Logger): Response {
+/**
+ * The provider's chunks as OpenAI's SSE stream, with `model` as the client named it, ending with
+ * `[DONE]`; a stream that breaks ends with an error event instead.
+ */
+function relay(chunks: AsyncIterable<Record<string, unknown>>, model: string, provider: string, log: Logger): Response {
   const encoder = new TextEncoder();
-  const parser = new SseParser();
-  upstream.setEncoding('utf8');
-  const chunks = upstream[Symbol.asyncIterator]();
-  const rewrite = (data: string) => {
-    if (data === '[DONE]') return data;
-    try {
-      const event = JSON.parse(data) as Record<string, unknown>;
-      return JSON.stringify('model' in event ? { ...event, model } : event);
-    } catch {
-      return data;
-    }
-  };
+  const events = chunks[Symbol.asyncIterator]();
   const stream = new ReadableStream<Uint8Array>({
     async pull(controller) {
       try {
-        const next = await chunks.next();
-        if (next.done) return controller.close();
-        const events = parser.feed(next.value as string);
-        if (events.length > 0) controller.enqueue(encoder.encode(events.map((event) => `data: ${rewrite(event.data)}\n\n`).join('')));
+        const next = await events.next();
+        if (next.done) {
+          controller.enqueue(encoder.encode('data: [DONE]\n\n'));
+          return controller.close();
+        }
+        controller.enqueue(encoder.encode(`data: ${JSON.stringify({ ...next.value, model })}\n\n`));
       } catch (error) {
         log.warn({ provider, err: (error as Error).message }, 'provider stream broke');
         const message = { error: { message: `the stream from provider '${provider}' broke`, type: 'api_error', param: null, code: null } };
@@ -124,8 +106,8 @@ function relay(upstream: IncomingMessage, model: string, provider: string, log: 
         controller.close();
       }
     },
-    cancel() {
-      upstream.destroy();
+    async cancel() {
+      await events.return?.();
     },
   });
   return new Response(stream, { headers: { 'content-type': 'text/event-stream', 'cache-control': 'no-cache' } });

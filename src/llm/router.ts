@@ -4,7 +4,8 @@ import type { LlmConfig } from '../config/schema.js';
 import type { AppEnv } from '../http/app-env.js';
 import type { Logger } from '../log.js';
 import { ModelCatalog } from './models.js';
-import { OpenAiProvider } from './openai-provider.js';
+import type { ChatProvider } from './provider.js';
+import { OpenAiProvider } from './providers/openai.js';
 import { mountOpenAi } from './openai-route.js';
 
 const NOT_YET = 'is not supported by this version of nexus yet';
@@ -28,8 +29,8 @@ export function unsupportedLlmSetting(config: LlmConfig): [string, string] | und
 }
 
 export class LlmRouter {
-  private readonly providers = new Map<string, OpenAiProvider>();
-  private readonly catalog: ModelCatalog<OpenAiProvider>;
+  private readonly providers = new Map<string, ChatProvider>();
+  private readonly catalog: ModelCatalog<ChatProvider>;
 
   constructor(
     private readonly config: LlmConfig,

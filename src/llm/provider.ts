@@ -1,0 +1,43 @@
+/**
+ * What every provider offers the protocol routes: its models, and chat completions answered in
+ * the shape of OpenAI's chat completions API, nexus's common shape for model calls (providers
+ * with another API translate to and from it).
+ */
+import { SseParser } from '../mcp/downstreams/sse.js';
+import type { ModelSource } from './models.js';
+
+/** A chat completions request (OpenAI's shape), with `model` already the provider's own id. */
+export type ChatRequest = Record<string, unknown> & { model: string; messages: unknown[]; stream?: boolean };
+
+export type ChatOutcome =
+  /** A whole `chat.completion` object. */
+  | { kind: 'completion'; body: Record<string, unknown> }
+  /** `chat.completion.chunk` objects, in order; the iterator throws if the stream breaks. */
+  | { kind: 'stream'; chunks: AsyncIterable<Record<string, unknown>> }
+  /** The provider refused: its status and what it said (`body` when already OpenAI's error shape). */
+  | { kind: 'error'; status: number; message: string; body?: unknown };
+
+export interface ChatProvider extends ModelSource {
+  /** Sends one request; throws when the provider cannot be reached. */
+  complete(request: ChatRequest, clientKey: string | undefined, signal: AbortSignal): Promise<ChatOutcome>;
+  close(): void;
+}
+
+/** The key to send: the client's own when the provider forwards tokens and the client gave one. */
+export function providerKey(config: ModelSource['config'], clientKey: string | undefined): string | undefined {
+  return config.forward_token && clientKey ? clientKey : config.api_key;
+}
+
+/** The JSON events of an SSE body, `[DONE]` and comments left out; throws if the body breaks. */
+export async function* sseJson(
+  body: AsyncIterable<unknown> & { setEncoding(encoding: BufferEncoding): unknown },
+): AsyncGenerator<{ event: string; data: Record<string, unknown> }> {
+  const parser = new SseParser();
+  body.setEncoding('utf8');
+  for await (const chunk of body) {
+    for (const event of parser.feed(chunk as string)) {
+      if (event.data === '[DONE]' || event.data === '') continue;
+      yield { event: event.event, data: JSON.parse(event.data) as Record<string, unknown> };
+    }
+  }
+}
