@@ -178,6 +178,106 @@ describe('the OpenAI protocol to OpenAI-type providers', () => {
   });
 });
 
+describe('the OpenAI protocol to an Anthropic provider', () => {
+  let anthropic: Spawned & { url: string };
+  let nexus: RunningNexus;
+  let client: OpenAI;
+  const chat = (request: Omit<OpenAI.ChatCompletionCreateParamsNonStreaming, 'model'>, model = 'claude/claude-fixture') =>
+    client.chat.completions.create({ model, ...request });
+  const upstream = async () =>
+    (await (await fetch(anthropic.url.replace(/\/v1$/, '/debug/last'))).json()) as { headers: Record<string, string>; body: Record<string, unknown> };
+  const WEATHER_TOOL: OpenAI.ChatCompletionTool = {
+    type: 'function',
+    function: { name: 'get_weather', description: 'The weather in a city', parameters: { type: 'object', properties: { city: { type: 'string' } } } },
+  };
+
+  beforeAll(async () => {
+    const port = await freePort();
+    const spawned = spawnNode([`${ROOT}test/fixtures/anthropic-server.mjs`, String(port)]);
+    await waitForPort(port);
+    anthropic = { ...spawned, url: `http://127.0.0.1:${port}/v1` };
+    nexus = await nexusWith(`
+      [llm.providers.claude]
+      type = "anthropic"
+      api_key = "anthropic-key"
+      base_url = "${anthropic.url}"
+      [llm.providers.claude.models.overloaded]
+      [llm.providers.claude.models.stream-error]
+    `);
+    client = new OpenAI({ baseURL: `${nexus.url}/llm/openai/v1`, apiKey: 'unused', maxRetries: 0 });
+  });
+  afterAll(async () => {
+    await nexus?.close();
+    await anthropic?.kill();
+  });
+
+  it('translates a chat: system prompt, messages, max_tokens, key and version headers; and the answer back', async () => {
+    const reply = await chat({ messages: [{ role: 'system', content: 'Be brief.' }, { role: 'user', content: 'hello there' }], temperature: 0.2 });
+    expect(reply.choices[0]?.message.content).toBe('echo: hello there');
+    expect(reply.choices[0]?.finish_reason).toBe('stop');
+    expect(reply.usage).toEqual({ prompt_tokens: 11, completion_tokens: 5, total_tokens: 16 });
+    expect(reply.model).toBe('claude/claude-fixture');
+    const sent = await upstream();
+    expect(sent.body).toMatchObject({ model: 'claude-fixture', system: 'Be brief.', max_tokens: 4096, temperature: 0.2, messages: [{ role: 'user', content: [{ type: 'text', text: 'hello there' }] }] });
+    expect(sent.headers).toMatchObject({ 'x-api-key': 'anthropic-key', 'anthropic-version': '2023-06-01' });
+  });
+
+  it('translates tool calls both ways: tools out, tool_use back as tool_calls, tool results out as tool_result', async () => {
+    const first = await chat({ messages: [{ role: 'user', content: 'what is the weather?' }], tools: [WEATHER_TOOL], tool_choice: 'required' });
+    const call = first.choices[0]?.message.tool_calls?.[0];
+    expect(first.choices[0]?.finish_reason).toBe('tool_calls');
+    expect(call).toMatchObject({ id: 'toolu_1', type: 'function', function: { name: 'get_weather' } });
+    expect(JSON.parse((call as { function: { arguments: string } }).function.arguments)).toEqual({ city: 'Paris' });
+    expect((await upstream()).body).toMatchObject({ tools: [{ name: 'get_weather', input_schema: { type: 'object' } }], tool_choice: { type: 'any' } });
+    const second = await chat({
+      messages: [
+        { role: 'user', content: 'what is the weather?' },
+        first.choices[0]?.message as OpenAI.ChatCompletionMessageParam,
+        { role: 'tool', tool_call_id: 'toolu_1', content: 'sunny, 21 C' },
+      ],
+      tools: [WEATHER_TOOL],
+    });
+    expect(second.choices[0]?.message.content).toBe('the tool said: sunny, 21 C');
+    const sent = (await upstream()).body as { messages: { role: string; content: { type: string }[] }[] };
+    expect(sent.messages.map((message) => message.role)).toEqual(['user', 'assistant', 'user']);
+    expect(sent.messages[1]?.content[0]).toMatchObject({ type: 'tool_use', id: 'toolu_1', input: { city: 'Paris' } });
+    expect(sent.messages[2]?.content[0]).toMatchObject({ type: 'tool_result', tool_use_id: 'toolu_1' });
+  });
+
+  it('passes images as image blocks', async () => {
+    await chat({ messages: [{ role: 'user', content: [{ type: 'text', text: 'what is this' }, { type: 'image_url', image_url: { url: 'data:image/png;base64,iVBORw0KGgo=' } }] }] });
+    const sent = (await upstream()).body as { messages: { content: unknown[] }[] };
+    expect(sent.messages[0]?.content[1]).toEqual({ type: 'image', source: { type: 'base64', media_type: 'image/png', data: 'iVBORw0KGgo=' } });
+  });
+
+  it('streams text and tool calls as OpenAI chunks, with the stop reason and usage at the end', async () => {
+    const text = await client.chat.completions.create({ model: 'claude/claude-fixture', messages: [{ role: 'user', content: 'stream this' }], stream: true });
+    let said = '';
+    let finish: string | null | undefined;
+    for await (const chunk of text) {
+      said += chunk.choices[0]?.delta.content ?? '';
+      finish = chunk.choices[0]?.finish_reason ?? finish;
+    }
+    expect(said).toBe('echo: stream this');
+    expect(finish).toBe('stop');
+    const tools = client.chat.completions.stream({ model: 'claude/claude-fixture', messages: [{ role: 'user', content: 'weather please' }], tools: [WEATHER_TOOL] });
+    const final = await tools.finalChatCompletion();
+    expect(final.choices[0]?.finish_reason).toBe('tool_calls');
+    expect(final.choices[0]?.message.tool_calls?.[0]).toMatchObject({ id: 'toolu_1', function: { name: 'get_weather', arguments: '{"city":"Paris"}' } });
+  });
+
+  it('maps Anthropic errors to the client’s protocol with their status, before and during a stream', async () => {
+    const overloaded = await chat({ messages: [{ role: 'user', content: 'x' }] }, 'claude/overloaded').catch((error: unknown) => error);
+    expect((overloaded as InstanceType<typeof OpenAI.APIError>).status).toBe(529);
+    expect((overloaded as Error).message).toContain('Overloaded');
+    const stream = await client.chat.completions.create({ model: 'claude/stream-error', messages: [{ role: 'user', content: 'x' }], stream: true });
+    const outcome = await (async () => {
+      for await (const chunk of stream) void chunk;
+    })().catch((error: unknown) => error);
+    expect(outcome).toBeInstanceOf(OpenAI.APIError);
+  });
+});
+
 describe('a provider that never answers its models API', () => {
   it('does not hold nexus up: discovery gives up (10 s) and configured models are still offered', async () => {
     const { createServer } = await import('node:net');
@@ -201,10 +301,11 @@ describe('LLM settings', () => {
   it('refuses at start what this version cannot honour yet, naming the key', async () => {
     for (const [toml, key] of [
       ['[llm.protocols.anthropic]\nenabled = true', 'llm.protocols.anthropic.enabled'],
-      ['[llm.providers.claude]\ntype = "anthropic"\napi_key = "k"', 'llm.providers.claude.type'],
+      ['[llm.providers.gemini]\ntype = "google"\napi_key = "k"', 'llm.providers.gemini.type'],
       ['[llm.providers.o]\ntype = "openai"\nrate_limits.per_user = { input_token_limit = 10, interval = "1m" }', 'llm.providers.o.rate_limits'],
     ] as const) {
       const error = await nexusWith(toml).catch((caught: unknown) => caught);
+      if (!(error instanceof StartupError)) await (error as RunningNexus).close?.();
       expect(error).toBeInstanceOf(StartupError);
       expect((error as StartupError).source).toBe(key);
     }

@@ -5,6 +5,7 @@ import type { AppEnv } from '../http/app-env.js';
 import type { Logger } from '../log.js';
 import { ModelCatalog } from './models.js';
 import type { ChatProvider } from './provider.js';
+import { AnthropicProvider } from './providers/anthropic.js';
 import { OpenAiProvider } from './providers/openai.js';
 import { mountOpenAi } from './openai-route.js';
 
@@ -18,7 +19,7 @@ export function unsupportedLlmSetting(config: LlmConfig): [string, string] | und
   if (config.protocols.anthropic.enabled) return ['llm.protocols.anthropic.enabled', `the Anthropic protocol ${NOT_YET}`];
   for (const [name, provider] of Object.entries(config.providers)) {
     const at = `llm.providers.${name}`;
-    if (provider.type !== 'openai') return [`${at}.type`, `"${provider.type}" ${NOT_YET}`];
+    if (provider.type !== 'openai' && provider.type !== 'anthropic') return [`${at}.type`, `"${provider.type}" ${NOT_YET}`];
     if (provider.headers.length > 0) return [`${at}.headers`, `header rules ${NOT_YET}`];
     if (provider.rate_limits) return [`${at}.rate_limits`, `token rate limits ${NOT_YET}`];
     for (const [model, settings] of Object.entries(provider.models)) {
@@ -36,7 +37,9 @@ export class LlmRouter {
     private readonly config: LlmConfig,
     private readonly logger: Logger,
   ) {
-    for (const [name, provider] of Object.entries(config.providers)) this.providers.set(name, new OpenAiProvider(name, provider));
+    for (const [name, provider] of Object.entries(config.providers)) {
+      this.providers.set(name, provider.type === 'anthropic' ? new AnthropicProvider(name, provider) : new OpenAiProvider(name, provider));
+    }
     this.catalog = new ModelCatalog(this.providers, logger);
   }
 

@@ -1,0 +1,229 @@
+/**
+ * A provider that speaks Anthropic's Messages API (`type = "anthropic"`). Requests arrive in
+ * OpenAI's chat completions shape and are translated: system messages become `system`, tool
+ * calls and tool results become `tool_use` / `tool_result` blocks, images become image blocks,
+ * `max_tokens` is always sent (Anthropic requires it). Answers and stream events are translated
+ * back: text, tool calls, usage and stop reasons.
+ */
+import type { LlmProviderConfig } from '../../config/schema.js';
+import { createPool, readText, send, type Pool } from '../../mcp/downstreams/http-client.js';
+import { providerKey, sseJson, type ChatOutcome, type ChatProvider, type ChatRequest } from '../provider.js';
+import { DISCOVERY_TIMEOUT_MS, errorOutcome } from './openai.js';
+
+export const ANTHROPIC_BASE_URL = 'https://api.anthropic.com/v1';
+export const ANTHROPIC_VERSION = '2023-06-01';
+/** Sent when the client names no limit: Anthropic requires one. */
+export const DEFAULT_MAX_TOKENS = 4096;
+
+type Json = Record<string, unknown>;
+type Block = Json & { type: string };
+
+const STOP_REASONS: Record<string, string> = { end_turn: 'stop', stop_sequence: 'stop', max_tokens: 'length', tool_use: 'tool_calls' };
+
+/** OpenAI content (a string or parts) as Anthropic blocks. */
+function blocks(content: unknown): Block[] {
+  if (typeof content === 'string') return content === '' ? [] : [{ type: 'text', text: content }];
+  if (!Array.isArray(content)) return [];
+  return content.flatMap((part: Json): Block[] => {
+    if (part['type'] === 'text') return [{ type: 'text', text: String(part['text'] ?? '') }];
+    if (part['type'] === 'image_url') {
+      const url = String((part['image_url'] as Json | undefined)?.['url'] ?? '');
+      const data = /^data:([^;]+);base64,(.*)$/s.exec(url);
+      const source = data ? { type: 'base64', media_type: data[1], data: data[2] } : { type: 'url', url };
+      return [{ type: 'image', source }];
+    }
+    return [];
+  });
+}
+
+const parseArguments = (text: unknown): unknown => {
+  try {
+    return JSON.parse(typeof text === 'string' && text !== '' ? text : '{}');
+  } catch {
+    return {};
+  }
+};
+
+/** An OpenAI chat request as an Anthropic Messages request. */
+export function toAnthropic(request: ChatRequest): Json {
+  const system: string[] = [];
+  const messages: { role: string; content: Block[] }[] = [];
+  const push = (role: string, content: Block[]) => {
+    const last = messages[messages.length - 1];
+    // Anthropic wants the roles to alternate: consecutive turns of one role are merged.
+    if (last && last.role === role) last.content.push(...content);
+    else messages.push({ role, content });
+  };
+  for (const message of request.messages as Json[]) {
+    const role = message['role'];
+    if (role === 'system' || role === 'developer') {
+      system.push(blocks(message['content']).map((block) => block['text']).join('\n'));
+    } else if (role === 'tool') {
+      push('user', [{ type: 'tool_result', tool_use_id: String(message['tool_call_id'] ?? ''), content: blocks(message['content']) }]);
+    } else if (role === 'assistant') {
+      const calls = ((message['tool_calls'] as Json[] | undefined) ?? []).map((call): Block => {
+        const fn = call['function'] as Json;
+        return { type: 'tool_use', id: String(call['id']), name: String(fn['name']), input: parseArguments(fn['arguments']) };
+      });
+      push('assistant', [...blocks(message['content']), ...calls]);
+    } else {
+      push('user', blocks(message['content']));
+    }
+  }
+  const out: Json = {
+    model: request.model,
+    messages,
+    max_tokens: request['max_completion_tokens'] ?? request['max_tokens'] ?? DEFAULT_MAX_TOKENS,
+  };
+  if (system.length > 0) out['system'] = system.join('\n\n');
+  for (const key of ['temperature', 'top_p', 'stream'] as const) if (request[key] !== undefined) out[key] = request[key];
+  const stop = request['stop'];
+  if (stop !== undefined && stop !== null) out['stop_sequences'] = Array.isArray(stop) ? stop : [stop];
+  const tools = request['tools'] as Json[] | undefined;
+  if (tools?.length) {
+    out['tools'] = tools.map((tool) => {
+      const fn = tool['function'] as Json;
+      return { name: fn['name'], description: fn['description'], input_schema: fn['parameters'] ?? { type: 'object' } };
+    });
+  }
+  const choice = request['tool_choice'];
+  if (choice === 'auto' || choice === 'none') out['tool_choice'] = { type: choice };
+  else if (choice === 'required') out['tool_choice'] = { type: 'any' };
+  else if (choice && typeof choice === 'object') out['tool_choice'] = { type: 'tool', name: ((choice as Json)['function'] as Json)['name'] };
+  return out;
+}
+
+const usageOf = (usage: Json | undefined) => {
+  const prompt = Number(usage?.['input_tokens'] ?? 0);
+  const completion = Number(usage?.['output_tokens'] ?? 0);
+  return { prompt_tokens: prompt, completion_tokens: completion, total_tokens: prompt + completion };
+};
+
+/** An Anthropic message as an OpenAI `chat.completion`. */
+export function fromAnthropic(message: Json): Json {
+  const content = (message['content'] as Block[] | undefined) ?? [];
+  const text = content.filter((block) => block.type === 'text').map((block) => block['text']).join('');
+  const calls = content
+    .filter((block) => block.type === 'tool_use')
+    .map((block) => ({ id: block['id'], type: 'function', function: { name: block['name'], arguments: JSON.stringify(block['input'] ?? {}) } }));
+  return {
+    id: message['id'],
+    object: 'chat.completion',
+    created: Math.floor(Date.now() / 1000),
+    model: message['model'],
+    choices: [
+      {
+        index: 0,
+        message: { role: 'assistant', content: text === '' && calls.length > 0 ? null : text, ...(calls.length > 0 && { tool_calls: calls }) },
+        finish_reason: STOP_REASONS[String(message['stop_reason'])] ?? 'stop',
+      },
+    ],
+    usage: usageOf(message['usage'] as Json | undefined),
+  };
+}
+
+/** Anthropic's stream events as OpenAI `chat.completion.chunk`s; an `error` event throws. */
+export async function* chunksFromAnthropic(events: AsyncIterable<{ event: string; data: Json }>): AsyncGenerator<Json> {
+  let id = '';
+  let model = '';
+  const created = Math.floor(Date.now() / 1000);
+  /** Anthropic's content block index -> OpenAI's tool call index. */
+  const toolIndex = new Map<number, number>();
+  const chunk = (delta: Json, finish: string | null = null, extra: Json = {}) => ({
+    id,
+    object: 'chat.completion.chunk',
+    created,
+    model,
+    choices: [{ index: 0, delta, finish_reason: finish }],
+    ...extra,
+  });
+  let inputTokens = 0;
+  for await (const { data } of events) {
+    const type = data['type'];
+    if (type === 'error') throw new Error(String((data['error'] as Json | undefined)?.['message'] ?? 'the provider reported an error'));
+    if (type === 'message_start') {
+      const message = data['message'] as Json;
+      id = String(message['id'] ?? '');
+      model = String(message['model'] ?? '');
+      inputTokens = Number((message['usage'] as Json | undefined)?.['input_tokens'] ?? 0);
+      yield chunk({ role: 'assistant', content: '' });
+    } else if (type === 'content_block_start') {
+      const block = data['content_block'] as Block;
+      if (block.type === 'tool_use') {
+        const index = toolIndex.size;
+        toolIndex.set(Number(data['index']), index);
+        yield chunk({ tool_calls: [{ index, id: block['id'], type: 'function', function: { name: block['name'], arguments: '' } }] });
+      }
+    } else if (type === 'content_block_delta') {
+      const delta = data['delta'] as Json;
+      if (delta['type'] === 'text_delta') yield chunk({ content: delta['text'] });
+      else if (delta['type'] === 'input_json_delta') {
+        const index = toolIndex.get(Number(data['index'])) ?? 0;
+        yield chunk({ tool_calls: [{ index, function: { arguments: delta['partial_json'] } }] });
+      }
+    } else if (type === 'message_delta') {
+      const reason = STOP_REASONS[String((data['delta'] as Json | undefined)?.['stop_reason'])] ?? 'stop';
+      const usage = usageOf({ input_tokens: inputTokens, output_tokens: (data['usage'] as Json | undefined)?.['output_tokens'] });
+      yield chunk({}, reason, { usage });
+    }
+  }
+}
+
+export class AnthropicProvider implements ChatProvider {
+  private readonly pool: Pool = createPool();
+  private readonly base: string;
+
+  constructor(
+    readonly name: string,
+    readonly config: LlmProviderConfig,
+  ) {
+    this.base = (config.base_url ?? ANTHROPIC_BASE_URL).replace(/\/+$/, '');
+  }
+
+  async discover(): Promise<string[]> {
+    const signal = AbortSignal.timeout(DISCOVERY_TIMEOUT_MS);
+    const response = await send(this.pool, new URL(`${this.base}/models?limit=1000`), { method: 'GET', headers: this.headers(undefined), signal });
+    const text = await readText(response);
+    if ((response.statusCode ?? 0) >= 400) throw new Error(`models API answered ${response.statusCode}`);
+    const data = (JSON.parse(text) as { data?: { id?: unknown }[] }).data ?? [];
+    return data.flatMap((model) => (typeof model.id === 'string' ? [model.id] : []));
+  }
+
+  async complete(request: ChatRequest, clientKey: string | undefined, signal: AbortSignal): Promise<ChatOutcome> {
+    const headers = { ...this.headers(clientKey), 'content-type': 'application/json' };
+    const body = JSON.stringify(toAnthropic(request));
+    const response = await send(this.pool, new URL(`${this.base}/messages`), { method: 'POST', headers, body, signal });
+    const status = response.statusCode ?? 502;
+    if (status >= 300) {
+      // Anthropic's error body is {type: "error", error: {type, message}}: its message is kept.
+      const text = await readText(response).catch(() => '');
+      const message = messageOf(text);
+      return message === undefined ? errorOutcome(status, text) : { kind: 'error', status, message };
+    }
+    if (request.stream === true) return { kind: 'stream', chunks: chunksFromAnthropic(sseJson(response)) };
+    try {
+      return { kind: 'completion', body: fromAnthropic(JSON.parse(await readText(response)) as Json) };
+    } catch {
+      return { kind: 'error', status: 502, message: `provider '${this.name}' answered with something that is not a message` };
+    }
+  }
+
+  close(): void {
+    this.pool.http.destroy();
+    this.pool.https.destroy();
+  }
+
+  private headers(clientKey: string | undefined): Record<string, string> {
+    const key = providerKey(this.config, clientKey);
+    return { 'anthropic-version': ANTHROPIC_VERSION, ...(key !== undefined && { 'x-api-key': key }) };
+  }
+}
+
+function messageOf(text: string): string | undefined {
+  try {
+    const message = (JSON.parse(text) as { error?: { message?: unknown } }).error?.message;
+    return typeof message === 'string' ? message : undefined;
+  } catch {
+    return undefined;
+  }
+}
