@@ -6,9 +6,10 @@
  * back: text, tool calls, usage and stop reasons.
  */
 import type { LlmProviderConfig } from '../../config/schema.js';
-import { createPool, readText, send, type Pool } from '../../mcp/downstreams/http-client.js';
-import { providerKey, sseJson, type ChatOutcome, type ChatProvider, type ChatRequest } from '../provider.js';
-import { DISCOVERY_TIMEOUT_MS, errorOutcome } from './openai.js';
+import { readText } from '../../mcp/downstreams/http-client.js';
+import { providerKey, sseJson, type ChatOutcome, type ChatRequest } from '../provider.js';
+import { HttpProvider } from './http-provider.js';
+import { errorOutcome } from './openai.js';
 
 export const ANTHROPIC_BASE_URL = 'https://api.anthropic.com/v1';
 export const ANTHROPIC_VERSION = '2023-06-01';
@@ -169,30 +170,13 @@ export async function* chunksFromAnthropic(events: AsyncIterable<{ event: string
   }
 }
 
-export class AnthropicProvider implements ChatProvider {
-  private readonly pool: Pool = createPool();
-  private readonly base: string;
-
-  constructor(
-    readonly name: string,
-    readonly config: LlmProviderConfig,
-  ) {
-    this.base = (config.base_url ?? ANTHROPIC_BASE_URL).replace(/\/+$/, '');
-  }
-
-  async discover(): Promise<string[]> {
-    const signal = AbortSignal.timeout(DISCOVERY_TIMEOUT_MS);
-    const response = await send(this.pool, new URL(`${this.base}/models?limit=1000`), { method: 'GET', headers: this.headers(undefined), signal });
-    const text = await readText(response);
-    if ((response.statusCode ?? 0) >= 400) throw new Error(`models API answered ${response.statusCode}`);
-    const data = (JSON.parse(text) as { data?: { id?: unknown }[] }).data ?? [];
-    return data.flatMap((model) => (typeof model.id === 'string' ? [model.id] : []));
+export class AnthropicProvider extends HttpProvider {
+  constructor(name: string, config: LlmProviderConfig) {
+    super(name, config, ANTHROPIC_BASE_URL, '/models?limit=1000');
   }
 
   async complete(request: ChatRequest, clientKey: string | undefined, signal: AbortSignal): Promise<ChatOutcome> {
-    const headers = { ...this.headers(clientKey), 'content-type': 'application/json' };
-    const body = JSON.stringify(toAnthropic(request));
-    const response = await send(this.pool, new URL(`${this.base}/messages`), { method: 'POST', headers, body, signal });
+    const response = await this.post('/messages', toAnthropic(request), clientKey, signal);
     const status = response.statusCode ?? 502;
     if (status >= 300) {
       // Anthropic's error body is {type: "error", error: {type, message}}: its message is kept.
@@ -208,12 +192,7 @@ export class AnthropicProvider implements ChatProvider {
     }
   }
 
-  close(): void {
-    this.pool.http.destroy();
-    this.pool.https.destroy();
-  }
-
-  private headers(clientKey: string | undefined): Record<string, string> {
+  protected headers(clientKey: string | undefined): Record<string, string> {
     const key = providerKey(this.config, clientKey);
     return { 'anthropic-version': ANTHROPIC_VERSION, ...(key !== undefined && { 'x-api-key': key }) };
   }

@@ -4,12 +4,11 @@
  * keep-alive pool per provider.
  */
 import type { LlmProviderConfig } from '../../config/schema.js';
-import { createPool, readText, send, type Pool } from '../../mcp/downstreams/http-client.js';
-import { providerKey, sseJson, type ChatOutcome, type ChatProvider, type ChatRequest } from '../provider.js';
+import { readText } from '../../mcp/downstreams/http-client.js';
+import { providerKey, sseJson, type ChatOutcome, type ChatRequest } from '../provider.js';
+import { HttpProvider } from './http-provider.js';
 
 export const OPENAI_BASE_URL = 'https://api.openai.com/v1';
-/** A models listing that takes longer fails (and the last good list stays). */
-export const DISCOVERY_TIMEOUT_MS = 10_000;
 
 /** What a provider's error body says, and the body itself when it is in OpenAI's shape. */
 export function errorOutcome(status: number, text: string): ChatOutcome {
@@ -22,29 +21,13 @@ export function errorOutcome(status: number, text: string): ChatOutcome {
   return { kind: 'error', status, message: text.trim() || `the provider answered ${status}` };
 }
 
-export class OpenAiProvider implements ChatProvider {
-  private readonly pool: Pool = createPool();
-  private readonly base: string;
-
-  constructor(
-    readonly name: string,
-    readonly config: LlmProviderConfig,
-  ) {
-    this.base = (config.base_url ?? OPENAI_BASE_URL).replace(/\/+$/, '');
-  }
-
-  async discover(): Promise<string[]> {
-    const signal = AbortSignal.timeout(DISCOVERY_TIMEOUT_MS);
-    const response = await send(this.pool, new URL(`${this.base}/models`), { method: 'GET', headers: this.headers(undefined), signal });
-    const text = await readText(response);
-    if ((response.statusCode ?? 0) >= 400) throw new Error(`models API answered ${response.statusCode}`);
-    const data = (JSON.parse(text) as { data?: { id?: unknown }[] }).data ?? [];
-    return data.flatMap((model) => (typeof model.id === 'string' ? [model.id] : []));
+export class OpenAiProvider extends HttpProvider {
+  constructor(name: string, config: LlmProviderConfig) {
+    super(name, config, OPENAI_BASE_URL, '/models');
   }
 
   async complete(request: ChatRequest, clientKey: string | undefined, signal: AbortSignal): Promise<ChatOutcome> {
-    const headers = { ...this.headers(clientKey), 'content-type': 'application/json' };
-    const response = await send(this.pool, new URL(`${this.base}/chat/completions`), { method: 'POST', headers, body: JSON.stringify(request), signal });
+    const response = await this.post('/chat/completions', request, clientKey, signal);
     const status = response.statusCode ?? 502;
     if (status >= 300) return errorOutcome(status, await readText(response).catch(() => ''));
     if (request.stream === true) return { kind: 'stream', chunks: chunksOf(response) };
@@ -58,12 +41,7 @@ export class OpenAiProvider implements ChatProvider {
     return { kind: 'error', status: 502, message: `provider '${this.name}' answered with something that is not a JSON object` };
   }
 
-  close(): void {
-    this.pool.http.destroy();
-    this.pool.https.destroy();
-  }
-
-  private headers(clientKey: string | undefined): Record<string, string> {
+  protected headers(clientKey: string | undefined): Record<string, string> {
     const key = providerKey(this.config, clientKey);
     return key === undefined ? {} : { authorization: `Bearer ${key}` };
   }
