@@ -7,6 +7,7 @@
  */
 import type { LlmProviderConfig } from '../../config/schema.js';
 import { readText } from '../../mcp/downstreams/http-client.js';
+import { STOP_TO_FINISH } from '../anthropic-shape.js';
 import { providerKey, sseJson, type ChatOutcome, type ChatRequest } from '../provider.js';
 import { HttpProvider } from './http-provider.js';
 import { errorOutcome } from './openai.js';
@@ -19,7 +20,6 @@ export const DEFAULT_MAX_TOKENS = 4096;
 type Json = Record<string, unknown>;
 type Block = Json & { type: string };
 
-const STOP_REASONS: Record<string, string> = { end_turn: 'stop', stop_sequence: 'stop', max_tokens: 'length', tool_use: 'tool_calls' };
 
 /** OpenAI content (a string or parts) as Anthropic blocks. */
 function blocks(content: unknown): Block[] {
@@ -116,7 +116,7 @@ export function fromAnthropic(message: Json): Json {
       {
         index: 0,
         message: { role: 'assistant', content: text === '' && calls.length > 0 ? null : text, ...(calls.length > 0 && { tool_calls: calls }) },
-        finish_reason: STOP_REASONS[String(message['stop_reason'])] ?? 'stop',
+        finish_reason: STOP_TO_FINISH[String(message['stop_reason'])] ?? 'stop',
       },
     ],
     usage: usageOf(message['usage'] as Json | undefined),
@@ -163,7 +163,7 @@ export async function* chunksFromAnthropic(events: AsyncIterable<{ event: string
         yield chunk({ tool_calls: [{ index, function: { arguments: delta['partial_json'] } }] });
       }
     } else if (type === 'message_delta') {
-      const reason = STOP_REASONS[String((data['delta'] as Json | undefined)?.['stop_reason'])] ?? 'stop';
+      const reason = STOP_TO_FINISH[String((data['delta'] as Json | undefined)?.['stop_reason'])] ?? 'stop';
       const usage = usageOf({ input_tokens: inputTokens, output_tokens: (data['usage'] as Json | undefined)?.['output_tokens'] });
       yield chunk({}, reason, { usage });
     }

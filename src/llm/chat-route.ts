@@ -1,0 +1,94 @@
+/**
+ * One chat request, whatever the client's protocol: the checks (JSON content type, 32 MiB,
+ * a JSON object naming a model), routing to a provider, and the provider's outcome handed to the
+ * protocol to answer in its own shape. A provider that cannot be reached is 502.
+ */
+import type { Context } from 'hono';
+import type { AppEnv } from '../http/app-env.js';
+import { readBody } from '../http/body.js';
+import type { Logger } from '../log.js';
+import type { ModelCatalog } from './models.js';
+import type { ChatOutcome, ChatProvider, ChatRequest } from './provider.js';
+
+/** The largest request body accepted on the LLM routes. */
+export const MAX_LLM_BODY_BYTES = 32 * 1024 * 1024;
+/** The header a client puts its own provider key in, for providers with `forward_token`. */
+export const PROVIDER_KEY_HEADER = 'x-provider-api-key';
+
+export type ErrorStatus = 400 | 401 | 403 | 404 | 413 | 415 | 429 | 500 | 502 | 503;
+type Json = Record<string, unknown>;
+
+/** How one client protocol reads requests and words answers. */
+export interface ChatProtocol {
+  /** An error of nexus's own, in the protocol's shape. */
+  error(c: Context<AppEnv>, status: ErrorStatus, message: string, code?: string): Response;
+  /** A provider's refusal, passed on with its status. */
+  providerError(c: Context<AppEnv>, outcome: Extract<ChatOutcome, { kind: 'error' }>): Response;
+  /** The client's request as a chat request for the provider's model id. */
+  request(body: Json, upstreamModel: string): ChatRequest;
+  completion(c: Context<AppEnv>, completion: Json, model: string): Response;
+  /** `onBreak` is told when the chunks throw, and returns what to tell the client. */
+  stream(chunks: AsyncIterable<Json>, model: string, onBreak: (error: Error) => string): Response;
+}
+
+/** A provider status as one we answer with: its own when it is an error status, else 502. */
+export const relayedStatus = (status: number): ErrorStatus => (status >= 400 && status < 600 ? status : 502) as ErrorStatus;
+
+const isJson = (contentType: string | undefined) => /^application\/json\s*(;|$)/i.test(contentType ?? '');
+
+export async function handleChat(c: Context<AppEnv>, protocol: ChatProtocol, catalog: ModelCatalog<ChatProvider>, log: Logger): Promise<Response> {
+  if (!isJson(c.req.header('content-type'))) return protocol.error(c, 415, 'Content-Type must be application/json');
+  const text = await readBody(c, MAX_LLM_BODY_BYTES);
+  if (text === undefined) return protocol.error(c, 413, `the request body is larger than ${MAX_LLM_BODY_BYTES} bytes`);
+  let body: Json;
+  try {
+    body = JSON.parse(text) as Json;
+    if (body === null || typeof body !== 'object' || Array.isArray(body)) throw new Error('expected a JSON object');
+  } catch (error) {
+    return protocol.error(c, 400, `the request body is not a JSON object: ${(error as Error).message}`);
+  }
+  const model = body['model'];
+  if (typeof model !== 'string' || model === '') return protocol.error(c, 400, '`model` must be a model name', 'invalid_model');
+  const resolved = catalog.resolve(model);
+  if (!resolved) return protocol.error(c, 404, `The model '${model}' does not exist or is not offered here`, 'model_not_found');
+  const { provider, upstream } = resolved;
+  const context = { provider: provider.name, client_id: c.get('client')?.id };
+  let outcome: ChatOutcome;
+  try {
+    outcome = await provider.complete(protocol.request(body, upstream), c.req.header(PROVIDER_KEY_HEADER), c.req.raw.signal);
+  } catch (error) {
+    log.warn({ ...context, err: (error as Error).message }, 'provider unreachable');
+    return protocol.error(c, 502, `provider '${provider.name}' could not be reached`);
+  }
+  if (outcome.kind === 'error') return protocol.providerError(c, outcome);
+  if (outcome.kind === 'completion') return protocol.completion(c, outcome.body, model);
+  return protocol.stream(outcome.chunks, model, (error) => {
+    log.warn({ ...context, err: error.message }, 'provider stream broke');
+    return `the stream from provider '${provider.name}' broke: ${error.message}`;
+  });
+}
+
+/** Server-sent events from `events`, with `end` after the last one and `broken` if they throw. */
+export function sseResponse<T>(events: AsyncIterable<T>, write: (event: T) => string, end: string, broken: (error: Error) => string): Response {
+  const encoder = new TextEncoder();
+  const iterator = events[Symbol.asyncIterator]();
+  const stream = new ReadableStream<Uint8Array>({
+    async pull(controller) {
+      try {
+        const next = await iterator.next();
+        if (next.done) {
+          if (end) controller.enqueue(encoder.encode(end));
+          return controller.close();
+        }
+        controller.enqueue(encoder.encode(write(next.value)));
+      } catch (error) {
+        controller.enqueue(encoder.encode(broken(error as Error)));
+        controller.close();
+      }
+    },
+    async cancel() {
+      await iterator.return?.();
+    },
+  });
+  return new Response(stream, { headers: { 'content-type': 'text/event-stream', 'cache-control': 'no-cache' } });
+}
