@@ -4,6 +4,7 @@
  * `provider/model` and bare names, rename, model_filter, discovery (and its failure), key
  * forwarding, streaming, and every error mapping.
  */
+import Anthropic from '@anthropic-ai/sdk';
 import OpenAI from 'openai';
 import { parse } from 'smol-toml';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -278,6 +279,101 @@ describe('the OpenAI protocol to an Anthropic provider', () => {
   });
 });
 
+describe('the Anthropic protocol, to Anthropic and OpenAI providers', () => {
+  let claudeServer: Spawned & { url: string };
+  let gptServer: Spawned & { url: string };
+  let nexus: RunningNexus;
+  let client: Anthropic;
+  const TOOL: Anthropic.Tool = { name: 'get_weather', description: 'The weather in a city', input_schema: { type: 'object', properties: { city: { type: 'string' } } } };
+
+  beforeAll(async () => {
+    const port = await freePort();
+    const spawned = spawnNode([`${ROOT}test/fixtures/anthropic-server.mjs`, String(port)]);
+    await waitForPort(port);
+    claudeServer = { ...spawned, url: `http://127.0.0.1:${port}/v1` };
+    gptServer = await startOpenAiFixture();
+    nexus = await nexusWith(`
+      [llm.protocols.anthropic]
+      enabled = true
+      [llm.providers.claude]
+      type = "anthropic"
+      api_key = "anthropic-key"
+      base_url = "${claudeServer.url}"
+      [llm.providers.claude.models.overloaded]
+      [llm.providers.gpt]
+      type = "openai"
+      api_key = "openai-key"
+      base_url = "${gptServer.url}"
+      [llm.providers.gpt.models.error-429]
+    `);
+    client = new Anthropic({ baseURL: `${nexus.url}/llm/anthropic`, apiKey: 'unused', maxRetries: 0 });
+  });
+  afterAll(async () => {
+    await nexus?.close();
+    await Promise.all([claudeServer?.kill(), gptServer?.kill()]);
+  });
+
+  it('lists every provider’s models in Anthropic’s shape', async () => {
+    const ids = [];
+    for await (const model of client.models.list()) ids.push(model.id);
+    expect(ids).toEqual(expect.arrayContaining(['claude/claude-fixture', 'gpt/gpt-fixture']));
+  });
+
+  for (const model of ['claude/claude-fixture', 'gpt/gpt-fixture']) {
+    it(`answers a message through ${model.split('/')[0]}, with usage and stop reason`, async () => {
+      const reply = await client.messages.create({ model, max_tokens: 100, system: 'Be brief.', messages: [{ role: 'user', content: 'hi there' }] });
+      expect(reply.content).toEqual([{ type: 'text', text: 'echo: hi there' }]);
+      expect(reply.stop_reason).toBe('end_turn');
+      expect(reply.model).toBe(model);
+      expect(reply.usage.input_tokens).toBeGreaterThan(0);
+    });
+
+    it(`streams a message through ${model.split('/')[0]} in Anthropic’s events`, async () => {
+      const stream = client.messages.stream({ model, max_tokens: 100, messages: [{ role: 'user', content: 'stream it' }] });
+      const final = await stream.finalMessage();
+      expect(final.content).toEqual([{ type: 'text', text: 'echo: stream it' }]);
+      expect(final.stop_reason).toBe('end_turn');
+    });
+  }
+
+  it('translates tool use both ways, through the common shape and back, streaming and not', async () => {
+    const first = await client.messages.create({ model: 'claude/claude-fixture', max_tokens: 100, tools: [TOOL], messages: [{ role: 'user', content: 'weather in Paris?' }] });
+    expect(first.stop_reason).toBe('tool_use');
+    expect(first.content[0]).toMatchObject({ type: 'tool_use', id: 'toolu_1', name: 'get_weather', input: { city: 'Paris' } });
+    const second = await client.messages.create({
+      model: 'claude/claude-fixture',
+      max_tokens: 100,
+      tools: [TOOL],
+      messages: [
+        { role: 'user', content: 'weather in Paris?' },
+        { role: 'assistant', content: first.content },
+        { role: 'user', content: [{ type: 'tool_result', tool_use_id: 'toolu_1', content: 'sunny' }] },
+      ],
+    });
+    expect(second.content).toEqual([{ type: 'text', text: 'the tool said: sunny' }]);
+    const streamed = await client.messages.stream({ model: 'claude/claude-fixture', max_tokens: 100, tools: [TOOL], messages: [{ role: 'user', content: 'weather?' }] }).finalMessage();
+    expect(streamed.content[0]).toMatchObject({ type: 'tool_use', name: 'get_weather', input: { city: 'Paris' } });
+  });
+
+  it('counts input tokens with a real tokenizer', async () => {
+    const short = await client.messages.countTokens({ model: 'gpt/gpt-fixture', messages: [{ role: 'user', content: 'hi' }] });
+    const long = await client.messages.countTokens({ model: 'gpt/gpt-fixture', messages: [{ role: 'user', content: 'hi '.repeat(200) }] });
+    expect(short.input_tokens).toBeGreaterThan(0);
+    expect(long.input_tokens).toBeGreaterThan(short.input_tokens + 150);
+  });
+
+  it('words errors in Anthropic’s shape: unknown model 404, a provider’s 429 and 529', async () => {
+    const call = (model: string) => client.messages.create({ model, max_tokens: 10, messages: [{ role: 'user', content: 'x' }] }).catch((error: unknown) => error);
+    expect(await call('nobody/model')).toBeInstanceOf(Anthropic.NotFoundError);
+    const limited = await call('gpt/error-429');
+    expect(limited).toBeInstanceOf(Anthropic.RateLimitError);
+    expect((limited as Error).message).toContain('slow down');
+    const overloaded = await call('claude/overloaded');
+    expect((overloaded as InstanceType<typeof Anthropic.APIError>).status).toBe(529);
+    expect((overloaded as Error).message).toContain('Overloaded');
+  });
+});
+
 describe('a provider that never answers its models API', () => {
   it('does not hold nexus up: discovery gives up (10 s) and configured models are still offered', async () => {
     const { createServer } = await import('node:net');
@@ -300,7 +396,7 @@ describe('a provider that never answers its models API', () => {
 describe('LLM settings', () => {
   it('refuses at start what this version cannot honour yet, naming the key', async () => {
     for (const [toml, key] of [
-      ['[llm.protocols.anthropic]\nenabled = true', 'llm.protocols.anthropic.enabled'],
+      ['[llm.providers.o]\ntype = "openai"\nheaders = [{ rule = "insert", name = "x-team", value = "a" }]', 'llm.providers.o.headers'],
       ['[llm.providers.gemini]\ntype = "google"\napi_key = "k"', 'llm.providers.gemini.type'],
       ['[llm.providers.o]\ntype = "openai"\nrate_limits.per_user = { input_token_limit = 10, interval = "1m" }', 'llm.providers.o.rate_limits'],
     ] as const) {

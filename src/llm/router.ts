@@ -7,6 +7,7 @@ import { ModelCatalog } from './models.js';
 import type { ChatProvider } from './provider.js';
 import { AnthropicProvider } from './providers/anthropic.js';
 import { OpenAiProvider } from './providers/openai.js';
+import { mountAnthropic } from './anthropic-route.js';
 import { mountOpenAi } from './openai-route.js';
 
 const NOT_YET = 'is not supported by this version of nexus yet';
@@ -16,7 +17,6 @@ const NOT_YET = 'is not supported by this version of nexus yet';
  * is refused at start rather than ignored.
  */
 export function unsupportedLlmSetting(config: LlmConfig): [string, string] | undefined {
-  if (config.protocols.anthropic.enabled) return ['llm.protocols.anthropic.enabled', `the Anthropic protocol ${NOT_YET}`];
   for (const [name, provider] of Object.entries(config.providers)) {
     const at = `llm.providers.${name}`;
     if (provider.type !== 'openai' && provider.type !== 'anthropic') return [`${at}.type`, `"${provider.type}" ${NOT_YET}`];
@@ -45,13 +45,14 @@ export class LlmRouter {
 
   /** The paths the protocol routes live under, for the middlewares that guard them. */
   get paths(): string[] {
-    const { openai } = this.config.protocols;
-    return openai.enabled ? [`${openai.path}/*`] : [];
+    return Object.values(this.config.protocols).flatMap((protocol) => (protocol.enabled ? [`${protocol.path}/*`] : []));
   }
 
   mount(app: Hono<AppEnv>): void {
-    const { openai } = this.config.protocols;
-    if (openai.enabled) mountOpenAi(app, { path: openai.path, catalog: this.catalog, logger: this.logger });
+    const { openai, anthropic } = this.config.protocols;
+    const options = { catalog: this.catalog, logger: this.logger };
+    if (openai.enabled) mountOpenAi(app, { path: openai.path, ...options });
+    if (anthropic.enabled) mountAnthropic(app, { path: anthropic.path, ...options });
   }
 
   /** Fetches the providers' model lists (and keeps refreshing them). */

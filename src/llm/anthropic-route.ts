@@ -1,0 +1,70 @@
+/**
+ * The Anthropic-compatible endpoint: `POST {path}/v1/messages`, `POST {path}/v1/messages/count_tokens`
+ * and `GET {path}/v1/models`, in front of every provider (requests and answers translated through
+ * the common shape). Errors come in Anthropic's shape (`{"type":"error","error":{"type","message"}}`);
+ * streams use its event types and end with `message_stop`, or an `error` event when they break.
+ */
+import type { Context, Hono } from 'hono';
+import type { AppEnv } from '../http/app-env.js';
+import { readBody } from '../http/body.js';
+import { eventsFromChunks, messageFromCompletion, requestFromAnthropic } from './anthropic-shape.js';
+import { handleChat, MAX_LLM_BODY_BYTES, relayedStatus, sseResponse, type ChatProtocol, type ErrorStatus } from './chat-route.js';
+import type { LlmRouteOptions } from './openai-route.js';
+
+const ERROR_TYPES: Record<number, string> = {
+  400: 'invalid_request_error',
+  401: 'authentication_error',
+  403: 'permission_error',
+  404: 'not_found_error',
+  413: 'request_too_large',
+  415: 'invalid_request_error',
+  429: 'rate_limit_error',
+  529: 'overloaded_error',
+};
+
+const errorBody = (status: number, message: string) => ({ type: 'error', error: { type: ERROR_TYPES[status] ?? 'api_error', message } });
+
+const anthropic: ChatProtocol = {
+  error: (c: Context<AppEnv>, status: ErrorStatus, message: string) => c.json(errorBody(status, message), status),
+  providerError: (c, { status, message }) => c.json(errorBody(status, message), relayedStatus(status)),
+  request: requestFromAnthropic,
+  completion: (c, completion, model) => c.json(messageFromCompletion(completion, model)),
+  stream: (chunks, model, onBreak) =>
+    sseResponse(
+      eventsFromChunks(chunks, model),
+      ({ event, data }) => `event: ${event}\ndata: ${JSON.stringify(data)}\n\n`,
+      '',
+      (error) => `event: error\ndata: ${JSON.stringify(errorBody(500, onBreak(error)))}\n\n`,
+    ),
+};
+
+/** Tokens of the text a Messages request would send: its system prompt, messages and tools. */
+async function countInputTokens(body: Record<string, unknown>): Promise<number> {
+  // The tokenizer's tables are large: loaded on the first count, not at start.
+  const { countTokens } = await import('gpt-tokenizer');
+  const parts = [body['system'], body['messages'], body['tools']].filter((part) => part !== undefined);
+  return parts.reduce<number>((sum, part) => sum + countTokens(typeof part === 'string' ? part : JSON.stringify(part)), 0);
+}
+
+export function mountAnthropic(app: Hono<AppEnv>, { path, catalog, logger }: LlmRouteOptions): void {
+  const log = logger.child({ component: 'llm', protocol: 'anthropic' });
+  app.get(`${path}/v1/models`, (c) => {
+    const data = catalog.list().map(({ id }) => ({ type: 'model', id, display_name: id, created_at: '1970-01-01T00:00:00Z' }));
+    return c.json({ data, has_more: false, first_id: data[0]?.id ?? null, last_id: data[data.length - 1]?.id ?? null });
+  });
+  app.post(`${path}/v1/messages`, (c) => handleChat(c, anthropic, catalog, log));
+  app.post(`${path}/v1/messages/count_tokens`, async (c) => {
+    const text = await readBody(c, MAX_LLM_BODY_BYTES);
+    if (text === undefined) return anthropic.error(c, 413, `the request body is larger than ${MAX_LLM_BODY_BYTES} bytes`);
+    let body: Record<string, unknown>;
+    try {
+      body = JSON.parse(text) as Record<string, unknown>;
+    } catch {
+      return anthropic.error(c, 400, 'the request body is not JSON');
+    }
+    if (typeof body['model'] !== 'string' || !catalog.resolve(body['model'])) {
+      return anthropic.error(c, 404, `The model '${String(body['model'])}' does not exist or is not offered here`);
+    }
+    return c.json({ input_tokens: await countInputTokens(body) });
+  });
+}
