@@ -39,8 +39,11 @@ export function stdioTransport(config: StdioServerConfig): OpenedTransport {
   let child: ChildProcess | undefined;
   const start = transport.start.bind(transport);
   transport.start = async () => {
-    await start();
+    const started = start();
+    // The SDK spawns synchronously inside start(): take the child now, so a shutdown that comes
+    // before the spawn has been confirmed still finds it.
     child = (transport as unknown as { _process?: ChildProcess })._process;
+    await started;
   };
   return {
     transport,
