@@ -54,8 +54,9 @@ function sleep(ms: number, signal: AbortSignal): Promise<boolean> {
 
 export class DirectHttp {
   private baseHeaders: Record<string, string> | undefined;
-  /** Aborted when the connection closes: calls still under way stop and fail. */
-  private readonly closed = new AbortController();
+  private closed = false;
+  /** How to end each call under way when the connection closes (a set, not listeners on one long-lived signal). */
+  private readonly underway = new Set<() => void>();
 
   constructor(
     private readonly pool: Pool,
@@ -69,12 +70,13 @@ export class DirectHttp {
   /** Only 2025-era sessions: a 2026-era exchange carries per-request envelopes the SDK owns. */
   get usable(): boolean {
     const version = this.transport.protocolVersion;
-    return !this.closed.signal.aborted && version !== undefined && SUPPORTED_PROTOCOL_VERSIONS.includes(version);
+    return !this.closed && version !== undefined && SUPPORTED_PROTOCOL_VERSIONS.includes(version);
   }
 
   /** Ends every call under way (the connection is closing). */
   close(): void {
-    this.closed.abort(new SdkError(SdkErrorCode.ConnectionClosed, 'Connection closed'));
+    this.closed = true;
+    for (const end of [...this.underway]) end();
   }
 
   /**
@@ -95,7 +97,7 @@ export class DirectHttp {
         settled = true;
         clearTimeout(timer);
         options.signal?.removeEventListener('abort', onAbort);
-        this.closed.signal.removeEventListener('abort', onClosed);
+        this.underway.delete(onClosed);
         outcome();
       };
       // As the SDK does: tell the server, stop reading, and fail the call.
@@ -114,11 +116,11 @@ export class DirectHttp {
       const onClosed = () =>
         settle(() => {
           http.abort();
-          reject(this.closed.signal.reason);
+          reject(new SdkError(SdkErrorCode.ConnectionClosed, 'Connection closed'));
         });
       options.signal?.addEventListener('abort', onAbort, { once: true });
-      this.closed.signal.addEventListener('abort', onClosed, { once: true });
-      if (this.closed.signal.aborted) return onClosed();
+      this.underway.add(onClosed);
+      if (this.closed) return onClosed();
       arm();
       const onMessage = (message: Incoming): void => {
         if (settled) return;
