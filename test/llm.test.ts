@@ -33,7 +33,7 @@ async function nexusWith(toml: string, llmDiscoveryIntervalMs?: number): Promise
 }
 
 const lastRequest = async (fixture: { url: string }) =>
-  (await (await fetch(fixture.url.replace(/\/v1$/, '/debug/last'))).json()) as { model: string; authorization: string | null };
+  (await (await fetch(fixture.url.replace(/\/v1$/, '/debug/last'))).json()) as { model: string; authorization: string | null; headers: Record<string, string> };
 
 describe('the OpenAI protocol to OpenAI-type providers', () => {
   let main: Spawned & { url: string };
@@ -393,10 +393,57 @@ describe('a provider that never answers its models API', () => {
   }, 30_000);
 });
 
+describe('header rules', () => {
+  it('forward, insert, remove and rename_duplicate headers on the way to the provider, never its credentials', async () => {
+    const fixture = await startOpenAiFixture();
+    const nexus = await nexusWith(`
+      [llm.providers.main]
+      type = "openai"
+      api_key = "real-key"
+      base_url = "${fixture.url}"
+      headers = [
+        { rule = "forward", name = "x-team", rename = "x-org-team" },
+        { rule = "forward", name = "x-region", default = "eu" },
+        { rule = "forward", pattern = "^x-trace-" },
+        { rule = "insert", name = "x-source", value = "nexus" },
+        { rule = "insert", name = "authorization", value = "Bearer stolen" },
+        { rule = "rename_duplicate", name = "x-user", rename = "x-end-user" },
+        { rule = "remove", name = "x-trace-secret" },
+      ]
+      [llm.providers.main.models.gpt-fixture]
+    `);
+    const client = new OpenAI({ baseURL: `${nexus.url}/llm/openai/v1`, apiKey: 'unused', maxRetries: 0 });
+    try {
+      const headers = { 'x-team': 'support', 'x-trace-id': 't-1', 'x-trace-secret': 's', 'x-user': 'ana', 'x-other': 'not forwarded' };
+      await client.chat.completions.create({ model: 'main/gpt-fixture', messages: [{ role: 'user', content: 'x' }] }, { headers });
+      const sent = await lastRequest(fixture);
+      expect(sent.headers).toMatchObject({ 'x-org-team': 'support', 'x-region': 'eu', 'x-trace-id': 't-1', 'x-source': 'nexus', 'x-user': 'ana', 'x-end-user': 'ana' });
+      for (const absent of ['x-team', 'x-trace-secret', 'x-other']) expect(sent.headers[absent]).toBeUndefined();
+      expect(sent.authorization).toBe('Bearer real-key');
+    } finally {
+      await nexus.close();
+      await fixture.kill();
+    }
+  });
+
+  it('refuses a forward or remove rule with neither name nor pattern, and a bad pattern', async () => {
+    for (const rule of ['{ rule = "forward" }', '{ rule = "remove", pattern = "(" }']) {
+      const error = (() => {
+        try {
+          parseConfig(parse(`[llm.providers.p]\ntype = "openai"\nheaders = [${rule}]`), 'test.toml');
+        } catch (caught) {
+          return caught as Error;
+        }
+      })();
+      expect(error?.message).toMatch(/test\.toml: llm\.providers\.p\.headers\[0\]/);
+    }
+  });
+});
+
 describe('LLM settings', () => {
   it('refuses at start what this version cannot honour yet, naming the key', async () => {
     for (const [toml, key] of [
-      ['[llm.providers.o]\ntype = "openai"\nheaders = [{ rule = "insert", name = "x-team", value = "a" }]', 'llm.providers.o.headers'],
+      ['[llm.providers.aws]\ntype = "bedrock"\nregion = "eu-west-1"', 'llm.providers.aws.type'],
       ['[llm.providers.gemini]\ntype = "google"\napi_key = "k"', 'llm.providers.gemini.type'],
       ['[llm.providers.o]\ntype = "openai"\nrate_limits.per_user = { input_token_limit = 10, interval = "1m" }', 'llm.providers.o.rate_limits'],
     ] as const) {

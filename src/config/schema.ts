@@ -286,13 +286,24 @@ const mcpSection = z.strictObject({
   servers: z.record(serverName, downstream).default({}),
 });
 
+const regex = z.string().refine((source) => {
+  try {
+    new RegExp(source);
+    return true;
+  } catch {
+    return false;
+  }
+}, 'must be a valid regular expression');
+
 /** Header rules for LLM providers, as in the original: each rule does one thing to one header (or a pattern). */
+const nameOrPattern = { name: z.string().min(1).optional(), pattern: regex.optional() };
+const oneOf = (rule: { name?: string; pattern?: string }) => rule.name !== undefined || rule.pattern !== undefined;
 const llmHeaderRule = z.discriminatedUnion(
   'rule',
   [
-    z.strictObject({ rule: z.literal('forward'), name: z.string().min(1).optional(), pattern: z.string().min(1).optional(), default: z.string().optional(), rename: headerName.optional() }),
+    z.strictObject({ rule: z.literal('forward'), ...nameOrPattern, default: z.string().optional(), rename: headerName.optional() }).refine(oneOf, 'give name or pattern'),
     z.strictObject({ rule: z.literal('insert'), name: headerName, value: z.string() }),
-    z.strictObject({ rule: z.literal('remove'), name: z.string().min(1).optional(), pattern: z.string().min(1).optional() }),
+    z.strictObject({ rule: z.literal('remove'), ...nameOrPattern }).refine(oneOf, 'give name or pattern'),
     z.strictObject({ rule: z.literal('rename_duplicate'), name: headerName, default: z.string().optional(), rename: headerName }),
   ],
   { error: 'expected a header rule: forward, insert, remove or rename_duplicate' },
@@ -303,15 +314,6 @@ const tokenLimit = z.strictObject({
   interval: duration,
   groups: z.record(z.string(), z.strictObject({ input_token_limit: positiveInt, interval: duration })).default({}),
 });
-
-const regex = z.string().refine((source) => {
-  try {
-    new RegExp(source);
-    return true;
-  } catch {
-    return false;
-  }
-}, 'must be a valid regular expression');
 
 const llmModel = z.strictObject({
   /** The provider's own id for this model, when the name clients use differs. */

@@ -12,9 +12,6 @@ import type { ChatOutcome, ChatProvider, ChatRequest } from './provider.js';
 
 /** The largest request body accepted on the LLM routes. */
 export const MAX_LLM_BODY_BYTES = 32 * 1024 * 1024;
-/** The header a client puts its own provider key in, for providers with `forward_token`. */
-export const PROVIDER_KEY_HEADER = 'x-provider-api-key';
-
 export type ErrorStatus = 400 | 401 | 403 | 404 | 413 | 415 | 429 | 500 | 502 | 503;
 type Json = Record<string, unknown>;
 
@@ -55,7 +52,7 @@ export async function handleChat(c: Context<AppEnv>, protocol: ChatProtocol, cat
   const context = { provider: provider.name, client_id: c.get('client')?.id };
   let outcome: ChatOutcome;
   try {
-    outcome = await provider.complete(protocol.request(body, upstream), c.req.header(PROVIDER_KEY_HEADER), c.req.raw.signal);
+    outcome = await provider.complete(protocol.request(body, upstream), c.req.header(), c.req.raw.signal);
   } catch (error) {
     log.warn({ ...context, err: (error as Error).message }, 'provider unreachable');
     return protocol.error(c, 502, `provider '${provider.name}' could not be reached`);

@@ -18,13 +18,20 @@ export type ChatOutcome =
   | { kind: 'error'; status: number; message: string; body?: unknown };
 
 export interface ChatProvider extends ModelSource {
-  /** Sends one request; throws when the provider cannot be reached. */
-  complete(request: ChatRequest, clientKey: string | undefined, signal: AbortSignal): Promise<ChatOutcome>;
+  /**
+   * Sends one request; throws when the provider cannot be reached. `incoming` are the client's
+   * headers (lower-case names), for header rules and a forwarded key.
+   */
+  complete(request: ChatRequest, incoming: Readonly<Record<string, string>>, signal: AbortSignal): Promise<ChatOutcome>;
   close(): void;
 }
 
+/** The header a client puts its own provider key in, for providers with `forward_token`. */
+export const PROVIDER_KEY_HEADER = 'x-provider-api-key';
+
 /** The key to send: the client's own when the provider forwards tokens and the client gave one. */
-export function providerKey(config: ModelSource['config'], clientKey: string | undefined): string | undefined {
+export function providerKey(config: ModelSource['config'], incoming: Readonly<Record<string, string>>): string | undefined {
+  const clientKey = incoming[PROVIDER_KEY_HEADER];
   return config.forward_token && clientKey ? clientKey : config.api_key;
 }
 

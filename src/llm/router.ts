@@ -20,7 +20,6 @@ export function unsupportedLlmSetting(config: LlmConfig): [string, string] | und
   for (const [name, provider] of Object.entries(config.providers)) {
     const at = `llm.providers.${name}`;
     if (provider.type !== 'openai' && provider.type !== 'anthropic') return [`${at}.type`, `"${provider.type}" ${NOT_YET}`];
-    if (provider.headers.length > 0) return [`${at}.headers`, `header rules ${NOT_YET}`];
     if (provider.rate_limits) return [`${at}.rate_limits`, `token rate limits ${NOT_YET}`];
     for (const [model, settings] of Object.entries(provider.models)) {
       if (settings.rate_limits) return [`${at}.models.${model}.rate_limits`, `token rate limits ${NOT_YET}`];

@@ -175,8 +175,8 @@ export class AnthropicProvider extends HttpProvider {
     super(name, config, ANTHROPIC_BASE_URL, '/models?limit=1000');
   }
 
-  async complete(request: ChatRequest, clientKey: string | undefined, signal: AbortSignal): Promise<ChatOutcome> {
-    const response = await this.post('/messages', toAnthropic(request), clientKey, signal);
+  async complete(request: ChatRequest, incoming: Readonly<Record<string, string>>, signal: AbortSignal): Promise<ChatOutcome> {
+    const response = await this.post('/messages', toAnthropic(request), incoming, signal);
     const status = response.statusCode ?? 502;
     if (status >= 300) {
       // Anthropic's error body is {type: "error", error: {type, message}}: its message is kept.
@@ -192,8 +192,8 @@ export class AnthropicProvider extends HttpProvider {
     }
   }
 
-  protected headers(clientKey: string | undefined): Record<string, string> {
-    const key = providerKey(this.config, clientKey);
+  protected headers(incoming: Readonly<Record<string, string>>): Record<string, string> {
+    const key = providerKey(this.config, incoming);
     return { 'anthropic-version': ANTHROPIC_VERSION, ...(key !== undefined && { 'x-api-key': key }) };
   }
 }

@@ -26,8 +26,8 @@ export class OpenAiProvider extends HttpProvider {
     super(name, config, OPENAI_BASE_URL, '/models');
   }
 
-  async complete(request: ChatRequest, clientKey: string | undefined, signal: AbortSignal): Promise<ChatOutcome> {
-    const response = await this.post('/chat/completions', request, clientKey, signal);
+  async complete(request: ChatRequest, incoming: Readonly<Record<string, string>>, signal: AbortSignal): Promise<ChatOutcome> {
+    const response = await this.post('/chat/completions', request, incoming, signal);
     const status = response.statusCode ?? 502;
     if (status >= 300) return errorOutcome(status, await readText(response).catch(() => ''));
     if (request.stream === true) return { kind: 'stream', chunks: chunksOf(response) };
@@ -41,8 +41,8 @@ export class OpenAiProvider extends HttpProvider {
     return { kind: 'error', status: 502, message: `provider '${this.name}' answered with something that is not a JSON object` };
   }
 
-  protected headers(clientKey: string | undefined): Record<string, string> {
-    const key = providerKey(this.config, clientKey);
+  protected headers(incoming: Readonly<Record<string, string>>): Record<string, string> {
+    const key = providerKey(this.config, incoming);
     return key === undefined ? {} : { authorization: `Bearer ${key}` };
   }
 }

@@ -1,0 +1,43 @@
+/**
+ * Header rules of an LLM provider (`headers = [{ rule = ... }]`), applied in order to the headers
+ * nexus sends it:
+ * - `forward`: copy a client header (`name`, or every header matching `pattern`), under `rename`
+ *   if given, or send `default` when the client has none;
+ * - `insert`: send `name: value`;
+ * - `remove`: drop a header (`name`, or every header matching `pattern`) set by an earlier rule;
+ * - `rename_duplicate`: send a client header both as itself and as `rename` (`default` if absent).
+ * Headers that carry credentials, framing or routing are never set by rules: nexus owns them.
+ */
+import type { LlmProviderConfig } from '../config/schema.js';
+
+type Rule = LlmProviderConfig['headers'][number];
+
+const PROTECTED = new Set(['authorization', 'x-api-key', 'x-provider-api-key', 'proxy-authorization', 'cookie', 'host', 'content-length', 'content-type', 'transfer-encoding', 'connection', 'keep-alive', 'upgrade', 'te', 'trailer']);
+
+/** The headers `rules` add for a request whose headers (lower-case names) are `incoming`. */
+export function headersFor(rules: readonly Rule[], incoming: Readonly<Record<string, string>>): Record<string, string> {
+  const out: Record<string, string> = {};
+  const set = (name: string, value: string | undefined) => {
+    const lower = name.toLowerCase();
+    if (value !== undefined && !PROTECTED.has(lower)) out[lower] = value;
+  };
+  const matching = (pattern: string, names: Iterable<string>) => {
+    const regex = new RegExp(pattern, 'i');
+    return [...names].filter((name) => regex.test(name));
+  };
+  for (const rule of rules) {
+    if (rule.rule === 'insert') set(rule.name, rule.value);
+    else if (rule.rule === 'rename_duplicate') {
+      const value = incoming[rule.name.toLowerCase()] ?? rule.default;
+      set(rule.name, value);
+      set(rule.rename, value);
+    } else if (rule.rule === 'forward') {
+      if (rule.name !== undefined) set(rule.rename ?? rule.name, incoming[rule.name.toLowerCase()] ?? rule.default);
+      if (rule.pattern !== undefined) for (const name of matching(rule.pattern, Object.keys(incoming))) set(name, incoming[name]);
+    } else {
+      if (rule.name !== undefined) delete out[rule.name.toLowerCase()];
+      if (rule.pattern !== undefined) for (const name of matching(rule.pattern, Object.keys(out))) delete out[name];
+    }
+  }
+  return out;
+}
