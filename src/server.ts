@@ -23,6 +23,7 @@ import { ExecuteLimits, type ServerRateLimits } from './ratelimit/execute-limits
 import { toQuota, type LimiterStore } from './ratelimit/limiter.js';
 import { Gateway } from './mcp/gateway.js';
 import { LlmRouter, unsupportedLlmSetting } from './llm/router.js';
+import { hasTokenLimits, TokenLimits } from './llm/token-limits.js';
 
 export const DEFAULT_LISTEN_ADDRESS: ListenAddress = { host: '127.0.0.1', port: 8000 };
 /** Each downstream's state, as JSON, behind the same auth as the MCP endpoint. */
@@ -89,7 +90,7 @@ async function rateLimitStore(config: Config, logger: Logger): Promise<LimiterSt
   const limits = config.server.rate_limits;
   if (limits?.enabled === false) return undefined;
   const anyServerLimits = Object.values(config.mcp.servers).some((server) => server.rate_limits);
-  if (!limits?.global && !limits?.per_ip && !anyServerLimits) return undefined;
+  if (!limits?.global && !limits?.per_ip && !anyServerLimits && !hasTokenLimits(config.llm)) return undefined;
   const storage = limits?.storage ?? { type: 'memory' as const };
   // Loaded only when limits are on: the Redis client alone is several MiB of resident memory.
   const { memoryStore, redisStore } = await import('./ratelimit/stores.js');
@@ -133,7 +134,8 @@ export async function startNexus(config: Config, options: NexusOptions): Promise
       if (unknownLimits.length > 0 || unknownRules.length > 0) warnedServers.add(server);
     },
   });
-  const llm = config.llm?.enabled ? new LlmRouter(config.llm, logger) : undefined;
+  const tokenLimits = store && config.llm && hasTokenLimits(config.llm) ? new TokenLimits(config.llm, store) : undefined;
+  const llm = config.llm?.enabled ? new LlmRouter(config.llm, logger, tokenLimits) : undefined;
   // Downstreams start connecting (and LLM providers are asked for their models) once the
   // listeners are up: a nexus that cannot bind starts nothing.
   let listening!: () => void;

@@ -24,7 +24,7 @@ function crossTableProblem(config: Config): [string, string] | undefined {
       return [`mcp.servers.${name}.auth.type`, 'forwarding needs [server.oauth], which validates the tokens it forwards'];
     }
   }
-  const identityProblem = clientIdentificationProblem(config);
+  const identityProblem = clientIdentificationProblem(config) ?? tokenLimitProblem(config);
   if (identityProblem) return identityProblem;
   if (config.server.rate_limits?.storage.type === 'redis') {
     // The Redis store expires windows in whole seconds.
@@ -82,11 +82,40 @@ function clientIdentificationProblem(config: Config): [string, string] | undefin
   return undefined;
 }
 
+type TokenLimitConfig = { interval: number; groups: Record<string, { interval: number }> };
+
+/** Every token limit of `[llm]`, with its key path. */
+function tokenLimits(config: Config): [string, TokenLimitConfig][] {
+  const out: [string, TokenLimitConfig][] = [];
+  for (const [name, provider] of Object.entries(config.llm?.providers ?? {})) {
+    if (provider.rate_limits) out.push([`llm.providers.${name}.rate_limits.per_user`, provider.rate_limits.per_user]);
+    for (const [model, settings] of Object.entries(provider.models)) {
+      if (settings.rate_limits) out.push([`llm.providers.${name}.models.${model}.rate_limits.per_user`, settings.rate_limits.per_user]);
+    }
+  }
+  return out;
+}
+
+/** Token limits are per client: they need client identification, and name only its groups. */
+function tokenLimitProblem(config: Config): [string, string] | undefined {
+  const identification = config.server.client_identification;
+  for (const [path, limit] of tokenLimits(config)) {
+    if (!identification?.enabled) return [path, 'token limits are per client: they need [server.client_identification] enabled'];
+    const unknown = Object.keys(limit.groups).find((group) => !identification.validation.group_values.includes(group));
+    if (unknown !== undefined) return [`${path}.groups.${unknown}`, `"${unknown}" is not in server.client_identification.validation.group_values`];
+  }
+  return undefined;
+}
+
 function quotaIntervals(config: Config): [string, number][] {
   const limits = config.server.rate_limits;
   const out: [string, number][] = [];
   if (limits?.global) out.push(['server.rate_limits.global.interval', limits.global.interval]);
   if (limits?.per_ip) out.push(['server.rate_limits.per_ip.interval', limits.per_ip.interval]);
+  for (const [path, limit] of tokenLimits(config)) {
+    out.push([`${path}.interval`, limit.interval]);
+    for (const [group, quota] of Object.entries(limit.groups)) out.push([`${path}.groups.${group}.interval`, quota.interval]);
+  }
   for (const [name, server] of Object.entries(config.mcp.servers)) {
     if (!server.rate_limits) continue;
     out.push([`mcp.servers.${name}.rate_limits.interval`, server.rate_limits.interval]);

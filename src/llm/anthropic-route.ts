@@ -10,6 +10,7 @@ import { readBody } from '../http/body.js';
 import { eventsFromChunks, messageFromCompletion, requestFromAnthropic } from './anthropic-shape.js';
 import { handleChat, MAX_LLM_BODY_BYTES, relayedStatus, sseResponse, type ChatProtocol, type ErrorStatus } from './chat-route.js';
 import type { LlmRouteOptions } from './openai-route.js';
+import { countTokens } from './tokens.js';
 
 const ERROR_TYPES: Record<number, string> = {
   400: 'invalid_request_error',
@@ -38,21 +39,13 @@ const anthropic: ChatProtocol = {
     ),
 };
 
-/** Tokens of the text a Messages request would send: its system prompt, messages and tools. */
-async function countInputTokens(body: Record<string, unknown>): Promise<number> {
-  // The tokenizer's tables are large: loaded on the first count, not at start.
-  const { countTokens } = await import('gpt-tokenizer');
-  const parts = [body['system'], body['messages'], body['tools']].filter((part) => part !== undefined);
-  return parts.reduce<number>((sum, part) => sum + countTokens(typeof part === 'string' ? part : JSON.stringify(part)), 0);
-}
-
-export function mountAnthropic(app: Hono<AppEnv>, { path, catalog, logger }: LlmRouteOptions): void {
+export function mountAnthropic(app: Hono<AppEnv>, { path, catalog, tokenLimits, logger }: LlmRouteOptions): void {
   const log = logger.child({ component: 'llm', protocol: 'anthropic' });
   app.get(`${path}/v1/models`, (c) => {
     const data = catalog.list().map(({ id }) => ({ type: 'model', id, display_name: id, created_at: '1970-01-01T00:00:00Z' }));
     return c.json({ data, has_more: false, first_id: data[0]?.id ?? null, last_id: data[data.length - 1]?.id ?? null });
   });
-  app.post(`${path}/v1/messages`, (c) => handleChat(c, anthropic, catalog, log));
+  app.post(`${path}/v1/messages`, (c) => handleChat(c, anthropic, { catalog, tokenLimits, log }));
   app.post(`${path}/v1/messages/count_tokens`, async (c) => {
     const text = await readBody(c, MAX_LLM_BODY_BYTES);
     if (text === undefined) return anthropic.error(c, 413, `the request body is larger than ${MAX_LLM_BODY_BYTES} bytes`);
@@ -65,6 +58,6 @@ export function mountAnthropic(app: Hono<AppEnv>, { path, catalog, logger }: Llm
     if (typeof body['model'] !== 'string' || !catalog.resolve(body['model'])) {
       return anthropic.error(c, 404, `The model '${String(body['model'])}' does not exist or is not offered here`);
     }
-    return c.json({ input_tokens: await countInputTokens(body) });
+    return c.json({ input_tokens: await countTokens([body['system'], body['messages'], body['tools']]) });
   });
 }

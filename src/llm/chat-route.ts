@@ -9,6 +9,7 @@ import { readBody } from '../http/body.js';
 import type { Logger } from '../log.js';
 import type { ModelCatalog } from './models.js';
 import type { ChatOutcome, ChatProvider, ChatRequest } from './provider.js';
+import type { TokenLimits } from './token-limits.js';
 
 /** The largest request body accepted on the LLM routes. */
 export const MAX_LLM_BODY_BYTES = 32 * 1024 * 1024;
@@ -33,7 +34,13 @@ export const relayedStatus = (status: number): ErrorStatus => (status >= 400 && 
 
 const isJson = (contentType: string | undefined) => /^application\/json\s*(;|$)/i.test(contentType ?? '');
 
-export async function handleChat(c: Context<AppEnv>, protocol: ChatProtocol, catalog: ModelCatalog<ChatProvider>, log: Logger): Promise<Response> {
+export interface ChatDependencies {
+  catalog: ModelCatalog<ChatProvider>;
+  tokenLimits: TokenLimits | undefined;
+  log: Logger;
+}
+
+export async function handleChat(c: Context<AppEnv>, protocol: ChatProtocol, { catalog, tokenLimits, log }: ChatDependencies): Promise<Response> {
   if (!isJson(c.req.header('content-type'))) return protocol.error(c, 415, 'Content-Type must be application/json');
   const text = await readBody(c, MAX_LLM_BODY_BYTES);
   if (text === undefined) return protocol.error(c, 413, `the request body is larger than ${MAX_LLM_BODY_BYTES} bytes`);
@@ -49,10 +56,17 @@ export async function handleChat(c: Context<AppEnv>, protocol: ChatProtocol, cat
   const resolved = catalog.resolve(model);
   if (!resolved) return protocol.error(c, 404, `The model '${model}' does not exist or is not offered here`, 'model_not_found');
   const { provider, upstream } = resolved;
-  const context = { provider: provider.name, client_id: c.get('client')?.id };
+  const client = c.get('client');
+  const context = { provider: provider.name, client_id: client?.id };
+  const request = protocol.request(body, upstream);
+  const decision = await tokenLimits?.check(provider.name, resolved.model, client, request);
+  if (decision && !decision.allowed) {
+    c.header('Retry-After', String(Math.max(1, Math.ceil(decision.resetMs / 1000))));
+    return protocol.error(c, 429, `token rate limit exceeded for ${model}: at most ${decision.limit} input tokens per window`, 'rate_limit_exceeded');
+  }
   let outcome: ChatOutcome;
   try {
-    outcome = await provider.complete(protocol.request(body, upstream), c.req.header(), c.req.raw.signal);
+    outcome = await provider.complete(request, c.req.header(), c.req.raw.signal);
   } catch (error) {
     log.warn({ ...context, err: (error as Error).message }, 'provider unreachable');
     return protocol.error(c, 502, `provider '${provider.name}' could not be reached`);

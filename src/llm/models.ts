@@ -20,6 +20,8 @@ export interface ModelSource {
 
 export interface ResolvedModel<P extends ModelSource> {
   provider: P;
+  /** The model as the provider offers it: its alias, or its discovered id. */
+  model: string;
   /** The model id to send upstream. */
   upstream: string;
 }
@@ -90,7 +92,7 @@ export class ModelCatalog<P extends ModelSource> {
 
   private offered(provider: P, model: string): ResolvedModel<P> | undefined {
     const configured = provider.config.models[model];
-    if (configured) return { provider, upstream: configured.rename ?? model };
-    return this.discovered.get(provider.name)?.has(model) ? { provider, upstream: model } : undefined;
+    if (configured) return { provider, model, upstream: configured.rename ?? model };
+    return this.discovered.get(provider.name)?.has(model) ? { provider, model, upstream: model } : undefined;
   }
 }

@@ -9,6 +9,7 @@ import type { Logger } from '../log.js';
 import { handleChat, relayedStatus, sseResponse, type ChatProtocol, type ErrorStatus } from './chat-route.js';
 import type { ModelCatalog } from './models.js';
 import type { ChatProvider, ChatRequest } from './provider.js';
+import type { TokenLimits } from './token-limits.js';
 
 const ERROR_TYPES: Record<number, string> = {
   400: 'invalid_request_error',
@@ -42,13 +43,14 @@ const openAi: ChatProtocol = {
 export interface LlmRouteOptions {
   path: string;
   catalog: ModelCatalog<ChatProvider>;
+  tokenLimits: TokenLimits | undefined;
   logger: Logger;
 }
 
-export function mountOpenAi(app: Hono<AppEnv>, { path, catalog, logger }: LlmRouteOptions): void {
+export function mountOpenAi(app: Hono<AppEnv>, { path, catalog, tokenLimits, logger }: LlmRouteOptions): void {
   const log = logger.child({ component: 'llm', protocol: 'openai' });
   app.get(`${path}/v1/models`, (c) =>
     c.json({ object: 'list', data: catalog.list().map(({ id, provider }) => ({ id, object: 'model', created: 0, owned_by: provider })) }),
   );
-  app.post(`${path}/v1/chat/completions`, (c) => handleChat(c, openAi, catalog, log));
+  app.post(`${path}/v1/chat/completions`, (c) => handleChat(c, openAi, { catalog, tokenLimits, log }));
 }

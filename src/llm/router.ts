@@ -5,6 +5,7 @@ import type { AppEnv } from '../http/app-env.js';
 import type { Logger } from '../log.js';
 import { ModelCatalog } from './models.js';
 import type { ChatProvider } from './provider.js';
+import type { TokenLimits } from './token-limits.js';
 import { AnthropicProvider } from './providers/anthropic.js';
 import { OpenAiProvider } from './providers/openai.js';
 import { mountAnthropic } from './anthropic-route.js';
@@ -20,10 +21,6 @@ export function unsupportedLlmSetting(config: LlmConfig): [string, string] | und
   for (const [name, provider] of Object.entries(config.providers)) {
     const at = `llm.providers.${name}`;
     if (provider.type !== 'openai' && provider.type !== 'anthropic') return [`${at}.type`, `"${provider.type}" ${NOT_YET}`];
-    if (provider.rate_limits) return [`${at}.rate_limits`, `token rate limits ${NOT_YET}`];
-    for (const [model, settings] of Object.entries(provider.models)) {
-      if (settings.rate_limits) return [`${at}.models.${model}.rate_limits`, `token rate limits ${NOT_YET}`];
-    }
   }
   return undefined;
 }
@@ -35,6 +32,8 @@ export class LlmRouter {
   constructor(
     private readonly config: LlmConfig,
     private readonly logger: Logger,
+    /** Where token limits count, when any are configured. */
+    private readonly tokenLimits: TokenLimits | undefined,
   ) {
     for (const [name, provider] of Object.entries(config.providers)) {
       this.providers.set(name, provider.type === 'anthropic' ? new AnthropicProvider(name, provider) : new OpenAiProvider(name, provider));
@@ -49,7 +48,7 @@ export class LlmRouter {
 
   mount(app: Hono<AppEnv>): void {
     const { openai, anthropic } = this.config.protocols;
-    const options = { catalog: this.catalog, logger: this.logger };
+    const options = { catalog: this.catalog, tokenLimits: this.tokenLimits, logger: this.logger };
     if (openai.enabled) mountOpenAi(app, { path: openai.path, ...options });
     if (anthropic.enabled) mountAnthropic(app, { path: anthropic.path, ...options });
   }

@@ -21,7 +21,8 @@ export interface Decision {
 }
 
 export interface Limiter {
-  consume(key: string): Promise<Decision>;
+  /** Counts `points` (1: one request; or, say, a request's input tokens) against `key`'s window. */
+  consume(key: string, points?: number): Promise<Decision>;
 }
 
 export interface LimiterStore {

@@ -27,9 +27,9 @@ function wrap(limiter: RateLimiterAbstract, quota: Quota): Limiter {
     resetMs: Math.max(0, res.msBeforeNext),
   });
   return {
-    consume: async (key) => {
+    consume: async (key, points = 1) => {
       try {
-        return decision(true, await limiter.consume(key, 1));
+        return decision(true, await limiter.consume(key, points));
       } catch (refusal) {
         if (refusal instanceof RateLimiterRes) return decision(false, refusal);
         throw refusal;
