@@ -8,7 +8,7 @@ import { Client, ProtocolError, StreamableHTTPClientTransport } from '@modelcont
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { RunningNexus } from '../src/server.js';
 import { firstText, startTestNexus } from './helpers/nexus.js';
-import { FIXTURE_SERVER, freePort, ROOT, spawnNode, startFixtureHttp, waitForPort, type Spawned } from './helpers/processes.js';
+import { FIXTURE_SERVER, ROOT, startFixtureHttp, startOnOwnPort, type Spawned } from './helpers/processes.js';
 
 let fixture: Spawned & { url: string };
 let nexus: RunningNexus;
@@ -125,10 +125,8 @@ describe('a streamable-HTTP server that loses its session', () => {
 
 /** Our hand-written server with odd but legal streams (test/fixtures/odd-http-server.mjs). */
 async function startOddServer(env: NodeJS.ProcessEnv = {}): Promise<Spawned & { url: string }> {
-  const port = await freePort();
-  const spawned = spawnNode([`${ROOT}test/fixtures/odd-http-server.mjs`, String(port)], env);
-  await waitForPort(port);
-  return { ...spawned, url: `http://127.0.0.1:${port}/mcp` };
+  const spawned = await startOnOwnPort(`${ROOT}test/fixtures/odd-http-server.mjs`, env);
+  return { ...spawned, url: `http://127.0.0.1:${spawned.port}/mcp` };
 }
 
 describe('a server with odd streams, through the lean path', () => {

@@ -11,17 +11,15 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { parseConfig } from '../src/config/load.js';
 import { silentLogger } from '../src/log.js';
 import { startNexus, StartupError, type RunningNexus } from '../src/server.js';
-import { freePort, ROOT, spawnNode, waitForPort, type Spawned } from './helpers/processes.js';
+import { freePort, ROOT, startOnOwnPort, type Spawned } from './helpers/processes.js';
 import { startRedis, type TestRedis } from './helpers/redis.js';
 
 const OPENAI_FIXTURE = `${ROOT}test/fixtures/openai-server.mjs`;
 
-/** A fixture speaking a vendor's wire format, on a free port; `url` is its API base (…/v1). */
+/** A fixture speaking a vendor's wire format, on a port of its own; `url` is its API base (…/v1). */
 async function startVendorFixture(script: string): Promise<Spawned & { url: string }> {
-  const port = await freePort();
-  const spawned = spawnNode([script, String(port)]);
-  await waitForPort(port);
-  return { ...spawned, url: `http://127.0.0.1:${port}/v1` };
+  const spawned = await startOnOwnPort(script);
+  return { ...spawned, url: `http://127.0.0.1:${spawned.port}/v1` };
 }
 const startOpenAiFixture = () => startVendorFixture(OPENAI_FIXTURE);
 const startAnthropicFixture = () => startVendorFixture(`${ROOT}test/fixtures/anthropic-server.mjs`);

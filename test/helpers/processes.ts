@@ -85,6 +85,24 @@ export async function startFixtureHttp(
   return { ...spawned, url: `${mode === 'https' ? 'https' : 'http'}://127.0.0.1:${port}/mcp` };
 }
 
+/**
+ * A fixture script of ours started on port 0, so no other process can take its port between our
+ * choosing it and its binding it; resolves with the port it reports ("listening on <port>").
+ */
+export async function startOnOwnPort(script: string, env: NodeJS.ProcessEnv = {}, timeoutMs = 15_000): Promise<Spawned & { port: number }> {
+  const spawned = spawnNode([script, '0'], env);
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const port = /listening on (\d+)/.exec(spawned.output())?.[1];
+    if (port) return { ...spawned, port: Number(port) };
+    if (spawned.child.exitCode !== null || Date.now() > deadline) {
+      await spawned.kill();
+      throw new Error(`${script} did not start: ${spawned.output()}`);
+    }
+    await new Promise((resolve) => setTimeout(resolve, 20));
+  }
+}
+
 /** Pids of the live children of `pid` (Linux /proc). */
 export async function childPids(pid: number): Promise<number[]> {
   const { readdir, readFile } = await import('node:fs/promises');
