@@ -21,12 +21,20 @@ export interface Pool {
   https: HttpsAgent;
 }
 
+/**
+ * How long an idle pooled connection is kept. Setting it also makes Node honour a server's
+ * `Keep-Alive: timeout=N` (closing our end a second early), which avoids reusing a connection the
+ * server is closing (the "socket hang up" race); without it Node ignores the hint.
+ */
+const IDLE_SOCKET_MS = 30_000;
+
 export function createPool(tls?: RemoteServerConfig['tls']): Pool {
   const read = (path: string | undefined) => (path ? readFileSync(path) : undefined);
   return {
-    http: new HttpAgent({ keepAlive: true }),
+    http: new HttpAgent({ keepAlive: true, timeout: IDLE_SOCKET_MS }),
     https: new HttpsAgent({
       keepAlive: true,
+      timeout: IDLE_SOCKET_MS,
       ...(tls && {
         ca: read(tls.root_ca_cert_path),
         cert: read(tls.client_cert_path),
