@@ -161,7 +161,7 @@ export async function startNexus(config: Config, options: NexusOptions): Promise
     ? new (await import('./http/oauth.js')).OAuthGuard({ config: config.server.oauth, logger, refetchCooldownMs: options.jwksRefetchCooldownMs })
     : undefined;
 
-  // Middleware order, as in the original: CORS -> CSRF -> auth -> handler.
+  // Middleware order, as in the original: CORS -> CSRF -> auth -> client identity -> rate limits -> handler.
   const app = new Hono<AppEnv>();
   const origins = allowedOrigins(config.server.cors, isLoopback(listen.host));
   app.use('*', cors(config.server.cors, origins));

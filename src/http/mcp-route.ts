@@ -1,6 +1,7 @@
 /**
  * The MCP endpoint: reads and parses the JSON body once (a malformed one gets a JSON-RPC parse
- * error, -32700, and touches nothing else), then hands the request to the SDK's stateless handler.
+ * error, -32700, and touches nothing else), answers a plain `search`/`execute` itself
+ * (plain-tool-call.ts), and hands every other request to the SDK's stateless handler.
  *
  * Sessions are correlation ids, not state: an `initialize` answer gets a random Mcp-Session-Id
  * so that a later `notifications/cancelled` from the same client can name its own calls.
