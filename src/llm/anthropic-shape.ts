@@ -66,7 +66,8 @@ export function requestFromAnthropic(body: Json, model: string): ChatRequest {
   return request;
 }
 
-const parseInput = (text: unknown): unknown => {
+/** A tool call's `arguments` (a JSON string) as the object Anthropic's `input` holds; `{}` when not JSON. */
+export const parseToolArguments = (text: unknown): unknown => {
   try {
     return JSON.parse(typeof text === 'string' && text !== '' ? text : '{}');
   } catch {
@@ -82,7 +83,7 @@ export function messageFromCompletion(completion: Json, model: string): Json {
   if (typeof message['content'] === 'string' && message['content'] !== '') content.push({ type: 'text', text: message['content'] });
   for (const call of (message['tool_calls'] as Json[] | undefined) ?? []) {
     const fn = call['function'] as Json;
-    content.push({ type: 'tool_use', id: call['id'], name: fn['name'], input: parseInput(fn['arguments']) });
+    content.push({ type: 'tool_use', id: call['id'], name: fn['name'], input: parseToolArguments(fn['arguments']) });
   }
   const usage = completion['usage'] as Json | undefined;
   return {

@@ -7,7 +7,7 @@
  */
 import type { LlmProviderConfig } from '../../config/schema.js';
 import { readText } from '../../mcp/downstreams/http-client.js';
-import { STOP_TO_FINISH } from '../anthropic-shape.js';
+import { parseToolArguments, STOP_TO_FINISH } from '../anthropic-shape.js';
 import { providerKey, sseJson, type ChatOutcome, type ChatRequest } from '../provider.js';
 import { HttpProvider } from './http-provider.js';
 import { errorOutcome } from './openai.js';
@@ -37,14 +37,6 @@ function blocks(content: unknown): Block[] {
   });
 }
 
-const parseArguments = (text: unknown): unknown => {
-  try {
-    return JSON.parse(typeof text === 'string' && text !== '' ? text : '{}');
-  } catch {
-    return {};
-  }
-};
-
 /** An OpenAI chat request as an Anthropic Messages request. */
 export function toAnthropic(request: ChatRequest): Json {
   const system: string[] = [];
@@ -64,7 +56,7 @@ export function toAnthropic(request: ChatRequest): Json {
     } else if (role === 'assistant') {
       const calls = ((message['tool_calls'] as Json[] | undefined) ?? []).map((call): Block => {
         const fn = call['function'] as Json;
-        return { type: 'tool_use', id: String(call['id']), name: String(fn['name']), input: parseArguments(fn['arguments']) };
+        return { type: 'tool_use', id: String(call['id']), name: String(fn['name']), input: parseToolArguments(fn['arguments']) };
       });
       push('assistant', [...blocks(message['content']), ...calls]);
     } else {
@@ -179,10 +171,10 @@ export class AnthropicProvider extends HttpProvider {
     const response = await this.post('/messages', toAnthropic(request), incoming, signal);
     const status = response.statusCode ?? 502;
     if (status >= 300) {
-      // Anthropic's error body is {type: "error", error: {type, message}}: its message is kept.
-      const text = await readText(response).catch(() => '');
-      const message = messageOf(text);
-      return message === undefined ? errorOutcome(status, text) : { kind: 'error', status, message };
+      // Anthropic's error body is {type: "error", error: {type, message}}: its message is kept,
+      // the body not (it is not in the common, OpenAI, shape).
+      const { message } = errorOutcome(status, await readText(response).catch(() => ''));
+      return { kind: 'error', status, message };
     }
     if (request.stream === true) return { kind: 'stream', chunks: chunksFromAnthropic(sseJson(response)) };
     try {
@@ -195,14 +187,5 @@ export class AnthropicProvider extends HttpProvider {
   protected headers(incoming: Readonly<Record<string, string>>): Record<string, string> {
     const key = providerKey(this.config, incoming);
     return { 'anthropic-version': ANTHROPIC_VERSION, ...(key !== undefined && { 'x-api-key': key }) };
-  }
-}
-
-function messageOf(text: string): string | undefined {
-  try {
-    const message = (JSON.parse(text) as { error?: { message?: unknown } }).error?.message;
-    return typeof message === 'string' ? message : undefined;
-  } catch {
-    return undefined;
   }
 }

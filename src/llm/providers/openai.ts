@@ -11,7 +11,7 @@ import { HttpProvider } from './http-provider.js';
 export const OPENAI_BASE_URL = 'https://api.openai.com/v1';
 
 /** What a provider's error body says, and the body itself when it is in OpenAI's shape. */
-export function errorOutcome(status: number, text: string): ChatOutcome {
+export function errorOutcome(status: number, text: string): Extract<ChatOutcome, { kind: 'error' }> {
   try {
     const body = JSON.parse(text) as { error?: { message?: unknown } };
     if (typeof body.error?.message === 'string') return { kind: 'error', status, message: body.error.message, body };
