@@ -3,7 +3,7 @@
  * the shape of OpenAI's chat completions API, nexus's common shape for model calls (providers
  * with another API translate to and from it).
  */
-import { SseParser } from '../mcp/downstreams/sse.js';
+import { sseEvents } from '../mcp/downstreams/sse.js';
 import type { ModelSource } from './models.js';
 
 /** A chat completions request (OpenAI's shape), with `model` already the provider's own id. */
@@ -36,15 +36,9 @@ export function providerKey(config: ModelSource['config'], incoming: Readonly<Re
 }
 
 /** The JSON events of an SSE body, `[DONE]` and comments left out; throws if the body breaks. */
-export async function* sseJson(
-  body: AsyncIterable<unknown> & { setEncoding(encoding: BufferEncoding): unknown },
-): AsyncGenerator<{ event: string; data: Record<string, unknown> }> {
-  const parser = new SseParser();
-  body.setEncoding('utf8');
-  for await (const chunk of body) {
-    for (const event of parser.feed(chunk as string)) {
-      if (event.data === '[DONE]' || event.data === '') continue;
-      yield { event: event.event, data: JSON.parse(event.data) as Record<string, unknown> };
-    }
+export async function* sseJson(body: Parameters<typeof sseEvents>[0]): AsyncGenerator<{ event: string; data: Record<string, unknown> }> {
+  for await (const event of sseEvents(body)) {
+    if (event.data === '[DONE]' || event.data === '') continue;
+    yield { event: event.event, data: JSON.parse(event.data) as Record<string, unknown> };
   }
 }

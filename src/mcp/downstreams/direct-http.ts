@@ -13,7 +13,7 @@ import { isJSONRPCNotification, isJSONRPCRequest, ProtocolError, SdkError, SdkEr
 import type { RequestOptions, StreamableHTTPClientTransport } from '@modelcontextprotocol/client';
 import type { IncomingMessage } from 'node:http';
 import { readText, send, type Pool } from './http-client.js';
-import { SseParser } from './sse.js';
+import { SseParser, sseEvents } from './sse.js';
 
 /** The SDK client's default request timeout, for a call that names none. */
 const DEFAULT_TIMEOUT_MS = 60_000;
@@ -213,19 +213,16 @@ async function readEvents(
   onMessage: (message: Incoming) => void,
 ): Promise<{ lastEventId: string | undefined; retryMs: number | undefined }> {
   const parser = new SseParser();
-  body.setEncoding('utf8');
-  for await (const chunk of body) {
-    for (const event of parser.feed(chunk as string)) {
-      if (event.event !== 'message') continue;
-      // Like the SDK transport, a message that is not JSON is skipped, not fatal to the call.
-      let message: Incoming;
-      try {
-        message = JSON.parse(event.data) as Incoming;
-      } catch {
-        continue;
-      }
-      onMessage(message);
+  for await (const event of sseEvents(body, parser)) {
+    if (event.event !== 'message') continue;
+    // Like the SDK transport, a message that is not JSON is skipped, not fatal to the call.
+    let message: Incoming;
+    try {
+      message = JSON.parse(event.data) as Incoming;
+    } catch {
+      continue;
     }
+    onMessage(message);
   }
   return { lastEventId: parser.lastEventId, retryMs: parser.retry };
 }

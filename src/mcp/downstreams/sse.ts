@@ -81,3 +81,12 @@ function nextLineEnd(text: string, from: number): number {
   LINE_END.lastIndex = from;
   return LINE_END.exec(text)?.index ?? -1;
 }
+
+/** Every event of a text/event-stream body, in order, read through `parser` (whose id and retry hint stay readable). */
+export async function* sseEvents(
+  body: AsyncIterable<unknown> & { setEncoding(encoding: BufferEncoding): unknown },
+  parser = new SseParser(),
+): AsyncGenerator<SseEvent> {
+  body.setEncoding('utf8');
+  for await (const chunk of body) yield* parser.feed(chunk as string);
+}
