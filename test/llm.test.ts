@@ -34,6 +34,16 @@ async function nexusWith(toml: string, llmDiscoveryIntervalMs?: number): Promise
   return nexus;
 }
 
+/** The config error `toml` gives (its message), or 'loaded'. */
+function loadOutcome(toml: string): string {
+  try {
+    parseConfig(parse(toml), 'test.toml');
+  } catch (error) {
+    return (error as Error).message;
+  }
+  return 'loaded';
+}
+
 const lastRequest = async (fixture: { url: string }) =>
   (await (await fetch(fixture.url.replace(/\/v1$/, '/debug/last'))).json()) as { model: string; authorization: string | null; headers: Record<string, string> };
 
@@ -464,19 +474,11 @@ describe('token rate limits per client', () => {
   });
 
   it('needs client identification, and groups it knows', () => {
-    const load = (toml: string) => {
-      try {
-        parseConfig(parse(toml), 'test.toml');
-      } catch (error) {
-        return (error as Error).message;
-      }
-      return 'loaded';
-    };
     const limited = '[llm.providers.p]\ntype = "openai"\nrate_limits.per_user = { input_token_limit = 5, interval = "1m" }';
-    expect(load(limited)).toContain('llm.providers.p.rate_limits.per_user: token limits are per client');
+    expect(loadOutcome(limited)).toContain('llm.providers.p.rate_limits.per_user: token limits are per client');
     const identity = '[server.client_identification]\nenabled = true\nclient_id.http_header = "x-id"\n';
     const withGroup = `${identity}[llm.providers.p]\ntype = "openai"\nrate_limits.per_user = { input_token_limit = 5, interval = "1m", groups = { vip = { input_token_limit = 9, interval = "1m" } } }`;
-    expect(load(withGroup)).toContain('llm.providers.p.rate_limits.per_user.groups.vip: "vip" is not in');
+    expect(loadOutcome(withGroup)).toContain('llm.providers.p.rate_limits.per_user.groups.vip: "vip" is not in');
   });
 });
 
@@ -515,14 +517,7 @@ describe('header rules', () => {
 
   it('refuses a forward or remove rule with neither name nor pattern, and a bad pattern', async () => {
     for (const rule of ['{ rule = "forward" }', '{ rule = "remove", pattern = "(" }']) {
-      const error = (() => {
-        try {
-          parseConfig(parse(`[llm.providers.p]\ntype = "openai"\nheaders = [${rule}]`), 'test.toml');
-        } catch (caught) {
-          return caught as Error;
-        }
-      })();
-      expect(error?.message).toMatch(/test\.toml: llm\.providers\.p\.headers\[0\]/);
+      expect(loadOutcome(`[llm.providers.p]\ntype = "openai"\nheaders = [${rule}]`)).toMatch(/test\.toml: llm\.providers\.p\.headers\[0\]/);
     }
   });
 });
