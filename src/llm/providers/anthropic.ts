@@ -6,11 +6,9 @@
  * back: text, tool calls, usage and stop reasons.
  */
 import type { LlmProviderConfig } from '../../config/schema.js';
-import { readText } from '../../mcp/downstreams/http-client.js';
 import { parseToolArguments, STOP_TO_FINISH } from '../anthropic-shape.js';
-import { providerKey, sseJson, type ChatOutcome, type ChatRequest } from '../provider.js';
-import { HttpProvider } from './http-provider.js';
-import { errorOutcome } from './openai.js';
+import { providerKey, type ChatOutcome, type ChatRequest } from '../provider.js';
+import { HttpProvider, listedIds, type SseJson, type WireFormat } from './http-provider.js';
 
 export const ANTHROPIC_BASE_URL = 'https://api.anthropic.com/v1';
 export const ANTHROPIC_VERSION = '2023-06-01';
@@ -19,7 +17,6 @@ export const DEFAULT_MAX_TOKENS = 4096;
 
 type Json = Record<string, unknown>;
 type Block = Json & { type: string };
-
 
 /** OpenAI content (a string or parts) as Anthropic blocks. */
 function blocks(content: unknown): Block[] {
@@ -116,7 +113,7 @@ export function fromAnthropic(message: Json): Json {
 }
 
 /** Anthropic's stream events as OpenAI `chat.completion.chunk`s; an `error` event throws. */
-export async function* chunksFromAnthropic(events: AsyncIterable<{ event: string; data: Json }>): AsyncGenerator<Json> {
+export async function* chunksFromAnthropic(events: SseJson): AsyncGenerator<Json> {
   let id = '';
   let model = '';
   const created = Math.floor(Date.now() / 1000);
@@ -162,26 +159,20 @@ export async function* chunksFromAnthropic(events: AsyncIterable<{ event: string
   }
 }
 
+/** Anthropic's Messages API in terms of the common shape. */
+const ANTHROPIC_WIRE: WireFormat = { completion: fromAnthropic, chunks: chunksFromAnthropic, openAiErrors: false };
+
 export class AnthropicProvider extends HttpProvider {
   constructor(name: string, config: LlmProviderConfig) {
-    super(name, config, ANTHROPIC_BASE_URL, '/models?limit=1000');
+    super(name, config, ANTHROPIC_BASE_URL, ANTHROPIC_WIRE);
   }
 
-  async complete(request: ChatRequest, incoming: Readonly<Record<string, string>>, signal: AbortSignal): Promise<ChatOutcome> {
-    const response = await this.post('/messages', toAnthropic(request), incoming, signal);
-    const status = response.statusCode ?? 502;
-    if (status >= 300) {
-      // Anthropic's error body is {type: "error", error: {type, message}}: its message is kept,
-      // the body not (it is not in the common, OpenAI, shape).
-      const { message } = errorOutcome(status, await readText(response).catch(() => ''));
-      return { kind: 'error', status, message };
-    }
-    if (request.stream === true) return { kind: 'stream', chunks: chunksFromAnthropic(sseJson(response)) };
-    try {
-      return { kind: 'completion', body: fromAnthropic(JSON.parse(await readText(response)) as Json) };
-    } catch {
-      return { kind: 'error', status: 502, message: `provider '${this.name}' answered with something that is not a message` };
-    }
+  complete(request: ChatRequest, incoming: Readonly<Record<string, string>>, signal: AbortSignal): Promise<ChatOutcome> {
+    return this.exchange('/messages', toAnthropic(request), request.stream === true, incoming, signal);
+  }
+
+  async discover(): Promise<string[]> {
+    return listedIds(await this.getJson('/models?limit=1000'));
   }
 
   protected headers(incoming: Readonly<Record<string, string>>): Record<string, string> {

@@ -1,12 +1,40 @@
-/** What every HTTP provider shares: its base URL, a keep-alive pool, model discovery, and closing. */
+/**
+ * What every HTTP provider shares: its base URL, a keep-alive pool, model discovery, and one
+ * exchange (POST a request in the provider's own shape, read the answer as JSON or SSE, translate
+ * it to the common shape). Each provider says how its API maps onto the common shape.
+ */
 import type { IncomingMessage } from 'node:http';
 import type { LlmProviderConfig } from '../../config/schema.js';
 import { createPool, readText, send, type Pool } from '../../mcp/downstreams/http-client.js';
 import { headersFor } from '../header-rules.js';
-import type { ChatOutcome, ChatProvider, ChatRequest } from '../provider.js';
+import { sseJson, type ChatOutcome, type ChatProvider, type ChatRequest } from '../provider.js';
 
 /** A models listing that takes longer fails (and the last good list stays). */
 export const DISCOVERY_TIMEOUT_MS = 10_000;
+
+type Json = Record<string, unknown>;
+export type SseJson = AsyncIterable<{ event: string; data: Json }>;
+
+/** How a provider's API answers, in terms of the common (OpenAI chat completions) shape. */
+export interface WireFormat {
+  /** The provider's JSON answer as a `chat.completion`; throws when it is not an answer. */
+  completion(body: Json): Json;
+  /** The provider's stream events as `chat.completion.chunk`s; throws on an error event. */
+  chunks(events: SseJson): AsyncIterable<Json>;
+  /** Whether its error bodies are OpenAI's shape already, and can be passed on as they are. */
+  openAiErrors: boolean;
+}
+
+/** What a provider's error body says, and the body itself when it is in OpenAI's shape. */
+export function errorOutcome(status: number, text: string, keepBody: boolean): Extract<ChatOutcome, { kind: 'error' }> {
+  try {
+    const body = JSON.parse(text) as { error?: { message?: unknown } };
+    if (typeof body.error?.message === 'string') return { kind: 'error', status, message: body.error.message, ...(keepBody && { body }) };
+  } catch {
+    // not JSON: the text is the message
+  }
+  return { kind: 'error', status, message: text.trim() || `the provider answered ${status}` };
+}
 
 export abstract class HttpProvider implements ChatProvider {
   private readonly pool: Pool = createPool();
@@ -16,28 +44,48 @@ export abstract class HttpProvider implements ChatProvider {
     readonly name: string,
     readonly config: LlmProviderConfig,
     defaultBaseUrl: string,
-    /** The models API, under the base URL. */
-    private readonly modelsPath: string,
+    private readonly wire: WireFormat,
   ) {
     this.base = (config.base_url ?? defaultBaseUrl).replace(/\/+$/, '');
   }
 
   abstract complete(request: ChatRequest, incoming: Readonly<Record<string, string>>, signal: AbortSignal): Promise<ChatOutcome>;
 
+  /** The model ids the provider's models API lists. */
+  abstract discover(): Promise<string[]>;
+
   /** The provider's auth (and version) headers, with the client's key where it may forward one. */
   protected abstract headers(incoming: Readonly<Record<string, string>>): Record<string, string>;
 
-  async discover(): Promise<string[]> {
+  /** GETs `path` (under the base URL) as JSON, with the discovery timeout; throws on an error status. */
+  protected async getJson(path: string): Promise<Json> {
     const signal = AbortSignal.timeout(DISCOVERY_TIMEOUT_MS);
-    const response = await send(this.pool, new URL(`${this.base}${this.modelsPath}`), { method: 'GET', headers: this.headers({}), signal });
+    const response = await send(this.pool, new URL(`${this.base}${path}`), { method: 'GET', headers: this.headers({}), signal });
     const text = await readText(response);
     if ((response.statusCode ?? 0) >= 400) throw new Error(`models API answered ${response.statusCode}`);
-    const data = (JSON.parse(text) as { data?: { id?: unknown }[] }).data ?? [];
-    return data.flatMap((model) => (typeof model.id === 'string' ? [model.id] : []));
+    return JSON.parse(text) as Json;
   }
 
-  /** POSTs `body` as JSON to `path` under the base URL, with the header rules applied; resolves with the response head. */
-  protected post(path: string, body: unknown, incoming: Readonly<Record<string, string>>, signal: AbortSignal): Promise<IncomingMessage> {
+  /**
+   * POSTs `body` (the provider's own shape) to `path` with the header rules applied, and reads
+   * the answer as a stream when `stream`; throws when the provider cannot be reached.
+   */
+  protected async exchange(path: string, body: unknown, stream: boolean, incoming: Readonly<Record<string, string>>, signal: AbortSignal): Promise<ChatOutcome> {
+    const response = await this.post(path, body, incoming, signal);
+    const status = response.statusCode ?? 502;
+    if (status >= 300) return errorOutcome(status, await readText(response).catch(() => ''), this.wire.openAiErrors);
+    if (stream) return { kind: 'stream', chunks: this.wire.chunks(sseJson(response)) };
+    const text = await readText(response);
+    try {
+      const answer = JSON.parse(text) as unknown;
+      if (answer !== null && typeof answer === 'object' && !Array.isArray(answer)) return { kind: 'completion', body: this.wire.completion(answer as Json) };
+    } catch {
+      // reported below
+    }
+    return { kind: 'error', status: 502, message: `provider '${this.name}' gave an answer nexus could not read` };
+  }
+
+  private post(path: string, body: unknown, incoming: Readonly<Record<string, string>>, signal: AbortSignal): Promise<IncomingMessage> {
     const headers = { ...headersFor(this.config.headers, incoming), ...this.headers(incoming), 'content-type': 'application/json' };
     return send(this.pool, new URL(`${this.base}${path}`), { method: 'POST', headers, body: JSON.stringify(body), signal });
   }
@@ -46,4 +94,10 @@ export abstract class HttpProvider implements ChatProvider {
     this.pool.http.destroy();
     this.pool.https.destroy();
   }
+}
+
+/** The ids of an OpenAI-style models list, `{data: [{id}]}` (OpenAI's and Anthropic's). */
+export function listedIds(list: Json): string[] {
+  const data = (list['data'] as { id?: unknown }[] | undefined) ?? [];
+  return data.flatMap((model) => (typeof model.id === 'string' ? [model.id] : []));
 }

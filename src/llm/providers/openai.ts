@@ -4,49 +4,33 @@
  * keep-alive pool per provider.
  */
 import type { LlmProviderConfig } from '../../config/schema.js';
-import { readText } from '../../mcp/downstreams/http-client.js';
-import { providerKey, sseJson, type ChatOutcome, type ChatRequest } from '../provider.js';
-import { HttpProvider } from './http-provider.js';
+import { providerKey, type ChatOutcome, type ChatRequest } from '../provider.js';
+import { HttpProvider, listedIds, type SseJson, type WireFormat } from './http-provider.js';
 
 export const OPENAI_BASE_URL = 'https://api.openai.com/v1';
 
-/** What a provider's error body says, and the body itself when it is in OpenAI's shape. */
-export function errorOutcome(status: number, text: string): Extract<ChatOutcome, { kind: 'error' }> {
-  try {
-    const body = JSON.parse(text) as { error?: { message?: unknown } };
-    if (typeof body.error?.message === 'string') return { kind: 'error', status, message: body.error.message, body };
-  } catch {
-    // not JSON: the text is the message
-  }
-  return { kind: 'error', status, message: text.trim() || `the provider answered ${status}` };
+async function* chunksOf(events: SseJson): AsyncGenerator<Record<string, unknown>> {
+  for await (const { data } of events) yield data;
 }
+
+/** OpenAI's own API is the common shape: nothing to translate. */
+const OPENAI_WIRE: WireFormat = { completion: (body) => body, chunks: chunksOf, openAiErrors: true };
 
 export class OpenAiProvider extends HttpProvider {
   constructor(name: string, config: LlmProviderConfig) {
-    super(name, config, OPENAI_BASE_URL, '/models');
+    super(name, config, OPENAI_BASE_URL, OPENAI_WIRE);
   }
 
-  async complete(request: ChatRequest, incoming: Readonly<Record<string, string>>, signal: AbortSignal): Promise<ChatOutcome> {
-    const response = await this.post('/chat/completions', request, incoming, signal);
-    const status = response.statusCode ?? 502;
-    if (status >= 300) return errorOutcome(status, await readText(response).catch(() => ''));
-    if (request.stream === true) return { kind: 'stream', chunks: chunksOf(response) };
-    const text = await readText(response);
-    try {
-      const body = JSON.parse(text) as unknown;
-      if (body !== null && typeof body === 'object' && !Array.isArray(body)) return { kind: 'completion', body: body as Record<string, unknown> };
-    } catch {
-      // reported below
-    }
-    return { kind: 'error', status: 502, message: `provider '${this.name}' answered with something that is not a JSON object` };
+  complete(request: ChatRequest, incoming: Readonly<Record<string, string>>, signal: AbortSignal): Promise<ChatOutcome> {
+    return this.exchange('/chat/completions', request, request.stream === true, incoming, signal);
+  }
+
+  async discover(): Promise<string[]> {
+    return listedIds(await this.getJson('/models'));
   }
 
   protected headers(incoming: Readonly<Record<string, string>>): Record<string, string> {
     const key = providerKey(this.config, incoming);
     return key === undefined ? {} : { authorization: `Bearer ${key}` };
   }
-}
-
-async function* chunksOf(body: Parameters<typeof sseJson>[0]): AsyncGenerator<Record<string, unknown>> {
-  for await (const { data } of sseJson(body)) yield data;
 }
