@@ -6,50 +6,24 @@
  */
 import Anthropic from '@anthropic-ai/sdk';
 import OpenAI from 'openai';
-import { parse } from 'smol-toml';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { parseConfig } from '../src/config/load.js';
-import { silentLogger } from '../src/log.js';
-import { startNexus, StartupError, type RunningNexus } from '../src/server.js';
-import { freePort, ROOT, startOnOwnPort, type Spawned } from './helpers/processes.js';
+import { StartupError, type RunningNexus } from '../src/server.js';
+import { loadOutcome, nexusWith, startVendorFixture, type VendorFixture } from './helpers/llm.js';
+import { freePort } from './helpers/processes.js';
 import { startRedis, type TestRedis } from './helpers/redis.js';
 
-const OPENAI_FIXTURE = `${ROOT}test/fixtures/openai-server.mjs`;
+const startOpenAiFixture = () => startVendorFixture('openai');
+const startAnthropicFixture = () => startVendorFixture('anthropic');
 
-/** A fixture speaking a vendor's wire format, on a port of its own; `url` is its API base (…/v1). */
-async function startVendorFixture(script: string): Promise<Spawned & { url: string }> {
-  const spawned = await startOnOwnPort(script);
-  return { ...spawned, url: `http://127.0.0.1:${spawned.port}/v1` };
+/** The model and key the last request to an OpenAI fixture named. */
+async function lastRequest(fixture: VendorFixture): Promise<{ model: unknown; authorization: string | undefined; headers: Record<string, string> }> {
+  const { headers, body } = await fixture.last();
+  return { model: body['model'], authorization: headers['authorization'], headers };
 }
-const startOpenAiFixture = () => startVendorFixture(OPENAI_FIXTURE);
-const startAnthropicFixture = () => startVendorFixture(`${ROOT}test/fixtures/anthropic-server.mjs`);
-
-async function nexusWith(toml: string, llmDiscoveryIntervalMs?: number): Promise<RunningNexus> {
-  const nexus = await startNexus(parseConfig(parse(toml), 'test.toml'), {
-    logger: silentLogger,
-    listenAddress: { host: '127.0.0.1', port: 0 },
-    llmDiscoveryIntervalMs,
-  });
-  await nexus.ready;
-  return nexus;
-}
-
-/** The config error `toml` gives (its message), or 'loaded'. */
-function loadOutcome(toml: string): string {
-  try {
-    parseConfig(parse(toml), 'test.toml');
-  } catch (error) {
-    return (error as Error).message;
-  }
-  return 'loaded';
-}
-
-const lastRequest = async (fixture: { url: string }) =>
-  (await (await fetch(fixture.url.replace(/\/v1$/, '/debug/last'))).json()) as { model: string; authorization: string | null; headers: Record<string, string> };
 
 describe('the OpenAI protocol to OpenAI-type providers', () => {
-  let main: Spawned & { url: string };
-  let other: Spawned & { url: string };
+  let main: VendorFixture;
+  let other: VendorFixture;
   let nexus: RunningNexus;
   let client: OpenAI;
   let deadPort: number;
@@ -192,13 +166,12 @@ describe('the OpenAI protocol to OpenAI-type providers', () => {
 });
 
 describe('the OpenAI protocol to an Anthropic provider', () => {
-  let anthropic: Spawned & { url: string };
+  let anthropic: VendorFixture;
   let nexus: RunningNexus;
   let client: OpenAI;
   const chat = (request: Omit<OpenAI.ChatCompletionCreateParamsNonStreaming, 'model'>, model = 'claude/claude-fixture') =>
     client.chat.completions.create({ model, ...request });
-  const upstream = async () =>
-    (await (await fetch(anthropic.url.replace(/\/v1$/, '/debug/last'))).json()) as { headers: Record<string, string>; body: Record<string, unknown> };
+  const upstream = () => anthropic.last();
   const WEATHER_TOOL: OpenAI.ChatCompletionTool = {
     type: 'function',
     function: { name: 'get_weather', description: 'The weather in a city', parameters: { type: 'object', properties: { city: { type: 'string' } } } },
@@ -289,8 +262,8 @@ describe('the OpenAI protocol to an Anthropic provider', () => {
 });
 
 describe('the Anthropic protocol, to Anthropic and OpenAI providers', () => {
-  let claudeServer: Spawned & { url: string };
-  let gptServer: Spawned & { url: string };
+  let claudeServer: VendorFixture;
+  let gptServer: VendorFixture;
   let nexus: RunningNexus;
   let client: Anthropic;
   const TOOL: Anthropic.Tool = { name: 'get_weather', description: 'The weather in a city', input_schema: { type: 'object', properties: { city: { type: 'string' } } } };
@@ -400,7 +373,7 @@ describe('a provider that never answers its models API', () => {
 });
 
 describe('token rate limits per client', () => {
-  let fixture: Spawned & { url: string };
+  let fixture: VendorFixture;
   let redis: TestRedis;
   const config = (storage: string) => `
     [server.client_identification]
@@ -526,7 +499,6 @@ describe('LLM settings', () => {
   it('refuses at start what this version cannot honour yet, naming the key', async () => {
     for (const [toml, key] of [
       ['[llm.providers.aws]\ntype = "bedrock"\nregion = "eu-west-1"', 'llm.providers.aws.type'],
-      ['[llm.providers.gemini]\ntype = "google"\napi_key = "k"', 'llm.providers.gemini.type'],
     ] as const) {
       const error = await nexusWith(toml).catch((caught: unknown) => caught);
       if (!(error instanceof StartupError)) await (error as RunningNexus).close?.();

@@ -1,12 +1,13 @@
 /** The LLM side of nexus: providers from `[llm]`, their model catalog, and the protocol routes. */
 import type { Hono } from 'hono';
-import type { LlmConfig } from '../config/schema.js';
+import type { LlmConfig, LlmProviderConfig } from '../config/schema.js';
 import type { AppEnv } from '../http/app-env.js';
 import type { Logger } from '../log.js';
 import { ModelCatalog } from './models.js';
 import type { ChatProvider } from './provider.js';
 import type { TokenLimits } from './token-limits.js';
 import { AnthropicProvider } from './providers/anthropic.js';
+import { GoogleProvider } from './providers/google.js';
 import { OpenAiProvider } from './providers/openai.js';
 import { mountAnthropic } from './anthropic-route.js';
 import { mountOpenAi } from './openai-route.js';
@@ -20,9 +21,22 @@ const NOT_YET = 'is not supported by this version of nexus yet';
 export function unsupportedLlmSetting(config: LlmConfig): [string, string] | undefined {
   for (const [name, provider] of Object.entries(config.providers)) {
     const at = `llm.providers.${name}`;
-    if (provider.type !== 'openai' && provider.type !== 'anthropic') return [`${at}.type`, `"${provider.type}" ${NOT_YET}`];
+    if (provider.type === 'bedrock') return [`${at}.type`, `"${provider.type}" ${NOT_YET}`];
   }
   return undefined;
+}
+
+function providerFor(name: string, config: LlmProviderConfig): ChatProvider {
+  switch (config.type) {
+    case 'openai':
+      return new OpenAiProvider(name, config);
+    case 'anthropic':
+      return new AnthropicProvider(name, config);
+    case 'google':
+      return new GoogleProvider(name, config);
+    case 'bedrock':
+      throw new Error('bedrock is refused at start');
+  }
 }
 
 export class LlmRouter {
@@ -36,7 +50,7 @@ export class LlmRouter {
     private readonly tokenLimits: TokenLimits | undefined,
   ) {
     for (const [name, provider] of Object.entries(config.providers)) {
-      this.providers.set(name, provider.type === 'anthropic' ? new AnthropicProvider(name, provider) : new OpenAiProvider(name, provider));
+      this.providers.set(name, providerFor(name, provider));
     }
     this.catalog = new ModelCatalog(this.providers, logger);
   }
