@@ -22,7 +22,7 @@ import { DownstreamRegistry } from './mcp/downstreams/registry.js';
 import { ExecuteLimits, type ServerRateLimits } from './ratelimit/execute-limits.js';
 import { toQuota, type LimiterStore } from './ratelimit/limiter.js';
 import { Gateway } from './mcp/gateway.js';
-import { LlmRouter, unsupportedLlmSetting } from './llm/router.js';
+import { LlmRouter } from './llm/router.js';
 import { hasTokenLimits, TokenLimits } from './llm/token-limits.js';
 
 export const DEFAULT_LISTEN_ADDRESS: ListenAddress = { host: '127.0.0.1', port: 8000 };
@@ -110,8 +110,6 @@ function serverRateLimits(config: Config): Map<string, ServerRateLimits> {
 
 export async function startNexus(config: Config, options: NexusOptions): Promise<RunningNexus> {
   const { logger } = options;
-  const unsupported = config.llm && unsupportedLlmSetting(config.llm);
-  if (unsupported) throw new StartupError(...unsupported);
   const store = await rateLimitStore(config, logger);
   const executeLimits = store && new ExecuteLimits(serverRateLimits(config), store);
   const warnedServers = new Set<string>();

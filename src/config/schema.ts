@@ -336,6 +336,15 @@ const llmProvider = z.strictObject({
   secret_access_key: z.string().min(1).optional(),
   session_token: z.string().min(1).optional(),
   profile: z.string().min(1).optional(),
+}).superRefine((provider, ctx) => {
+  const aws = ['region', 'access_key_id', 'secret_access_key', 'session_token', 'profile'] as const;
+  if (provider.type !== 'bedrock') {
+    for (const key of aws) if (provider[key] !== undefined) ctx.addIssue({ code: 'custom', path: [key], message: `${key} is for bedrock providers only` });
+  } else if ((provider.access_key_id === undefined) !== (provider.secret_access_key === undefined)) {
+    ctx.addIssue({ code: 'custom', path: [provider.access_key_id === undefined ? 'access_key_id' : 'secret_access_key'], message: 'access_key_id and secret_access_key go together' });
+  } else if (provider.session_token !== undefined && provider.access_key_id === undefined) {
+    ctx.addIssue({ code: 'custom', path: ['session_token'], message: 'session_token needs access_key_id and secret_access_key' });
+  }
 });
 
 /** The name a provider is addressed by: the part of `provider/model` before the first slash. */

@@ -7,24 +7,11 @@ import { ModelCatalog } from './models.js';
 import type { ChatProvider } from './provider.js';
 import type { TokenLimits } from './token-limits.js';
 import { AnthropicProvider } from './providers/anthropic.js';
+import { BedrockProvider } from './providers/bedrock.js';
 import { GoogleProvider } from './providers/google.js';
 import { OpenAiProvider } from './providers/openai.js';
 import { mountAnthropic } from './anthropic-route.js';
 import { mountOpenAi } from './openai-route.js';
-
-const NOT_YET = 'is not supported by this version of nexus yet';
-
-/**
- * A setting this version accepts in the file but cannot honour yet, as [key path, problem]: it
- * is refused at start rather than ignored.
- */
-export function unsupportedLlmSetting(config: LlmConfig): [string, string] | undefined {
-  for (const [name, provider] of Object.entries(config.providers)) {
-    const at = `llm.providers.${name}`;
-    if (provider.type === 'bedrock') return [`${at}.type`, `"${provider.type}" ${NOT_YET}`];
-  }
-  return undefined;
-}
 
 function providerFor(name: string, config: LlmProviderConfig): ChatProvider {
   switch (config.type) {
@@ -35,7 +22,7 @@ function providerFor(name: string, config: LlmProviderConfig): ChatProvider {
     case 'google':
       return new GoogleProvider(name, config);
     case 'bedrock':
-      throw new Error('bedrock is refused at start');
+      return new BedrockProvider(name, config);
   }
 }
 

@@ -1,0 +1,305 @@
+/**
+ * A provider on Amazon Bedrock (`type = "bedrock"`), through the AWS SDK's Converse and
+ * ConverseStream APIs, which speak one shape for every model on Bedrock. Requests arrive in
+ * OpenAI's chat completions shape and are translated: system messages become `system`, turns
+ * `messages` of content blocks, tool calls `toolUse` blocks and tool results `toolResult` blocks,
+ * images (data: URLs) image bytes. Answers and stream events are translated back.
+ *
+ * Credentials: a Bedrock API key (`api_key`, or the client's own with `forward_token`) as a
+ * bearer token; else `access_key_id` / `secret_access_key` / `session_token`; else `profile`;
+ * else the AWS default chain. The SDK is loaded only when a Bedrock provider is configured.
+ */
+import { AsyncLocalStorage } from 'node:async_hooks';
+import type { BedrockRuntimeClient, ContentBlock, ConverseCommandInput, ConverseStreamOutput, Message } from '@aws-sdk/client-bedrock-runtime';
+import type { BedrockClient } from '@aws-sdk/client-bedrock';
+import type { LlmProviderConfig } from '../../config/schema.js';
+import { createPool, type Pool } from '../../mcp/downstreams/http-client.js';
+import { parseToolArguments } from '../anthropic-shape.js';
+import { headersFor } from '../header-rules.js';
+import { PROVIDER_KEY_HEADER, type ChatOutcome, type ChatProvider, type ChatRequest } from '../provider.js';
+import { DISCOVERY_TIMEOUT_MS } from './http-provider.js';
+
+type Json = Record<string, unknown>;
+
+/** Bedrock stop reasons as OpenAI finish reasons. */
+const FINISH: Readonly<Record<string, string>> = {
+  end_turn: 'stop',
+  stop_sequence: 'stop',
+  max_tokens: 'length',
+  model_context_window_exceeded: 'length',
+  tool_use: 'tool_calls',
+  guardrail_intervened: 'content_filter',
+  content_filtered: 'content_filter',
+};
+const finishOf = (reason: unknown) => FINISH[String(reason)] ?? 'stop';
+
+const IMAGE_FORMATS: Readonly<Record<string, string>> = { 'image/png': 'png', 'image/jpeg': 'jpeg', 'image/jpg': 'jpeg', 'image/gif': 'gif', 'image/webp': 'webp' };
+
+/** A request Bedrock cannot take as it is (answered 400 without calling Bedrock). */
+class UntranslatableRequest extends Error {}
+
+/** OpenAI content (a string or parts) as Converse content blocks. */
+function blocksOf(content: unknown): ContentBlock[] {
+  if (typeof content === 'string') return content === '' ? [] : [{ text: content }];
+  if (!Array.isArray(content)) return [];
+  return content.flatMap((part: Json): ContentBlock[] => {
+    if (part['type'] === 'text') return [{ text: String(part['text'] ?? '') }];
+    if (part['type'] === 'image_url') {
+      const url = String((part['image_url'] as Json | undefined)?.['url'] ?? '');
+      const data = /^data:([^;]+);base64,(.*)$/s.exec(url);
+      const format = data ? IMAGE_FORMATS[data[1]!.toLowerCase()] : undefined;
+      if (!data || !format) throw new UntranslatableRequest('Bedrock takes images as base64 data: URLs of PNG, JPEG, GIF or WebP');
+      return [{ image: { format: format as 'png', source: { bytes: Buffer.from(data[2]!, 'base64') } } }];
+    }
+    return [];
+  });
+}
+
+const textOf = (content: unknown) => blocksOf(content).map((block) => ('text' in block ? block.text : '')).join('');
+
+/** An OpenAI chat request as a Converse request. */
+export function toConverse(request: ChatRequest): ConverseCommandInput {
+  const system: string[] = [];
+  const messages: Message[] = [];
+  const push = (role: 'user' | 'assistant', content: ContentBlock[]) => {
+    const last = messages[messages.length - 1];
+    // Converse wants the roles to alternate: consecutive turns of one role are merged.
+    if (last && last.role === role) last.content!.push(...content);
+    else messages.push({ role, content });
+  };
+  for (const message of request.messages as Json[]) {
+    const role = message['role'];
+    if (role === 'system' || role === 'developer') system.push(textOf(message['content']));
+    else if (role === 'tool') {
+      push('user', [{ toolResult: { toolUseId: String(message['tool_call_id'] ?? ''), content: [{ text: textOf(message['content']) }] } }]);
+    } else if (role === 'assistant') {
+      const calls = ((message['tool_calls'] as Json[] | undefined) ?? []).map((call): ContentBlock => {
+        const fn = call['function'] as Json;
+        return { toolUse: { toolUseId: String(call['id']), name: String(fn['name']), input: parseToolArguments(fn['arguments']) as never } };
+      });
+      push('assistant', [...blocksOf(message['content']), ...calls]);
+    } else {
+      push('user', blocksOf(message['content']));
+    }
+  }
+  const input: ConverseCommandInput = { modelId: request.model, messages };
+  if (system.length > 0) input.system = [{ text: system.join('\n\n') }];
+  const inference: NonNullable<ConverseCommandInput['inferenceConfig']> = {};
+  const maxTokens = request['max_completion_tokens'] ?? request['max_tokens'];
+  if (typeof maxTokens === 'number') inference.maxTokens = maxTokens;
+  if (typeof request['temperature'] === 'number') inference.temperature = request['temperature'];
+  if (typeof request['top_p'] === 'number') inference.topP = request['top_p'];
+  const stop = request['stop'];
+  if (stop !== undefined && stop !== null) inference.stopSequences = (Array.isArray(stop) ? stop : [stop]).map(String);
+  if (Object.keys(inference).length > 0) input.inferenceConfig = inference;
+  const tools = request['tools'] as Json[] | undefined;
+  const choice = request['tool_choice'];
+  // Converse has no "none": a request that forbids tools does not offer them.
+  if (tools?.length && choice !== 'none') {
+    input.toolConfig = {
+      tools: tools.map((tool) => {
+        const fn = tool['function'] as Json;
+        return { toolSpec: { name: String(fn['name']), description: fn['description'] as string | undefined, inputSchema: { json: (fn['parameters'] ?? { type: 'object' }) as never } } };
+      }),
+    };
+    if (choice === 'auto') input.toolConfig.toolChoice = { auto: {} };
+    else if (choice === 'required') input.toolConfig.toolChoice = { any: {} };
+    else if (choice && typeof choice === 'object') input.toolConfig.toolChoice = { tool: { name: String(((choice as Json)['function'] as Json)['name']) } };
+  }
+  return input;
+}
+
+const usageOf = (usage: { inputTokens?: number; outputTokens?: number } | undefined) => {
+  const prompt = usage?.inputTokens ?? 0;
+  const completion = usage?.outputTokens ?? 0;
+  return { prompt_tokens: prompt, completion_tokens: completion, total_tokens: prompt + completion };
+};
+
+/** A Converse answer as an OpenAI `chat.completion`. */
+export function fromConverse(output: { output?: { message?: Message }; stopReason?: string; usage?: { inputTokens?: number; outputTokens?: number } }, model: string, id: string): Json {
+  const content = output.output?.message?.content ?? [];
+  const text = content.map((block) => ('text' in block && typeof block.text === 'string' ? block.text : '')).join('');
+  const calls = content.flatMap((block) =>
+    'toolUse' in block && block.toolUse ? [{ id: block.toolUse.toolUseId, type: 'function', function: { name: block.toolUse.name, arguments: JSON.stringify(block.toolUse.input ?? {}) } }] : [],
+  );
+  return {
+    id,
+    object: 'chat.completion',
+    created: Math.floor(Date.now() / 1000),
+    model,
+    choices: [{ index: 0, message: { role: 'assistant', content: text === '' && calls.length > 0 ? null : text, ...(calls.length > 0 && { tool_calls: calls }) }, finish_reason: finishOf(output.stopReason) }],
+    usage: usageOf(output.usage),
+  };
+}
+
+/**
+ * ConverseStream's events as OpenAI chunks. The finish chunk goes out once the usage has come
+ * (Bedrock sends `metadata` after `messageStop`); an exception event throws.
+ */
+export async function* chunksFromConverse(events: AsyncIterable<ConverseStreamOutput>, model: string, id: string): AsyncGenerator<Json> {
+  const created = Math.floor(Date.now() / 1000);
+  const chunk = (delta: Json, finish: string | null = null, extra: Json = {}) => ({ id, object: 'chat.completion.chunk', created, model, choices: [{ index: 0, delta, finish_reason: finish }], ...extra });
+  /** Bedrock's content block index -> OpenAI's tool call index. */
+  const toolIndex = new Map<number, number>();
+  let stopReason: string | undefined;
+  let finished = false;
+  for await (const event of events) {
+    const failure = Object.entries(event).find(([key]) => key.endsWith('Exception'));
+    if (failure) throw new Error(String((failure[1] as { message?: unknown } | undefined)?.message ?? failure[0]));
+    if (event.messageStart) yield chunk({ role: 'assistant', content: '' });
+    else if (event.contentBlockStart?.start?.toolUse) {
+      const { toolUseId, name } = event.contentBlockStart.start.toolUse;
+      const index = toolIndex.size;
+      toolIndex.set(event.contentBlockStart.contentBlockIndex ?? 0, index);
+      yield chunk({ tool_calls: [{ index, id: toolUseId, type: 'function', function: { name, arguments: '' } }] });
+    } else if (event.contentBlockDelta?.delta) {
+      const delta = event.contentBlockDelta.delta;
+      if ('text' in delta && typeof delta.text === 'string') yield chunk({ content: delta.text });
+      else if ('toolUse' in delta && delta.toolUse) {
+        yield chunk({ tool_calls: [{ index: toolIndex.get(event.contentBlockDelta.contentBlockIndex ?? 0) ?? 0, function: { arguments: delta.toolUse.input ?? '' } }] });
+      }
+    } else if (event.messageStop) stopReason = event.messageStop.stopReason;
+    else if (event.metadata && stopReason !== undefined) {
+      finished = true;
+      yield chunk({}, finishOf(stopReason), { usage: usageOf(event.metadata.usage) });
+    }
+  }
+  if (finished) return;
+  if (stopReason === undefined) throw new Error('the stream ended before the message did');
+  yield chunk({}, finishOf(stopReason), { usage: usageOf(undefined) });
+}
+
+interface AwsSdk {
+  /** The client with the configured credentials. */
+  runtime: BedrockRuntimeClient;
+  /** With `forward_token`: the client that signs with the key of the request under way (`forwardedKey`). */
+  forwarding: BedrockRuntimeClient | undefined;
+  control: BedrockClient;
+  Converse: typeof import('@aws-sdk/client-bedrock-runtime').ConverseCommand;
+  ConverseStream: typeof import('@aws-sdk/client-bedrock-runtime').ConverseStreamCommand;
+  ListFoundationModels: typeof import('@aws-sdk/client-bedrock').ListFoundationModelsCommand;
+  ListInferenceProfiles: typeof import('@aws-sdk/client-bedrock').ListInferenceProfilesCommand;
+}
+
+/**
+ * The client's own Bedrock API key, for the request under way. The SDK resolves credentials per
+ * client, not per request: the forwarding client's token provider reads the key from here.
+ */
+const forwardedKey = new AsyncLocalStorage<string>();
+
+/** An AWS SDK error that Bedrock answered (as opposed to one that never reached it). */
+const answeredStatus = (error: unknown) => (error as { $metadata?: { httpStatusCode?: number } }).$metadata?.httpStatusCode;
+
+export class BedrockProvider implements ChatProvider {
+  private readonly sdk: Promise<AwsSdk>;
+  private readonly pool: Pool = createPool();
+  private calls = 0;
+
+  constructor(
+    readonly name: string,
+    readonly config: LlmProviderConfig,
+  ) {
+    this.sdk = loadSdk(config, this.pool);
+    // A failed load is reported by each call; this keeps it from being an unhandled rejection meanwhile.
+    this.sdk.catch(() => undefined);
+  }
+
+  async complete(request: ChatRequest, incoming: Readonly<Record<string, string>>, signal: AbortSignal): Promise<ChatOutcome> {
+    let input: ConverseCommandInput;
+    try {
+      input = toConverse(request);
+    } catch (error) {
+      if (error instanceof UntranslatableRequest) return { kind: 'error', status: 400, message: error.message };
+      throw error;
+    }
+    const sdk = await this.sdk;
+    const id = `chatcmpl-bedrock-${++this.calls}`;
+    const extra = headersFor(this.config.headers, incoming);
+    const clientKey = sdk.forwarding ? incoming[PROVIDER_KEY_HEADER] : undefined;
+    const client = clientKey ? sdk.forwarding! : sdk.runtime;
+    const send = <T>(command: { middlewareStack: unknown }, call: () => Promise<T>): Promise<T> => {
+      if (Object.keys(extra).length > 0) {
+        (command.middlewareStack as BuildStack).add((next) => (args) => next({ ...args, request: withHeaders(args.request, extra) }), { step: 'build', name: 'nexusHeaderRules' });
+      }
+      return clientKey ? forwardedKey.run(clientKey, call) : call();
+    };
+    try {
+      if (request.stream !== true) {
+        const command = new sdk.Converse(input);
+        const output = await send(command, () => client.send(command, { abortSignal: signal }));
+        return { kind: 'completion', body: fromConverse(output, request.model, id) };
+      }
+      const command = new sdk.ConverseStream(input);
+      const { stream } = await send(command, () => client.send(command, { abortSignal: signal }));
+      if (!stream) return { kind: 'error', status: 502, message: `provider '${this.name}' answered without a stream` };
+      return { kind: 'stream', chunks: chunksFromConverse(stream, request.model, id) };
+    } catch (error) {
+      const status = answeredStatus(error);
+      if (status === undefined || signal.aborted) throw error;
+      return { kind: 'error', status, message: (error as Error).message };
+    }
+  }
+
+  /** On-demand foundation models that answer in text, and the inference profiles (`eu.…`, `us.…`). */
+  async discover(): Promise<string[]> {
+    const sdk = await this.sdk;
+    const abortSignal = AbortSignal.timeout(DISCOVERY_TIMEOUT_MS);
+    const models = await sdk.control.send(new sdk.ListFoundationModels({ byOutputModality: 'TEXT' }), { abortSignal });
+    const ids = (models.modelSummaries ?? []).flatMap((model) => (model.modelId && (model.inferenceTypesSupported ?? ['ON_DEMAND']).includes('ON_DEMAND') ? [model.modelId] : []));
+    let nextToken: string | undefined;
+    do {
+      const page = await sdk.control.send(new sdk.ListInferenceProfiles({ maxResults: 1000, nextToken }), { abortSignal });
+      for (const profile of page.inferenceProfileSummaries ?? []) if (profile.inferenceProfileId) ids.push(profile.inferenceProfileId);
+      nextToken = page.nextToken;
+    } while (nextToken);
+    return ids;
+  }
+
+  close(): void {
+    this.pool.http.destroy();
+    this.pool.https.destroy();
+  }
+}
+
+/** What of an SDK command's middleware stack adding a build step needs. */
+interface BuildStack {
+  add(middleware: (next: (args: { request: unknown }) => Promise<unknown>) => (args: { request: unknown }) => Promise<unknown>, options: { step: 'build'; name: string }): void;
+}
+
+/** `request` (an HTTP request of the SDK's) with `headers` added. */
+function withHeaders(request: unknown, headers: Record<string, string>): unknown {
+  const http = request as { headers: Record<string, string> };
+  http.headers = { ...http.headers, ...headers };
+  return http;
+}
+
+/** The AWS SDK clients for a provider's region, endpoint and credentials. */
+async function loadSdk(config: LlmProviderConfig, pool: Pool): Promise<AwsSdk> {
+  const [runtime, control, { NodeHttpHandler }] = await Promise.all([import('@aws-sdk/client-bedrock-runtime'), import('@aws-sdk/client-bedrock'), import('@smithy/node-http-handler')]);
+  const common = {
+    // The runtime client's default is HTTP/2 with a new session per request; Converse and
+    // ConverseStream work over HTTP/1.1, and a keep-alive pool saves a handshake per call.
+    requestHandler: new NodeHttpHandler({ httpAgent: pool.http, httpsAgent: pool.https }),
+    region: config.region,
+    endpoint: config.base_url,
+    profile: config.profile,
+    // nexus is a relay: the client decides whether to try again, not the gateway behind its back.
+    maxAttempts: 1,
+  };
+  const bearer = (token: () => Promise<{ token: string }>) => ({ ...common, token, authSchemePreference: ['httpBearerAuth'] });
+  const configured =
+    config.api_key !== undefined
+      ? bearer(async () => ({ token: config.api_key! }))
+      : config.access_key_id !== undefined && config.secret_access_key !== undefined
+        ? { ...common, credentials: { accessKeyId: config.access_key_id, secretAccessKey: config.secret_access_key, sessionToken: config.session_token } }
+        : common;
+  return {
+    runtime: new runtime.BedrockRuntimeClient(configured),
+    forwarding: config.forward_token ? new runtime.BedrockRuntimeClient(bearer(async () => ({ token: forwardedKey.getStore() ?? '' }))) : undefined,
+    control: new control.BedrockClient(configured),
+    Converse: runtime.ConverseCommand,
+    ConverseStream: runtime.ConverseStreamCommand,
+    ListFoundationModels: control.ListFoundationModelsCommand,
+    ListInferenceProfiles: control.ListInferenceProfilesCommand,
+  };
+}
