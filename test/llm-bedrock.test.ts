@@ -8,15 +8,10 @@ import Anthropic from '@anthropic-ai/sdk';
 import OpenAI from 'openai';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { RunningNexus } from '../src/server.js';
-import { loadOutcome, nexusWith, startVendorFixture, type VendorFixture } from './helpers/llm.js';
+import { anthropicToolRoundTrip, loadOutcome, nexusWith, readChatStream, startVendorFixture, streamFailure, WEATHER_TOOL, type VendorFixture } from './helpers/llm.js';
 import { freePort } from './helpers/processes.js';
 
 type Json = Record<string, unknown>;
-
-const WEATHER_TOOL: OpenAI.ChatCompletionTool = {
-  type: 'function',
-  function: { name: 'get_weather', description: 'The weather in a city', parameters: { type: 'object', properties: { city: { type: 'string' } } } },
-};
 
 describe('a Bedrock provider', () => {
   let bedrock: VendorFixture;
@@ -98,7 +93,7 @@ describe('a Bedrock provider', () => {
       system: [{ text: 'Be brief.' }],
       inferenceConfig: { maxTokens: 64, temperature: 0.5, stopSequences: ['END'] },
     });
-    expect(sent.headers['authorization']).toMatch(/^AWS4-HMAC-SHA256 Credential=AKIDFIXTURE\/\d{8}\/eu-west-1\/bedrock\/aws4_request, SignedHeaders=[^ ]*x-source/);
+    expect(sent.headers['authorization']).toMatch(/^AWS4-HMAC-SHA256 Credential=AKIDFIXTURE\/\d{8}\/eu-west-1\/bedrock\/aws4_request, SignedHeaders=/);
     expect(sent.headers['x-amz-security-token']).toBe('fixture-session');
     expect(sent.headers['x-source']).toBe('nexus');
   });
@@ -126,14 +121,7 @@ describe('a Bedrock provider', () => {
 
   it('streams from ConverseStream: text and tool calls, with the stop reason and usage at the end', async () => {
     const stream = await openai.chat.completions.create({ model: 'aws/claude', messages: [{ role: 'user', content: 'stream this please' }], stream: true });
-    let text = '';
-    let finish: string | null | undefined;
-    let usage: OpenAI.CompletionUsage | null | undefined;
-    for await (const chunk of stream) {
-      text += chunk.choices[0]?.delta.content ?? '';
-      finish = chunk.choices[0]?.finish_reason ?? finish;
-      usage = chunk.usage ?? usage;
-    }
+    const { text, finish, usage } = await readChatStream(stream);
     expect(text).toBe('echo: stream this please');
     expect(finish).toBe('stop');
     expect(usage).toEqual({ prompt_tokens: 17, completion_tokens: 5, total_tokens: 22 });
@@ -144,22 +132,10 @@ describe('a Bedrock provider', () => {
   });
 
   it('answers Anthropic clients: tool use round trip, streaming and not', async () => {
-    const tool: Anthropic.Tool = { name: 'get_weather', input_schema: { type: 'object', properties: { city: { type: 'string' } } } };
-    const first = await anthropic.messages.create({ model: 'aws/claude', max_tokens: 100, tools: [tool], messages: [{ role: 'user', content: 'weather in Paris?' }] });
+    const { first, second, streamed } = await anthropicToolRoundTrip(anthropic, 'aws/claude', 'rain');
     expect(first.stop_reason).toBe('tool_use');
     expect(first.content[0]).toMatchObject({ type: 'tool_use', id: 'tooluse_1', name: 'get_weather', input: { city: 'Paris' } });
-    const second = await anthropic.messages.create({
-      model: 'aws/claude',
-      max_tokens: 100,
-      tools: [tool],
-      messages: [
-        { role: 'user', content: 'weather in Paris?' },
-        { role: 'assistant', content: first.content },
-        { role: 'user', content: [{ type: 'tool_result', tool_use_id: 'tooluse_1', content: 'rain' }] },
-      ],
-    });
     expect(second.content).toEqual([{ type: 'text', text: 'the tool said: rain' }]);
-    const streamed = await anthropic.messages.stream({ model: 'aws/claude', max_tokens: 100, tools: [tool], messages: [{ role: 'user', content: 'weather?' }] }).finalMessage();
     expect(streamed.content[0]).toMatchObject({ type: 'tool_use', name: 'get_weather', input: { city: 'Paris' } });
   });
 
@@ -187,6 +163,52 @@ describe('a Bedrock provider', () => {
     expect((await bedrock.last()).headers['authorization']).toMatch(/^AWS4-HMAC-SHA256 Credential=AKIDFIXTURE\//);
   });
 
+  it('sends each client its own forwarded key, one after another and all at once', async () => {
+    const ask = (key: string) => openai.chat.completions.create({ model: 'aws/claude', messages: [{ role: 'user', content: key }] }, { headers: { 'X-Provider-API-Key': key } });
+    const sentKeys = async (count: number) => (await bedrock.requests()).slice(-count).map((request) => `${String((request.body['messages'] as { content: { text: string }[] }[])[0]?.content[0]?.text)} ${request.headers['authorization']}`);
+    await ask('alice-key');
+    await ask('bob-key');
+    expect(await sentKeys(2)).toEqual(['alice-key Bearer alice-key', 'bob-key Bearer bob-key']);
+    const keys = Array.from({ length: 8 }, (_, i) => `key-${i}`);
+    await Promise.all(keys.map(ask));
+    expect((await sentKeys(8)).sort()).toEqual(keys.map((key) => `${key} Bearer ${key}`).sort());
+  });
+
+  it('keeps Converse’s rules: blank text and empty turns left out, empty tool results filled, tools of the history declared', async () => {
+    await openai.chat.completions.create({
+      model: 'aws/claude',
+      messages: [
+        { role: 'user', content: [{ type: 'text', text: ' ' }, { type: 'text', text: 'weather?' }] },
+        { role: 'assistant', content: null, tool_calls: [{ id: 'tooluse_1', type: 'function', function: { name: 'get_weather', arguments: '{"city":"Paris"}' } }] },
+        { role: 'tool', tool_call_id: 'tooluse_1', content: '' },
+        { role: 'assistant', content: '' },
+        { role: 'user', content: 'thanks' },
+      ],
+    });
+    const sent = (await bedrock.last()).body;
+    expect(sent['messages']).toEqual([
+      { role: 'user', content: [{ text: 'weather?' }] },
+      { role: 'assistant', content: [{ toolUse: { toolUseId: 'tooluse_1', name: 'get_weather', input: { city: 'Paris' } } }] },
+      { role: 'user', content: [{ toolResult: { toolUseId: 'tooluse_1', content: [{ text: '(no output)' }] } }, { text: 'thanks' }] },
+    ]);
+    expect(sent['toolConfig']).toEqual({ tools: [{ toolSpec: { name: 'get_weather', inputSchema: { json: { type: 'object' } } } }] });
+    // "none" offers no tools of its own.
+    await openai.chat.completions.create({ model: 'aws/claude', messages: [{ role: 'user', content: 'weather?' }], tools: [WEATHER_TOOL], tool_choice: 'none' });
+    expect((await bedrock.last()).body['toolConfig']).toBeUndefined();
+  });
+
+  it('answers a malformed request 400, not as an unreachable provider', async () => {
+    const url = `${nexus.url}/llm/openai/v1/chat/completions`;
+    for (const body of [
+      { model: 'aws/claude' },
+      { model: 'aws/claude', messages: [null] },
+      { model: 'aws/claude', messages: [{ role: 'user', content: 'x' }], tool_choice: { type: 'function' }, tools: [WEATHER_TOOL] },
+    ]) {
+      const response = await fetch(url, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(body) });
+      expect(response.status, JSON.stringify(body)).toBe(400);
+    }
+  });
+
   it('maps Bedrock’s errors: throttling is 429 in both protocols, a stream exception breaks the stream, an unreachable endpoint is 502', async () => {
     const throttled = await openai.chat.completions.create({ model: 'aws/throttled', messages: [{ role: 'user', content: 'x' }] }).catch((error: unknown) => error);
     expect(throttled).toBeInstanceOf(OpenAI.RateLimitError);
@@ -194,10 +216,7 @@ describe('a Bedrock provider', () => {
     const anthropicThrottled = await anthropic.messages.create({ model: 'aws/throttled', max_tokens: 10, messages: [{ role: 'user', content: 'x' }] }).catch((error: unknown) => error);
     expect(anthropicThrottled).toBeInstanceOf(Anthropic.RateLimitError);
 
-    const stream = await openai.chat.completions.create({ model: 'aws/stream-error', messages: [{ role: 'user', content: 'x' }], stream: true });
-    const broke = await (async () => {
-      for await (const chunk of stream) void chunk;
-    })().catch((error: unknown) => error);
+    const broke = await streamFailure(await openai.chat.completions.create({ model: 'aws/stream-error', messages: [{ role: 'user', content: 'x' }], stream: true }));
     expect(broke).toBeInstanceOf(OpenAI.APIError);
     expect((broke as Error).message).toContain('The model stream failed');
 

@@ -7,14 +7,12 @@ import Anthropic from '@anthropic-ai/sdk';
 import OpenAI from 'openai';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { RunningNexus } from '../src/server.js';
-import { nexusWith, startVendorFixture, type VendorFixture } from './helpers/llm.js';
+import { anthropicToolRoundTrip, nexusWith, readChatStream, startVendorFixture, streamFailure, WEATHER_TOOL as TOOL, type VendorFixture } from './helpers/llm.js';
 
 type Json = Record<string, unknown>;
 
-const WEATHER_TOOL: OpenAI.ChatCompletionTool = {
-  type: 'function',
-  function: { name: 'get_weather', description: 'The weather in a city', parameters: { type: 'object', properties: { city: { type: 'string' } }, additionalProperties: false } },
-};
+/** With a key Gemini's OpenAPI-subset `parameters` would refuse. */
+const WEATHER_TOOL: OpenAI.ChatCompletionFunctionTool = { ...TOOL, function: { ...TOOL.function, parameters: { ...TOOL.function.parameters, additionalProperties: false } } };
 
 describe('a Google provider', () => {
   let gemini: VendorFixture;
@@ -63,6 +61,7 @@ describe('a Google provider', () => {
       temperature: 0.3,
       max_tokens: 50,
       stop: 'END',
+      seed: 7,
     });
     expect(reply.choices[0]?.message.content).toBe('echo: hello there'); // the thought part is left out
     expect(reply.choices[0]?.finish_reason).toBe('stop');
@@ -78,7 +77,7 @@ describe('a Google provider', () => {
         { role: 'model', parts: [{ text: 'hello' }] },
         { role: 'user', parts: [{ text: 'hello there' }] },
       ],
-      generationConfig: { temperature: 0.3, maxOutputTokens: 50, stopSequences: ['END'] },
+      generationConfig: { temperature: 0.3, maxOutputTokens: 50, stopSequences: ['END'], seed: 7 },
     });
   });
 
@@ -86,20 +85,23 @@ describe('a Google provider', () => {
     const first = await openai.chat.completions.create({ model: 'gemini/gemini-fixture', messages: [{ role: 'user', content: 'the weather?' }], tools: [WEATHER_TOOL], tool_choice: 'required' });
     const message = first.choices[0]?.message;
     expect(first.choices[0]?.finish_reason).toBe('tool_calls');
-    expect(message?.tool_calls?.[0]).toMatchObject({ id: 'call_0', function: { name: 'get_weather', arguments: '{"city":"Paris"}' }, extra_content: { google: { thought_signature: 'sig-weather' } } });
+    expect(message?.tool_calls?.[0]).toMatchObject({ id: expect.stringMatching(/^call_[0-9a-f]{24}$/), function: { name: 'get_weather', arguments: '{"city":"Paris"}' }, extra_content: { google: { thought_signature: 'sig-weather' } } });
     expect((await gemini.last()).body).toMatchObject({
       tools: [{ functionDeclarations: [{ name: 'get_weather', parametersJsonSchema: WEATHER_TOOL.function.parameters }] }],
       toolConfig: { functionCallingConfig: { mode: 'ANY' } },
     });
     const second = await openai.chat.completions.create({
       model: 'gemini/gemini-fixture',
-      messages: [{ role: 'user', content: 'the weather?' }, message as OpenAI.ChatCompletionMessageParam, { role: 'tool', tool_call_id: 'call_0', content: '{"sky":"sunny"}' }],
+      messages: [{ role: 'user', content: 'the weather?' }, message as OpenAI.ChatCompletionMessageParam, { role: 'tool', tool_call_id: message!.tool_calls![0]!.id, content: '{"sky":"sunny"}' }],
       tools: [WEATHER_TOOL],
     });
     expect(second.choices[0]?.message.content).toBe('the tool said: {"sky":"sunny"}');
     const contents = ((await gemini.last()).body as { contents: Json[] }).contents;
     expect(contents[1]).toEqual({ role: 'model', parts: [{ functionCall: { name: 'get_weather', args: { city: 'Paris' } }, thoughtSignature: 'sig-weather' }] });
     expect(contents[2]).toEqual({ role: 'user', parts: [{ functionResponse: { name: 'get_weather', response: { sky: 'sunny' } } }] });
+    // Every call gets an id of its own.
+    const again = await openai.chat.completions.create({ model: 'gemini/gemini-fixture', messages: [{ role: 'user', content: 'the weather?' }], tools: [WEATHER_TOOL] });
+    expect(again.choices[0]?.message.tool_calls?.[0]?.id).not.toBe(message?.tool_calls?.[0]?.id);
   });
 
   it('passes images as inline data or file data', async () => {
@@ -115,14 +117,7 @@ describe('a Google provider', () => {
 
   it('streams through streamGenerateContent?alt=sse: text, then a function call, each ending with its reason and usage', async () => {
     const stream = await openai.chat.completions.create({ model: 'gemini/gemini-fixture', messages: [{ role: 'user', content: 'stream this please' }], stream: true });
-    let text = '';
-    let finish: string | null | undefined;
-    let usage: OpenAI.CompletionUsage | null | undefined;
-    for await (const chunk of stream) {
-      text += chunk.choices[0]?.delta.content ?? '';
-      finish = chunk.choices[0]?.finish_reason ?? finish;
-      usage = chunk.usage ?? usage;
-    }
+    const { text, finish, usage } = await readChatStream(stream);
     expect(text).toBe('echo: stream this please');
     expect(finish).toBe('stop');
     expect(usage).toEqual({ prompt_tokens: 13, completion_tokens: 6, total_tokens: 19 });
@@ -134,23 +129,13 @@ describe('a Google provider', () => {
   });
 
   it('answers Anthropic clients too: tool use round trip, streaming and not', async () => {
-    const tool: Anthropic.Tool = { name: 'get_weather', input_schema: { type: 'object', properties: { city: { type: 'string' } } } };
-    const first = await anthropic.messages.create({ model: 'gemini/gemini-fixture', max_tokens: 100, tools: [tool], messages: [{ role: 'user', content: 'weather in Paris?' }] });
+    const { first, second, streamed } = await anthropicToolRoundTrip(anthropic, 'gemini/gemini-fixture', 'rain');
     expect(first.stop_reason).toBe('tool_use');
-    const use = first.content[0] as Anthropic.ToolUseBlock;
-    expect(use).toMatchObject({ type: 'tool_use', name: 'get_weather', input: { city: 'Paris' } });
-    const second = await anthropic.messages.create({
-      model: 'gemini/gemini-fixture',
-      max_tokens: 100,
-      tools: [tool],
-      messages: [
-        { role: 'user', content: 'weather in Paris?' },
-        { role: 'assistant', content: first.content },
-        { role: 'user', content: [{ type: 'tool_result', tool_use_id: use.id, content: 'rain' }] },
-      ],
-    });
+    expect(first.content[0]).toMatchObject({ type: 'tool_use', name: 'get_weather', input: { city: 'Paris' } });
     expect(second.content).toEqual([{ type: 'text', text: 'the tool said: {"content":"rain"}' }]);
-    const streamed = await anthropic.messages.stream({ model: 'gemini/gemini-fixture', max_tokens: 100, tools: [tool], messages: [{ role: 'user', content: 'weather?' }] }).finalMessage();
+    // Anthropic's tool_use has no place for Gemini's thought signature: the turn carries Google's stand-in.
+    const contents = ((await gemini.requests()).at(-2)?.body as { contents: { parts: Json[] }[] }).contents;
+    expect(contents[1]?.parts[0]).toMatchObject({ functionCall: { name: 'get_weather' }, thoughtSignature: 'skip_thought_signature_validator' });
     expect(streamed.content[0]).toMatchObject({ type: 'tool_use', name: 'get_weather', input: { city: 'Paris' } });
   });
 
@@ -166,10 +151,7 @@ describe('a Google provider', () => {
     const anthropicLimited = await anthropic.messages.create({ model: 'gemini/error-429', max_tokens: 10, messages: [{ role: 'user', content: 'x' }] }).catch((error: unknown) => error);
     expect(anthropicLimited).toBeInstanceOf(Anthropic.RateLimitError);
 
-    const stream = await openai.chat.completions.create({ model: 'gemini/stream-error', messages: [{ role: 'user', content: 'x' }], stream: true });
-    const broke = await (async () => {
-      for await (const chunk of stream) void chunk;
-    })().catch((error: unknown) => error);
+    const broke = await streamFailure(await openai.chat.completions.create({ model: 'gemini/stream-error', messages: [{ role: 'user', content: 'x' }], stream: true }));
     expect(broke).toBeInstanceOf(OpenAI.APIError);
     expect((broke as Error).message).toContain('The model is overloaded');
   });

@@ -7,7 +7,7 @@ import Anthropic from '@anthropic-ai/sdk';
 import OpenAI from 'openai';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { RunningNexus } from '../src/server.js';
-import { nexusWith, startVendorFixture, type Vendor, type VendorFixture } from './helpers/llm.js';
+import { nexusWith, readChatStream, startVendorFixture, type Vendor, type VendorFixture } from './helpers/llm.js';
 
 /** A model each fixture answers, by provider type. */
 const MODELS: Record<Vendor, string> = { openai: 'gpt-fixture', anthropic: 'claude-fixture', google: 'gemini-fixture', bedrock: 'fixture.claude' };
@@ -52,13 +52,7 @@ describe('both protocols to every provider type', () => {
     });
 
     it(`OpenAI client → ${vendor}, streaming`, async () => {
-      const stream = await openai.chat.completions.create({ model, messages: [{ role: 'user', content: said }], stream: true });
-      let text = '';
-      let finish: string | null | undefined;
-      for await (const chunk of stream) {
-        text += chunk.choices[0]?.delta.content ?? '';
-        finish = chunk.choices[0]?.finish_reason ?? finish;
-      }
+      const { text, finish } = await readChatStream(await openai.chat.completions.create({ model, messages: [{ role: 'user', content: said }], stream: true }));
       expect(text).toBe(`echo: ${said}`);
       expect(finish).toBe('stop');
     });

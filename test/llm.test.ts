@@ -8,7 +8,7 @@ import Anthropic from '@anthropic-ai/sdk';
 import OpenAI from 'openai';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { RunningNexus } from '../src/server.js';
-import { loadOutcome, nexusWith, startVendorFixture, type VendorFixture } from './helpers/llm.js';
+import { anthropicToolRoundTrip, loadOutcome, nexusWith, readChatStream, startVendorFixture, streamFailure, WEATHER_TOOL, type VendorFixture } from './helpers/llm.js';
 import { freePort } from './helpers/processes.js';
 import { startRedis, type TestRedis } from './helpers/redis.js';
 
@@ -113,10 +113,7 @@ describe('the OpenAI protocol to OpenAI-type providers', () => {
   });
 
   it('reports a stream that breaks midway as an error', async () => {
-    const stream = await client.chat.completions.create({ model: 'main/broken-stream', messages: [{ role: 'user', content: 'a b c' }], stream: true });
-    const outcome = await (async () => {
-      for await (const chunk of stream) void chunk;
-    })().catch((error: unknown) => error);
+    const outcome = await streamFailure(await client.chat.completions.create({ model: 'main/broken-stream', messages: [{ role: 'user', content: 'a b c' }], stream: true }));
     expect(outcome).toBeInstanceOf(OpenAI.APIError);
     expect(String((outcome as Error).message)).toContain("provider 'main'");
   });
@@ -172,10 +169,6 @@ describe('the OpenAI protocol to an Anthropic provider', () => {
   const chat = (request: Omit<OpenAI.ChatCompletionCreateParamsNonStreaming, 'model'>, model = 'claude/claude-fixture') =>
     client.chat.completions.create({ model, ...request });
   const upstream = () => anthropic.last();
-  const WEATHER_TOOL: OpenAI.ChatCompletionTool = {
-    type: 'function',
-    function: { name: 'get_weather', description: 'The weather in a city', parameters: { type: 'object', properties: { city: { type: 'string' } } } },
-  };
 
   beforeAll(async () => {
     anthropic = await startAnthropicFixture();
@@ -234,14 +227,8 @@ describe('the OpenAI protocol to an Anthropic provider', () => {
   });
 
   it('streams text and tool calls as OpenAI chunks, with the stop reason and usage at the end', async () => {
-    const text = await client.chat.completions.create({ model: 'claude/claude-fixture', messages: [{ role: 'user', content: 'stream this' }], stream: true });
-    let said = '';
-    let finish: string | null | undefined;
-    for await (const chunk of text) {
-      said += chunk.choices[0]?.delta.content ?? '';
-      finish = chunk.choices[0]?.finish_reason ?? finish;
-    }
-    expect(said).toBe('echo: stream this');
+    const { text, finish } = await readChatStream(await client.chat.completions.create({ model: 'claude/claude-fixture', messages: [{ role: 'user', content: 'stream this' }], stream: true }));
+    expect(text).toBe('echo: stream this');
     expect(finish).toBe('stop');
     const tools = client.chat.completions.stream({ model: 'claude/claude-fixture', messages: [{ role: 'user', content: 'weather please' }], tools: [WEATHER_TOOL] });
     const final = await tools.finalChatCompletion();
@@ -253,10 +240,7 @@ describe('the OpenAI protocol to an Anthropic provider', () => {
     const overloaded = await chat({ messages: [{ role: 'user', content: 'x' }] }, 'claude/overloaded').catch((error: unknown) => error);
     expect((overloaded as InstanceType<typeof OpenAI.APIError>).status).toBe(529);
     expect((overloaded as Error).message).toContain('Overloaded');
-    const stream = await client.chat.completions.create({ model: 'claude/stream-error', messages: [{ role: 'user', content: 'x' }], stream: true });
-    const outcome = await (async () => {
-      for await (const chunk of stream) void chunk;
-    })().catch((error: unknown) => error);
+    const outcome = await streamFailure(await client.chat.completions.create({ model: 'claude/stream-error', messages: [{ role: 'user', content: 'x' }], stream: true }));
     expect(outcome).toBeInstanceOf(OpenAI.APIError);
   });
 });
@@ -266,7 +250,6 @@ describe('the Anthropic protocol, to Anthropic and OpenAI providers', () => {
   let gptServer: VendorFixture;
   let nexus: RunningNexus;
   let client: Anthropic;
-  const TOOL: Anthropic.Tool = { name: 'get_weather', description: 'The weather in a city', input_schema: { type: 'object', properties: { city: { type: 'string' } } } };
 
   beforeAll(async () => {
     claudeServer = await startAnthropicFixture();
@@ -316,21 +299,10 @@ describe('the Anthropic protocol, to Anthropic and OpenAI providers', () => {
   }
 
   it('translates tool use both ways, through the common shape and back, streaming and not', async () => {
-    const first = await client.messages.create({ model: 'claude/claude-fixture', max_tokens: 100, tools: [TOOL], messages: [{ role: 'user', content: 'weather in Paris?' }] });
+    const { first, second, streamed } = await anthropicToolRoundTrip(client, 'claude/claude-fixture', 'sunny');
     expect(first.stop_reason).toBe('tool_use');
     expect(first.content[0]).toMatchObject({ type: 'tool_use', id: 'toolu_1', name: 'get_weather', input: { city: 'Paris' } });
-    const second = await client.messages.create({
-      model: 'claude/claude-fixture',
-      max_tokens: 100,
-      tools: [TOOL],
-      messages: [
-        { role: 'user', content: 'weather in Paris?' },
-        { role: 'assistant', content: first.content },
-        { role: 'user', content: [{ type: 'tool_result', tool_use_id: 'toolu_1', content: 'sunny' }] },
-      ],
-    });
     expect(second.content).toEqual([{ type: 'text', text: 'the tool said: sunny' }]);
-    const streamed = await client.messages.stream({ model: 'claude/claude-fixture', max_tokens: 100, tools: [TOOL], messages: [{ role: 'user', content: 'weather?' }] }).finalMessage();
     expect(streamed.content[0]).toMatchObject({ type: 'tool_use', name: 'get_weather', input: { city: 'Paris' } });
   });
 
@@ -469,6 +441,8 @@ describe('header rules', () => {
         { rule = "forward", pattern = "^x-trace-" },
         { rule = "insert", name = "x-source", value = "nexus" },
         { rule = "insert", name = "authorization", value = "Bearer stolen" },
+        { rule = "insert", name = "x-goog-api-key", value = "forged" },
+        { rule = "insert", name = "X-Amz-Security-Token", value = "forged" },
         { rule = "rename_duplicate", name = "x-user", rename = "x-end-user" },
         { rule = "remove", name = "x-trace-secret" },
       ]
@@ -480,7 +454,7 @@ describe('header rules', () => {
       await client.chat.completions.create({ model: 'main/gpt-fixture', messages: [{ role: 'user', content: 'x' }] }, { headers });
       const sent = await lastRequest(fixture);
       expect(sent.headers).toMatchObject({ 'x-org-team': 'support', 'x-region': 'eu', 'x-trace-id': 't-1', 'x-source': 'nexus', 'x-user': 'ana', 'x-end-user': 'ana' });
-      for (const absent of ['x-team', 'x-trace-secret', 'x-other']) expect(sent.headers[absent]).toBeUndefined();
+      for (const absent of ['x-team', 'x-trace-secret', 'x-other', 'x-goog-api-key', 'x-amz-security-token']) expect(sent.headers[absent]).toBeUndefined();
       expect(sent.authorization).toBe('Bearer real-key');
     } finally {
       await nexus.close();

@@ -40,6 +40,13 @@ export interface ChatDependencies {
   log: Logger;
 }
 
+/** What is wrong with a request's messages, if anything: each must be an object with a role. */
+function messagesProblem(messages: unknown): string | undefined {
+  if (!Array.isArray(messages) || messages.length === 0) return '`messages` must be a non-empty list';
+  const bad = messages.findIndex((message: unknown) => message === null || typeof message !== 'object' || typeof (message as Json)['role'] !== 'string');
+  return bad >= 0 ? `messages[${bad}] must be an object with a \`role\`` : undefined;
+}
+
 export async function handleChat(c: Context<AppEnv>, protocol: ChatProtocol, { catalog, tokenLimits, log }: ChatDependencies): Promise<Response> {
   if (!isJson(c.req.header('content-type'))) return protocol.error(c, 415, 'Content-Type must be application/json');
   const text = await readBody(c, MAX_LLM_BODY_BYTES);
@@ -58,7 +65,14 @@ export async function handleChat(c: Context<AppEnv>, protocol: ChatProtocol, { c
   const { provider, upstream } = resolved;
   const client = c.get('client');
   const context = { provider: provider.name, client_id: client?.id };
-  const request = protocol.request(body, upstream);
+  let request: ChatRequest;
+  try {
+    request = protocol.request(body, upstream);
+  } catch (error) {
+    return protocol.error(c, 400, `the request is malformed: ${(error as Error).message}`);
+  }
+  const problem = messagesProblem(request.messages);
+  if (problem) return protocol.error(c, 400, problem);
   const decision = await tokenLimits?.check(provider.name, resolved.model, client, request);
   if (decision && !decision.allowed) {
     c.header('Retry-After', String(Math.max(1, Math.ceil(decision.resetMs / 1000))));

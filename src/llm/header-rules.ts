@@ -12,14 +12,16 @@ import type { LlmProviderConfig } from '../config/schema.js';
 
 type Rule = LlmProviderConfig['headers'][number];
 
-const PROTECTED = new Set(['authorization', 'x-api-key', 'x-provider-api-key', 'proxy-authorization', 'cookie', 'host', 'content-length', 'content-type', 'transfer-encoding', 'connection', 'keep-alive', 'upgrade', 'te', 'trailer']);
+const PROTECTED = new Set(['authorization', 'x-api-key', 'x-goog-api-key', 'x-provider-api-key', 'proxy-authorization', 'cookie', 'host', 'content-length', 'content-type', 'transfer-encoding', 'connection', 'keep-alive', 'upgrade', 'te', 'trailer']);
+/** AWS signing headers (`x-amz-date`, `x-amz-security-token`, …) are the SDK's. */
+const isProtected = (name: string) => PROTECTED.has(name) || name.startsWith('x-amz-');
 
 /** The headers `rules` add for a request whose headers (lower-case names) are `incoming`. */
 export function headersFor(rules: readonly Rule[], incoming: Readonly<Record<string, string>>): Record<string, string> {
   const out: Record<string, string> = {};
   const set = (name: string, value: string | undefined) => {
     const lower = name.toLowerCase();
-    if (value !== undefined && !PROTECTED.has(lower)) out[lower] = value;
+    if (value !== undefined && !isProtected(lower)) out[lower] = value;
   };
   const matching = (pattern: string, names: Iterable<string>) => {
     const regex = new RegExp(pattern, 'i');

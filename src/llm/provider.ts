@@ -35,6 +35,41 @@ export function providerKey(config: ModelSource['config'], incoming: Readonly<Re
   return config.forward_token && clientKey ? clientKey : config.api_key;
 }
 
+/** One piece of OpenAI message content: text, or an image by URL (with its bytes when a data: URL). */
+export type ContentPart = { kind: 'text'; text: string } | { kind: 'image'; url: string; inline?: { mediaType: string; base64: string } };
+
+/** OpenAI message content (a string or parts) as text and image parts; other parts are left out. */
+export function contentParts(content: unknown): ContentPart[] {
+  if (typeof content === 'string') return content.trim() === '' ? [] : [{ kind: 'text', text: content }];
+  if (!Array.isArray(content)) return [];
+  return content.flatMap((part: Record<string, unknown>): ContentPart[] => {
+    // Blank text is left out: Anthropic, Gemini and Bedrock refuse blank text blocks.
+    if (part['type'] === 'text') return String(part['text'] ?? '').trim() === '' ? [] : [{ kind: 'text', text: String(part['text']) }];
+    if (part['type'] !== 'image_url') return [];
+    const url = String((part['image_url'] as Record<string, unknown> | undefined)?.['url'] ?? '');
+    const data = /^data:([^;,]+);base64,(.*)$/s.exec(url);
+    return [{ kind: 'image', url, ...(data && { inline: { mediaType: data[1]!, base64: data[2]! } }) }];
+  });
+}
+
+/** The text of OpenAI message content, its text parts joined. */
+export const contentText = (content: unknown, separator = ''): string =>
+  contentParts(content)
+    .map((part) => (part.kind === 'text' ? part.text : ''))
+    .join(separator);
+
+/**
+ * Appends a turn to `turns` under `key` (`content`, `parts`): merged into the last turn when that
+ * has the same role, since Anthropic, Gemini and Bedrock want the roles to alternate; left out
+ * when it has nothing, since they refuse empty turns.
+ */
+export function appendTurn<K extends string, T>(turns: ({ role: string } & Record<K, T[]>)[], role: string, key: K, items: T[]): void {
+  if (items.length === 0) return;
+  const last = turns[turns.length - 1];
+  if (last && last.role === role) last[key].push(...items);
+  else turns.push({ role, [key]: items } as { role: string } & Record<K, T[]>);
+}
+
 /** The JSON events of an SSE body, `[DONE]` and comments left out; throws if the body breaks. */
 export async function* sseJson(body: Parameters<typeof sseEvents>[0]): AsyncGenerator<{ event: string; data: Record<string, unknown> }> {
   for await (const event of sseEvents(body)) {

@@ -7,7 +7,7 @@
  */
 import type { LlmProviderConfig } from '../../config/schema.js';
 import { parseToolArguments, STOP_TO_FINISH } from '../anthropic-shape.js';
-import { providerKey, type ChatOutcome, type ChatRequest } from '../provider.js';
+import { appendTurn, contentParts, contentText, providerKey, type ChatOutcome, type ChatRequest } from '../provider.js';
 import { HttpProvider, listedIds, type SseJson, type WireFormat } from './http-provider.js';
 
 export const ANTHROPIC_BASE_URL = 'https://api.anthropic.com/v1';
@@ -19,35 +19,22 @@ type Json = Record<string, unknown>;
 type Block = Json & { type: string };
 
 /** OpenAI content (a string or parts) as Anthropic blocks. */
-function blocks(content: unknown): Block[] {
-  if (typeof content === 'string') return content === '' ? [] : [{ type: 'text', text: content }];
-  if (!Array.isArray(content)) return [];
-  return content.flatMap((part: Json): Block[] => {
-    if (part['type'] === 'text') return [{ type: 'text', text: String(part['text'] ?? '') }];
-    if (part['type'] === 'image_url') {
-      const url = String((part['image_url'] as Json | undefined)?.['url'] ?? '');
-      const data = /^data:([^;]+);base64,(.*)$/s.exec(url);
-      const source = data ? { type: 'base64', media_type: data[1], data: data[2] } : { type: 'url', url };
-      return [{ type: 'image', source }];
-    }
-    return [];
+const blocks = (content: unknown): Block[] =>
+  contentParts(content).map((part): Block => {
+    if (part.kind === 'text') return { type: 'text', text: part.text };
+    const source = part.inline ? { type: 'base64', media_type: part.inline.mediaType, data: part.inline.base64 } : { type: 'url', url: part.url };
+    return { type: 'image', source };
   });
-}
 
 /** An OpenAI chat request as an Anthropic Messages request. */
 export function toAnthropic(request: ChatRequest): Json {
   const system: string[] = [];
   const messages: { role: string; content: Block[] }[] = [];
-  const push = (role: string, content: Block[]) => {
-    const last = messages[messages.length - 1];
-    // Anthropic wants the roles to alternate: consecutive turns of one role are merged.
-    if (last && last.role === role) last.content.push(...content);
-    else messages.push({ role, content });
-  };
+  const push = (role: string, content: Block[]) => appendTurn(messages, role, 'content', content);
   for (const message of request.messages as Json[]) {
     const role = message['role'];
     if (role === 'system' || role === 'developer') {
-      system.push(blocks(message['content']).map((block) => block['text']).join('\n'));
+      system.push(contentText(message['content'], '\n'));
     } else if (role === 'tool') {
       push('user', [{ type: 'tool_result', tool_use_id: String(message['tool_call_id'] ?? ''), content: blocks(message['content']) }]);
     } else if (role === 'assistant') {
@@ -168,7 +155,7 @@ export class AnthropicProvider extends HttpProvider {
   }
 
   complete(request: ChatRequest, incoming: Readonly<Record<string, string>>, signal: AbortSignal): Promise<ChatOutcome> {
-    return this.exchange('/messages', toAnthropic(request), request.stream === true, incoming, signal);
+    return this.exchange('/messages', () => toAnthropic(request), request.stream === true, incoming, signal);
   }
 
   async discover(): Promise<string[]> {

@@ -9,15 +9,15 @@
  * bearer token; else `access_key_id` / `secret_access_key` / `session_token`; else `profile`;
  * else the AWS default chain. The SDK is loaded only when a Bedrock provider is configured.
  */
-import { AsyncLocalStorage } from 'node:async_hooks';
+import { randomUUID } from 'node:crypto';
 import type { BedrockRuntimeClient, ContentBlock, ConverseCommandInput, ConverseStreamOutput, Message } from '@aws-sdk/client-bedrock-runtime';
 import type { BedrockClient } from '@aws-sdk/client-bedrock';
 import type { LlmProviderConfig } from '../../config/schema.js';
 import { createPool, type Pool } from '../../mcp/downstreams/http-client.js';
 import { parseToolArguments } from '../anthropic-shape.js';
 import { headersFor } from '../header-rules.js';
-import { PROVIDER_KEY_HEADER, type ChatOutcome, type ChatProvider, type ChatRequest } from '../provider.js';
-import { DISCOVERY_TIMEOUT_MS } from './http-provider.js';
+import { appendTurn, contentParts, contentText, PROVIDER_KEY_HEADER, type ChatOutcome, type ChatProvider, type ChatRequest } from '../provider.js';
+import { DISCOVERY_TIMEOUT_MS, translated } from './http-provider.js';
 
 type Json = Record<string, unknown>;
 
@@ -35,43 +35,27 @@ const finishOf = (reason: unknown) => FINISH[String(reason)] ?? 'stop';
 
 const IMAGE_FORMATS: Readonly<Record<string, string>> = { 'image/png': 'png', 'image/jpeg': 'jpeg', 'image/jpg': 'jpeg', 'image/gif': 'gif', 'image/webp': 'webp' };
 
-/** A request Bedrock cannot take as it is (answered 400 without calling Bedrock). */
-class UntranslatableRequest extends Error {}
-
 /** OpenAI content (a string or parts) as Converse content blocks. */
-function blocksOf(content: unknown): ContentBlock[] {
-  if (typeof content === 'string') return content === '' ? [] : [{ text: content }];
-  if (!Array.isArray(content)) return [];
-  return content.flatMap((part: Json): ContentBlock[] => {
-    if (part['type'] === 'text') return [{ text: String(part['text'] ?? '') }];
-    if (part['type'] === 'image_url') {
-      const url = String((part['image_url'] as Json | undefined)?.['url'] ?? '');
-      const data = /^data:([^;]+);base64,(.*)$/s.exec(url);
-      const format = data ? IMAGE_FORMATS[data[1]!.toLowerCase()] : undefined;
-      if (!data || !format) throw new UntranslatableRequest('Bedrock takes images as base64 data: URLs of PNG, JPEG, GIF or WebP');
-      return [{ image: { format: format as 'png', source: { bytes: Buffer.from(data[2]!, 'base64') } } }];
-    }
-    return [];
+const blocksOf = (content: unknown): ContentBlock[] =>
+  contentParts(content).map((part): ContentBlock => {
+    if (part.kind === 'text') return { text: part.text };
+    const format = part.inline && IMAGE_FORMATS[part.inline.mediaType.toLowerCase()];
+    if (!format) throw new Error('Bedrock takes images as base64 data: URLs of PNG, JPEG, GIF or WebP');
+    return { image: { format: format as 'png', source: { bytes: Buffer.from(part.inline!.base64, 'base64') } } };
   });
-}
-
-const textOf = (content: unknown) => blocksOf(content).map((block) => ('text' in block ? block.text : '')).join('');
 
 /** An OpenAI chat request as a Converse request. */
 export function toConverse(request: ChatRequest): ConverseCommandInput {
   const system: string[] = [];
-  const messages: Message[] = [];
-  const push = (role: 'user' | 'assistant', content: ContentBlock[]) => {
-    const last = messages[messages.length - 1];
-    // Converse wants the roles to alternate: consecutive turns of one role are merged.
-    if (last && last.role === role) last.content!.push(...content);
-    else messages.push({ role, content });
-  };
+  const turns: { role: string; content: ContentBlock[] }[] = [];
+  const push = (role: 'user' | 'assistant', content: ContentBlock[]) => appendTurn(turns, role, 'content', content);
   for (const message of request.messages as Json[]) {
     const role = message['role'];
-    if (role === 'system' || role === 'developer') system.push(textOf(message['content']));
+    if (role === 'system' || role === 'developer') system.push(contentText(message['content'], '\n'));
     else if (role === 'tool') {
-      push('user', [{ toolResult: { toolUseId: String(message['tool_call_id'] ?? ''), content: [{ text: textOf(message['content']) }] } }]);
+      // Converse refuses blank text, and a tool may well have said nothing.
+      const said = contentText(message['content']) || '(no output)';
+      push('user', [{ toolResult: { toolUseId: String(message['tool_call_id'] ?? ''), content: [{ text: said }] } }]);
     } else if (role === 'assistant') {
       const calls = ((message['tool_calls'] as Json[] | undefined) ?? []).map((call): ContentBlock => {
         const fn = call['function'] as Json;
@@ -82,7 +66,7 @@ export function toConverse(request: ChatRequest): ConverseCommandInput {
       push('user', blocksOf(message['content']));
     }
   }
-  const input: ConverseCommandInput = { modelId: request.model, messages };
+  const input: ConverseCommandInput = { modelId: request.model, messages: turns as Message[] };
   if (system.length > 0) input.system = [{ text: system.join('\n\n') }];
   const inference: NonNullable<ConverseCommandInput['inferenceConfig']> = {};
   const maxTokens = request['max_completion_tokens'] ?? request['max_tokens'];
@@ -92,16 +76,27 @@ export function toConverse(request: ChatRequest): ConverseCommandInput {
   const stop = request['stop'];
   if (stop !== undefined && stop !== null) inference.stopSequences = (Array.isArray(stop) ? stop : [stop]).map(String);
   if (Object.keys(inference).length > 0) input.inferenceConfig = inference;
-  const tools = request['tools'] as Json[] | undefined;
   const choice = request['tool_choice'];
-  // Converse has no "none": a request that forbids tools does not offer them.
-  if (tools?.length && choice !== 'none') {
-    input.toolConfig = {
-      tools: tools.map((tool) => {
-        const fn = tool['function'] as Json;
-        return { toolSpec: { name: String(fn['name']), description: fn['description'] as string | undefined, inputSchema: { json: (fn['parameters'] ?? { type: 'object' }) as never } } };
-      }),
-    };
+  // Converse has no "none": such a request offers no tools but those the history needs.
+  const offered = choice === 'none' ? [] : ((request['tools'] as Json[] | undefined) ?? []);
+  const toolSpecs = offered.map((tool) => {
+    const fn = tool['function'] as Json;
+    return { toolSpec: { name: String(fn['name']), description: fn['description'] as string | undefined, inputSchema: { json: (fn['parameters'] ?? { type: 'object' }) as never } } };
+  });
+  // Converse refuses tool blocks in the history without a toolConfig: tools called earlier but
+  // not offered now are declared by name.
+  const declared = new Set(toolSpecs.map((tool) => tool.toolSpec.name));
+  for (const turn of turns) {
+    for (const block of turn.content) {
+      const name = block.toolUse?.name;
+      if (name !== undefined && !declared.has(name)) {
+        declared.add(name);
+        toolSpecs.push({ toolSpec: { name, description: undefined, inputSchema: { json: { type: 'object' } as never } } });
+      }
+    }
+  }
+  if (toolSpecs.length > 0) {
+    input.toolConfig = { tools: toolSpecs };
     if (choice === 'auto') input.toolConfig.toolChoice = { auto: {} };
     else if (choice === 'required') input.toolConfig.toolChoice = { any: {} };
     else if (choice && typeof choice === 'object') input.toolConfig.toolChoice = { tool: { name: String(((choice as Json)['function'] as Json)['name']) } };
@@ -172,7 +167,7 @@ export async function* chunksFromConverse(events: AsyncIterable<ConverseStreamOu
 interface AwsSdk {
   /** The client with the configured credentials. */
   runtime: BedrockRuntimeClient;
-  /** With `forward_token`: the client that signs with the key of the request under way (`forwardedKey`). */
+  /** With `forward_token`: the client for requests that bring their own key (set per request, see `withHeaders`). */
   forwarding: BedrockRuntimeClient | undefined;
   control: BedrockClient;
   Converse: typeof import('@aws-sdk/client-bedrock-runtime').ConverseCommand;
@@ -181,11 +176,8 @@ interface AwsSdk {
   ListInferenceProfiles: typeof import('@aws-sdk/client-bedrock').ListInferenceProfilesCommand;
 }
 
-/**
- * The client's own Bedrock API key, for the request under way. The SDK resolves credentials per
- * client, not per request: the forwarding client's token provider reads the key from here.
- */
-const forwardedKey = new AsyncLocalStorage<string>();
+/** An answer's id: Bedrock's request id. */
+const answerId = (output: { $metadata: { requestId?: string } }) => `chatcmpl-${output.$metadata.requestId ?? randomUUID()}`;
 
 /** An AWS SDK error that Bedrock answered (as opposed to one that never reached it). */
 const answeredStatus = (error: unknown) => (error as { $metadata?: { httpStatusCode?: number } }).$metadata?.httpStatusCode;
@@ -193,7 +185,6 @@ const answeredStatus = (error: unknown) => (error as { $metadata?: { httpStatusC
 export class BedrockProvider implements ChatProvider {
   private readonly sdk: Promise<AwsSdk>;
   private readonly pool: Pool = createPool();
-  private calls = 0;
 
   constructor(
     readonly name: string,
@@ -205,34 +196,25 @@ export class BedrockProvider implements ChatProvider {
   }
 
   async complete(request: ChatRequest, incoming: Readonly<Record<string, string>>, signal: AbortSignal): Promise<ChatOutcome> {
-    let input: ConverseCommandInput;
-    try {
-      input = toConverse(request);
-    } catch (error) {
-      if (error instanceof UntranslatableRequest) return { kind: 'error', status: 400, message: error.message };
-      throw error;
-    }
+    const input = translated(this.name, () => toConverse(request));
+    if (input.kind === 'error') return input;
     const sdk = await this.sdk;
-    const id = `chatcmpl-bedrock-${++this.calls}`;
-    const extra = headersFor(this.config.headers, incoming);
     const clientKey = sdk.forwarding ? incoming[PROVIDER_KEY_HEADER] : undefined;
     const client = clientKey ? sdk.forwarding! : sdk.runtime;
-    const send = <T>(command: { middlewareStack: unknown }, call: () => Promise<T>): Promise<T> => {
-      if (Object.keys(extra).length > 0) {
-        (command.middlewareStack as BuildStack).add((next) => (args) => next({ ...args, request: withHeaders(args.request, extra) }), { step: 'build', name: 'nexusHeaderRules' });
-      }
-      return clientKey ? forwardedKey.run(clientKey, call) : call();
-    };
+    const headers = headersFor(this.config.headers, incoming);
     try {
       if (request.stream !== true) {
-        const command = new sdk.Converse(input);
-        const output = await send(command, () => client.send(command, { abortSignal: signal }));
-        return { kind: 'completion', body: fromConverse(output, request.model, id) };
+        const command = new sdk.Converse(input.value);
+        withHeaders(command.middlewareStack, headers, clientKey);
+        const output = await client.send(command, { abortSignal: signal });
+        return { kind: 'completion', body: fromConverse(output, request.model, answerId(output)) };
       }
-      const command = new sdk.ConverseStream(input);
-      const { stream } = await send(command, () => client.send(command, { abortSignal: signal }));
+      const command = new sdk.ConverseStream(input.value);
+      withHeaders(command.middlewareStack, headers, clientKey);
+      const output = await client.send(command, { abortSignal: signal });
+      const { stream } = output;
       if (!stream) return { kind: 'error', status: 502, message: `provider '${this.name}' answered without a stream` };
-      return { kind: 'stream', chunks: chunksFromConverse(stream, request.model, id) };
+      return { kind: 'stream', chunks: chunksFromConverse(stream, request.model, answerId(output)) };
     } catch (error) {
       const status = answeredStatus(error);
       if (status === undefined || signal.aborted) throw error;
@@ -261,16 +243,32 @@ export class BedrockProvider implements ChatProvider {
   }
 }
 
-/** What of an SDK command's middleware stack adding a build step needs. */
-interface BuildStack {
-  add(middleware: (next: (args: { request: unknown }) => Promise<unknown>) => (args: { request: unknown }) => Promise<unknown>, options: { step: 'build'; name: string }): void;
+/** What of an SDK command's middleware stack adding a step needs. */
+interface MiddlewareStack {
+  addRelativeTo(
+    middleware: (next: (args: { request: unknown }) => Promise<unknown>) => (args: { request: unknown }) => Promise<unknown>,
+    options: { relation: 'after'; toMiddleware: string; name: string },
+  ): void;
 }
 
-/** `request` (an HTTP request of the SDK's) with `headers` added. */
-function withHeaders(request: unknown, headers: Record<string, string>): unknown {
-  const http = request as { headers: Record<string, string> };
-  http.headers = { ...http.headers, ...headers };
-  return http;
+/**
+ * Adds the header rules' `headers` to a command's request, and the client's own Bedrock API key
+ * when it brought one. This runs after signing (the rules' headers are sent, not signed): the SDK
+ * resolves credentials once per client and keeps a token for good, so a key that differs per
+ * request can only be set on the request itself.
+ */
+function withHeaders(stack: unknown, headers: Record<string, string>, clientKey: string | undefined): void {
+  if (Object.keys(headers).length === 0 && clientKey === undefined) return;
+  (stack as MiddlewareStack).addRelativeTo(
+    (next) => (args) => {
+      const request = args.request as { headers: Record<string, string> };
+      // The signer's Authorization (any case) gives way to the client's key.
+      const signed = Object.entries(request.headers).filter(([name]) => clientKey === undefined || name.toLowerCase() !== 'authorization');
+      request.headers = { ...Object.fromEntries(signed), ...headers, ...(clientKey !== undefined && { authorization: `Bearer ${clientKey}` }) };
+      return next(args);
+    },
+    { relation: 'after', toMiddleware: 'httpSigningMiddleware', name: 'nexusRequestHeaders' },
+  );
 }
 
 /** The AWS SDK clients for a provider's region, endpoint and credentials. */
@@ -295,7 +293,8 @@ async function loadSdk(config: LlmProviderConfig, pool: Pool): Promise<AwsSdk> {
         : common;
   return {
     runtime: new runtime.BedrockRuntimeClient(configured),
-    forwarding: config.forward_token ? new runtime.BedrockRuntimeClient(bearer(async () => ({ token: forwardedKey.getStore() ?? '' }))) : undefined,
+    // Its token is a stand-in: each request's own key replaces it (withHeaders).
+    forwarding: config.forward_token ? new runtime.BedrockRuntimeClient(bearer(async () => ({ token: 'set-per-request' }))) : undefined,
     control: new control.BedrockClient(configured),
     Converse: runtime.ConverseCommand,
     ConverseStream: runtime.ConverseStreamCommand,

@@ -6,9 +6,10 @@
  * `functionResponse` parts (named after the call they answer: Gemini matches them by name),
  * images `inlineData` (data: URLs) or `fileData`. Answers and stream chunks are translated back.
  */
+import { randomBytes } from 'node:crypto';
 import type { LlmProviderConfig } from '../../config/schema.js';
 import { parseToolArguments } from '../anthropic-shape.js';
-import { providerKey, type ChatOutcome, type ChatRequest } from '../provider.js';
+import { appendTurn, contentParts, contentText, providerKey, type ChatOutcome, type ChatRequest } from '../provider.js';
 import { HttpProvider, type SseJson, type WireFormat } from './http-provider.js';
 
 export const GOOGLE_BASE_URL = 'https://generativelanguage.googleapis.com/v1beta';
@@ -20,28 +21,23 @@ type Part = Json;
 const FINISH: Readonly<Record<string, string>> = { STOP: 'stop', MAX_TOKENS: 'length', FINISH_REASON_UNSPECIFIED: 'stop', OTHER: 'stop', MALFORMED_FUNCTION_CALL: 'stop' };
 const finishOf = (reason: unknown, calledTools: boolean) => (calledTools ? 'tool_calls' : (FINISH[String(reason)] ?? 'content_filter'));
 
+/** What Google documents to send for a function call whose thought signature is not known. */
+export const NO_SIGNATURE = 'skip_thought_signature_validator';
+
 const IMAGE_TYPES: Readonly<Record<string, string>> = { png: 'image/png', gif: 'image/gif', webp: 'image/webp', heic: 'image/heic', heif: 'image/heif' };
 
 /** OpenAI content (a string or parts) as Gemini parts. */
-function partsOf(content: unknown): Part[] {
-  if (typeof content === 'string') return content === '' ? [] : [{ text: content }];
-  if (!Array.isArray(content)) return [];
-  return content.flatMap((part: Json): Part[] => {
-    if (part['type'] === 'text') return [{ text: String(part['text'] ?? '') }];
-    if (part['type'] === 'image_url') {
-      const url = String((part['image_url'] as Json | undefined)?.['url'] ?? '');
-      const data = /^data:([^;]+);base64,(.*)$/s.exec(url);
-      if (data) return [{ inlineData: { mimeType: data[1], data: data[2] } }];
-      const extension = /\.([a-z0-9]+)(?:[?#]|$)/i.exec(url)?.[1]?.toLowerCase() ?? '';
-      return [{ fileData: { mimeType: IMAGE_TYPES[extension] ?? 'image/jpeg', fileUri: url } }];
-    }
-    return [];
+const partsOf = (content: unknown): Part[] =>
+  contentParts(content).map((part): Part => {
+    if (part.kind === 'text') return { text: part.text };
+    if (part.inline) return { inlineData: { mimeType: part.inline.mediaType, data: part.inline.base64 } };
+    const extension = /\.([a-z0-9]+)(?:[?#]|$)/i.exec(part.url)?.[1]?.toLowerCase() ?? '';
+    return { fileData: { mimeType: IMAGE_TYPES[extension] ?? 'image/jpeg', fileUri: part.url } };
   });
-}
 
 /** A tool's result as the object Gemini's `functionResponse.response` must be. */
 function toolResponse(content: unknown): Json {
-  const text = typeof content === 'string' ? content : partsOf(content).map((part) => part['text'] ?? '').join('');
+  const text = contentText(content);
   try {
     const parsed = JSON.parse(text) as unknown;
     if (parsed !== null && typeof parsed === 'object' && !Array.isArray(parsed)) return parsed as Json;
@@ -63,16 +59,12 @@ export function toGoogle(request: ChatRequest): Json {
   const contents: { role: string; parts: Part[] }[] = [];
   /** Tool call id -> function name, for the results that answer them. */
   const calledNames = new Map<string, string>();
-  const push = (role: string, parts: Part[]) => {
-    const last = contents[contents.length - 1];
-    // Consecutive turns of one role are merged: parallel tool results must come as one turn.
-    if (last && last.role === role) last.parts.push(...parts);
-    else contents.push({ role, parts });
-  };
+  // Merging turns also puts parallel tool results in one turn, as Gemini wants them.
+  const push = (role: string, parts: Part[]) => appendTurn(contents, role, 'parts', parts);
   for (const message of request.messages as Json[]) {
     const role = message['role'];
     if (role === 'system' || role === 'developer') {
-      system.push(partsOf(message['content']).map((part) => part['text'] ?? '').join('\n'));
+      system.push(contentText(message['content'], '\n'));
     } else if (role === 'tool') {
       const id = String(message['tool_call_id'] ?? '');
       push('user', [{ functionResponse: { name: calledNames.get(id) ?? id, response: toolResponse(message['content']) } }]);
@@ -83,6 +75,10 @@ export function toGoogle(request: ChatRequest): Json {
         const signature = ((call['extra_content'] as Json | undefined)?.['google'] as Json | undefined)?.['thought_signature'];
         return { functionCall: { name: String(fn['name']), args: parseToolArguments(fn['arguments']) }, ...(signature !== undefined && { thoughtSignature: signature }) };
       });
+      // Gemini 3 refuses a function call turn without its thought signature, which clients of the
+      // Anthropic protocol (and OpenAI clients that rebuild messages) cannot send back: such a turn
+      // carries the stand-in Google documents for history without signatures.
+      if (calls.length > 0 && !calls.some((call) => call['thoughtSignature'] !== undefined)) calls[0]!['thoughtSignature'] = NO_SIGNATURE;
       push('model', [...partsOf(message['content']), ...calls]);
     } else {
       push('user', partsOf(message['content']));
@@ -93,8 +89,9 @@ export function toGoogle(request: ChatRequest): Json {
   const generation: Json = {};
   const maxTokens = request['max_completion_tokens'] ?? request['max_tokens'];
   if (maxTokens !== undefined) generation['maxOutputTokens'] = maxTokens;
-  if (request['temperature'] !== undefined) generation['temperature'] = request['temperature'];
-  if (request['top_p'] !== undefined) generation['topP'] = request['top_p'];
+  for (const [ours, theirs] of [['temperature', 'temperature'], ['top_p', 'topP'], ['seed', 'seed'], ['presence_penalty', 'presencePenalty'], ['frequency_penalty', 'frequencyPenalty']] as const) {
+    if (request[ours] !== undefined && request[ours] !== null) generation[theirs] = request[ours];
+  }
   const stop = request['stop'];
   if (stop !== undefined && stop !== null) generation['stopSequences'] = Array.isArray(stop) ? stop : [stop];
   const format = request['response_format'] as Json | undefined;
@@ -142,11 +139,12 @@ function readParts(response: Json): { text: string; calls: Part[]; candidate: Js
  * with the call in later turns, rides in `extra_content.google.thought_signature`, where Google's
  * own OpenAI-compatible API puts it.
  */
-function asToolCall(part: Part, index: number): Json {
+function asToolCall(part: Part): Json {
   const call = part['functionCall'] as Json;
   const signature = part['thoughtSignature'];
   return {
-    id: typeof call['id'] === 'string' ? call['id'] : `call_${index}`,
+    // Unique, unlike Gemini's call order: clients key tool results by it across turns.
+    id: typeof call['id'] === 'string' ? call['id'] : `call_${randomBytes(12).toString('hex')}`,
     type: 'function',
     function: { name: call['name'], arguments: JSON.stringify(call['args'] ?? {}) },
     ...(typeof signature === 'string' && { extra_content: { google: { thought_signature: signature } } }),
@@ -165,7 +163,7 @@ export function fromGoogle(response: Json): Json {
     choices: [
       {
         index: 0,
-        message: { role: 'assistant', content: text === '' && calls.length > 0 ? null : text, ...(calls.length > 0 && { tool_calls: calls.map(asToolCall) }) },
+        message: { role: 'assistant', content: text === '' && calls.length > 0 ? null : text, ...(calls.length > 0 && { tool_calls: calls.map((call) => asToolCall(call)) }) },
         // No candidate means the prompt itself was blocked.
         finish_reason: candidate ? finishOf(candidate['finishReason'], calls.length > 0) : 'content_filter',
       },
@@ -198,7 +196,7 @@ export async function* chunksFromGoogle(events: SseJson): AsyncGenerator<Json> {
     if (text !== '') yield chunk({ content: text });
     for (const call of calls) {
       const index = toolCalls++;
-      yield chunk({ tool_calls: [{ index, ...asToolCall(call, index) }] });
+      yield chunk({ tool_calls: [{ index, ...asToolCall(call) }] });
     }
     const reason = candidate?.['finishReason'];
     if (reason !== undefined || (!candidate && data['promptFeedback'])) {
@@ -222,7 +220,7 @@ export class GoogleProvider extends HttpProvider {
 
   complete(request: ChatRequest, incoming: Readonly<Record<string, string>>, signal: AbortSignal): Promise<ChatOutcome> {
     const path = request.stream === true ? methodPath(request.model, 'streamGenerateContent?alt=sse') : methodPath(request.model, 'generateContent');
-    return this.exchange(path, toGoogle(request), request.stream === true, incoming, signal);
+    return this.exchange(path, () => toGoogle(request), request.stream === true, incoming, signal);
   }
 
   /** The models that can generate content, without the `models/` prefix, page by page. */

@@ -67,11 +67,14 @@ export abstract class HttpProvider implements ChatProvider {
   }
 
   /**
-   * POSTs `body` (the provider's own shape) to `path` with the header rules applied, and reads
-   * the answer as a stream when `stream`; throws when the provider cannot be reached.
+   * POSTs the request `translate` puts in the provider's own shape (400 if it cannot) to `path`,
+   * with the header rules applied, and reads the answer as a stream when `stream`; throws when
+   * the provider cannot be reached.
    */
-  protected async exchange(path: string, body: unknown, stream: boolean, incoming: Readonly<Record<string, string>>, signal: AbortSignal): Promise<ChatOutcome> {
-    const response = await this.post(path, body, incoming, signal);
+  protected async exchange(path: string, translate: () => unknown, stream: boolean, incoming: Readonly<Record<string, string>>, signal: AbortSignal): Promise<ChatOutcome> {
+    const body = translated(this.name, translate);
+    if (body.kind === 'error') return body;
+    const response = await this.post(path, body.value, incoming, signal);
     const status = response.statusCode ?? 502;
     if (status >= 300) return errorOutcome(status, await readText(response).catch(() => ''), this.wire.openAiErrors);
     if (stream) return { kind: 'stream', chunks: this.wire.chunks(sseJson(response)) };
@@ -93,6 +96,15 @@ export abstract class HttpProvider implements ChatProvider {
   close(): void {
     this.pool.http.destroy();
     this.pool.https.destroy();
+  }
+}
+
+/** What `translate` makes of a request, or a 400 naming the provider when the request does not fit its API. */
+export function translated<T>(provider: string, translate: () => T): { kind: 'translated'; value: T } | Extract<ChatOutcome, { kind: 'error' }> {
+  try {
+    return { kind: 'translated', value: translate() };
+  } catch (error) {
+    return { kind: 'error', status: 400, message: `the request cannot be sent to provider '${provider}': ${(error as Error).message}` };
   }
 }
 

@@ -22,7 +22,7 @@ export class OpenAiProvider extends HttpProvider {
   }
 
   complete(request: ChatRequest, incoming: Readonly<Record<string, string>>, signal: AbortSignal): Promise<ChatOutcome> {
-    return this.exchange('/chat/completions', request, request.stream === true, incoming, signal);
+    return this.exchange('/chat/completions', () => request, request.stream === true, incoming, signal);
   }
 
   async discover(): Promise<string[]> {
