@@ -7,7 +7,7 @@ import Anthropic from '@anthropic-ai/sdk';
 import OpenAI from 'openai';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { RunningNexus } from '../src/server.js';
-import { nexusWith, readChatStream, startVendorFixture, type Vendor, type VendorFixture } from './helpers/llm.js';
+import { ANTHROPIC_WEATHER_TOOL, nexusWith, readChatStream, startVendorFixture, WEATHER_TOOL, type Vendor, type VendorFixture } from './helpers/llm.js';
 
 /** A model each fixture answers, by provider type. */
 const MODELS: Record<Vendor, string> = { openai: 'gpt-fixture', anthropic: 'claude-fixture', google: 'gemini-fixture', bedrock: 'fixture.claude' };
@@ -74,6 +74,46 @@ describe('both protocols to every provider type', () => {
       expect(final.stop_reason).toBe('end_turn');
       expect(deltas.join('')).toBe(`echo: ${said}`);
       expect(deltas.length).toBeGreaterThan(1); // streamed in pieces, not as one block
+    });
+  }
+
+  // Providers whose API is not OpenAI's translate parallel tool calls, and their results, both ways.
+  for (const vendor of ['anthropic', 'google', 'bedrock'] as const) {
+    const model = `${vendor}/${MODELS[vendor]}`;
+    const question = 'the weather in Paris and Rome?';
+
+    it(`parallel tool calls, OpenAI client → ${vendor}, streaming and not`, async () => {
+      const request = { model, messages: [{ role: 'user' as const, content: question }], tools: [WEATHER_TOOL] };
+      const [whole, streamed] = await Promise.all([openai.chat.completions.create(request), openai.chat.completions.stream(request).finalChatCompletion()]);
+      for (const answer of [whole, streamed]) {
+        const calls = answer.choices[0]?.message.tool_calls as OpenAI.ChatCompletionMessageFunctionToolCall[];
+        expect(answer.choices[0]?.finish_reason).toBe('tool_calls');
+        expect(calls.map((call) => JSON.parse(call.function.arguments))).toEqual([{ city: 'Paris' }, { city: 'Rome' }]);
+        expect(new Set(calls.map((call) => call.id)).size).toBe(2);
+      }
+      const calls = whole.choices[0]!.message.tool_calls!;
+      const next = await openai.chat.completions.create({
+        ...request,
+        messages: [...request.messages, whole.choices[0]!.message, ...calls.map((call, i) => ({ role: 'tool' as const, tool_call_id: call.id, content: ['sunny', 'rainy'][i]! }))],
+      });
+      expect(next.choices[0]?.message.content).toMatch(/^the tool said: .*sunny.* \| .*rainy/);
+    });
+
+    it(`parallel tool calls, Anthropic client → ${vendor}, streaming and not`, async () => {
+      const request = { model, max_tokens: 100, tools: [ANTHROPIC_WEATHER_TOOL], messages: [{ role: 'user' as const, content: question }] };
+      const [whole, streamed] = await Promise.all([anthropic.messages.create(request), anthropic.messages.stream(request).finalMessage()]);
+      for (const answer of [whole, streamed]) {
+        const uses = answer.content.filter((block) => block.type === 'tool_use');
+        expect(answer.stop_reason).toBe('tool_use');
+        expect(uses.map((use) => use.input)).toEqual([{ city: 'Paris' }, { city: 'Rome' }]);
+        expect(new Set(uses.map((use) => use.id)).size).toBe(2);
+      }
+      const uses = whole.content.filter((block) => block.type === 'tool_use');
+      const next = await anthropic.messages.create({
+        ...request,
+        messages: [...request.messages, { role: 'assistant', content: whole.content }, { role: 'user', content: uses.map((use, i) => ({ type: 'tool_result' as const, tool_use_id: use.id, content: ['sunny', 'rainy'][i]! })) }],
+      });
+      expect(next.content[0]).toMatchObject({ type: 'text', text: expect.stringMatching(/^the tool said: .*sunny.* \| .*rainy/) });
     });
   }
 });
