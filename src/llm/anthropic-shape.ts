@@ -4,7 +4,7 @@
  * Anthropic's stream events (message_start, content_block_start/delta/stop, message_delta,
  * message_stop).
  */
-import type { ChatRequest } from './provider.js';
+import { assistantMessage, toolCall, type ChatRequest } from './provider.js';
 
 type Json = Record<string, unknown>;
 
@@ -39,9 +39,8 @@ export function requestFromAnthropic(body: Json, model: string): ChatRequest {
     if (message['role'] === 'assistant') {
       const calls = blocks
         .filter((block) => block['type'] === 'tool_use')
-        .map((block) => ({ id: block['id'], type: 'function', function: { name: block['name'], arguments: JSON.stringify(block['input'] ?? {}) } }));
-      const text = textOf(blocks);
-      messages.push({ role: 'assistant', content: text === '' && calls.length > 0 ? null : text, ...(calls.length > 0 && { tool_calls: calls }) });
+        .map((block) => toolCall(block['id'], block['name'], block['input']));
+      messages.push(assistantMessage(textOf(blocks), calls));
       continue;
     }
     // Tool results become tool messages, in order, before what else the user turn says.

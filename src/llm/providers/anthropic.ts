@@ -7,7 +7,7 @@
  */
 import type { LlmProviderConfig } from '../../config/schema.js';
 import { parseToolArguments, STOP_TO_FINISH } from '../anthropic-shape.js';
-import { appendTurn, contentParts, contentText, providerKey, type ChatOutcome, type ChatRequest } from '../provider.js';
+import { appendTurn, chatCompletion, chunkMaker, contentParts, contentText, providerKey, tokenUsage, toolCall, type ChatOutcome, type ChatRequest } from '../provider.js';
 import { HttpProvider, listedIds, type SseJson, type WireFormat } from './http-provider.js';
 
 export const ANTHROPIC_BASE_URL = 'https://api.anthropic.com/v1';
@@ -73,55 +73,38 @@ export function toAnthropic(request: ChatRequest): Json {
 const usageOf = (usage: Json | undefined) => {
   const prompt = Number(usage?.['input_tokens'] ?? 0);
   const completion = Number(usage?.['output_tokens'] ?? 0);
-  return { prompt_tokens: prompt, completion_tokens: completion, total_tokens: prompt + completion };
+  return tokenUsage(prompt, completion);
 };
 
 /** An Anthropic message as an OpenAI `chat.completion`. */
 export function fromAnthropic(message: Json): Json {
   const content = (message['content'] as Block[] | undefined) ?? [];
   const text = content.filter((block) => block.type === 'text').map((block) => block['text']).join('');
-  const calls = content
-    .filter((block) => block.type === 'tool_use')
-    .map((block) => ({ id: block['id'], type: 'function', function: { name: block['name'], arguments: JSON.stringify(block['input'] ?? {}) } }));
-  return {
+  const calls = content.filter((block) => block.type === 'tool_use').map((block) => toolCall(block['id'], block['name'], block['input']));
+  return chatCompletion({
     id: message['id'],
-    object: 'chat.completion',
-    created: Math.floor(Date.now() / 1000),
     model: message['model'],
-    choices: [
-      {
-        index: 0,
-        message: { role: 'assistant', content: text === '' && calls.length > 0 ? null : text, ...(calls.length > 0 && { tool_calls: calls }) },
-        finish_reason: STOP_TO_FINISH[String(message['stop_reason'])] ?? 'stop',
-      },
-    ],
+    text,
+    calls,
+    finish: STOP_TO_FINISH[String(message['stop_reason'])] ?? 'stop',
     usage: usageOf(message['usage'] as Json | undefined),
-  };
+  });
 }
 
 /** Anthropic's stream events as OpenAI `chat.completion.chunk`s; an `error` event throws. */
 export async function* chunksFromAnthropic(events: SseJson): AsyncGenerator<Json> {
-  let id = '';
-  let model = '';
-  const created = Math.floor(Date.now() / 1000);
+  const answer = { id: '', model: '' };
+  const chunk = chunkMaker(answer);
   /** Anthropic's content block index -> OpenAI's tool call index. */
   const toolIndex = new Map<number, number>();
-  const chunk = (delta: Json, finish: string | null = null, extra: Json = {}) => ({
-    id,
-    object: 'chat.completion.chunk',
-    created,
-    model,
-    choices: [{ index: 0, delta, finish_reason: finish }],
-    ...extra,
-  });
   let inputTokens = 0;
   for await (const { data } of events) {
     const type = data['type'];
     if (type === 'error') throw new Error(String((data['error'] as Json | undefined)?.['message'] ?? 'the provider reported an error'));
     if (type === 'message_start') {
       const message = data['message'] as Json;
-      id = String(message['id'] ?? '');
-      model = String(message['model'] ?? '');
+      answer.id = String(message['id'] ?? '');
+      answer.model = String(message['model'] ?? '');
       inputTokens = Number((message['usage'] as Json | undefined)?.['input_tokens'] ?? 0);
       yield chunk({ role: 'assistant', content: '' });
     } else if (type === 'content_block_start') {

@@ -14,20 +14,17 @@ import type { BedrockRuntimeClient, ContentBlock, ConverseCommandInput, Converse
 import type { BedrockClient } from '@aws-sdk/client-bedrock';
 import type { LlmProviderConfig } from '../../config/schema.js';
 import { createPool, type Pool } from '../../mcp/downstreams/http-client.js';
-import { parseToolArguments } from '../anthropic-shape.js';
+import { parseToolArguments, STOP_TO_FINISH } from '../anthropic-shape.js';
 import { headersFor } from '../header-rules.js';
-import { appendTurn, contentParts, contentText, PROVIDER_KEY_HEADER, type ChatOutcome, type ChatProvider, type ChatRequest } from '../provider.js';
+import { appendTurn, chatCompletion, chunkMaker, contentParts, contentText, PROVIDER_KEY_HEADER, tokenUsage, toolCall, type ChatOutcome, type ChatProvider, type ChatRequest } from '../provider.js';
 import { DISCOVERY_TIMEOUT_MS, translated } from './http-provider.js';
 
 type Json = Record<string, unknown>;
 
 /** Bedrock stop reasons as OpenAI finish reasons. */
 const FINISH: Readonly<Record<string, string>> = {
-  end_turn: 'stop',
-  stop_sequence: 'stop',
-  max_tokens: 'length',
+  ...STOP_TO_FINISH,
   model_context_window_exceeded: 'length',
-  tool_use: 'tool_calls',
   guardrail_intervened: 'content_filter',
   content_filtered: 'content_filter',
 };
@@ -104,27 +101,14 @@ export function toConverse(request: ChatRequest): ConverseCommandInput {
   return input;
 }
 
-const usageOf = (usage: { inputTokens?: number; outputTokens?: number } | undefined) => {
-  const prompt = usage?.inputTokens ?? 0;
-  const completion = usage?.outputTokens ?? 0;
-  return { prompt_tokens: prompt, completion_tokens: completion, total_tokens: prompt + completion };
-};
+const usageOf = (usage: { inputTokens?: number; outputTokens?: number } | undefined) => tokenUsage(usage?.inputTokens ?? 0, usage?.outputTokens ?? 0);
 
 /** A Converse answer as an OpenAI `chat.completion`. */
 export function fromConverse(output: { output?: { message?: Message }; stopReason?: string; usage?: { inputTokens?: number; outputTokens?: number } }, model: string, id: string): Json {
   const content = output.output?.message?.content ?? [];
   const text = content.map((block) => ('text' in block && typeof block.text === 'string' ? block.text : '')).join('');
-  const calls = content.flatMap((block) =>
-    'toolUse' in block && block.toolUse ? [{ id: block.toolUse.toolUseId, type: 'function', function: { name: block.toolUse.name, arguments: JSON.stringify(block.toolUse.input ?? {}) } }] : [],
-  );
-  return {
-    id,
-    object: 'chat.completion',
-    created: Math.floor(Date.now() / 1000),
-    model,
-    choices: [{ index: 0, message: { role: 'assistant', content: text === '' && calls.length > 0 ? null : text, ...(calls.length > 0 && { tool_calls: calls }) }, finish_reason: finishOf(output.stopReason) }],
-    usage: usageOf(output.usage),
-  };
+  const calls = content.flatMap((block) => ('toolUse' in block && block.toolUse ? [toolCall(block.toolUse.toolUseId, block.toolUse.name, block.toolUse.input)] : []));
+  return chatCompletion({ id, model, text, calls, finish: finishOf(output.stopReason), usage: usageOf(output.usage) });
 }
 
 /**
@@ -132,8 +116,7 @@ export function fromConverse(output: { output?: { message?: Message }; stopReaso
  * (Bedrock sends `metadata` after `messageStop`); an exception event throws.
  */
 export async function* chunksFromConverse(events: AsyncIterable<ConverseStreamOutput>, model: string, id: string): AsyncGenerator<Json> {
-  const created = Math.floor(Date.now() / 1000);
-  const chunk = (delta: Json, finish: string | null = null, extra: Json = {}) => ({ id, object: 'chat.completion.chunk', created, model, choices: [{ index: 0, delta, finish_reason: finish }], ...extra });
+  const chunk = chunkMaker({ id, model });
   /** Bedrock's content block index -> OpenAI's tool call index. */
   const toolIndex = new Map<number, number>();
   let stopReason: string | undefined;

@@ -9,7 +9,7 @@
 import { randomBytes } from 'node:crypto';
 import type { LlmProviderConfig } from '../../config/schema.js';
 import { parseToolArguments } from '../anthropic-shape.js';
-import { appendTurn, contentParts, contentText, providerKey, type ChatOutcome, type ChatRequest } from '../provider.js';
+import { appendTurn, chatCompletion, chunkMaker, contentParts, contentText, providerKey, tokenUsage, toolCall, type ChatOutcome, type ChatRequest } from '../provider.js';
 import { HttpProvider, type SseJson, type WireFormat } from './http-provider.js';
 
 export const GOOGLE_BASE_URL = 'https://generativelanguage.googleapis.com/v1beta';
@@ -123,7 +123,7 @@ const usageOf = (usage: Json | undefined) => {
   const prompt = Number(usage?.['promptTokenCount'] ?? 0);
   // Thinking tokens are billed as output: they count as completion tokens.
   const completion = Number(usage?.['candidatesTokenCount'] ?? 0) + Number(usage?.['thoughtsTokenCount'] ?? 0);
-  return { prompt_tokens: prompt, completion_tokens: completion, total_tokens: prompt + completion };
+  return tokenUsage(prompt, completion);
 };
 
 /** The first candidate's parts: text (thoughts left out) and the parts that call functions. */
@@ -142,51 +142,39 @@ function readParts(response: Json): { text: string; calls: Part[]; candidate: Js
 function asToolCall(part: Part): Json {
   const call = part['functionCall'] as Json;
   const signature = part['thoughtSignature'];
-  return {
-    // Unique, unlike Gemini's call order: clients key tool results by it across turns.
-    id: typeof call['id'] === 'string' ? call['id'] : `call_${randomBytes(12).toString('hex')}`,
-    type: 'function',
-    function: { name: call['name'], arguments: JSON.stringify(call['args'] ?? {}) },
-    ...(typeof signature === 'string' && { extra_content: { google: { thought_signature: signature } } }),
-  };
+  // Unique, unlike Gemini's call order: clients key tool results by it across turns.
+  const id = typeof call['id'] === 'string' ? call['id'] : `call_${randomBytes(12).toString('hex')}`;
+  return { ...toolCall(id, call['name'], call['args']), ...(typeof signature === 'string' && { extra_content: { google: { thought_signature: signature } } }) };
 }
 
 /** A Gemini answer as an OpenAI `chat.completion`. */
 export function fromGoogle(response: Json): Json {
   if (!Array.isArray(response['candidates']) && !response['promptFeedback']) throw new Error('not a generateContent answer');
   const { text, calls, candidate } = readParts(response);
-  return {
+  return chatCompletion({
     id: response['responseId'] ?? 'gemini',
-    object: 'chat.completion',
-    created: Math.floor(Date.now() / 1000),
     model: response['modelVersion'],
-    choices: [
-      {
-        index: 0,
-        message: { role: 'assistant', content: text === '' && calls.length > 0 ? null : text, ...(calls.length > 0 && { tool_calls: calls.map((call) => asToolCall(call)) }) },
-        // No candidate means the prompt itself was blocked.
-        finish_reason: candidate ? finishOf(candidate['finishReason'], calls.length > 0) : 'content_filter',
-      },
-    ],
+    text,
+    calls: calls.map((call) => asToolCall(call)),
+    // No candidate means the prompt itself was blocked.
+    finish: candidate ? finishOf(candidate['finishReason'], calls.length > 0) : 'content_filter',
     usage: usageOf(response['usageMetadata'] as Json | undefined),
-  };
+  });
 }
 
 /** Gemini's stream (whole responses, each with the next parts) as OpenAI chunks; an error event throws. */
 export async function* chunksFromGoogle(events: SseJson): AsyncGenerator<Json> {
-  const created = Math.floor(Date.now() / 1000);
+  const answer: { id: string; model: unknown } = { id: 'gemini', model: undefined };
+  const chunk = chunkMaker(answer);
   let toolCalls = 0;
   let started = false;
   let finished = false;
   let usage: Json | undefined;
-  let id = 'gemini';
-  let model: unknown;
-  const chunk = (delta: Json, finish: string | null = null, extra: Json = {}) => ({ id, object: 'chat.completion.chunk', created, model, choices: [{ index: 0, delta, finish_reason: finish }], ...extra });
   for await (const { data } of events) {
     const error = data['error'] as Json | undefined;
     if (error) throw new Error(String(error['message'] ?? 'the provider reported an error'));
-    id = String(data['responseId'] ?? id);
-    model = data['modelVersion'] ?? model;
+    answer.id = String(data['responseId'] ?? answer.id);
+    answer.model = data['modelVersion'] ?? answer.model;
     usage = (data['usageMetadata'] as Json | undefined) ?? usage;
     if (!started) {
       started = true;
