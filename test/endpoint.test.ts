@@ -44,7 +44,7 @@ async function post(url: string, body: unknown, headers: Record<string, string> 
   });
   const text = await response.text();
   const data = text.startsWith('{') ? text : (text.match(/^data: (.*)$/m)?.[1] ?? 'null');
-  return { status: response.status, headers: response.headers, json: JSON.parse(data) as Record<string, any> };
+  return { status: response.status, headers: response.headers, json: JSON.parse(data) as Record<string, any> }; // eslint-disable-line @typescript-eslint/no-explicit-any
 }
 
 function initialize(protocolVersion: string) {

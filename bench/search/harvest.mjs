@@ -289,9 +289,9 @@ const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 
 async function killAll(pids) {
   const left = pids.filter(alive);
-  for (const p of left) try { process.kill(p, 'SIGTERM'); } catch {}
+  for (const p of left) try { process.kill(p, 'SIGTERM'); } catch { /* already gone */ }
   for (let i = 0; i < 20 && left.some(alive); i++) await sleep(100);
-  for (const p of left.filter(alive)) try { process.kill(p, 'SIGKILL'); } catch {}
+  for (const p of left.filter(alive)) try { process.kill(p, 'SIGKILL'); } catch { /* already gone */ }
   for (let i = 0; i < 20 && left.some(alive); i++) await sleep(50);
   return left.filter(alive);
 }
@@ -333,7 +333,6 @@ async function harvest(server, isolation) {
   });
   const client = new Client({ name: 'nexus-search-bench-harvest', version: '0.1.0' });
   let pid = null;
-  let tree = [];
   try {
     await withTimeout(client.connect(transport), START_TIMEOUT_MS, 'connect');
     pid = transport.pid;
@@ -346,7 +345,7 @@ async function harvest(server, isolation) {
     throw err;
   } finally {
     pid ??= transport.pid;
-    tree = pid ? [pid, ...descendants(pid)] : [];
+    const tree = pid ? [pid, ...descendants(pid)] : [];
     await client.close().catch(() => {});
     const survivors = await killAll(tree);
     if (survivors.length) console.error(`[${server.name}] could not kill pid(s) ${survivors.join(', ')}`);

@@ -72,6 +72,8 @@ export async function redisStore(config: RedisStorageConfig, logger: Logger): Pr
     state = 'healthy';
   } catch (error) {
     client.disconnect();
+    // No `cause`: the original error quotes the Redis URL, password included.
+    // eslint-disable-next-line preserve-caught-error
     throw new Error(`cannot reach Redis (${redactUrls(error instanceof Error ? error.message : String(error))})`);
   }
   return {
