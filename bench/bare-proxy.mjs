@@ -20,7 +20,12 @@ async function post(message) {
   return JSON.parse(data[data.length - 1].slice(5));
 }
 
-await post({ jsonrpc: '2.0', id: 0, method: 'initialize', params: { protocolVersion: '2025-11-25', capabilities: {}, clientInfo: { name: 'bare', version: '1' } } });
+await post({
+  jsonrpc: '2.0',
+  id: 0,
+  method: 'initialize',
+  params: { protocolVersion: '2025-11-25', capabilities: {}, clientInfo: { name: 'bare', version: '1' } },
+});
 await post({ jsonrpc: '2.0', method: 'notifications/initialized' });
 
 const reply = (res, status, message, headers = {}) => {
@@ -35,12 +40,21 @@ createServer((req, res) => {
     if (req.method !== 'POST') return reply(res, 405);
     const message = JSON.parse(body);
     if (message.method === 'initialize') {
-      const result = { protocolVersion: message.params.protocolVersion, capabilities: { tools: {} }, serverInfo: { name: 'bare', version: '1' } };
+      const result = {
+        protocolVersion: message.params.protocolVersion,
+        capabilities: { tools: {} },
+        serverInfo: { name: 'bare', version: '1' },
+      };
       return reply(res, 200, { jsonrpc: '2.0', id: message.id, result }, { 'mcp-session-id': 'bare' });
     }
     if (message.method !== 'tools/call') return reply(res, 202);
     const { name, arguments: args } = message.params.arguments;
-    const answer = await post({ jsonrpc: '2.0', id: nextId++, method: 'tools/call', params: { name: name.split('__')[1], arguments: args } });
+    const answer = await post({
+      jsonrpc: '2.0',
+      id: nextId++,
+      method: 'tools/call',
+      params: { name: name.split('__')[1], arguments: args },
+    });
     reply(res, 200, { jsonrpc: '2.0', id: message.id, result: answer.result });
   });
 }).listen(port, '127.0.0.1', () => process.stderr.write(`bare proxy listening on ${port}\n`));

@@ -19,7 +19,18 @@ import { parseConfig } from '../src/config/load.js';
 import { freshSignalFetch, latencies, quantile, throughput } from './measure.js';
 import { silentLogger } from '../src/log.js';
 import { startNexus } from '../src/server.js';
-import { childPids, EVERYTHING, FIXTURE_SERVER, freePort, NEXUS_BIN, spawnNode, startEverything, startFixtureHttp, waitForPort, type Spawned } from '../test/helpers/processes.js';
+import {
+  childPids,
+  EVERYTHING,
+  FIXTURE_SERVER,
+  freePort,
+  NEXUS_BIN,
+  spawnNode,
+  startEverything,
+  startFixtureHttp,
+  waitForPort,
+  type Spawned,
+} from '../test/helpers/processes.js';
 
 const CALLS = Number(process.env.BENCH_CALLS ?? 2_000);
 const WARM_UP = 300;
@@ -90,7 +101,21 @@ async function echoTable(): Promise<void> {
   const everything = track(await startEverything('streamableHttp'));
   const fixture = track(await startFixtureHttp());
   const proxyPort = await freePort();
-  track(spawnNode(['node_modules/mcp-proxy/dist/bin/mcp-proxy.mjs', '--host', '127.0.0.1', '--port', String(proxyPort), '--server', 'stream', '--', 'node', EVERYTHING, 'stdio']));
+  track(
+    spawnNode([
+      'node_modules/mcp-proxy/dist/bin/mcp-proxy.mjs',
+      '--host',
+      '127.0.0.1',
+      '--port',
+      String(proxyPort),
+      '--server',
+      'stream',
+      '--',
+      'node',
+      EVERYTHING,
+      'stdio',
+    ]),
+  );
   await waitForPort(proxyPort);
   const barePort = await freePort();
   track(spawnNode(['bench/bare-proxy.mjs', String(barePort), fixture.url]));
@@ -109,10 +134,20 @@ async function echoTable(): Promise<void> {
     { label: 'everything HTTP, direct', baseline: 'everything HTTP, direct', url: everything.url, tool: 'echo' },
     { label: 'everything HTTP, via nexus', baseline: 'everything HTTP, direct', url: `${nexus.url}/mcp`, tool: 'http__echo' },
     { label: 'everything stdio, via nexus', baseline: 'everything HTTP, direct', url: `${nexus.url}/mcp`, tool: 'stdio__echo' },
-    { label: 'everything stdio, via mcp-proxy', baseline: 'everything stdio, via nexus', url: `http://127.0.0.1:${proxyPort}/mcp`, tool: 'echo' },
+    {
+      label: 'everything stdio, via mcp-proxy',
+      baseline: 'everything stdio, via nexus',
+      url: `http://127.0.0.1:${proxyPort}/mcp`,
+      tool: 'echo',
+    },
     { label: 'minimal fixture, direct', baseline: 'minimal fixture, direct', url: fixture.url, tool: 'echo' },
     { label: 'minimal fixture, via nexus', baseline: 'minimal fixture, direct', url: `${nexus.url}/mcp`, tool: 'mini__echo' },
-    { label: 'minimal fixture, via bare proxy', baseline: 'minimal fixture, direct', url: `http://127.0.0.1:${barePort}/mcp`, tool: 'mini__echo' },
+    {
+      label: 'minimal fixture, via bare proxy',
+      baseline: 'minimal fixture, direct',
+      url: `http://127.0.0.1:${barePort}/mcp`,
+      tool: 'mini__echo',
+    },
   ];
   const calls = await Promise.all(targets.map(async (target) => caller(await connect(target.url), target.tool)));
   const times = await interleavedLatencies(calls);
@@ -120,29 +155,48 @@ async function echoTable(): Promise<void> {
   for (const [i, target] of targets.entries()) {
     const call = calls[i] as () => Promise<unknown>;
     const sorted = times[i] as number[];
-    rows.set(target.label, { p50: quantile(sorted, 0.5), p99: quantile(sorted, 0.99), c16: await throughput(call, CALLS, 16), c64: await throughput(call, CALLS, 64) });
+    rows.set(target.label, {
+      p50: quantile(sorted, 0.5),
+      p99: quantile(sorted, 0.99),
+      c16: await throughput(call, CALLS, 16),
+      c64: await throughput(call, CALLS, 64),
+    });
   }
-  console.log(`\necho: ${CALLS} calls per path after ${WARM_UP} warm-up, latency at concurrency 1 measured in ${ROUNDS} interleaved rounds;`);
+  console.log(
+    `\necho: ${CALLS} calls per path after ${WARM_UP} warm-up, latency at concurrency 1 measured in ${ROUNDS} interleaved rounds;`,
+  );
   console.log('throughput (calls/s) at concurrency 16 and 64');
   console.log(`ratios are to the row named in "vs"\n`);
-  console.log(`${'path'.padEnd(34)}${'p50 ms'.padStart(9)}${'p99 ms'.padStart(9)}${'c16/s'.padStart(8)}${'c64/s'.padStart(8)}   vs (p50 ratio, +ms; c16 ratio)`);
+  console.log(
+    `${'path'.padEnd(34)}${'p50 ms'.padStart(9)}${'p99 ms'.padStart(9)}${'c16/s'.padStart(8)}${'c64/s'.padStart(8)}   vs (p50 ratio, +ms; c16 ratio)`,
+  );
   for (const target of targets) {
     const row = rows.get(target.label);
     const base = rows.get(target.baseline);
     if (!row || !base) continue;
-    const versus = target.baseline === target.label ? '-' : `${target.baseline} (${fmt(row.p50 / base.p50, 2)}x, ${row.p50 - base.p50 >= 0 ? '+' : ''}${fmt(row.p50 - base.p50)} ms; ${fmt(row.c16 / base.c16, 2)}x)`;
-    console.log(`${target.label.padEnd(34)}${fmt(row.p50).padStart(9)}${fmt(row.p99).padStart(9)}${fmt(row.c16, 0).padStart(8)}${fmt(row.c64, 0).padStart(8)}   ${versus}`);
+    const versus =
+      target.baseline === target.label
+        ? '-'
+        : `${target.baseline} (${fmt(row.p50 / base.p50, 2)}x, ${row.p50 - base.p50 >= 0 ? '+' : ''}${fmt(row.p50 - base.p50)} ms; ${fmt(row.c16 / base.c16, 2)}x)`;
+    console.log(
+      `${target.label.padEnd(34)}${fmt(row.p50).padStart(9)}${fmt(row.p99).padStart(9)}${fmt(row.c16, 0).padStart(8)}${fmt(row.c64, 0).padStart(8)}   ${versus}`,
+    );
   }
 }
 
 /** A nexus process serving the harvested catalog repeated to about `tools` tools. */
 function catalogNexus(tools: number): ReturnType<typeof nexusProcess> {
-  const catalog = JSON.parse(readFileSync(new URL('./search/catalog.json', import.meta.url), 'utf8')) as { servers: { name: string; tools: unknown[] }[] };
+  const catalog = JSON.parse(readFileSync(new URL('./search/catalog.json', import.meta.url), 'utf8')) as {
+    servers: { name: string; tools: unknown[] }[];
+  };
   const total = catalog.servers.reduce((n, server) => n + server.tools.length, 0);
   const repeat = Math.max(1, Math.round(tools / total));
   return nexusProcess(
     catalog.servers
-      .map((server) => `[mcp.servers.${server.name}]\ncmd = ["node", "bench/search/catalog-server.mjs", "${server.name}"]\nenv = { CATALOG_REPEAT = "${repeat}" }`)
+      .map(
+        (server) =>
+          `[mcp.servers.${server.name}]\ncmd = ["node", "bench/search/catalog-server.mjs", "${server.name}"]\nenv = { CATALOG_REPEAT = "${repeat}" }`,
+      )
       .join('\n'),
   );
 }
@@ -157,23 +211,30 @@ function rssMiB(pid: number): number {
  * protocol cost without any search), and the process's RSS against the 1k row.
  */
 async function searchTable(): Promise<void> {
-  const queries = (JSON.parse(readFileSync(new URL('./search/queries.json', import.meta.url), 'utf8')) as { keywords: string[] }[]).map((q) => q.keywords);
+  const queries = (JSON.parse(readFileSync(new URL('./search/queries.json', import.meta.url), 'utf8')) as { keywords: string[] }[]).map(
+    (q) => q.keywords,
+  );
   console.log('\nsearch end to end through a nexus process (HTTP, SDK client), every tuning query in turn;');
   console.log('"ping" is the same process and client answering ping; RSS ratio is to the 1k row\n');
-  console.log(`${'tools'.padEnd(8)}${'p50 ms'.padStart(9)}${'p99 ms'.padStart(9)}${'ping p50'.padStart(10)}   ${'vs ping'.padEnd(18)}${'RSS MiB'.padStart(9)}   vs 1k`);
+  console.log(
+    `${'tools'.padEnd(8)}${'p50 ms'.padStart(9)}${'p99 ms'.padStart(9)}${'ping p50'.padStart(10)}   ${'vs ping'.padEnd(18)}${'RSS MiB'.padStart(9)}   vs 1k`,
+  );
   let firstRss: number | undefined;
   for (const size of [1_000, 10_000]) {
     const nexus = await catalogNexus(size);
     const client = await connect(`${nexus.url}/mcp`);
     let i = 0;
-    const search = () => client.request({ method: 'tools/call', params: { name: 'search', arguments: { keywords: queries[i++ % queries.length] } } });
+    const search = () =>
+      client.request({ method: 'tools/call', params: { name: 'search', arguments: { keywords: queries[i++ % queries.length] } } });
     const [searchTimes = [], pingTimes = []] = await interleavedLatencies([search, () => client.ping()]);
     const [p50, p99] = [quantile(searchTimes, 0.5), quantile(searchTimes, 0.99)];
     const ping = { p50: quantile(pingTimes, 0.5) };
     const rss = rssMiB(nexus.pid);
     firstRss ??= rss;
     const versusPing = `${fmt(p50 / ping.p50, 2)}x, +${fmt(p50 - ping.p50)} ms`;
-    console.log(`${String(size).padEnd(8)}${fmt(p50).padStart(9)}${fmt(p99).padStart(9)}${fmt(ping.p50).padStart(10)}   ${versusPing.padEnd(18)}${fmt(rss, 1).padStart(9)}   ${fmt(rss / firstRss, 2)}x`);
+    console.log(
+      `${String(size).padEnd(8)}${fmt(p50).padStart(9)}${fmt(p99).padStart(9)}${fmt(ping.p50).padStart(10)}   ${versusPing.padEnd(18)}${fmt(rss, 1).padStart(9)}   ${fmt(rss / firstRss, 2)}x`,
+    );
     await client.close();
     await nexus.stop();
   }
@@ -203,7 +264,10 @@ async function startupTable(): Promise<void> {
       const existing = new Set(await childPids(process.pid));
       const cpu = process.cpuUsage();
       const start = performance.now();
-      const nexus = await startNexus(parseConfig(parse(toml), 'bench'), { logger: silentLogger, listenAddress: { host: '127.0.0.1', port: 0 } });
+      const nexus = await startNexus(parseConfig(parse(toml), 'bench'), {
+        logger: silentLogger,
+        listenAddress: { host: '127.0.0.1', port: 0 },
+      });
       await nexus.ready;
       const wall = performance.now() - start;
       const { user, system } = process.cpuUsage(cpu);
@@ -211,7 +275,11 @@ async function startupTable(): Promise<void> {
       runs.push({ wall, own: (user + system) / 1000, children: started.reduce((sum, pid) => sum + cpuMs(pid), 0) });
       await nexus.close();
     }
-    const median = (key: 'wall' | 'own' | 'children') => quantile(runs.map((r) => r[key]).sort((a, b) => a - b), 0.5);
+    const median = (key: 'wall' | 'own' | 'children') =>
+      quantile(
+        runs.map((r) => r[key]).sort((a, b) => a - b),
+        0.5,
+      );
     return { wall: median('wall'), own: median('own'), children: median('children') };
   };
   const one = await timeToReady(1);
@@ -219,8 +287,12 @@ async function startupTable(): Promise<void> {
   console.log('\nstartup to ready, in process (median of 3): wall time, CPU of nexus itself, CPU of the servers it started\n');
   console.log(`${''.padEnd(18)}${'wall ms'.padStart(9)}${'nexus CPU ms'.padStart(14)}${'servers CPU ms'.padStart(16)}`);
   console.log(`1 stdio server    ${fmt(one.wall, 0).padStart(9)}${fmt(one.own, 0).padStart(14)}${fmt(one.children, 0).padStart(16)}`);
-  console.log(`20 stdio servers  ${fmt(twenty.wall, 0).padStart(9)}${fmt(twenty.own, 0).padStart(14)}${fmt(twenty.children, 0).padStart(16)}`);
-  console.log(`ratio 20 / 1      ${fmt(twenty.wall / one.wall, 2).padStart(8)}x${fmt(twenty.own / one.own, 2).padStart(13)}x${fmt(twenty.children / one.children, 2).padStart(15)}x`);
+  console.log(
+    `20 stdio servers  ${fmt(twenty.wall, 0).padStart(9)}${fmt(twenty.own, 0).padStart(14)}${fmt(twenty.children, 0).padStart(16)}`,
+  );
+  console.log(
+    `ratio 20 / 1      ${fmt(twenty.wall / one.wall, 2).padStart(8)}x${fmt(twenty.own / one.own, 2).padStart(13)}x${fmt(twenty.children / one.children, 2).padStart(15)}x`,
+  );
 }
 
 try {

@@ -50,7 +50,8 @@ async function profileCalls(dir: string): Promise<void> {
 }
 
 const short = (url: string) => url.replace(/^.*node_modules\//, '').replace(/^file:\/\/.*\/dist\//, 'nexus/');
-const frameName = ({ functionName, url, lineNumber }: ProfileNode['callFrame']) => `${functionName || '(anonymous)'} ${short(url)}:${lineNumber + 1}`;
+const frameName = ({ functionName, url, lineNumber }: ProfileNode['callFrame']) =>
+  `${functionName || '(anonymous)'} ${short(url)}:${lineNumber + 1}`;
 const packageOf = ({ url, functionName }: ProfileNode['callFrame']) => {
   if (!url) return functionName;
   const path = short(url).split('/');

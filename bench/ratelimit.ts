@@ -28,7 +28,10 @@ interface Variant {
 }
 
 async function variant(label: string, toml: string): Promise<Variant> {
-  const nexus = await startNexus(parseConfig(parse(toml), 'bench'), { logger: silentLogger, listenAddress: { host: '127.0.0.1', port: 0 } });
+  const nexus = await startNexus(parseConfig(parse(toml), 'bench'), {
+    logger: silentLogger,
+    listenAddress: { host: '127.0.0.1', port: 0 },
+  });
   const agent = new Agent({ connections: CONCURRENCY });
   const send = async () => {
     const response = await request(`${nexus.url}/mcp`, { method: 'POST', headers: HEADERS, body: BODY, dispatcher: agent });
@@ -58,15 +61,30 @@ try {
   // Interleaved rounds, so every variant sees the same machine, JIT and GC conditions.
   for (let r = 0; r < ROUNDS; r++) for (const v of variants) await round(v);
   const base = variants[0] as Variant;
-  const p50 = (v: Variant) => quantile([...v.times].sort((a, b) => a - b), 0.5);
-  const rate = (v: Variant) => quantile([...v.rates].sort((a, b) => a - b), 0.5);
+  const p50 = (v: Variant) =>
+    quantile(
+      [...v.times].sort((a, b) => a - b),
+      0.5,
+    );
+  const rate = (v: Variant) =>
+    quantile(
+      [...v.rates].sort((a, b) => a - b),
+      0.5,
+    );
   console.log(`\nRate limiting cost per request: ping over HTTP, ${ROUNDS} interleaved rounds of ${PER_ROUND} sequential requests`);
   console.log(`(after ${WARM_UP} warm-up each) and ${PER_ROUND} at concurrency ${CONCURRENCY}; medians\n`);
-  console.log(`${'limits'.padEnd(8)}${'p50 ms'.padStart(9)}${'added'.padStart(9)}${'p99 ms'.padStart(9)}${'req/s'.padStart(9)}${'vs off'.padStart(8)}`);
+  console.log(
+    `${'limits'.padEnd(8)}${'p50 ms'.padStart(9)}${'added'.padStart(9)}${'p99 ms'.padStart(9)}${'req/s'.padStart(9)}${'vs off'.padStart(8)}`,
+  );
   for (const v of variants) {
     const added = p50(v) - p50(base);
     console.log(
-      `${v.label.padEnd(8)}${p50(v).toFixed(3).padStart(9)}${`${added >= 0 ? '+' : ''}${added.toFixed(3)}`.padStart(9)}${quantile([...v.times].sort((a, b) => a - b), 0.99).toFixed(3).padStart(9)}${rate(v).toFixed(0).padStart(9)}${(rate(v) / rate(base)).toFixed(2).padStart(8)}`,
+      `${v.label.padEnd(8)}${p50(v).toFixed(3).padStart(9)}${`${added >= 0 ? '+' : ''}${added.toFixed(3)}`.padStart(9)}${quantile(
+        [...v.times].sort((a, b) => a - b),
+        0.99,
+      )
+        .toFixed(3)
+        .padStart(9)}${rate(v).toFixed(0).padStart(9)}${(rate(v) / rate(base)).toFixed(2).padStart(8)}`,
     );
   }
 } finally {

@@ -27,9 +27,7 @@ const program = new Command('nexus')
   .description('An MCP gateway: one endpoint in front of all your MCP servers.')
   .version(NEXUS_VERSION, '--version', 'print the version and exit')
   .helpOption('-h, --help', 'show this help')
-  .addOption(
-    new Option('-c, --config <path>', 'path to the config file').env('NEXUS_CONFIG_PATH').default('./nexus.toml'),
-  )
+  .addOption(new Option('-c, --config <path>', 'path to the config file').env('NEXUS_CONFIG_PATH').default('./nexus.toml'))
   .addOption(
     new Option('-l, --listen-address <host:port>', 'address to listen on (beats server.listen_address)')
       .env('NEXUS_LISTEN_ADDRESS')
@@ -48,10 +46,7 @@ async function run(options: CliOptions): Promise<void> {
   } catch (error) {
     if (error instanceof ConfigError || error instanceof StartupError) {
       // A bad --listen-address is not the file's fault, so only config keys get the file name.
-      const where =
-        error instanceof StartupError
-          ? `${error.source.startsWith('--') ? '' : `${options.config}: `}${error.source}: `
-          : '';
+      const where = error instanceof StartupError ? `${error.source.startsWith('--') ? '' : `${options.config}: `}${error.source}: ` : '';
       process.stderr.write(`nexus: ${where}${error.message}\n`);
       process.exit(1);
     }

@@ -48,7 +48,6 @@ export interface NexusOptions {
   llmDiscoveryIntervalMs?: number;
 }
 
-
 export interface RunningNexus {
   /** Base URL of the main listener, e.g. http://127.0.0.1:8000 */
   url: string;
@@ -103,9 +102,7 @@ async function rateLimitStore(config: Config, logger: Logger): Promise<LimiterSt
 }
 
 function serverRateLimits(config: Config): Map<string, ServerRateLimits> {
-  return new Map(
-    Object.entries(config.mcp.servers).flatMap(([name, server]) => (server.rate_limits ? [[name, server.rate_limits]] : [])),
-  );
+  return new Map(Object.entries(config.mcp.servers).flatMap(([name, server]) => (server.rate_limits ? [[name, server.rate_limits]] : [])));
 }
 
 export async function startNexus(config: Config, options: NexusOptions): Promise<RunningNexus> {
@@ -126,7 +123,8 @@ export async function startNexus(config: Config, options: NexusOptions): Promise
       if (warnedServers.has(server)) return;
       const unknownLimits = executeLimits?.unknownTools(server, tools) ?? [];
       const unknownRules = registry.policy.unknownRuledTools(server, tools);
-      if (unknownLimits.length > 0) logger.warn({ server, tools: unknownLimits }, 'rate_limits.tools names tools this server does not have');
+      if (unknownLimits.length > 0)
+        logger.warn({ server, tools: unknownLimits }, 'rate_limits.tools names tools this server does not have');
       // A rule on a misspelt (or server__tool qualified) name protects nothing: say so.
       if (unknownRules.length > 0) logger.warn({ server, tools: unknownRules }, 'access rules name tools this server does not have');
       if (unknownLimits.length > 0 || unknownRules.length > 0) warnedServers.add(server);
@@ -137,13 +135,13 @@ export async function startNexus(config: Config, options: NexusOptions): Promise
   // Downstreams start connecting (and LLM providers are asked for their models) once the
   // listeners are up: a nexus that cannot bind starts nothing.
   let listening!: () => void;
-  const ready = new Promise<void>((resolve) => (listening = resolve)).then(() => Promise.all([registry.start(), llm?.start(options.llmDiscoveryIntervalMs)])).then(() => {
-    const counts = registry.all().map((ds) => `${ds.name}=${ds.state.status}`);
-    logger.info({ tools: registry.index.size, downstreams: counts.join(' ') }, 'downstreams connected');
-  });
-  const startupGrace = new Promise<void>((resolve) =>
-    setTimeout(resolve, options.startupGraceMs ?? DEFAULT_STARTUP_GRACE_MS).unref(),
-  );
+  const ready = new Promise<void>((resolve) => (listening = resolve))
+    .then(() => Promise.all([registry.start(), llm?.start(options.llmDiscoveryIntervalMs)]))
+    .then(() => {
+      const counts = registry.all().map((ds) => `${ds.name}=${ds.state.status}`);
+      logger.info({ tools: registry.index.size, downstreams: counts.join(' ') }, 'downstreams connected');
+    });
+  const startupGrace = new Promise<void>((resolve) => setTimeout(resolve, options.startupGraceMs ?? DEFAULT_STARTUP_GRACE_MS).unref());
   const gateway = new Gateway({
     registry,
     logger,
@@ -156,7 +154,11 @@ export async function startNexus(config: Config, options: NexusOptions): Promise
   });
 
   const oauth: OAuthGuard | undefined = config.server.oauth
-    ? new (await import('./http/oauth.js')).OAuthGuard({ config: config.server.oauth, logger, refetchCooldownMs: options.jwksRefetchCooldownMs })
+    ? new (await import('./http/oauth.js')).OAuthGuard({
+        config: config.server.oauth,
+        logger,
+        refetchCooldownMs: options.jwksRefetchCooldownMs,
+      })
     : undefined;
 
   // Middleware order, as in the original: CORS -> CSRF -> auth -> client identity -> rate limits -> handler.

@@ -17,7 +17,9 @@ import { capturedLogger } from './helpers/logs.js';
 import { firstText, startTestNexus } from './helpers/nexus.js';
 import { FIXTURE_SERVER, startFixtureHttp, type Spawned } from './helpers/processes.js';
 
-const rules = (servers: Record<string, { allow?: string[]; deny?: string[]; tools?: Record<string, { allow?: string[]; deny?: string[] }> }>) =>
+const rules = (
+  servers: Record<string, { allow?: string[]; deny?: string[]; tools?: Record<string, { allow?: string[]; deny?: string[] }> }>,
+) =>
   ({ servers: Object.fromEntries(Object.entries(servers).map(([name, rule]) => [name, { tools: {}, ...rule }])) }) as unknown as McpConfig;
 
 describe('AccessPolicy', () => {
@@ -168,7 +170,9 @@ describe('access rules, with identity from headers', () => {
     const prompts = async (group: string) => (await (clients[group] as Client).listPrompts()).prompts.map((p) => p.name).sort();
     expect(await prompts('support')).toEqual(['open__greeting', 'tickets__greeting']);
     expect(await prompts('dba')).toEqual(['db__greeting', 'open__greeting']);
-    const hidden = await (clients['support'] as Client).getPrompt({ name: 'db__greeting', arguments: { who: 'x' } }).catch((error: unknown) => error);
+    const hidden = await (clients['support'] as Client)
+      .getPrompt({ name: 'db__greeting', arguments: { who: 'x' } })
+      .catch((error: unknown) => error);
     expect(hidden).toBeInstanceOf(ProtocolError);
     expect((hidden as ProtocolError).message).toContain('Unknown prompt: db__greeting');
     const resources = async (group: string) => (await (clients[group] as Client).listResources()).resources.length;
@@ -179,11 +183,17 @@ describe('access rules, with identity from headers', () => {
 
   it('shows each caller only the servers, and tool counts, of their view on /status, and names no server in initialize', async () => {
     type Report = { servers: { name: string; tools: number }[] };
-    const status = async (headers: Record<string, string>) => ((await (await fetch(`${nexus.url}/status`, { headers })).json()) as Report).servers;
+    const status = async (headers: Record<string, string>) =>
+      ((await (await fetch(`${nexus.url}/status`, { headers })).json()) as Report).servers;
     const support = await status({ 'x-client-id': 'ana', 'x-group': 'support' });
     expect(support.map((server) => server.name)).toEqual(['tickets', 'db', 'open']);
     expect(support.find((server) => server.name === 'db')?.tools).toBe(1); // only db__echo
-    expect((await status({ 'x-client-id': 'bo', 'x-group': 'admin' })).map((server) => server.name)).toEqual(['tickets', 'db', 'open', 'broken']);
+    expect((await status({ 'x-client-id': 'bo', 'x-group': 'admin' })).map((server) => server.name)).toEqual([
+      'tickets',
+      'db',
+      'open',
+      'broken',
+    ]);
     const instructions = (clients['support'] as Client).getInstructions() ?? '';
     for (const server of [...SERVERS, 'broken']) expect(instructions).not.toContain(server);
   });
@@ -199,7 +209,10 @@ describe('access rules, with identity from headers', () => {
     const alone = new ToolIndex();
     for (const server of SERVERS) {
       const tools = nexus.registry.get(server)?.catalog.tools ?? [];
-      alone.setServerTools(server, tools.filter((tool) => view.tool(server, tool.name)));
+      alone.setServerTools(
+        server,
+        tools.filter((tool) => view.tool(server, tool.name)),
+      );
     }
     for (const keywords of [['echo'], ['add', 'numbers'], ['cancel', 'wait'], ['paged', 'tool']]) {
       expect(nexus.registry.indexFor(view).search(keywords)).toEqual(alone.search(keywords));
@@ -304,7 +317,10 @@ describe('identity from token claims', () => {
       const dbaSees = await searchNames(dba, ['echo', 'add', 'numbers']);
       expect(dbaSees).not.toContain('personal__echo');
       expect(dbaSees).toContain('personal__add_numbers');
-      expect(await execute(dba, 'personal__echo', { message: 'x' })).toMatchObject({ code: -32601, message: 'Unknown tool: personal__echo' });
+      expect(await execute(dba, 'personal__echo', { message: 'x' })).toMatchObject({
+        code: -32601,
+        message: 'Unknown tool: personal__echo',
+      });
       expect(await execute(dba, 'personal__add_numbers', { a: 2, b: 2 })).toBe('4');
     } finally {
       await support.close();
@@ -380,13 +396,26 @@ describe('identity in the logs', () => {
     try {
       await nexus.ready;
       // A rule on a name the server does not have (here, the qualified name) protects nothing: a warning says so.
-      const warning = logs.text().split('\n').find((line) => line.includes('access rules name tools this server does not have'));
+      const warning = logs
+        .text()
+        .split('\n')
+        .find((line) => line.includes('access rules name tools this server does not have'));
       expect(JSON.parse(warning ?? '{}')).toMatchObject({ server: 'fixture', tools: ['fixture__echo'] });
       expect(await execute(client, 'fixture__wait_for_cancel', { ms: 2_000 })).toBeInstanceOf(ProtocolError);
-      const failure = logs.text().split('\n').find((line) => line.includes('downstream request failed'));
+      const failure = logs
+        .text()
+        .split('\n')
+        .find((line) => line.includes('downstream request failed'));
       expect(JSON.parse(failure ?? '{}')).toMatchObject({ server: 'fixture', client_id: 'ana', group: 'support' });
-      await fetch(`${nexus.url}/mcp`, { method: 'POST', headers: { 'content-type': 'application/json', 'x-client-id': 'eve', 'x-group': 'hackers' }, body: '{}' });
-      const refusal = logs.text().split('\n').find((line) => line.includes('request refused'));
+      await fetch(`${nexus.url}/mcp`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json', 'x-client-id': 'eve', 'x-group': 'hackers' },
+        body: '{}',
+      });
+      const refusal = logs
+        .text()
+        .split('\n')
+        .find((line) => line.includes('request refused'));
       expect(JSON.parse(refusal ?? '{}')).toMatchObject({ client_id: 'eve', reason: 'invalid group' });
     } finally {
       await client.close();

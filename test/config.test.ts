@@ -271,7 +271,11 @@ allow = ["free", "pro"]
 cmd = ["closed-server"]
 allow = []
 `);
-    expect(config.server.client_identification).toMatchObject({ enabled: true, client_id: { jwt_claim: 'sub' }, group_id: { jwt_claim: 'user.plan' } });
+    expect(config.server.client_identification).toMatchObject({
+      enabled: true,
+      client_id: { jwt_claim: 'sub' },
+      group_id: { jwt_claim: 'user.plan' },
+    });
     expect(config.mcp.servers['db']).toMatchObject({ allow: ['pro'], deny: ['free'], tools: { query: { allow: ['free', 'pro'] } } });
     expect(config.mcp.servers['closed']).toMatchObject({ allow: [] });
   });
@@ -282,20 +286,60 @@ allow = []
   });
 
   it.each([
-    ['a rule naming groups without identification', '[mcp.servers.x]\ncmd = ["x"]\nallow = ["support"]\n', 'mcp.servers.x.allow', 'need [server.client_identification] enabled, with a group_id'],
+    [
+      'a rule naming groups without identification',
+      '[mcp.servers.x]\ncmd = ["x"]\nallow = ["support"]\n',
+      'mcp.servers.x.allow',
+      'need [server.client_identification] enabled, with a group_id',
+    ],
     [
       'a tool rule naming groups with identification but no group_id',
       '[server.client_identification]\nenabled = true\nclient_id.http_header = "x-id"\n[mcp.servers.x]\ncmd = ["x"]\n[mcp.servers.x.tools.t]\ndeny = ["support"]\n',
       'mcp.servers.x.tools.t.deny',
       'with a group_id',
     ],
-    ['a group not in group_values', `${IDENTITY}[mcp.servers.x]\ncmd = ["x"]\ndeny = ["admins"]\n`, 'mcp.servers.x.deny', '"admins" is not in server.client_identification.validation.group_values'],
-    ['group_id without group_values', '[server.client_identification]\nenabled = true\nclient_id.http_header = "x-id"\ngroup_id.http_header = "x-group"\n', 'server.client_identification.validation.group_values', 'list the valid groups'],
-    ['a claim without OAuth', '[server.client_identification]\nenabled = true\nclient_id.jwt_claim = "sub"\n', 'server.client_identification.client_id.jwt_claim', 'needs [server.oauth]'],
-    ['the default client_id (the sub claim) without OAuth', '[server.client_identification]\nenabled = true\n', 'server.client_identification.client_id.jwt_claim', 'needs [server.oauth]'],
-    ['a source that is both or neither', '[server.client_identification]\nenabled = true\nclient_id = { jwt_claim = "sub", http_header = "x" }\n', 'server.client_identification.client_id', 'expected { jwt_claim'],
-    ['a credentials header as the client id', '[server.client_identification]\nenabled = true\nclient_id.http_header = "Authorization"\n', 'server.client_identification.client_id.http_header', 'must not be a credentials header'],
-    ['an empty group name', `${IDENTITY}[mcp.servers.x]\ncmd = ["x"]\nallow = [""]\n`, 'mcp.servers.x.allow[0]', 'expected string to have >=1 characters'],
+    [
+      'a group not in group_values',
+      `${IDENTITY}[mcp.servers.x]\ncmd = ["x"]\ndeny = ["admins"]\n`,
+      'mcp.servers.x.deny',
+      '"admins" is not in server.client_identification.validation.group_values',
+    ],
+    [
+      'group_id without group_values',
+      '[server.client_identification]\nenabled = true\nclient_id.http_header = "x-id"\ngroup_id.http_header = "x-group"\n',
+      'server.client_identification.validation.group_values',
+      'list the valid groups',
+    ],
+    [
+      'a claim without OAuth',
+      '[server.client_identification]\nenabled = true\nclient_id.jwt_claim = "sub"\n',
+      'server.client_identification.client_id.jwt_claim',
+      'needs [server.oauth]',
+    ],
+    [
+      'the default client_id (the sub claim) without OAuth',
+      '[server.client_identification]\nenabled = true\n',
+      'server.client_identification.client_id.jwt_claim',
+      'needs [server.oauth]',
+    ],
+    [
+      'a source that is both or neither',
+      '[server.client_identification]\nenabled = true\nclient_id = { jwt_claim = "sub", http_header = "x" }\n',
+      'server.client_identification.client_id',
+      'expected { jwt_claim',
+    ],
+    [
+      'a credentials header as the client id',
+      '[server.client_identification]\nenabled = true\nclient_id.http_header = "Authorization"\n',
+      'server.client_identification.client_id.http_header',
+      'must not be a credentials header',
+    ],
+    [
+      'an empty group name',
+      `${IDENTITY}[mcp.servers.x]\ncmd = ["x"]\nallow = [""]\n`,
+      'mcp.servers.x.allow[0]',
+      'expected string to have >=1 characters',
+    ],
   ])('refuses %s, naming the key', async (_case, toml, path, problem) => {
     const error = await loadError(toml);
     expect(error.message).toContain(`${path}:`);

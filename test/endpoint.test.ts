@@ -64,7 +64,12 @@ describe('protocol versions', () => {
     expect(init.json['result']).toMatchObject({ protocolVersion: version, serverInfo: { name: 'nexus' } });
     const call = await post(
       `${nexus.url}/mcp`,
-      { jsonrpc: '2.0', id: 2, method: 'tools/call', params: { name: 'execute', arguments: { name: 'fixture__add_numbers', arguments: { a: 1, b: 2 } } } },
+      {
+        jsonrpc: '2.0',
+        id: 2,
+        method: 'tools/call',
+        params: { name: 'execute', arguments: { name: 'fixture__add_numbers', arguments: { a: 1, b: 2 } } },
+      },
       { 'mcp-protocol-version': version, 'mcp-session-id': init.headers.get('mcp-session-id') ?? '' },
     );
     expect(call.json['result']).toMatchObject({ content: [{ type: 'text', text: '3' }] });
@@ -181,7 +186,10 @@ describe('downstream start-up', () => {
     `);
     const client = await connectClient(nexus);
     cleanups.push(() => client.close());
-    const result = await client.callTool({ name: 'execute', arguments: { name: 'fixture__show_env', arguments: { name: 'FIXTURE_GREETING' } } });
+    const result = await client.callTool({
+      name: 'execute',
+      arguments: { name: 'fixture__show_env', arguments: { name: 'FIXTURE_GREETING' } },
+    });
     expect(JSON.parse(firstText(result))).toEqual({ value: 'hello from env', cwd: dir });
     expect(await readFile(join(dir, 'stderr.log'), 'utf8')).toContain('fixture says hi on stderr');
   });
@@ -208,7 +216,10 @@ describe('downstream start-up', () => {
     `);
     const client = await connectClient(nexus);
     cleanups.push(() => client.close());
-    const result = await client.callTool({ name: 'execute', arguments: { name: 'remote__echo', arguments: { message: 'via message_url' } } });
+    const result = await client.callTool({
+      name: 'execute',
+      arguments: { name: 'remote__echo', arguments: { message: 'via message_url' } },
+    });
     expect(firstText(result)).toBe('Echo: via message_url');
   });
 });

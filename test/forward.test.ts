@@ -95,7 +95,9 @@ describe('forwarding the caller token', () => {
     const result = await client.callTool({ name: 'search', arguments: { keywords: ['show', 'headers'] } });
     const names = (result.structuredContent as { results: { name: string }[] }).results.map((r) => r.name);
     expect(names).toEqual(expect.arrayContaining(['personal__show_headers', 'shared__show_headers', 'local__show_headers']));
-    expect(firstText(await client.callTool({ name: 'execute', arguments: { name: 'local__add_numbers', arguments: { a: 1, b: 1 } } }))).toBe('2');
+    expect(
+      firstText(await client.callTool({ name: 'execute', arguments: { name: 'local__add_numbers', arguments: { a: 1, b: 1 } } })),
+    ).toBe('2');
   });
 
   it('never lets two callers in parallel see each other’s token', async () => {
@@ -155,7 +157,9 @@ describe('forward servers that misbehave', () => {
       const port = (silent.address() as { port: number }).port;
       const nexus = await setUp('', { personalUrl: `http://127.0.0.1:${port}/mcp`, connectTimeoutMs: 20_000 });
       const client = await clientFor(nexus, alice);
-      expect(firstText(await client.callTool({ name: 'execute', arguments: { name: 'local__add_numbers', arguments: { a: 2, b: 2 } } }))).toBe('4');
+      expect(
+        firstText(await client.callTool({ name: 'execute', arguments: { name: 'local__add_numbers', arguments: { a: 2, b: 2 } } })),
+      ).toBe('4');
       const result = await client.callTool({ name: 'search', arguments: { keywords: ['add', 'numbers'] } });
       expect((result.structuredContent as { results: { name: string }[] }).results[0]?.name).toBe('local__add_numbers');
       const personal = nexus.registry.forwarded?.forToken(alice).downstreams.get('personal');
@@ -169,12 +173,16 @@ describe('forward servers that misbehave', () => {
     const port = await freePort();
     const nexus = await setUp('', { personalUrl: `http://127.0.0.1:${port}/mcp` });
     const client = await clientFor(nexus, alice);
-    const first = await client.callTool({ name: 'execute', arguments: { name: 'personal__show_headers', arguments: {} } }).catch((e: Error) => e);
+    const first = await client
+      .callTool({ name: 'execute', arguments: { name: 'personal__show_headers', arguments: {} } })
+      .catch((e: Error) => e);
     expect(String(first)).toContain("server 'personal' is unavailable");
     const late = await startFixtureHttp({}, 'http', port);
     started.push(late);
     await new Promise((resolve) => setTimeout(resolve, 300));
-    await expect.poll(async () => authorizationSeenBy(client, 'personal').catch(() => undefined), { timeout: 5_000 }).toBe(`Bearer ${alice}`);
+    await expect
+      .poll(async () => authorizationSeenBy(client, 'personal').catch(() => undefined), { timeout: 5_000 })
+      .toBe(`Bearer ${alice}`);
   });
 
   it('keep a call running when its session is evicted, and close after it', async () => {

@@ -16,11 +16,7 @@ let client: Client;
 const started: Spawned[] = [];
 
 beforeAll(async () => {
-  const [sse, http, fixtureHttp] = await Promise.all([
-    startEverything('sse'),
-    startEverything('streamableHttp'),
-    startFixtureHttp(),
-  ]);
+  const [sse, http, fixtureHttp] = await Promise.all([startEverything('sse'), startEverything('streamableHttp'), startFixtureHttp()]);
   started.push(sse, http, fixtureHttp);
   nexus = await startTestNexus(`
     [mcp.servers.stdio]
@@ -197,10 +193,7 @@ describe('execute', () => {
 
   it('rejects a call without a name or with non-object arguments', async () => {
     await expectProtocolError(client.callTool({ name: 'execute', arguments: { arguments: {} } }), -32602);
-    await expectProtocolError(
-      client.callTool({ name: 'execute', arguments: { name: 'stdio__echo', arguments: 'hello' } }),
-      -32602,
-    );
+    await expectProtocolError(client.callTool({ name: 'execute', arguments: { name: 'stdio__echo', arguments: 'hello' } }), -32602);
   });
 
   it('passes the downstream verdict on bad arguments through', async () => {
@@ -265,9 +258,7 @@ describe('execute', () => {
     );
     setTimeout(() => controller.abort(), 300);
     await expect(call).rejects.toThrow();
-    await expect
-      .poll(async () => Number(firstText(await execute('fixture__cancellations'))), { timeout: 5_000 })
-      .toBe(before + 1);
+    await expect.poll(async () => Number(firstText(await execute('fixture__cancellations'))), { timeout: 5_000 }).toBe(before + 1);
   });
 });
 
@@ -367,11 +358,15 @@ describe('the HTTP endpoint', () => {
     const post = (body: string) =>
       new Promise<{ status: number; text: string }>((resolve, reject) => {
         const url = new URL(`${nexus.url}/mcp`);
-        const req = request(url, { method: 'POST', headers: { 'content-type': 'application/json', accept: 'application/json, text/event-stream' } }, (res) => {
-          let text = '';
-          res.on('data', (chunk) => (text += chunk));
-          res.on('end', () => resolve({ status: res.statusCode ?? 0, text }));
-        });
+        const req = request(
+          url,
+          { method: 'POST', headers: { 'content-type': 'application/json', accept: 'application/json, text/event-stream' } },
+          (res) => {
+            let text = '';
+            res.on('data', (chunk) => (text += chunk));
+            res.on('end', () => resolve({ status: res.statusCode ?? 0, text }));
+          },
+        );
         req.on('error', reject);
         // Written in pieces, so Node sends Transfer-Encoding: chunked and no Content-Length.
         for (let i = 0; i < body.length; i += 64 * 1024) req.write(body.slice(i, i + 64 * 1024));

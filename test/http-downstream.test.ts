@@ -51,7 +51,11 @@ describe('tool calls to a streamable-HTTP server', () => {
     expect(soft.isError).toBe(true);
     const hard = await run('remote__fail_hard');
     expect(hard).toBeInstanceOf(ProtocolError);
-    expect(hard).toMatchObject({ code: -32050, message: expect.stringContaining('fixture failure'), data: { detail: 'thrown on purpose' } });
+    expect(hard).toMatchObject({
+      code: -32050,
+      message: expect.stringContaining('fixture failure'),
+      data: { detail: 'thrown on purpose' },
+    });
   });
 
   it('relay progress under the caller’s token', async () => {
@@ -67,7 +71,10 @@ describe('tool calls to a streamable-HTTP server', () => {
   it('carry the caller’s cancellation to the server', async () => {
     const before = Number(await run('remote__cancellations'));
     const abort = new AbortController();
-    const call = client.callTool({ name: 'execute', arguments: { name: 'remote__wait_for_cancel', arguments: { ms: 20_000 } } }, { signal: abort.signal });
+    const call = client.callTool(
+      { name: 'execute', arguments: { name: 'remote__wait_for_cancel', arguments: { ms: 20_000 } } },
+      { signal: abort.signal },
+    );
     setTimeout(() => abort.abort('changed my mind'), 200);
     await expect(call).rejects.toThrow();
     await expect.poll(async () => Number(await run('remote__cancellations')), { timeout: 5_000 }).toBe(before + 1);
@@ -145,7 +152,9 @@ describe('a server with odd streams, through the lean path', () => {
     await odd?.kill();
   });
   const oddRun = (name: string, onprogress?: () => void) =>
-    oddClient.callTool({ name: 'execute', arguments: { name, arguments: {} } }, onprogress && { onprogress }).then(firstText, (error: ProtocolError) => error);
+    oddClient
+      .callTool({ name: 'execute', arguments: { name, arguments: {} } }, onprogress && { onprogress })
+      .then(firstText, (error: ProtocolError) => error);
   const counts = async () => JSON.parse((await oddRun('odd__counts')) as string) as { gets: number; cancels: number };
 
   it('keeps resuming a stream the server keeps closing, as the SDK does', async () => {

@@ -7,12 +7,23 @@ import Anthropic from '@anthropic-ai/sdk';
 import OpenAI from 'openai';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { RunningNexus } from '../src/server.js';
-import { anthropicToolRoundTrip, nexusWith, readChatStream, startVendorFixture, streamFailure, WEATHER_TOOL as TOOL, type VendorFixture } from './helpers/llm.js';
+import {
+  anthropicToolRoundTrip,
+  nexusWith,
+  readChatStream,
+  startVendorFixture,
+  streamFailure,
+  WEATHER_TOOL as TOOL,
+  type VendorFixture,
+} from './helpers/llm.js';
 
 type Json = Record<string, unknown>;
 
 /** With a key Gemini's OpenAPI-subset `parameters` would refuse. */
-const WEATHER_TOOL: OpenAI.ChatCompletionFunctionTool = { ...TOOL, function: { ...TOOL.function, parameters: { ...TOOL.function.parameters, additionalProperties: false } } };
+const WEATHER_TOOL: OpenAI.ChatCompletionFunctionTool = {
+  ...TOOL,
+  function: { ...TOOL.function, parameters: { ...TOOL.function.parameters, additionalProperties: false } },
+};
 
 describe('a Google provider', () => {
   let gemini: VendorFixture;
@@ -82,25 +93,45 @@ describe('a Google provider', () => {
   });
 
   it('translates function calling both ways, keeping Gemini’s thought signature with the call', async () => {
-    const first = await openai.chat.completions.create({ model: 'gemini/gemini-fixture', messages: [{ role: 'user', content: 'the weather?' }], tools: [WEATHER_TOOL], tool_choice: 'required' });
+    const first = await openai.chat.completions.create({
+      model: 'gemini/gemini-fixture',
+      messages: [{ role: 'user', content: 'the weather?' }],
+      tools: [WEATHER_TOOL],
+      tool_choice: 'required',
+    });
     const message = first.choices[0]?.message;
     expect(first.choices[0]?.finish_reason).toBe('tool_calls');
-    expect(message?.tool_calls?.[0]).toMatchObject({ id: expect.stringMatching(/^call_[0-9a-f]{24}$/), function: { name: 'get_weather', arguments: '{"city":"Paris"}' }, extra_content: { google: { thought_signature: 'sig-weather' } } });
+    expect(message?.tool_calls?.[0]).toMatchObject({
+      id: expect.stringMatching(/^call_[0-9a-f]{24}$/),
+      function: { name: 'get_weather', arguments: '{"city":"Paris"}' },
+      extra_content: { google: { thought_signature: 'sig-weather' } },
+    });
     expect((await gemini.last()).body).toMatchObject({
       tools: [{ functionDeclarations: [{ name: 'get_weather', parametersJsonSchema: WEATHER_TOOL.function.parameters }] }],
       toolConfig: { functionCallingConfig: { mode: 'ANY' } },
     });
     const second = await openai.chat.completions.create({
       model: 'gemini/gemini-fixture',
-      messages: [{ role: 'user', content: 'the weather?' }, message as OpenAI.ChatCompletionMessageParam, { role: 'tool', tool_call_id: message!.tool_calls![0]!.id, content: '{"sky":"sunny"}' }],
+      messages: [
+        { role: 'user', content: 'the weather?' },
+        message as OpenAI.ChatCompletionMessageParam,
+        { role: 'tool', tool_call_id: message!.tool_calls![0]!.id, content: '{"sky":"sunny"}' },
+      ],
       tools: [WEATHER_TOOL],
     });
     expect(second.choices[0]?.message.content).toBe('the tool said: {"sky":"sunny"}');
     const contents = ((await gemini.last()).body as { contents: Json[] }).contents;
-    expect(contents[1]).toEqual({ role: 'model', parts: [{ functionCall: { name: 'get_weather', args: { city: 'Paris' } }, thoughtSignature: 'sig-weather' }] });
+    expect(contents[1]).toEqual({
+      role: 'model',
+      parts: [{ functionCall: { name: 'get_weather', args: { city: 'Paris' } }, thoughtSignature: 'sig-weather' }],
+    });
     expect(contents[2]).toEqual({ role: 'user', parts: [{ functionResponse: { name: 'get_weather', response: { sky: 'sunny' } } }] });
     // Every call gets an id of its own.
-    const again = await openai.chat.completions.create({ model: 'gemini/gemini-fixture', messages: [{ role: 'user', content: 'the weather?' }], tools: [WEATHER_TOOL] });
+    const again = await openai.chat.completions.create({
+      model: 'gemini/gemini-fixture',
+      messages: [{ role: 'user', content: 'the weather?' }],
+      tools: [WEATHER_TOOL],
+    });
     expect(again.choices[0]?.message.tool_calls?.[0]?.id).not.toBe(message?.tool_calls?.[0]?.id);
   });
 
@@ -112,18 +143,27 @@ describe('a Google provider', () => {
     ];
     await openai.chat.completions.create({ model: 'gemini/gemini-fixture', messages: [{ role: 'user', content }] });
     const parts = ((await gemini.last()).body as { contents: { parts: Json[] }[] }).contents[0]?.parts;
-    expect(parts?.slice(1)).toEqual([{ inlineData: { mimeType: 'image/png', data: 'iVBORw0KGgo=' } }, { fileData: { mimeType: 'image/webp', fileUri: 'https://example.invalid/cat.webp' } }]);
+    expect(parts?.slice(1)).toEqual([
+      { inlineData: { mimeType: 'image/png', data: 'iVBORw0KGgo=' } },
+      { fileData: { mimeType: 'image/webp', fileUri: 'https://example.invalid/cat.webp' } },
+    ]);
   });
 
   it('streams through streamGenerateContent?alt=sse: text, then a function call, each ending with its reason and usage', async () => {
-    const stream = await openai.chat.completions.create({ model: 'gemini/gemini-fixture', messages: [{ role: 'user', content: 'stream this please' }], stream: true });
+    const stream = await openai.chat.completions.create({
+      model: 'gemini/gemini-fixture',
+      messages: [{ role: 'user', content: 'stream this please' }],
+      stream: true,
+    });
     const { text, finish, usage } = await readChatStream(stream);
     expect(text).toBe('echo: stream this please');
     expect(finish).toBe('stop');
     expect(usage).toEqual({ prompt_tokens: 13, completion_tokens: 6, total_tokens: 19 });
     expect((await gemini.last()).url).toBe('/v1beta/models/gemini-fixture:streamGenerateContent?alt=sse');
 
-    const tools = await openai.chat.completions.stream({ model: 'gemini/gemini-fixture', messages: [{ role: 'user', content: 'weather?' }], tools: [WEATHER_TOOL] }).finalChatCompletion();
+    const tools = await openai.chat.completions
+      .stream({ model: 'gemini/gemini-fixture', messages: [{ role: 'user', content: 'weather?' }], tools: [WEATHER_TOOL] })
+      .finalChatCompletion();
     expect(tools.choices[0]?.finish_reason).toBe('tool_calls');
     expect(tools.choices[0]?.message.tool_calls?.[0]).toMatchObject({ function: { name: 'get_weather', arguments: '{"city":"Paris"}' } });
   });
@@ -135,23 +175,35 @@ describe('a Google provider', () => {
     expect(second.content).toEqual([{ type: 'text', text: 'the tool said: {"content":"rain"}' }]);
     // Anthropic's tool_use has no place for Gemini's thought signature: the turn carries Google's stand-in.
     const contents = ((await gemini.requests()).at(-2)?.body as { contents: { parts: Json[] }[] }).contents;
-    expect(contents[1]?.parts[0]).toMatchObject({ functionCall: { name: 'get_weather' }, thoughtSignature: 'skip_thought_signature_validator' });
+    expect(contents[1]?.parts[0]).toMatchObject({
+      functionCall: { name: 'get_weather' },
+      thoughtSignature: 'skip_thought_signature_validator',
+    });
     expect(streamed.content[0]).toMatchObject({ type: 'tool_use', name: 'get_weather', input: { city: 'Paris' } });
   });
 
   it('sends the client’s own key with forward_token', async () => {
-    await openai.chat.completions.create({ model: 'gemini/gemini-fixture', messages: [{ role: 'user', content: 'x' }] }, { headers: { 'X-Provider-API-Key': 'clients-key' } });
+    await openai.chat.completions.create(
+      { model: 'gemini/gemini-fixture', messages: [{ role: 'user', content: 'x' }] },
+      { headers: { 'X-Provider-API-Key': 'clients-key' } },
+    );
     expect((await gemini.last()).headers['x-goog-api-key']).toBe('clients-key');
   });
 
   it('maps Gemini’s errors, before and during a stream, to each protocol', async () => {
-    const limited = await openai.chat.completions.create({ model: 'gemini/error-429', messages: [{ role: 'user', content: 'x' }] }).catch((error: unknown) => error);
+    const limited = await openai.chat.completions
+      .create({ model: 'gemini/error-429', messages: [{ role: 'user', content: 'x' }] })
+      .catch((error: unknown) => error);
     expect(limited).toBeInstanceOf(OpenAI.RateLimitError);
     expect((limited as Error).message).toContain('Resource has been exhausted');
-    const anthropicLimited = await anthropic.messages.create({ model: 'gemini/error-429', max_tokens: 10, messages: [{ role: 'user', content: 'x' }] }).catch((error: unknown) => error);
+    const anthropicLimited = await anthropic.messages
+      .create({ model: 'gemini/error-429', max_tokens: 10, messages: [{ role: 'user', content: 'x' }] })
+      .catch((error: unknown) => error);
     expect(anthropicLimited).toBeInstanceOf(Anthropic.RateLimitError);
 
-    const broke = await streamFailure(await openai.chat.completions.create({ model: 'gemini/stream-error', messages: [{ role: 'user', content: 'x' }], stream: true }));
+    const broke = await streamFailure(
+      await openai.chat.completions.create({ model: 'gemini/stream-error', messages: [{ role: 'user', content: 'x' }], stream: true }),
+    );
     expect(broke).toBeInstanceOf(OpenAI.APIError);
     expect((broke as Error).message).toContain('The model is overloaded');
   });

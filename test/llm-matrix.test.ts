@@ -7,10 +7,23 @@ import Anthropic from '@anthropic-ai/sdk';
 import OpenAI from 'openai';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { RunningNexus } from '../src/server.js';
-import { ANTHROPIC_WEATHER_TOOL, nexusWith, readChatStream, startVendorFixture, WEATHER_TOOL, type Vendor, type VendorFixture } from './helpers/llm.js';
+import {
+  ANTHROPIC_WEATHER_TOOL,
+  nexusWith,
+  readChatStream,
+  startVendorFixture,
+  WEATHER_TOOL,
+  type Vendor,
+  type VendorFixture,
+} from './helpers/llm.js';
 
 /** A model each fixture answers, by provider type. */
-const MODELS: Record<Vendor, string> = { openai: 'gpt-fixture', anthropic: 'claude-fixture', google: 'gemini-fixture', bedrock: 'fixture.claude' };
+const MODELS: Record<Vendor, string> = {
+  openai: 'gpt-fixture',
+  anthropic: 'claude-fixture',
+  google: 'gemini-fixture',
+  bedrock: 'fixture.claude',
+};
 const VENDORS = Object.keys(MODELS) as Vendor[];
 
 describe('both protocols to every provider type', () => {
@@ -52,7 +65,9 @@ describe('both protocols to every provider type', () => {
     });
 
     it(`OpenAI client → ${vendor}, streaming`, async () => {
-      const { text, finish } = await readChatStream(await openai.chat.completions.create({ model, messages: [{ role: 'user', content: said }], stream: true }));
+      const { text, finish } = await readChatStream(
+        await openai.chat.completions.create({ model, messages: [{ role: 'user', content: said }], stream: true }),
+      );
       expect(text).toBe(`echo: ${said}`);
       expect(finish).toBe('stop');
     });
@@ -84,7 +99,10 @@ describe('both protocols to every provider type', () => {
 
     it(`parallel tool calls, OpenAI client → ${vendor}, streaming and not`, async () => {
       const request = { model, messages: [{ role: 'user' as const, content: question }], tools: [WEATHER_TOOL] };
-      const [whole, streamed] = await Promise.all([openai.chat.completions.create(request), openai.chat.completions.stream(request).finalChatCompletion()]);
+      const [whole, streamed] = await Promise.all([
+        openai.chat.completions.create(request),
+        openai.chat.completions.stream(request).finalChatCompletion(),
+      ]);
       for (const answer of [whole, streamed]) {
         const calls = answer.choices[0]?.message.tool_calls as OpenAI.ChatCompletionMessageFunctionToolCall[];
         expect(answer.choices[0]?.finish_reason).toBe('tool_calls');
@@ -94,7 +112,11 @@ describe('both protocols to every provider type', () => {
       const calls = whole.choices[0]!.message.tool_calls!;
       const next = await openai.chat.completions.create({
         ...request,
-        messages: [...request.messages, whole.choices[0]!.message, ...calls.map((call, i) => ({ role: 'tool' as const, tool_call_id: call.id, content: ['sunny', 'rainy'][i]! }))],
+        messages: [
+          ...request.messages,
+          whole.choices[0]!.message,
+          ...calls.map((call, i) => ({ role: 'tool' as const, tool_call_id: call.id, content: ['sunny', 'rainy'][i]! })),
+        ],
       });
       expect(next.choices[0]?.message.content).toMatch(/^the tool said: .*sunny.* \| .*rainy/);
     });
@@ -111,7 +133,14 @@ describe('both protocols to every provider type', () => {
       const uses = whole.content.filter((block) => block.type === 'tool_use');
       const next = await anthropic.messages.create({
         ...request,
-        messages: [...request.messages, { role: 'assistant', content: whole.content }, { role: 'user', content: uses.map((use, i) => ({ type: 'tool_result' as const, tool_use_id: use.id, content: ['sunny', 'rainy'][i]! })) }],
+        messages: [
+          ...request.messages,
+          { role: 'assistant', content: whole.content },
+          {
+            role: 'user',
+            content: uses.map((use, i) => ({ type: 'tool_result' as const, tool_use_id: use.id, content: ['sunny', 'rainy'][i]! })),
+          },
+        ],
       });
       expect(next.content[0]).toMatchObject({ type: 'text', text: expect.stringMatching(/^the tool said: .*sunny.* \| .*rainy/) });
     });

@@ -8,7 +8,16 @@ import Anthropic from '@anthropic-ai/sdk';
 import OpenAI from 'openai';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { RunningNexus } from '../src/server.js';
-import { anthropicToolRoundTrip, loadOutcome, nexusWith, readChatStream, startVendorFixture, streamFailure, WEATHER_TOOL, type VendorFixture } from './helpers/llm.js';
+import {
+  anthropicToolRoundTrip,
+  loadOutcome,
+  nexusWith,
+  readChatStream,
+  startVendorFixture,
+  streamFailure,
+  WEATHER_TOOL,
+  type VendorFixture,
+} from './helpers/llm.js';
 import { freePort } from './helpers/processes.js';
 import { startRedis, type TestRedis } from './helpers/redis.js';
 
@@ -16,7 +25,9 @@ const startOpenAiFixture = () => startVendorFixture('openai');
 const startAnthropicFixture = () => startVendorFixture('anthropic');
 
 /** The model and key the last request to an OpenAI fixture named. */
-async function lastRequest(fixture: VendorFixture): Promise<{ model: unknown; authorization: string | undefined; headers: Record<string, string> }> {
+async function lastRequest(
+  fixture: VendorFixture,
+): Promise<{ model: unknown; authorization: string | undefined; headers: Record<string, string> }> {
   const { headers, body } = await fixture.last();
   return { model: body['model'], authorization: headers['authorization'], headers };
 }
@@ -69,7 +80,9 @@ describe('the OpenAI protocol to OpenAI-type providers', () => {
 
   it('lists configured and discovered models as provider/model, discovered ones through model_filter', async () => {
     const ids = (await client.models.list()).data.map((model) => model.id);
-    expect(ids).toEqual(expect.arrayContaining(['main/smart', 'main/gpt-fixture', 'main/gpt-other', 'byok/gpt-fixture', 'byok/embed-small', 'dead/ghost']));
+    expect(ids).toEqual(
+      expect.arrayContaining(['main/smart', 'main/gpt-fixture', 'main/gpt-other', 'byok/gpt-fixture', 'byok/embed-small', 'dead/ghost']),
+    );
     expect(ids).not.toContain('main/embed-small'); // filtered out by ^gpt-
   });
 
@@ -91,14 +104,20 @@ describe('the OpenAI protocol to OpenAI-type providers', () => {
 
   it('answers an unknown provider or model with 404 model_not_found, and a filtered-out model too', async () => {
     for (const model of ['nobody/gpt-fixture', 'main/gpt-9', 'no-such-model', 'main/embed-small']) {
-      const error = await client.chat.completions.create({ model, messages: [{ role: 'user', content: 'x' }] }).catch((caught: unknown) => caught);
+      const error = await client.chat.completions
+        .create({ model, messages: [{ role: 'user', content: 'x' }] })
+        .catch((caught: unknown) => caught);
       expect(error).toBeInstanceOf(OpenAI.NotFoundError);
       expect((error as InstanceType<typeof OpenAI.NotFoundError>).code).toBe('model_not_found');
     }
   });
 
   it('streams in OpenAI’s SSE format, naming the model as the client did, to [DONE]', async () => {
-    const stream = await client.chat.completions.create({ model: 'main/smart', messages: [{ role: 'user', content: 'stream me please' }], stream: true });
+    const stream = await client.chat.completions.create({
+      model: 'main/smart',
+      messages: [{ role: 'user', content: 'stream me please' }],
+      stream: true,
+    });
     let text = '';
     const models = new Set<string>();
     let finish: string | null | undefined;
@@ -113,7 +132,9 @@ describe('the OpenAI protocol to OpenAI-type providers', () => {
   });
 
   it('reports a stream that breaks midway as an error', async () => {
-    const outcome = await streamFailure(await client.chat.completions.create({ model: 'main/broken-stream', messages: [{ role: 'user', content: 'a b c' }], stream: true }));
+    const outcome = await streamFailure(
+      await client.chat.completions.create({ model: 'main/broken-stream', messages: [{ role: 'user', content: 'a b c' }], stream: true }),
+    );
     expect(outcome).toBeInstanceOf(OpenAI.APIError);
     expect(String((outcome as Error).message)).toContain("provider 'main'");
   });
@@ -129,7 +150,8 @@ describe('the OpenAI protocol to OpenAI-type providers', () => {
   });
 
   it('passes the provider’s errors on with their status, and an unreachable provider is 502', async () => {
-    const call = (model: string) => client.chat.completions.create({ model, messages: [{ role: 'user', content: 'x' }] }).catch((error: unknown) => error);
+    const call = (model: string) =>
+      client.chat.completions.create({ model, messages: [{ role: 'user', content: 'x' }] }).catch((error: unknown) => error);
     const limited = await call('main/error-429');
     expect(limited).toBeInstanceOf(OpenAI.RateLimitError);
     expect((limited as Error).message).toContain('slow down');
@@ -145,7 +167,11 @@ describe('the OpenAI protocol to OpenAI-type providers', () => {
 
   it('refuses a body over 32 MiB (413) and one that is not JSON (415), in OpenAI’s error shape', async () => {
     const url = `${nexus.url}/llm/openai/v1/chat/completions`;
-    const big = await fetch(url, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ model: 'main/smart', pad: 'x'.repeat(33 * 1024 * 1024) }) });
+    const big = await fetch(url, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ model: 'main/smart', pad: 'x'.repeat(33 * 1024 * 1024) }),
+    });
     expect(big.status).toBe(413);
     expect(await big.json()).toMatchObject({ error: { type: 'invalid_request_error' } });
     const text = await fetch(url, { method: 'POST', headers: { 'content-type': 'text/plain' }, body: 'hello' });
@@ -188,23 +214,42 @@ describe('the OpenAI protocol to an Anthropic provider', () => {
   });
 
   it('translates a chat: system prompt, messages, max_tokens, key and version headers; and the answer back', async () => {
-    const reply = await chat({ messages: [{ role: 'system', content: 'Be brief.' }, { role: 'user', content: 'hello there' }], temperature: 0.2 });
+    const reply = await chat({
+      messages: [
+        { role: 'system', content: 'Be brief.' },
+        { role: 'user', content: 'hello there' },
+      ],
+      temperature: 0.2,
+    });
     expect(reply.choices[0]?.message.content).toBe('echo: hello there');
     expect(reply.choices[0]?.finish_reason).toBe('stop');
     expect(reply.usage).toEqual({ prompt_tokens: 11, completion_tokens: 5, total_tokens: 16 });
     expect(reply.model).toBe('claude/claude-fixture');
     const sent = await upstream();
-    expect(sent.body).toMatchObject({ model: 'claude-fixture', system: 'Be brief.', max_tokens: 4096, temperature: 0.2, messages: [{ role: 'user', content: [{ type: 'text', text: 'hello there' }] }] });
+    expect(sent.body).toMatchObject({
+      model: 'claude-fixture',
+      system: 'Be brief.',
+      max_tokens: 4096,
+      temperature: 0.2,
+      messages: [{ role: 'user', content: [{ type: 'text', text: 'hello there' }] }],
+    });
     expect(sent.headers).toMatchObject({ 'x-api-key': 'anthropic-key', 'anthropic-version': '2023-06-01' });
   });
 
   it('translates tool calls both ways: tools out, tool_use back as tool_calls, tool results out as tool_result', async () => {
-    const first = await chat({ messages: [{ role: 'user', content: 'what is the weather?' }], tools: [WEATHER_TOOL], tool_choice: 'required' });
+    const first = await chat({
+      messages: [{ role: 'user', content: 'what is the weather?' }],
+      tools: [WEATHER_TOOL],
+      tool_choice: 'required',
+    });
     const call = first.choices[0]?.message.tool_calls?.[0];
     expect(first.choices[0]?.finish_reason).toBe('tool_calls');
     expect(call).toMatchObject({ id: 'toolu_1', type: 'function', function: { name: 'get_weather' } });
     expect(JSON.parse((call as { function: { arguments: string } }).function.arguments)).toEqual({ city: 'Paris' });
-    expect((await upstream()).body).toMatchObject({ tools: [{ name: 'get_weather', input_schema: { type: 'object' } }], tool_choice: { type: 'any' } });
+    expect((await upstream()).body).toMatchObject({
+      tools: [{ name: 'get_weather', input_schema: { type: 'object' } }],
+      tool_choice: { type: 'any' },
+    });
     const second = await chat({
       messages: [
         { role: 'user', content: 'what is the weather?' },
@@ -221,26 +266,54 @@ describe('the OpenAI protocol to an Anthropic provider', () => {
   });
 
   it('passes images as image blocks', async () => {
-    await chat({ messages: [{ role: 'user', content: [{ type: 'text', text: 'what is this' }, { type: 'image_url', image_url: { url: 'data:image/png;base64,iVBORw0KGgo=' } }] }] });
+    await chat({
+      messages: [
+        {
+          role: 'user',
+          content: [
+            { type: 'text', text: 'what is this' },
+            { type: 'image_url', image_url: { url: 'data:image/png;base64,iVBORw0KGgo=' } },
+          ],
+        },
+      ],
+    });
     const sent = (await upstream()).body as { messages: { content: unknown[] }[] };
-    expect(sent.messages[0]?.content[1]).toEqual({ type: 'image', source: { type: 'base64', media_type: 'image/png', data: 'iVBORw0KGgo=' } });
+    expect(sent.messages[0]?.content[1]).toEqual({
+      type: 'image',
+      source: { type: 'base64', media_type: 'image/png', data: 'iVBORw0KGgo=' },
+    });
   });
 
   it('streams text and tool calls as OpenAI chunks, with the stop reason and usage at the end', async () => {
-    const { text, finish } = await readChatStream(await client.chat.completions.create({ model: 'claude/claude-fixture', messages: [{ role: 'user', content: 'stream this' }], stream: true }));
+    const { text, finish } = await readChatStream(
+      await client.chat.completions.create({
+        model: 'claude/claude-fixture',
+        messages: [{ role: 'user', content: 'stream this' }],
+        stream: true,
+      }),
+    );
     expect(text).toBe('echo: stream this');
     expect(finish).toBe('stop');
-    const tools = client.chat.completions.stream({ model: 'claude/claude-fixture', messages: [{ role: 'user', content: 'weather please' }], tools: [WEATHER_TOOL] });
+    const tools = client.chat.completions.stream({
+      model: 'claude/claude-fixture',
+      messages: [{ role: 'user', content: 'weather please' }],
+      tools: [WEATHER_TOOL],
+    });
     const final = await tools.finalChatCompletion();
     expect(final.choices[0]?.finish_reason).toBe('tool_calls');
-    expect(final.choices[0]?.message.tool_calls?.[0]).toMatchObject({ id: 'toolu_1', function: { name: 'get_weather', arguments: '{"city":"Paris"}' } });
+    expect(final.choices[0]?.message.tool_calls?.[0]).toMatchObject({
+      id: 'toolu_1',
+      function: { name: 'get_weather', arguments: '{"city":"Paris"}' },
+    });
   });
 
   it('maps Anthropic errors to the client’s protocol with their status, before and during a stream', async () => {
     const overloaded = await chat({ messages: [{ role: 'user', content: 'x' }] }, 'claude/overloaded').catch((error: unknown) => error);
     expect((overloaded as InstanceType<typeof OpenAI.APIError>).status).toBe(529);
     expect((overloaded as Error).message).toContain('Overloaded');
-    const outcome = await streamFailure(await client.chat.completions.create({ model: 'claude/stream-error', messages: [{ role: 'user', content: 'x' }], stream: true }));
+    const outcome = await streamFailure(
+      await client.chat.completions.create({ model: 'claude/stream-error', messages: [{ role: 'user', content: 'x' }], stream: true }),
+    );
     expect(outcome).toBeInstanceOf(OpenAI.APIError);
   });
 });
@@ -283,7 +356,12 @@ describe('the Anthropic protocol, to Anthropic and OpenAI providers', () => {
 
   for (const model of ['claude/claude-fixture', 'gpt/gpt-fixture']) {
     it(`answers a message through ${model.split('/')[0]}, with usage and stop reason`, async () => {
-      const reply = await client.messages.create({ model, max_tokens: 100, system: 'Be brief.', messages: [{ role: 'user', content: 'hi there' }] });
+      const reply = await client.messages.create({
+        model,
+        max_tokens: 100,
+        system: 'Be brief.',
+        messages: [{ role: 'user', content: 'hi there' }],
+      });
       expect(reply.content).toEqual([{ type: 'text', text: 'echo: hi there' }]);
       expect(reply.stop_reason).toBe('end_turn');
       expect(reply.model).toBe(model);
@@ -314,7 +392,8 @@ describe('the Anthropic protocol, to Anthropic and OpenAI providers', () => {
   });
 
   it('words errors in Anthropic’s shape: unknown model 404, a provider’s 429 and 529', async () => {
-    const call = (model: string) => client.messages.create({ model, max_tokens: 10, messages: [{ role: 'user', content: 'x' }] }).catch((error: unknown) => error);
+    const call = (model: string) =>
+      client.messages.create({ model, max_tokens: 10, messages: [{ role: 'user', content: 'x' }] }).catch((error: unknown) => error);
     expect(await call('nobody/model')).toBeInstanceOf(Anthropic.NotFoundError);
     const limited = await call('gpt/error-429');
     expect(limited).toBeInstanceOf(Anthropic.RateLimitError);
@@ -333,7 +412,9 @@ describe('a provider that never answers its models API', () => {
     await new Promise<void>((resolve) => silent.listen(0, '127.0.0.1', resolve));
     const port = (silent.address() as { port: number }).port;
     try {
-      const nexus = await nexusWith(`[llm.providers.mute]\ntype = "openai"\napi_key = "k"\nbase_url = "http://127.0.0.1:${port}/v1"\n[llm.providers.mute.models.known]`);
+      const nexus = await nexusWith(
+        `[llm.providers.mute]\ntype = "openai"\napi_key = "k"\nbase_url = "http://127.0.0.1:${port}/v1"\n[llm.providers.mute.models.known]`,
+      );
       const models = (await (await fetch(`${nexus.url}/llm/openai/v1/models`)).json()) as { data: { id: string }[] };
       expect(models.data.map((model) => model.id)).toEqual(['mute/known']);
       await nexus.close();
@@ -369,7 +450,12 @@ describe('token rate limits per client', () => {
   // About 38 input tokens: one fits the free tier's 60, two do not.
   const PROMPT = 'word '.repeat(30);
   const as = (nexus: RunningNexus, id: string, group?: string) =>
-    new OpenAI({ baseURL: `${nexus.url}/llm/openai/v1`, apiKey: 'unused', maxRetries: 0, defaultHeaders: { 'x-client-id': id, ...(group && { 'x-group': group }) } });
+    new OpenAI({
+      baseURL: `${nexus.url}/llm/openai/v1`,
+      apiKey: 'unused',
+      maxRetries: 0,
+      defaultHeaders: { 'x-client-id': id, ...(group && { 'x-group': group }) },
+    });
   const ask = (client: OpenAI, model = 'main/gpt-fixture') =>
     client.chat.completions.create({ model, messages: [{ role: 'user', content: PROMPT }] }).then(
       () => 'ok',
@@ -398,8 +484,15 @@ describe('token rate limits per client', () => {
       const pro = as(nexus, 'cy', 'pro');
       for (let i = 0; i < 5; i++) expect(await ask(pro)).toBe('ok'); // the pro group's own limit
       expect(await ask(as(nexus, 'dee'), 'main/gpt-other')).toBeInstanceOf(OpenAI.RateLimitError); // the model's 20
-      const claude = new Anthropic({ baseURL: `${nexus.url}/llm/anthropic`, apiKey: 'unused', maxRetries: 0, defaultHeaders: { 'x-client-id': 'ana', 'x-group': 'free' } });
-      const anthropicRefusal = await claude.messages.create({ model: 'main/gpt-fixture', max_tokens: 10, messages: [{ role: 'user', content: PROMPT }] }).catch((error: unknown) => error);
+      const claude = new Anthropic({
+        baseURL: `${nexus.url}/llm/anthropic`,
+        apiKey: 'unused',
+        maxRetries: 0,
+        defaultHeaders: { 'x-client-id': 'ana', 'x-group': 'free' },
+      });
+      const anthropicRefusal = await claude.messages
+        .create({ model: 'main/gpt-fixture', max_tokens: 10, messages: [{ role: 'user', content: PROMPT }] })
+        .catch((error: unknown) => error);
       expect(anthropicRefusal).toBeInstanceOf(Anthropic.RateLimitError);
     } finally {
       await nexus.close();
@@ -453,8 +546,16 @@ describe('header rules', () => {
       const headers = { 'x-team': 'support', 'x-trace-id': 't-1', 'x-trace-secret': 's', 'x-user': 'ana', 'x-other': 'not forwarded' };
       await client.chat.completions.create({ model: 'main/gpt-fixture', messages: [{ role: 'user', content: 'x' }] }, { headers });
       const sent = await lastRequest(fixture);
-      expect(sent.headers).toMatchObject({ 'x-org-team': 'support', 'x-region': 'eu', 'x-trace-id': 't-1', 'x-source': 'nexus', 'x-user': 'ana', 'x-end-user': 'ana' });
-      for (const absent of ['x-team', 'x-trace-secret', 'x-other', 'x-goog-api-key', 'x-amz-security-token']) expect(sent.headers[absent]).toBeUndefined();
+      expect(sent.headers).toMatchObject({
+        'x-org-team': 'support',
+        'x-region': 'eu',
+        'x-trace-id': 't-1',
+        'x-source': 'nexus',
+        'x-user': 'ana',
+        'x-end-user': 'ana',
+      });
+      for (const absent of ['x-team', 'x-trace-secret', 'x-other', 'x-goog-api-key', 'x-amz-security-token'])
+        expect(sent.headers[absent]).toBeUndefined();
       expect(sent.authorization).toBe('Bearer real-key');
     } finally {
       await nexus.close();
@@ -472,12 +573,18 @@ describe('header rules', () => {
 describe('LLM settings', () => {
   it('puts the LLM routes behind the same guards as /mcp (CSRF here)', async () => {
     const fixture = await startOpenAiFixture();
-    const nexus = await nexusWith(`[server.csrf]\nenabled = true\n[llm.providers.main]\ntype = "openai"\napi_key = "k"\nbase_url = "${fixture.url}"`);
+    const nexus = await nexusWith(
+      `[server.csrf]\nenabled = true\n[llm.providers.main]\ntype = "openai"\napi_key = "k"\nbase_url = "${fixture.url}"`,
+    );
     try {
       const url = `${nexus.url}/llm/openai/v1/chat/completions`;
       const body = JSON.stringify({ model: 'main/gpt-fixture', messages: [{ role: 'user', content: 'x' }] });
       expect((await fetch(url, { method: 'POST', headers: { 'content-type': 'application/json' }, body })).status).toBe(403);
-      const allowed = await fetch(url, { method: 'POST', headers: { 'content-type': 'application/json', 'x-nexus-csrf-protection': '1' }, body });
+      const allowed = await fetch(url, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json', 'x-nexus-csrf-protection': '1' },
+        body,
+      });
       expect(allowed.status).toBe(200);
     } finally {
       await nexus.close();

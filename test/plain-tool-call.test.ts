@@ -13,7 +13,12 @@ const HEADERS: RequestHeaders = {
   contentType: 'application/json',
   protocolVersion: '2025-11-25',
 };
-const CALL = { jsonrpc: '2.0', id: 1, method: 'tools/call', params: { name: 'execute', arguments: { name: 'fixture__echo', arguments: { message: 'hi' } } } };
+const CALL = {
+  jsonrpc: '2.0',
+  id: 1,
+  method: 'tools/call',
+  params: { name: 'execute', arguments: { name: 'fixture__echo', arguments: { message: 'hi' } } },
+};
 const withParams = (params: Record<string, unknown>) => ({ ...CALL, params: { ...CALL.params, ...params } });
 
 describe('which requests the lean path takes', () => {

@@ -55,7 +55,12 @@ async function redis(options: RedisOptions = {}): Promise<TestRedis> {
 function ping(nexus: RunningNexus, headers: Record<string, string> = {}) {
   return fetch(`${nexus.url}/mcp`, {
     method: 'POST',
-    headers: { 'content-type': 'application/json', accept: 'application/json, text/event-stream', 'mcp-protocol-version': '2025-06-18', ...headers },
+    headers: {
+      'content-type': 'application/json',
+      accept: 'application/json, text/event-stream',
+      'mcp-protocol-version': '2025-06-18',
+      ...headers,
+    },
     body: JSON.stringify({ jsonrpc: '2.0', id: 1, method: 'ping' }),
   });
 }
@@ -137,7 +142,11 @@ describe('execute limits', () => {
     expect(refused).toBeInstanceOf(ProtocolError);
     expect((refused as ProtocolError).code).toBe(-32000);
     expect((refused as ProtocolError).message).toBe('Rate limit exceeded');
-    expect((refused as ProtocolError).data).toMatchObject({ server: 'fixture', tool: 'add_numbers', retry_after_seconds: expect.any(Number) });
+    expect((refused as ProtocolError).data).toMatchObject({
+      server: 'fixture',
+      tool: 'add_numbers',
+      retry_after_seconds: expect.any(Number),
+    });
     expect(await execute(c, 'fixture__fail_softly')).toBe('ok');
     expect(await execute(c, 'fixture__cancellations')).toBe('ok');
     expect(((await execute(c, 'fixture__fail_softly')) as ProtocolError).data).toMatchObject({ tool: 'fail_softly' });

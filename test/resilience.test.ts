@@ -96,7 +96,15 @@ describe('a remote server that goes away', () => {
   it('recovers a stateful session after the server restarts (404 on the old session)', async () => {
     const port = await freePort();
     const everything = () => {
-      const spawned = spawnNode(['--import', `${process.cwd()}/test/fixtures/loopback.mjs`, 'node_modules/@modelcontextprotocol/server-everything/dist/index.js', 'streamableHttp'], { PORT: String(port) });
+      const spawned = spawnNode(
+        [
+          '--import',
+          `${process.cwd()}/test/fixtures/loopback.mjs`,
+          'node_modules/@modelcontextprotocol/server-everything/dist/index.js',
+          'streamableHttp',
+        ],
+        { PORT: String(port) },
+      );
       started.push(spawned);
       return waitForPort(port).then(() => spawned);
     };

@@ -71,7 +71,10 @@ describe('ToolIndex', () => {
 
   it('returns at most 10 results', () => {
     const big = new ToolIndex();
-    big.setServerTools('many', Array.from({ length: 30 }, (_, i) => tool(`note_${i}`, 'Writes a note')));
+    big.setServerTools(
+      'many',
+      Array.from({ length: 30 }, (_, i) => tool(`note_${i}`, 'Writes a note')),
+    );
     expect(big.search(['note'])).toHaveLength(10);
   });
 

@@ -56,12 +56,22 @@ it('keeps tokens and downstream credentials out of logs and error messages', asy
   const call = async (authorization: string, body: unknown) => {
     const response = await fetch(`${nexus.url}/mcp`, {
       method: 'POST',
-      headers: { authorization, 'content-type': 'application/json', accept: 'application/json, text/event-stream', 'mcp-protocol-version': '2025-06-18' },
+      headers: {
+        authorization,
+        'content-type': 'application/json',
+        accept: 'application/json, text/event-stream',
+        'mcp-protocol-version': '2025-06-18',
+      },
       body: JSON.stringify(body),
     });
     bodies.push(await response.text());
   };
-  const execute = (name: string) => ({ jsonrpc: '2.0', id: 2, method: 'tools/call', params: { name: 'execute', arguments: { name, arguments: {} } } });
+  const execute = (name: string) => ({
+    jsonrpc: '2.0',
+    id: 2,
+    method: 'tools/call',
+    params: { name: 'execute', arguments: { name, arguments: {} } },
+  });
   try {
     await call(`Bearer ${valid}`, execute('fixture__show_headers'));
     await call(`Bearer ${valid}`, execute('unreachable__anything'));

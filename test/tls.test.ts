@@ -87,7 +87,9 @@ describe('nexus serving HTTPS', () => {
 
   it('names the key when the certificate cannot be read', async () => {
     const config = parseConfig(parse(`[server.tls]\ncertificate = "/nonexistent/cert.pem"\nkey = "${certs.server.key}"`), 'test.toml');
-    const error = await startNexus(config, { logger: silentLogger, listenAddress: { host: '127.0.0.1', port: 0 } }).catch((e: unknown) => e);
+    const error = await startNexus(config, { logger: silentLogger, listenAddress: { host: '127.0.0.1', port: 0 } }).catch(
+      (e: unknown) => e,
+    );
     expect(error).toBeInstanceOf(StartupError);
     expect((error as StartupError).source).toBe('server.tls.certificate');
     expect((error as StartupError).message).toBe('cannot read /nonexistent/cert.pem (ENOENT)');
@@ -99,7 +101,10 @@ describe('downstreams over TLS', () => {
     const url = await fixtureOverTls(certs.server);
     const trusted = await nexusFor(remote('secure', url, `root_ca_cert_path = "${certs.ca.cert}"`) + remote('untrusted', url));
     expect(state(trusted)).toEqual({ status: 'ready' });
-    expect(state(trusted, 'untrusted')).toMatchObject({ status: expect.stringMatching(/failed|connecting/), reason: expect.stringMatching(/certificate/i) });
+    expect(state(trusted, 'untrusted')).toMatchObject({
+      status: expect.stringMatching(/failed|connecting/),
+      reason: expect.stringMatching(/certificate/i),
+    });
   });
 
   it('accepts any certificate with verify_certs = false', async () => {
@@ -112,7 +117,10 @@ describe('downstreams over TLS', () => {
     const url = await fixtureOverTls(certs.wrongHost);
     const ca = `root_ca_cert_path = "${certs.ca.cert}"`;
     const nexus = await nexusFor(remote('strict', url, ca) + remote('secure', url, `${ca}, accept_invalid_hostnames = true`));
-    expect(state(nexus, 'strict')).toMatchObject({ status: expect.stringMatching(/failed|connecting/), reason: expect.stringMatching(/altnames|hostname|IP/i) });
+    expect(state(nexus, 'strict')).toMatchObject({
+      status: expect.stringMatching(/failed|connecting/),
+      reason: expect.stringMatching(/altnames|hostname|IP/i),
+    });
     expect(state(nexus)).toEqual({ status: 'ready' });
   });
 
@@ -131,7 +139,9 @@ describe('downstreams over TLS', () => {
     const proxy = await tlsProxy(new URL(sse.url).port);
     try {
       const url = `https://127.0.0.1:${proxy.port}/sse`;
-      const nexus = await nexusFor(remote('secure', url, `root_ca_cert_path = "${certs.ca.cert}"`, 'sse') + remote('untrusted', url, '', 'sse'));
+      const nexus = await nexusFor(
+        remote('secure', url, `root_ca_cert_path = "${certs.ca.cert}"`, 'sse') + remote('untrusted', url, '', 'sse'),
+      );
       expect(state(nexus)).toEqual({ status: 'ready' });
       expect(state(nexus, 'untrusted')?.status).toMatch(/failed|connecting/);
     } finally {
@@ -144,10 +154,13 @@ describe('downstreams over TLS', () => {
 /** Terminates TLS with the test server certificate and passes everything to a local HTTP port. */
 async function tlsProxy(targetPort: string): Promise<{ server: HttpsServer; port: number }> {
   const server = createHttpsServer({ cert: readFileSync(certs.server.cert), key: readFileSync(certs.server.key) }, (req, res) => {
-    const upstream = httpRequest({ host: '127.0.0.1', port: targetPort, path: req.url, method: req.method, headers: req.headers }, (reply) => {
-      res.writeHead(reply.statusCode ?? 502, reply.headers);
-      reply.pipe(res);
-    });
+    const upstream = httpRequest(
+      { host: '127.0.0.1', port: targetPort, path: req.url, method: req.method, headers: req.headers },
+      (reply) => {
+        res.writeHead(reply.statusCode ?? 502, reply.headers);
+        reply.pipe(res);
+      },
+    );
     upstream.on('error', () => res.destroy());
     req.pipe(upstream);
   });

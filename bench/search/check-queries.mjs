@@ -45,7 +45,10 @@ const expectedTools = new Set();
 
 for (const [i, q] of queries.entries()) {
   const where = `query #${i}${q && q.id ? ` (${q.id})` : ''}`;
-  if (!q || typeof q !== 'object' || Array.isArray(q)) { err(`${where}: not an object`); continue; }
+  if (!q || typeof q !== 'object' || Array.isArray(q)) {
+    err(`${where}: not an object`);
+    continue;
+  }
   const extra = Object.keys(q).filter((k) => !['id', 'kind', 'keywords', 'expected'].includes(k));
   if (extra.length) err(`${where}: unknown key(s) ${extra.join(', ')}`);
 

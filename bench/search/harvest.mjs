@@ -52,51 +52,79 @@ const REDIS_URL = 'redis://127.0.0.1:6379';
 const SERVERS = [
   // --- the MCP reference servers ---
   { name: 'filesystem', package: '@modelcontextprotocol/server-filesystem', version: '2026.8.31', args: [SANDBOX] },
-  { name: 'memory', package: '@modelcontextprotocol/server-memory', version: '2026.8.31',
-    env: { MEMORY_FILE_PATH: path.join(SANDBOX, 'memory.jsonl') } },
-  { name: 'github', package: '@modelcontextprotocol/server-github', version: '2025.4.8',
-    env: { GITHUB_PERSONAL_ACCESS_TOKEN: 'dummy' } },
+  {
+    name: 'memory',
+    package: '@modelcontextprotocol/server-memory',
+    version: '2026.8.31',
+    env: { MEMORY_FILE_PATH: path.join(SANDBOX, 'memory.jsonl') },
+  },
+  { name: 'github', package: '@modelcontextprotocol/server-github', version: '2025.4.8', env: { GITHUB_PERSONAL_ACCESS_TOKEN: 'dummy' } },
   // server-gitlab imports zod without declaring it; installed alone, the zod it finds is the
   // v4 that npm adds as zod-to-json-schema's peer, every inputSchema then comes out without
   // "type": "object" and the client rejects tools/list. zod 3 (what its SDK 1.0.1 uses) at
   // the top of its tree restores the schemas it was built with.
-  { name: 'gitlab', package: '@modelcontextprotocol/server-gitlab', version: '2025.4.25', extraDeps: ['zod@3.25.76'],
-    env: { GITLAB_PERSONAL_ACCESS_TOKEN: 'dummy', GITLAB_API_URL: 'http://127.0.0.1:9/api/v4' } },
-  { name: 'slack', package: '@modelcontextprotocol/server-slack', version: '2025.4.25',
-    env: { SLACK_BOT_TOKEN: 'xoxb-dummy', SLACK_TEAM_ID: 'T00000000' } },
+  {
+    name: 'gitlab',
+    package: '@modelcontextprotocol/server-gitlab',
+    version: '2025.4.25',
+    extraDeps: ['zod@3.25.76'],
+    env: { GITLAB_PERSONAL_ACCESS_TOKEN: 'dummy', GITLAB_API_URL: 'http://127.0.0.1:9/api/v4' },
+  },
+  {
+    name: 'slack',
+    package: '@modelcontextprotocol/server-slack',
+    version: '2025.4.25',
+    env: { SLACK_BOT_TOKEN: 'xoxb-dummy', SLACK_TEAM_ID: 'T00000000' },
+  },
   { name: 'postgres', package: '@modelcontextprotocol/server-postgres', version: '0.6.2', args: [PG_URL], loopback: true },
   { name: 'puppeteer', package: '@modelcontextprotocol/server-puppeteer', version: '2025.5.12' },
-  { name: 'google-maps', package: '@modelcontextprotocol/server-google-maps', version: '0.6.2',
-    env: { GOOGLE_MAPS_API_KEY: 'dummy' } },
+  { name: 'google-maps', package: '@modelcontextprotocol/server-google-maps', version: '0.6.2', env: { GOOGLE_MAPS_API_KEY: 'dummy' } },
   { name: 'everything', package: '@modelcontextprotocol/server-everything', version: '2026.8.31', args: ['stdio'] },
   { name: 'sequential-thinking', package: '@modelcontextprotocol/server-sequential-thinking', version: '2026.8.31' },
-  { name: 'brave-search', package: '@modelcontextprotocol/server-brave-search', version: '0.6.2',
-    env: { BRAVE_API_KEY: 'dummy' } },
+  { name: 'brave-search', package: '@modelcontextprotocol/server-brave-search', version: '0.6.2', env: { BRAVE_API_KEY: 'dummy' } },
   { name: 'redis', package: '@modelcontextprotocol/server-redis', version: '2025.4.25', args: [REDIS_URL], loopback: true },
   // published as "server-aws-kb-retrieval" (the "-server" suffix is only the repo folder's name)
-  { name: 'aws-kb-retrieval', package: '@modelcontextprotocol/server-aws-kb-retrieval', version: '0.6.2',
-    env: { AWS_REGION: 'us-east-1', AWS_ACCESS_KEY_ID: 'dummy', AWS_SECRET_ACCESS_KEY: 'dummy' } },
-  { name: 'everart', package: '@modelcontextprotocol/server-everart', version: '0.6.2',
-    env: { EVERART_API_KEY: 'dummy' } },
+  {
+    name: 'aws-kb-retrieval',
+    package: '@modelcontextprotocol/server-aws-kb-retrieval',
+    version: '0.6.2',
+    env: { AWS_REGION: 'us-east-1', AWS_ACCESS_KEY_ID: 'dummy', AWS_SECRET_ACCESS_KEY: 'dummy' },
+  },
+  { name: 'everart', package: '@modelcontextprotocol/server-everart', version: '0.6.2', env: { EVERART_API_KEY: 'dummy' } },
   // --- popular third-party servers ---
   { name: 'playwright', package: '@playwright/mcp', version: '0.0.83' },
-  { name: 'notion', package: '@notionhq/notion-mcp-server', version: '2.5.2',
-    env: { NOTION_TOKEN: 'ntn_dummy' } },
-  { name: 'chrome-devtools', package: 'chrome-devtools-mcp', version: '1.11.0', bin: 'chrome-devtools-mcp',
-    args: ['--no-usage-statistics'], env: { CHROME_DEVTOOLS_MCP_NO_USAGE_STATISTICS: '1' } },
+  { name: 'notion', package: '@notionhq/notion-mcp-server', version: '2.5.2', env: { NOTION_TOKEN: 'ntn_dummy' } },
+  {
+    name: 'chrome-devtools',
+    package: 'chrome-devtools-mcp',
+    version: '1.11.0',
+    bin: 'chrome-devtools-mcp',
+    args: ['--no-usage-statistics'],
+    env: { CHROME_DEVTOOLS_MCP_NO_USAGE_STATISTICS: '1' },
+  },
   // desktop-commander writes what it detects about the host into some descriptions
   // (start_process, read_file, ...); in a container that includes the container's mount
   // points. The no-container shim makes it describe a plain host, so the catalog doesn't
   // carry the harvesting machine's mounts. The OS part (Linux/macOS/Windows) still follows
   // the host.
-  { name: 'desktop-commander', package: '@wonderwhy-er/desktop-commander', version: '0.2.52', bin: 'desktop-commander',
-    args: ['--no-onboarding'], shim: 'no-container' },
+  {
+    name: 'desktop-commander',
+    package: '@wonderwhy-er/desktop-commander',
+    version: '0.2.52',
+    bin: 'desktop-commander',
+    args: ['--no-onboarding'],
+    shim: 'no-container',
+  },
   { name: 'kubernetes', package: 'mcp-server-kubernetes', version: '4.1.7' },
   // The default feature set minus "docs": search_docs builds its description from a
   // GraphQL schema fetched from supabase.com, which tools/list can't do offline.
-  { name: 'supabase', package: '@supabase/mcp-server-supabase', version: '0.13.0',
+  {
+    name: 'supabase',
+    package: '@supabase/mcp-server-supabase',
+    version: '0.13.0',
     args: ['--features', 'account,database,debugging,development,functions,branching'],
-    env: { SUPABASE_ACCESS_TOKEN: 'sbp_dummy' } },
+    env: { SUPABASE_ACCESS_TOKEN: 'sbp_dummy' },
+  },
   { name: 'firecrawl', package: 'firecrawl-mcp', version: '3.26.0', env: { FIRECRAWL_API_KEY: 'fc-dummy' } },
   { name: 'airtable', package: 'airtable-mcp-server', version: '1.14.0', env: { AIRTABLE_API_KEY: 'patdummy' } },
   { name: 'tavily', package: 'tavily-mcp', version: '0.2.22', env: { TAVILY_API_KEY: 'tvly-dummy' } },
@@ -104,8 +132,7 @@ const SERVERS = [
   { name: 'context7', package: '@upstash/context7-mcp', version: '4.1.1' },
   { name: 'circleci', package: '@circleci/mcp-server-circleci', version: '0.20.0', env: { CIRCLECI_TOKEN: 'dummy' } },
   { name: 'ea-playwright', package: '@executeautomation/playwright-mcp-server', version: '1.0.12' },
-  { name: 'mongodb', package: 'mongodb-mcp-server', version: '3.0.4',
-    env: { MDB_MCP_TELEMETRY: 'disabled' } },
+  { name: 'mongodb', package: 'mongodb-mcp-server', version: '3.0.4', env: { MDB_MCP_TELEMETRY: 'disabled' } },
 ];
 
 // Heroku (@heroku/mcp-server@1.2.8) is not in the list: its dist imports
@@ -212,8 +239,19 @@ function install(servers) {
     // that date, so a fresh install years later resolves the same tree.
     const r = spawnSync(
       npm,
-      ['install', '--prefix', prefix, '--no-audit', '--no-fund', '--save-exact', '--ignore-scripts',
-        `--before=${NPM_BEFORE}`, '--loglevel=error', `${s.package}@${s.version}`, ...(s.extraDeps ?? [])],
+      [
+        'install',
+        '--prefix',
+        prefix,
+        '--no-audit',
+        '--no-fund',
+        '--save-exact',
+        '--ignore-scripts',
+        `--before=${NPM_BEFORE}`,
+        '--loglevel=error',
+        `${s.package}@${s.version}`,
+        ...(s.extraDeps ?? []),
+      ],
       { stdio: 'inherit', env: { ...process.env, ...DOWNLOAD_ENV } },
     );
     if (r.status !== 0) throw new Error(`npm install ${s.package}@${s.version} failed (exit ${r.status})`);
@@ -289,9 +327,19 @@ const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 
 async function killAll(pids) {
   const left = pids.filter(alive);
-  for (const p of left) try { process.kill(p, 'SIGTERM'); } catch { /* already gone */ }
+  for (const p of left)
+    try {
+      process.kill(p, 'SIGTERM');
+    } catch {
+      /* already gone */
+    }
   for (let i = 0; i < 20 && left.some(alive); i++) await sleep(100);
-  for (const p of left.filter(alive)) try { process.kill(p, 'SIGKILL'); } catch { /* already gone */ }
+  for (const p of left.filter(alive))
+    try {
+      process.kill(p, 'SIGKILL');
+    } catch {
+      /* already gone */
+    }
   for (let i = 0; i < 20 && left.some(alive); i++) await sleep(50);
   return left.filter(alive);
 }
@@ -370,9 +418,11 @@ async function main() {
   if (opts.install) install(SERVERS);
 
   const isolation = detectIsolation();
-  console.error(isolation
-    ? `[net] servers without a backend run under: unshare ${isolation.join(' ')}`
-    : '[net] unshare not available: servers run with the normal network');
+  console.error(
+    isolation
+      ? `[net] servers without a backend run under: unshare ${isolation.join(' ')}`
+      : '[net] unshare not available: servers run with the normal network',
+  );
 
   const results = [];
   const failures = [];
@@ -392,7 +442,9 @@ async function main() {
 
   results.sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
   const total = results.reduce((n, s) => n + s.tools.length, 0);
-  console.error(`\n${results.length} servers, ${total} tools; ${failures.length} failed${failures.length ? ': ' + failures.map((f) => f.name).join(', ') : ''}`);
+  console.error(
+    `\n${results.length} servers, ${total} tools; ${failures.length} failed${failures.length ? ': ' + failures.map((f) => f.name).join(', ') : ''}`,
+  );
 
   if (opts.only) {
     for (const s of results) for (const t of s.tools) console.log(`${s.name}__${t.name}`);

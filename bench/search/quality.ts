@@ -36,7 +36,8 @@ const here = (file: string) => fileURLToPath(new URL(file, import.meta.url));
 const catalog = JSON.parse(readFileSync(here('./catalog.json'), 'utf8')) as Catalog;
 const loadQueries = (file: string) => JSON.parse(readFileSync(here(file), 'utf8')) as Query[];
 const querySets: [string, Query[]][] = [['tuning set (queries.json)', loadQueries('./queries.json')]];
-if (existsSync(here('./queries-heldout.json'))) querySets.push(['held-out set (queries-heldout.json)', loadQueries('./queries-heldout.json')]);
+if (existsSync(here('./queries-heldout.json')))
+  querySets.push(['held-out set (queries-heldout.json)', loadQueries('./queries-heldout.json')]);
 /** Every query, for the speed runs. */
 const queries = querySets.flatMap(([, set]) => set);
 const args = new Map(process.argv.slice(2).map((arg) => arg.replace(/^--/, '').split('=') as [string, string]));
@@ -47,11 +48,16 @@ type Ranker = (keywords: string[]) => Promise<string[]> | string[];
  * Real nexus over HTTP, one stdio fixture per catalog server. `extra` adds config (access rules:
  * `serverRule` gives each server's rule lines) and `groups` names a client per group to rank as.
  */
-async function nexusRankers(
-  access?: { identity: string; serverRule: (server: string, i: number) => string; groups: string[] },
-): Promise<{ rankers: Map<string, Ranker>; close: () => Promise<void> }> {
+async function nexusRankers(access?: {
+  identity: string;
+  serverRule: (server: string, i: number) => string;
+  groups: string[];
+}): Promise<{ rankers: Map<string, Ranker>; close: () => Promise<void> }> {
   const servers = catalog.servers
-    .map((server, i) => `[mcp.servers.${server.name}]\ncmd = ["node", ${JSON.stringify(here('./catalog-server.mjs'))}, "${server.name}"]\n${access?.serverRule(server.name, i) ?? ''}`)
+    .map(
+      (server, i) =>
+        `[mcp.servers.${server.name}]\ncmd = ["node", ${JSON.stringify(here('./catalog-server.mjs'))}, "${server.name}"]\n${access?.serverRule(server.name, i) ?? ''}`,
+    )
     .join('\n');
   const config = parseConfig((await import('smol-toml')).parse(`${access?.identity ?? ''}\n${servers}`), 'bench');
   const nexus = await startNexus(config, { logger: silentLogger, listenAddress: { host: '127.0.0.1', port: 0 } });
@@ -90,9 +96,13 @@ async function printViews(plain: Ranker): Promise<number> {
   const first = catalog.servers[0] as Catalog['servers'][number];
   const hidden = `${first.name}__${first.tools[0]?.name}`;
   const access = {
-    identity: '[server.client_identification]\nenabled = true\nclient_id.http_header = "x-client-id"\ngroup_id.http_header = "x-group"\n[server.client_identification.validation]\ngroup_values = ["almost", "half"]\n',
+    identity:
+      '[server.client_identification]\nenabled = true\nclient_id.http_header = "x-client-id"\ngroup_id.http_header = "x-group"\n[server.client_identification.validation]\ngroup_values = ["almost", "half"]\n',
     serverRule: (server: string, i: number) =>
-      [i % 2 === 1 ? 'deny = ["half"]' : '', server === first.name ? `[mcp.servers.${server}.tools.${first.tools[0]?.name}]\ndeny = ["almost"]` : ''].join('\n'),
+      [
+        i % 2 === 1 ? 'deny = ["half"]' : '',
+        server === first.name ? `[mcp.servers.${server}.tools.${first.tools[0]?.name}]\ndeny = ["almost"]` : '',
+      ].join('\n'),
     groups: ['almost', 'half'],
   };
   const ruled = await nexusRankers(access);
@@ -105,7 +115,11 @@ async function printViews(plain: Ranker): Promise<number> {
       const got = (await almost(query.keywords)).slice(0, expected.length);
       if (JSON.stringify(expected) === JSON.stringify(got)) same++;
     }
-    const rankers: [string, Ranker][] = [['no rules', plain], ['view: almost', almost], ['view: half', half]];
+    const rankers: [string, Ranker][] = [
+      ['no rules', plain],
+      ['view: almost', almost],
+      ['view: half', half],
+    ];
     const times = new Map<string, number[]>(rankers.map(([label]) => [label, []]));
     for (let round = 0; round < 5; round++) {
       for (const [label, rank] of rankers) {
@@ -116,9 +130,16 @@ async function printViews(plain: Ranker): Promise<number> {
         }
       }
     }
-    const p50 = (label: string) => percentile((times.get(label) ?? []).sort((a, b) => a - b), 50);
-    console.log(`\nPer-group views, end to end (${queries.length} queries x 5 interleaved rounds, ${catalogDocs(catalog.servers).length} tools)\n`);
-    for (const [label] of rankers) console.log(`${pad(label, 18)}p50 ${fmt(p50(label))} ms   ${fmt(p50(label) / p50('no rules'), 3)}x no rules`);
+    const p50 = (label: string) =>
+      percentile(
+        (times.get(label) ?? []).sort((a, b) => a - b),
+        50,
+      );
+    console.log(
+      `\nPer-group views, end to end (${queries.length} queries x 5 interleaved rounds, ${catalogDocs(catalog.servers).length} tools)\n`,
+    );
+    for (const [label] of rankers)
+      console.log(`${pad(label, 18)}p50 ${fmt(p50(label))} ms   ${fmt(p50(label) / p50('no rules'), 3)}x no rules`);
     console.log(`rankings of "almost" (all but ${hidden}) as no rules without that tool: ${same} of ${queries.length} queries`);
     return p50('view: almost') / p50('no rules');
   } finally {
@@ -136,7 +157,11 @@ function catalogDocs(servers: Catalog['servers']) {
 function baselineRanker(servers: Catalog['servers']): Ranker {
   const index = new MiniSearch({ fields: ['name', 'description'] });
   index.addAll(catalogDocs(servers));
-  return (keywords) => index.search(keywords.join(' ')).slice(0, 10).map((hit) => String(hit.id));
+  return (keywords) =>
+    index
+      .search(keywords.join(' '))
+      .slice(0, 10)
+      .map((hit) => String(hit.id));
 }
 
 type Evaluation = Map<string, { ranked: string[]; scores: QueryScores }>;
@@ -158,7 +183,12 @@ function printQuality(title: string, set: Query[], ours: Evaluation, base: Evalu
   const kinds = [...new Set(set.map((q) => q.kind)), 'all'];
   console.log(`\n${title}: ${set.length} queries`);
   const header = ['kind', 'n', 'recall@1', 'recall@5', 'MRR', 'nDCG@10'];
-  console.log(`${pad(header[0] as string, 12)}${padStart(header[1] as string, 4)}  ${header.slice(2).map((h) => padStart(h, 23)).join('')}`);
+  console.log(
+    `${pad(header[0] as string, 12)}${padStart(header[1] as string, 4)}  ${header
+      .slice(2)
+      .map((h) => padStart(h, 23))
+      .join('')}`,
+  );
   console.log(`${pad('', 16)}  ${['', '', '', ''].map(() => padStart('nexus / base  (ratio)', 23)).join('')}`);
   let overall: QueryScores | undefined;
   for (const kind of kinds) {
@@ -178,7 +208,10 @@ function percentile(sorted: number[], p: number): number {
 }
 
 function median(values: number[]): number {
-  return percentile([...values].sort((a, b) => a - b), 50);
+  return percentile(
+    [...values].sort((a, b) => a - b),
+    50,
+  );
 }
 
 /** The catalog repeated under other server names until it holds `size` tools. */
@@ -237,7 +270,9 @@ function measure(build: () => { search: (keywords: string[]) => unknown }): Spee
 
 function printSpeed(): { p50At10k: number; buildAt10k: number } {
   console.log('\nSearch speed in-process (build: median of 3; search: every query, 10 rounds after a warm-up)\n');
-  console.log(`${pad('tools', 8)}${pad('index', 10)}${padStart('build ms', 10)}${padStart('p50 ms', 10)}${padStart('p99 ms', 10)}${padStart('heap MiB', 10)}`);
+  console.log(
+    `${pad('tools', 8)}${pad('index', 10)}${padStart('build ms', 10)}${padStart('p50 ms', 10)}${padStart('p99 ms', 10)}${padStart('heap MiB', 10)}`,
+  );
   let result = { p50At10k: NaN, buildAt10k: NaN };
   for (const size of [1_000, 10_000]) {
     const servers = syntheticServers(size);
@@ -251,12 +286,17 @@ function printSpeed(): { p50At10k: number; buildAt10k: number } {
       index.addAll(catalogDocs(servers));
       return { search: (keywords: string[]) => index.search(keywords.join(' ')).slice(0, 10) };
     });
-    for (const [label, row] of [['nexus', ours], ['baseline', base]] as const) {
+    for (const [label, row] of [
+      ['nexus', ours],
+      ['baseline', base],
+    ] as const) {
       console.log(
         `${pad(String(size), 8)}${pad(label, 10)}${padStart(fmt(row.build, 1), 10)}${padStart(fmt(row.p50), 10)}${padStart(fmt(row.p99), 10)}${padStart(fmt(row.heapMiB, 1), 10)}`,
       );
     }
-    console.log(`${pad('', 8)}${pad('ratio', 10)}${padStart(fmt(ours.build / base.build, 2), 10)}${padStart(fmt(ours.p50 / base.p50, 2), 10)}${padStart(fmt(ours.p99 / base.p99, 2), 10)}${padStart(fmt(ours.heapMiB / base.heapMiB, 2), 10)}`);
+    console.log(
+      `${pad('', 8)}${pad('ratio', 10)}${padStart(fmt(ours.build / base.build, 2), 10)}${padStart(fmt(ours.p50 / base.p50, 2), 10)}${padStart(fmt(ours.p99 / base.p99, 2), 10)}${padStart(fmt(ours.heapMiB / base.heapMiB, 2), 10)}`,
+    );
     if (size === 10_000) result = { p50At10k: ours.p50, buildAt10k: ours.build };
   }
   return result;
@@ -266,7 +306,10 @@ function explain(id: string, ours: Evaluation, base: Evaluation) {
   const query = queries.find((q) => q.id === id);
   if (!query) throw new Error(`no query ${id}`);
   console.log(`\n${id} (${query.kind}) ${JSON.stringify(query.keywords)} expects ${query.expected.join(', ')}`);
-  for (const [label, results] of [['nexus', ours], ['baseline', base]] as const) {
+  for (const [label, results] of [
+    ['nexus', ours],
+    ['baseline', base],
+  ] as const) {
     const ranked = results.get(id)?.ranked ?? [];
     console.log(`  ${label}: ${ranked.map((name) => (query.expected.includes(name) ? `[${name}]` : name)).join(' ')}`);
   }
@@ -289,11 +332,15 @@ try {
       for (const id of ids.filter((id) => ours.has(id))) explain(id, ours, base);
     }
     const overall = printQuality(title, set, ours, base);
-    console.log(`goals: recall@5 >= 0.90: ${check(overall.recall5 >= 0.9)} (${fmt(overall.recall5)}); MRR >= 0.75: ${check(overall.reciprocalRank >= 0.75)} (${fmt(overall.reciprocalRank)})`);
+    console.log(
+      `goals: recall@5 >= 0.90: ${check(overall.recall5 >= 0.9)} (${fmt(overall.recall5)}); MRR >= 0.75: ${check(overall.reciprocalRank >= 0.75)} (${fmt(overall.reciprocalRank)})`,
+    );
   }
   if (!args.has('quality-only')) {
     const speed = printSpeed();
-    console.log(`\ngoals: p50 <= 1 ms at 10k tools: ${check(speed.p50At10k <= 1)} (${fmt(speed.p50At10k)} ms); build <= 500 ms at 10k tools: ${check(speed.buildAt10k <= 500)} (${fmt(speed.buildAt10k, 1)} ms)`);
+    console.log(
+      `\ngoals: p50 <= 1 ms at 10k tools: ${check(speed.p50At10k <= 1)} (${fmt(speed.p50At10k)} ms); build <= 500 ms at 10k tools: ${check(speed.buildAt10k <= 500)} (${fmt(speed.buildAt10k, 1)} ms)`,
+    );
     const viewRatio = await printViews(nexusRank);
     console.log(`goal: per-group views within a few percent of no rules: ${check(viewRatio <= 1.05)} (${fmt(viewRatio, 3)}x)`);
   }

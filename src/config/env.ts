@@ -12,11 +12,7 @@ export class UndefinedEnvError extends Error {
 }
 
 /** Returns a copy of `value` with every placeholder in every string replaced. */
-export function expandEnv(
-  value: unknown,
-  env: NodeJS.ProcessEnv,
-  path: (string | number)[] = [],
-): unknown {
+export function expandEnv(value: unknown, env: NodeJS.ProcessEnv, path: (string | number)[] = []): unknown {
   if (typeof value === 'string') {
     return value.replace(PLACEHOLDER, (_, name: string) => {
       const found = env[name];

@@ -48,14 +48,20 @@ function clientIdentificationProblem(config: Config): [string, string] | undefin
   if (on && !config.server.oauth) {
     for (const key of ['client_id', 'group_id'] as const) {
       if (identification[key] && 'jwt_claim' in identification[key]) {
-        return [`server.client_identification.${key}.jwt_claim`, 'reading a token claim needs [server.oauth], which validates the token; or use http_header'];
+        return [
+          `server.client_identification.${key}.jwt_claim`,
+          'reading a token claim needs [server.oauth], which validates the token; or use http_header',
+        ];
       }
     }
   }
   for (const key of ['client_id', 'group_id'] as const) {
     const source = identification?.[key];
     if (source && 'http_header' in source && CREDENTIAL_HEADERS.has(source.http_header.toLowerCase())) {
-      return [`server.client_identification.${key}.http_header`, 'must not be a credentials header: its value would be logged as an identity'];
+      return [
+        `server.client_identification.${key}.http_header`,
+        'must not be a credentials header: its value would be logged as an identity',
+      ];
     }
   }
   const groups = identification?.validation.group_values ?? [];
@@ -65,7 +71,10 @@ function clientIdentificationProblem(config: Config): [string, string] | undefin
   for (const [name, server] of Object.entries(config.mcp.servers)) {
     const rules: [string, { allow?: string[]; deny?: string[] }][] = [
       [`mcp.servers.${name}`, server],
-      ...Object.entries(server.tools).map(([tool, rule]): [string, { allow?: string[]; deny?: string[] }] => [`mcp.servers.${name}.tools.${tool}`, rule]),
+      ...Object.entries(server.tools).map(([tool, rule]): [string, { allow?: string[]; deny?: string[] }] => [
+        `mcp.servers.${name}.tools.${tool}`,
+        rule,
+      ]),
     ];
     for (const [path, rule] of rules) {
       for (const key of ['allow', 'deny'] as const) {
@@ -102,7 +111,8 @@ function tokenLimitProblem(config: Config): [string, string] | undefined {
   for (const [path, limit] of tokenLimits(config)) {
     if (!identification?.enabled) return [path, 'token limits are per client: they need [server.client_identification] enabled'];
     const unknown = Object.keys(limit.groups).find((group) => !identification.validation.group_values.includes(group));
-    if (unknown !== undefined) return [`${path}.groups.${unknown}`, `"${unknown}" is not in server.client_identification.validation.group_values`];
+    if (unknown !== undefined)
+      return [`${path}.groups.${unknown}`, `"${unknown}" is not in server.client_identification.validation.group_values`];
   }
   return undefined;
 }
@@ -127,9 +137,7 @@ function quotaIntervals(config: Config): [string, number][] {
 }
 
 export function keyPath(path: readonly PropertyKey[]): string {
-  return path
-    .map((part, i) => (typeof part === 'number' ? `[${part}]` : `${i === 0 ? '' : '.'}${String(part)}`))
-    .join('');
+  return path.map((part, i) => (typeof part === 'number' ? `[${part}]` : `${i === 0 ? '' : '.'}${String(part)}`)).join('');
 }
 
 /** Validates an already-parsed TOML tree; `file` is only used in error messages. */

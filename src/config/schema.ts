@@ -7,17 +7,19 @@ import { parseDuration } from './duration.js';
 import { describeIssue } from './issues.js';
 
 /** A duration string ("500ms", "60s", "5m", "1h") or whole seconds, as milliseconds. */
-export const duration = z.union([z.string(), z.number()], { error: 'wrong type: expected a duration such as "60s"' }).transform((value, ctx) => {
-  const ms = typeof value === 'number' ? value * 1000 : parseDuration(value);
-  if (ms === undefined || !Number.isFinite(ms) || ms <= 0) {
-    ctx.addIssue({
-      code: 'custom',
-      message: `bad duration ${JSON.stringify(value)}: use a positive value such as "500ms", "60s", "5m" or "1h"`,
-    });
-    return z.NEVER;
-  }
-  return ms;
-});
+export const duration = z
+  .union([z.string(), z.number()], { error: 'wrong type: expected a duration such as "60s"' })
+  .transform((value, ctx) => {
+    const ms = typeof value === 'number' ? value * 1000 : parseDuration(value);
+    if (ms === undefined || !Number.isFinite(ms) || ms <= 0) {
+      ctx.addIssue({
+        code: 'custom',
+        message: `bad duration ${JSON.stringify(value)}: use a positive value such as "500ms", "60s", "5m" or "1h"`,
+      });
+      return z.NEVER;
+    }
+    return ms;
+  });
 
 const positiveInt = z.number().int('must be a whole number').positive('must be greater than zero');
 
@@ -68,13 +70,10 @@ const headerName = z.string().regex(/^[!#$%&'*+.^_`|~0-9A-Za-z-]+$/, 'must be a 
  * (`[[...headers]] rule = "insert"`); a plain `{ Name = "value" }` table is accepted too.
  */
 const staticHeaders = z
-  .union([
-    z.record(headerName, z.string()),
-    z.array(z.strictObject({ rule: z.literal('insert'), name: headerName, value: z.string() })),
-  ], { error: 'headers must be a table of strings or a list of { rule = "insert", name = "...", value = "..." }' })
-  .transform((value) =>
-    Array.isArray(value) ? Object.fromEntries(value.map((rule) => [rule.name, rule.value])) : value,
-  );
+  .union([z.record(headerName, z.string()), z.array(z.strictObject({ rule: z.literal('insert'), name: headerName, value: z.string() }))], {
+    error: 'headers must be a table of strings or a list of { rule = "insert", name = "...", value = "..." }',
+  })
+  .transform((value) => (Array.isArray(value) ? Object.fromEntries(value.map((rule) => [rule.name, rule.value])) : value));
 
 const serverRateLimit = z.strictObject({
   limit: positiveInt,
@@ -125,9 +124,7 @@ const downstreamTls = z.strictObject({
 
 const remoteServer = z.strictObject({
   url: httpUrl,
-  protocol: z
-    .enum(['streamable-http', 'sse'], { error: 'invalid protocol: use "streamable-http" or "sse"' })
-    .optional(),
+  protocol: z.enum(['streamable-http', 'sse'], { error: 'invalid protocol: use "streamable-http" or "sse"' }).optional(),
   message_url: httpUrl.optional(),
   auth: z
     .union([z.strictObject({ token: z.string().min(1) }), z.strictObject({ type: z.literal('forward') })], {
@@ -194,10 +191,9 @@ const redisStorage = z.strictObject({
 });
 
 /** Where a caller's id or group comes from: a claim of their validated token (dotted path) or a header. */
-const identitySource = z.union(
-  [z.strictObject({ jwt_claim: z.string().min(1) }), z.strictObject({ http_header: headerName })],
-  { error: 'expected { jwt_claim = "..." } or { http_header = "..." }' },
-);
+const identitySource = z.union([z.strictObject({ jwt_claim: z.string().min(1) }), z.strictObject({ http_header: headerName })], {
+  error: 'expected { jwt_claim = "..." } or { http_header = "..." }',
+});
 
 const clientIdentification = z.strictObject({
   enabled: z.boolean().default(false),
@@ -248,9 +244,7 @@ const serverSection = z.strictObject({
       poll_interval: duration.optional(),
       expected_issuer: z.string().optional(),
       expected_audience: z.union([z.string(), z.array(z.string())], { error: 'expected a string or a list of strings' }).optional(),
-      protected_resource: z
-        .strictObject({ resource: httpUrl, authorization_servers: z.array(httpUrl).default([]) })
-        .optional(),
+      protected_resource: z.strictObject({ resource: httpUrl, authorization_servers: z.array(httpUrl).default([]) }).optional(),
     })
     .optional(),
   rate_limits: z
@@ -280,9 +274,7 @@ const mcpSection = z.strictObject({
   path: urlPath.default('/mcp'),
   enable_structured_content: z.boolean().default(true),
   headers: staticHeaders.default({}),
-  downstream_cache: z
-    .strictObject({ max_size: positiveInt.default(1000), idle_timeout: duration.default(600_000) })
-    .prefault({}),
+  downstream_cache: z.strictObject({ max_size: positiveInt.default(1000), idle_timeout: duration.default(600_000) }).prefault({}),
   servers: z.record(serverName, downstream).default({}),
 });
 
@@ -301,7 +293,9 @@ const oneOf = (rule: { name?: string; pattern?: string }) => rule.name !== undef
 const llmHeaderRule = z.discriminatedUnion(
   'rule',
   [
-    z.strictObject({ rule: z.literal('forward'), ...nameOrPattern, default: z.string().optional(), rename: headerName.optional() }).refine(oneOf, 'give name or pattern'),
+    z
+      .strictObject({ rule: z.literal('forward'), ...nameOrPattern, default: z.string().optional(), rename: headerName.optional() })
+      .refine(oneOf, 'give name or pattern'),
     z.strictObject({ rule: z.literal('insert'), name: headerName, value: z.string() }),
     z.strictObject({ rule: z.literal('remove'), ...nameOrPattern }).refine(oneOf, 'give name or pattern'),
     z.strictObject({ rule: z.literal('rename_duplicate'), name: headerName, default: z.string().optional(), rename: headerName }),
@@ -321,45 +315,48 @@ const llmModel = z.strictObject({
   rate_limits: z.strictObject({ per_user: tokenLimit }).optional(),
 });
 
-const llmProvider = z.strictObject({
-  type: z.enum(['openai', 'anthropic', 'google', 'bedrock'], { error: 'type must be "openai", "anthropic", "google" or "bedrock"' }),
-  api_key: z.string().min(1).optional(),
-  base_url: httpUrl.optional(),
-  forward_token: z.boolean().default(false),
-  model_filter: regex.optional(),
-  models: z.record(z.string().min(1), llmModel).default({}),
-  headers: z.array(llmHeaderRule).default([]),
-  rate_limits: z.strictObject({ per_user: tokenLimit }).optional(),
-  // Bedrock: region and credentials (else the AWS default chain).
-  region: z.string().min(1).optional(),
-  access_key_id: z.string().min(1).optional(),
-  secret_access_key: z.string().min(1).optional(),
-  session_token: z.string().min(1).optional(),
-  profile: z.string().min(1).optional(),
-}).superRefine((provider, ctx) => {
-  const aws = ['region', 'access_key_id', 'secret_access_key', 'session_token', 'profile'] as const;
-  if (provider.type !== 'bedrock') {
-    for (const key of aws) if (provider[key] !== undefined) ctx.addIssue({ code: 'custom', path: [key], message: `${key} is for bedrock providers only` });
-  } else if ((provider.access_key_id === undefined) !== (provider.secret_access_key === undefined)) {
-    ctx.addIssue({ code: 'custom', path: [provider.access_key_id === undefined ? 'access_key_id' : 'secret_access_key'], message: 'access_key_id and secret_access_key go together' });
-  } else if (provider.session_token !== undefined && provider.access_key_id === undefined) {
-    ctx.addIssue({ code: 'custom', path: ['session_token'], message: 'session_token needs access_key_id and secret_access_key' });
-  }
-});
+const llmProvider = z
+  .strictObject({
+    type: z.enum(['openai', 'anthropic', 'google', 'bedrock'], { error: 'type must be "openai", "anthropic", "google" or "bedrock"' }),
+    api_key: z.string().min(1).optional(),
+    base_url: httpUrl.optional(),
+    forward_token: z.boolean().default(false),
+    model_filter: regex.optional(),
+    models: z.record(z.string().min(1), llmModel).default({}),
+    headers: z.array(llmHeaderRule).default([]),
+    rate_limits: z.strictObject({ per_user: tokenLimit }).optional(),
+    // Bedrock: region and credentials (else the AWS default chain).
+    region: z.string().min(1).optional(),
+    access_key_id: z.string().min(1).optional(),
+    secret_access_key: z.string().min(1).optional(),
+    session_token: z.string().min(1).optional(),
+    profile: z.string().min(1).optional(),
+  })
+  .superRefine((provider, ctx) => {
+    const aws = ['region', 'access_key_id', 'secret_access_key', 'session_token', 'profile'] as const;
+    if (provider.type !== 'bedrock') {
+      for (const key of aws)
+        if (provider[key] !== undefined) ctx.addIssue({ code: 'custom', path: [key], message: `${key} is for bedrock providers only` });
+    } else if ((provider.access_key_id === undefined) !== (provider.secret_access_key === undefined)) {
+      ctx.addIssue({
+        code: 'custom',
+        path: [provider.access_key_id === undefined ? 'access_key_id' : 'secret_access_key'],
+        message: 'access_key_id and secret_access_key go together',
+      });
+    } else if (provider.session_token !== undefined && provider.access_key_id === undefined) {
+      ctx.addIssue({ code: 'custom', path: ['session_token'], message: 'session_token needs access_key_id and secret_access_key' });
+    }
+  });
 
 /** The name a provider is addressed by: the part of `provider/model` before the first slash. */
-const providerName = z
-  .string()
-  .regex(/^[A-Za-z0-9_-]+$/, 'a provider name may use only letters, digits, "_" and "-"');
+const providerName = z.string().regex(/^[A-Za-z0-9_-]+$/, 'a provider name may use only letters, digits, "_" and "-"');
 
 const llmProtocol = (path: string, enabled: boolean) =>
   z.strictObject({ enabled: z.boolean().default(enabled), path: urlPath.default(path) }).prefault({});
 
 const llmSection = z.strictObject({
   enabled: z.boolean().default(true),
-  protocols: z
-    .strictObject({ openai: llmProtocol('/llm/openai', true), anthropic: llmProtocol('/llm/anthropic', false) })
-    .prefault({}),
+  protocols: z.strictObject({ openai: llmProtocol('/llm/openai', true), anthropic: llmProtocol('/llm/anthropic', false) }).prefault({}),
   providers: z.record(providerName, llmProvider).default({}),
 });
 

@@ -68,7 +68,13 @@ export function clientIdentification(config: ClientIdentificationConfig, logger:
     const group = config.group_id ? read(c, config.group_id) : undefined;
     if (group === null || (group !== undefined && !groups.has(group))) {
       log.info({ ip: c.get('clientIp'), client_id: id, reason: 'invalid group' }, 'request refused');
-      return c.json({ error: 'invalid_group', error_description: `${describe(config.group_id as IdentitySource)} names a group that is not configured` }, 400);
+      return c.json(
+        {
+          error: 'invalid_group',
+          error_description: `${describe(config.group_id as IdentitySource)} names a group that is not configured`,
+        },
+        400,
+      );
     }
     c.set('client', { id, group: group ?? undefined });
     await next();

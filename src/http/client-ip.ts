@@ -30,7 +30,10 @@ export function resolveClientIp(
   }
   const hops = config?.x_forwarded_for_trusted_hops;
   if (hops !== undefined) {
-    const chain = (header('x-forwarded-for') ?? '').split(',').map((entry) => entry.trim()).filter(Boolean);
+    const chain = (header('x-forwarded-for') ?? '')
+      .split(',')
+      .map((entry) => entry.trim())
+      .filter(Boolean);
     const candidate = chain[chain.length - hops];
     if (candidate) return normalize(candidate);
   }
@@ -40,7 +43,10 @@ export function resolveClientIp(
 export function clientIp(config: ClientIpConfig | undefined): MiddlewareHandler<AppEnv> {
   return async (c, next) => {
     const socket = getConnInfo(c).remote.address ?? '';
-    c.set('clientIp', resolveClientIp(socket, (name) => c.req.header(name), config));
+    c.set(
+      'clientIp',
+      resolveClientIp(socket, (name) => c.req.header(name), config),
+    );
     await next();
   };
 }

@@ -23,7 +23,10 @@ export function originMatcher(origins: CorsConfig['allow_origins']): (origin: st
       exact.add(entry);
       continue;
     }
-    const pattern = entry.replace(/[.+^${}()|[\]\\/]/g, '\\$&').replace(/\*/g, '.*').replace(/\?/g, '.');
+    const pattern = entry
+      .replace(/[.+^${}()|[\]\\/]/g, '\\$&')
+      .replace(/\*/g, '.*')
+      .replace(/\?/g, '.');
     globs.push(new RegExp(`^${pattern}$`));
   }
   return (origin) => exact.has(origin) || globs.some((glob) => glob.test(origin));

@@ -15,7 +15,7 @@ export function isLoopback(host: string): boolean {
 
 /** The host part of a Host header value ("localhost:8000" -> "localhost", "[::1]:80" -> "[::1]"). */
 function hostnameOf(hostHeader: string): string {
-  return hostHeader.startsWith('[') ? hostHeader.slice(0, hostHeader.indexOf(']') + 1) : hostHeader.split(':')[0] ?? '';
+  return hostHeader.startsWith('[') ? hostHeader.slice(0, hostHeader.indexOf(']') + 1) : (hostHeader.split(':')[0] ?? '');
 }
 
 /**

@@ -7,11 +7,7 @@
  * it would refuse, params it would reject) goes to the SDK, which stays the one place that knows
  * the protocol's corners.
  */
-import {
-  ProtocolErrorCode,
-  SUPPORTED_PROTOCOL_VERSIONS,
-  type CallToolResult,
-} from '@modelcontextprotocol/server';
+import { ProtocolErrorCode, SUPPORTED_PROTOCOL_VERSIONS, type CallToolResult } from '@modelcontextprotocol/server';
 
 export interface PlainToolCall {
   id: string | number;
@@ -25,8 +21,7 @@ export interface RequestHeaders {
   protocolVersion: string | undefined;
 }
 
-const isObject = (value: unknown): value is Record<string, unknown> =>
-  value !== null && typeof value === 'object' && !Array.isArray(value);
+const isObject = (value: unknown): value is Record<string, unknown> => value !== null && typeof value === 'object' && !Array.isArray(value);
 
 /** The members a plain JSON-RPC request may have (the SDK's request schema is strict). */
 const REQUEST_KEYS = new Set(['jsonrpc', 'id', 'method', 'params']);
@@ -40,7 +35,10 @@ const RESERVED_META = /(^|\.)(modelcontextprotocol|mcp)[./]/;
 /** What the SDK's transport accepts as a JSON Content-Type: application/json, any parameters. */
 function isJsonContentType(value: string | undefined): boolean {
   const [type, ...parameters] = (value ?? '').split(';');
-  return type?.trim().toLowerCase() === 'application/json' && parameters.every((parameter) => /^[ \t]*[!#$%&'*+.^`|~\w-]+=("[^"]*"|[!#$%&'*+.^`|~\w-]+)[ \t]*$/.test(parameter));
+  return (
+    type?.trim().toLowerCase() === 'application/json' &&
+    parameters.every((parameter) => /^[ \t]*[!#$%&'*+.^`|~\w-]+=("[^"]*"|[!#$%&'*+.^`|~\w-]+)[ \t]*$/.test(parameter))
+  );
 }
 
 /** The call, when `body` and the headers are a plain tool call the SDK would serve; else undefined. */
@@ -49,7 +47,8 @@ export function plainToolCall(body: unknown, headers: RequestHeaders): PlainTool
   const { accept, contentType, protocolVersion } = headers;
   if (!accept?.includes('application/json') || !accept.includes('text/event-stream')) return undefined;
   if (!isJsonContentType(contentType)) return undefined;
-  if (protocolVersion !== undefined && !SUPPORTED_PROTOCOL_VERSIONS.includes(protocolVersion.replace(/^[ \t]+|[ \t]+$/g, ''))) return undefined;
+  if (protocolVersion !== undefined && !SUPPORTED_PROTOCOL_VERSIONS.includes(protocolVersion.replace(/^[ \t]+|[ \t]+$/g, '')))
+    return undefined;
   if (!isObject(body) || body['jsonrpc'] !== '2.0' || body['method'] !== 'tools/call') return undefined;
   if (Object.keys(body).some((key) => !REQUEST_KEYS.has(key))) return undefined;
   const id = body['id'];
@@ -71,10 +70,7 @@ export function plainToolCall(body: unknown, headers: RequestHeaders): PlainTool
  * gets an empty one, and an error keeps its code (-32002 becomes -32602, as the SDK maps it),
  * message and data.
  */
-export async function answer(
-  call: PlainToolCall,
-  run: (call: PlainToolCall) => Promise<CallToolResult>,
-): Promise<Record<string, unknown>> {
+export async function answer(call: PlainToolCall, run: (call: PlainToolCall) => Promise<CallToolResult>): Promise<Record<string, unknown>> {
   try {
     const result = await run(call);
     const contentless = result.content === undefined && !OTHER_RESULT_KINDS.some((key) => key in result);

@@ -32,11 +32,10 @@ export function httpRateLimit({ global, perIp }: HttpLimiters): MiddlewareHandle
       'RateLimit-Reset': String(seconds(decision.resetMs)),
     };
     if (!decision.allowed) {
-      return c.json(
-        { error: 'rate_limited', error_description: 'too many requests; try again later' },
-        429,
-        { ...headers, 'Retry-After': String(seconds(decision.resetMs)) },
-      );
+      return c.json({ error: 'rate_limited', error_description: 'too many requests; try again later' }, 429, {
+        ...headers,
+        'Retry-After': String(seconds(decision.resetMs)),
+      });
     }
     await next();
     for (const [name, value] of Object.entries(headers)) c.res.headers.set(name, value);

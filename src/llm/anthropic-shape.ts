@@ -9,11 +9,28 @@ import { assistantMessage, toolCall, type ChatRequest } from './provider.js';
 type Json = Record<string, unknown>;
 
 /** Anthropic stop reasons as OpenAI finish reasons, and back. */
-export const STOP_TO_FINISH: Readonly<Record<string, string>> = { end_turn: 'stop', stop_sequence: 'stop', max_tokens: 'length', tool_use: 'tool_calls' };
-const FINISH_TO_STOP: Readonly<Record<string, string>> = { stop: 'end_turn', length: 'max_tokens', tool_calls: 'tool_use', function_call: 'tool_use' };
+export const STOP_TO_FINISH: Readonly<Record<string, string>> = {
+  end_turn: 'stop',
+  stop_sequence: 'stop',
+  max_tokens: 'length',
+  tool_use: 'tool_calls',
+};
+const FINISH_TO_STOP: Readonly<Record<string, string>> = {
+  stop: 'end_turn',
+  length: 'max_tokens',
+  tool_calls: 'tool_use',
+  function_call: 'tool_use',
+};
 
 const textOf = (content: unknown): string =>
-  typeof content === 'string' ? content : Array.isArray(content) ? content.filter((block: Json) => block['type'] === 'text').map((block: Json) => String(block['text'] ?? '')).join('') : '';
+  typeof content === 'string'
+    ? content
+    : Array.isArray(content)
+      ? content
+          .filter((block: Json) => block['type'] === 'text')
+          .map((block: Json) => String(block['text'] ?? ''))
+          .join('')
+      : '';
 
 /** Anthropic content blocks as OpenAI content parts (text and images). */
 function parts(blocks: Json[]): Json[] {
@@ -21,7 +38,8 @@ function parts(blocks: Json[]): Json[] {
     if (block['type'] === 'text') return [{ type: 'text', text: block['text'] }];
     if (block['type'] === 'image') {
       const source = block['source'] as Json;
-      const url = source['type'] === 'base64' ? `data:${String(source['media_type'])};base64,${String(source['data'])}` : String(source['url'] ?? '');
+      const url =
+        source['type'] === 'base64' ? `data:${String(source['media_type'])};base64,${String(source['data'])}` : String(source['url'] ?? '');
       return [{ type: 'image_url', image_url: { url } }];
     }
     return [];
@@ -35,7 +53,8 @@ export function requestFromAnthropic(body: Json, model: string): ChatRequest {
   if (system !== '') messages.push({ role: 'system', content: system });
   for (const message of (body['messages'] as Json[] | undefined) ?? []) {
     const content = message['content'];
-    const blocks: Json[] = typeof content === 'string' ? [{ type: 'text', text: content }] : Array.isArray(content) ? (content as Json[]) : [];
+    const blocks: Json[] =
+      typeof content === 'string' ? [{ type: 'text', text: content }] : Array.isArray(content) ? (content as Json[]) : [];
     if (message['role'] === 'assistant') {
       const calls = blocks
         .filter((block) => block['type'] === 'tool_use')
@@ -48,14 +67,21 @@ export function requestFromAnthropic(body: Json, model: string): ChatRequest {
       messages.push({ role: 'tool', tool_call_id: block['tool_use_id'], content: textOf(block['content']) });
     }
     const rest = parts(blocks.filter((block) => block['type'] !== 'tool_result'));
-    if (rest.length > 0) messages.push({ role: 'user', content: rest.every((part) => part['type'] === 'text') ? rest.map((part) => part['text']).join('') : rest });
+    if (rest.length > 0)
+      messages.push({
+        role: 'user',
+        content: rest.every((part) => part['type'] === 'text') ? rest.map((part) => part['text']).join('') : rest,
+      });
   }
   const request: ChatRequest = { model, messages, max_tokens: body['max_tokens'] };
   for (const key of ['temperature', 'top_p', 'stream'] as const) if (body[key] !== undefined) (request as Json)[key] = body[key];
   if (Array.isArray(body['stop_sequences'])) request['stop'] = body['stop_sequences'];
   const tools = body['tools'] as Json[] | undefined;
   if (tools?.length) {
-    request['tools'] = tools.map((tool) => ({ type: 'function', function: { name: tool['name'], description: tool['description'], parameters: tool['input_schema'] } }));
+    request['tools'] = tools.map((tool) => ({
+      type: 'function',
+      function: { name: tool['name'], description: tool['description'], parameters: tool['input_schema'] },
+    }));
   }
   const choice = body['tool_choice'] as Json | undefined;
   if (choice?.['type'] === 'auto' || choice?.['type'] === 'none') request['tool_choice'] = choice['type'];
@@ -108,7 +134,18 @@ export async function* eventsFromChunks(chunks: AsyncIterable<Json>, model: stri
   let stop = 'end_turn';
   let usage = { input_tokens: 0, output_tokens: 0 };
   const start = (id: unknown) =>
-    emit('message_start', { message: { id: id ?? 'msg_nexus', type: 'message', role: 'assistant', model, content: [], stop_reason: null, stop_sequence: null, usage } });
+    emit('message_start', {
+      message: {
+        id: id ?? 'msg_nexus',
+        type: 'message',
+        role: 'assistant',
+        model,
+        content: [],
+        stop_reason: null,
+        stop_sequence: null,
+        usage,
+      },
+    });
   const close = function* () {
     if (open) yield emit('content_block_stop', { index: block });
     open = undefined;
@@ -119,7 +156,8 @@ export async function* eventsFromChunks(chunks: AsyncIterable<Json>, model: stri
       yield start(chunk['id']);
     }
     const chunkUsage = chunk['usage'] as Json | undefined;
-    if (chunkUsage) usage = { input_tokens: Number(chunkUsage['prompt_tokens'] ?? 0), output_tokens: Number(chunkUsage['completion_tokens'] ?? 0) };
+    if (chunkUsage)
+      usage = { input_tokens: Number(chunkUsage['prompt_tokens'] ?? 0), output_tokens: Number(chunkUsage['completion_tokens'] ?? 0) };
     const choice = ((chunk['choices'] as Json[] | undefined) ?? [])[0];
     if (!choice) continue;
     const delta = (choice['delta'] as Json | undefined) ?? {};
@@ -138,10 +176,16 @@ export async function* eventsFromChunks(chunks: AsyncIterable<Json>, model: stri
         yield* close();
         open = 'tool';
         toolBlocks.set(index, ++block);
-        yield emit('content_block_start', { index: block, content_block: { type: 'tool_use', id: call['id'], name: fn['name'], input: {} } });
+        yield emit('content_block_start', {
+          index: block,
+          content_block: { type: 'tool_use', id: call['id'], name: fn['name'], input: {} },
+        });
       }
       if (typeof fn['arguments'] === 'string' && fn['arguments'] !== '') {
-        yield emit('content_block_delta', { index: toolBlocks.get(index), delta: { type: 'input_json_delta', partial_json: fn['arguments'] } });
+        yield emit('content_block_delta', {
+          index: toolBlocks.get(index),
+          delta: { type: 'input_json_delta', partial_json: fn['arguments'] },
+        });
       }
     }
     if (choice['finish_reason']) stop = FINISH_TO_STOP[String(choice['finish_reason'])] ?? 'end_turn';

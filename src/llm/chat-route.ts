@@ -43,11 +43,17 @@ export interface ChatDependencies {
 /** What is wrong with a request's messages, if anything: each must be an object with a role. */
 function messagesProblem(messages: unknown): string | undefined {
   if (!Array.isArray(messages) || messages.length === 0) return '`messages` must be a non-empty list';
-  const bad = messages.findIndex((message: unknown) => message === null || typeof message !== 'object' || typeof (message as Json)['role'] !== 'string');
+  const bad = messages.findIndex(
+    (message: unknown) => message === null || typeof message !== 'object' || typeof (message as Json)['role'] !== 'string',
+  );
   return bad >= 0 ? `messages[${bad}] must be an object with a \`role\`` : undefined;
 }
 
-export async function handleChat(c: Context<AppEnv>, protocol: ChatProtocol, { catalog, tokenLimits, log }: ChatDependencies): Promise<Response> {
+export async function handleChat(
+  c: Context<AppEnv>,
+  protocol: ChatProtocol,
+  { catalog, tokenLimits, log }: ChatDependencies,
+): Promise<Response> {
   if (!isJson(c.req.header('content-type'))) return protocol.error(c, 415, 'Content-Type must be application/json');
   const text = await readBody(c, MAX_LLM_BODY_BYTES);
   if (text === undefined) return protocol.error(c, 413, `the request body is larger than ${MAX_LLM_BODY_BYTES} bytes`);
@@ -76,7 +82,12 @@ export async function handleChat(c: Context<AppEnv>, protocol: ChatProtocol, { c
   const decision = await tokenLimits?.check(provider.name, resolved.model, client, request);
   if (decision && !decision.allowed) {
     c.header('Retry-After', String(Math.max(1, Math.ceil(decision.resetMs / 1000))));
-    return protocol.error(c, 429, `token rate limit exceeded for ${model}: at most ${decision.limit} input tokens per window`, 'rate_limit_exceeded');
+    return protocol.error(
+      c,
+      429,
+      `token rate limit exceeded for ${model}: at most ${decision.limit} input tokens per window`,
+      'rate_limit_exceeded',
+    );
   }
   let outcome: ChatOutcome;
   try {
@@ -94,7 +105,12 @@ export async function handleChat(c: Context<AppEnv>, protocol: ChatProtocol, { c
 }
 
 /** Server-sent events from `events`, with `end` after the last one and `broken` if they throw. */
-export function sseResponse<T>(events: AsyncIterable<T>, write: (event: T) => string, end: string, broken: (error: Error) => string): Response {
+export function sseResponse<T>(
+  events: AsyncIterable<T>,
+  write: (event: T) => string,
+  end: string,
+  broken: (error: Error) => string,
+): Response {
   const encoder = new TextEncoder();
   const iterator = events[Symbol.asyncIterator]();
   const stream = new ReadableStream<Uint8Array>({

@@ -12,7 +12,23 @@ import type { LlmProviderConfig } from '../config/schema.js';
 
 type Rule = LlmProviderConfig['headers'][number];
 
-const PROTECTED = new Set(['authorization', 'x-api-key', 'x-goog-api-key', 'x-provider-api-key', 'proxy-authorization', 'cookie', 'host', 'content-length', 'content-type', 'transfer-encoding', 'connection', 'keep-alive', 'upgrade', 'te', 'trailer']);
+const PROTECTED = new Set([
+  'authorization',
+  'x-api-key',
+  'x-goog-api-key',
+  'x-provider-api-key',
+  'proxy-authorization',
+  'cookie',
+  'host',
+  'content-length',
+  'content-type',
+  'transfer-encoding',
+  'connection',
+  'keep-alive',
+  'upgrade',
+  'te',
+  'trailer',
+]);
 /** AWS signing headers (`x-amz-date`, `x-amz-security-token`, …) are the SDK's. */
 const isProtected = (name: string) => PROTECTED.has(name) || name.startsWith('x-amz-');
 

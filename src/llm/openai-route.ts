@@ -28,7 +28,8 @@ const errorBody = (status: number, message: string, code?: string) => ({
 const openAi: ChatProtocol = {
   error: (c: Context<AppEnv>, status: ErrorStatus, message: string, code?: string) => c.json(errorBody(status, message, code), status),
   // Passed on as it is when the provider already speaks OpenAI's shape, else worded in it.
-  providerError: (c, { status, message, body }) => c.json(body === undefined ? errorBody(status, message) : (body as object), relayedStatus(status)),
+  providerError: (c, { status, message, body }) =>
+    c.json(body === undefined ? errorBody(status, message) : (body as object), relayedStatus(status)),
   request: (body, upstreamModel) => ({ ...body, model: upstreamModel }) as ChatRequest,
   completion: (c, completion, model) => c.json({ ...completion, model }),
   stream: (chunks, model, onBreak) =>

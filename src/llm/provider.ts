@@ -38,10 +38,18 @@ export function providerKey(config: ModelSource['config'], incoming: Readonly<Re
 type Json = Record<string, unknown>;
 
 /** Token counts as the common shape's `usage`. */
-export const tokenUsage = (prompt: number, completion: number) => ({ prompt_tokens: prompt, completion_tokens: completion, total_tokens: prompt + completion });
+export const tokenUsage = (prompt: number, completion: number) => ({
+  prompt_tokens: prompt,
+  completion_tokens: completion,
+  total_tokens: prompt + completion,
+});
 
 /** A tool call of the common shape, with its input as a JSON string. */
-export const toolCall = (id: unknown, name: unknown, input: unknown): Json => ({ id, type: 'function', function: { name, arguments: JSON.stringify(input ?? {}) } });
+export const toolCall = (id: unknown, name: unknown, input: unknown): Json => ({
+  id,
+  type: 'function',
+  function: { name, arguments: JSON.stringify(input ?? {}) },
+});
 
 /** An assistant message of the common shape: its content is null when it only calls tools. */
 export const assistantMessage = (text: string, calls: readonly unknown[]): Json => ({
@@ -51,7 +59,14 @@ export const assistantMessage = (text: string, calls: readonly unknown[]): Json 
 });
 
 /** A whole `chat.completion` of one choice, from what a provider answered. */
-export function chatCompletion(answer: { id: unknown; model: unknown; text: string; calls: readonly unknown[]; finish: string; usage: Json }): Json {
+export function chatCompletion(answer: {
+  id: unknown;
+  model: unknown;
+  text: string;
+  calls: readonly unknown[];
+  finish: string;
+  usage: Json;
+}): Json {
   return {
     id: answer.id,
     object: 'chat.completion',
@@ -68,7 +83,14 @@ export function chatCompletion(answer: { id: unknown; model: unknown; text: stri
  */
 export function chunkMaker(answer: { id: unknown; model: unknown }): (delta: Json, finish?: string | null, extra?: Json) => Json {
   const created = Math.floor(Date.now() / 1000);
-  return (delta, finish = null, extra = {}) => ({ id: answer.id, object: 'chat.completion.chunk', created, model: answer.model, choices: [{ index: 0, delta, finish_reason: finish }], ...extra });
+  return (delta, finish = null, extra = {}) => ({
+    id: answer.id,
+    object: 'chat.completion.chunk',
+    created,
+    model: answer.model,
+    choices: [{ index: 0, delta, finish_reason: finish }],
+    ...extra,
+  });
 }
 
 /** One piece of OpenAI message content: text, or an image by URL (with its bytes when a data: URL). */

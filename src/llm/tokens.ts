@@ -10,5 +10,7 @@ let counter: Promise<(text: string) => number> | undefined;
 export async function countTokens(parts: readonly unknown[]): Promise<number> {
   counter ??= import('gpt-tokenizer').then((tokenizer) => tokenizer.countTokens);
   const count = await counter;
-  return parts.filter((part) => part !== undefined).reduce<number>((sum, part) => sum + count(typeof part === 'string' ? part : JSON.stringify(part)), 0);
+  return parts
+    .filter((part) => part !== undefined)
+    .reduce<number>((sum, part) => sum + count(typeof part === 'string' ? part : JSON.stringify(part)), 0);
 }

@@ -50,7 +50,9 @@ export class AccessPolicy {
     for (const [name, server] of Object.entries(config.servers)) {
       this.servers.set(name, { allow: server.allow, deny: server.deny, tools: server.tools });
     }
-    this.restricted = [...this.servers.values()].some((rules) => hasRule(rules) || Object.values(rules.tools).some((rule) => hasRule(rule)));
+    this.restricted = [...this.servers.values()].some(
+      (rules) => hasRule(rules) || Object.values(rules.tools).some((rule) => hasRule(rule)),
+    );
   }
 
   /** The view of a caller in `group` (undefined: a caller without one). */
@@ -62,7 +64,8 @@ export class AccessPolicy {
         key: this.decisions(group),
         tool: (server, tool) => this.mayUseTool(group, server, tool),
         server: (server) => this.mayUseServer(group, server),
-        anything: (server) => this.mayUseServer(group, server) || this.ruledTools(server).some((tool) => this.mayUseTool(group, server, tool)),
+        anything: (server) =>
+          this.mayUseServer(group, server) || this.ruledTools(server).some((tool) => this.mayUseTool(group, server, tool)),
       };
       this.views.set(group, view);
     }

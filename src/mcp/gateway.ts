@@ -137,7 +137,7 @@ function gatewayTools(structured: boolean): Tool[] {
     title: 'Execute a tool',
     description:
       'Run a tool found with `search`. `name` is the tool name exactly as search returned it ' +
-      '(server__tool); `arguments` must match that tool\'s input schema (omit it for a tool without parameters).',
+      "(server__tool); `arguments` must match that tool's input schema (omit it for a tool without parameters).",
     inputSchema: {
       type: 'object',
       properties: {
@@ -155,9 +155,7 @@ function gatewayTools(structured: boolean): Tool[] {
  * come from different collections, so this is close to, not exactly, one index's ranking.
  */
 function mergeResults(a: SearchResult[], b: SearchResult[]): SearchResult[] {
-  return [...a, ...b]
-    .sort((x, y) => y.score - x.score || (x.name < y.name ? -1 : x.name > y.name ? 1 : 0))
-    .slice(0, MAX_RESULTS);
+  return [...a, ...b].sort((x, y) => y.score - x.score || (x.name < y.name ? -1 : x.name > y.name ? 1 : 0)).slice(0, MAX_RESULTS);
 }
 
 function instructionsFor(servers: string[] | undefined): string {
@@ -193,7 +191,9 @@ export class Gateway {
       },
     );
     server.setRequestHandler('tools/list', () => ({ tools: this.tools }));
-    server.setRequestHandler('tools/call', (request, ctx) => this.callTool(request.params.name, request.params.arguments ?? {}, contextOf(ctx)));
+    server.setRequestHandler('tools/call', (request, ctx) =>
+      this.callTool(request.params.name, request.params.arguments ?? {}, contextOf(ctx)),
+    );
     // Prompts and resources of a server the caller may not use are as absent as unknown ones.
     server.setRequestHandler('prompts/list', (_request, ctx) => ({ prompts: registry.prompts(this.viewOf(contextOf(ctx))) }));
     server.setRequestHandler('prompts/get', (request, ctx) => {

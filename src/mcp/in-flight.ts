@@ -8,7 +8,11 @@ export class InFlightCalls {
   private readonly calls = new Map<string, AbortController>();
 
   /** Registers a call; returns its signal (aborted by the client's signal or a cancel) and a release. */
-  track(caller: string | undefined, requestId: string | number, clientSignal: AbortSignal): {
+  track(
+    caller: string | undefined,
+    requestId: string | number,
+    clientSignal: AbortSignal,
+  ): {
     signal: AbortSignal;
     release: () => void;
   } {

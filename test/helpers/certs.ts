@@ -28,19 +28,62 @@ export function makeCerts(): TestCerts {
   const dir = mkdtempSync(join(tmpdir(), 'nexus-certs-'));
   const path = (name: string) => join(dir, name);
   const ca = { cert: path('ca.pem'), key: path('ca.key') };
-  openssl(['req', '-x509', ...EC_KEY, '-keyout', ca.key, '-out', ca.cert, '-days', '2', '-subj', '/CN=Nexus Test CA',
-    '-addext', 'basicConstraints=critical,CA:TRUE', '-addext', 'keyUsage=critical,keyCertSign,cRLSign']);
+  openssl([
+    'req',
+    '-x509',
+    ...EC_KEY,
+    '-keyout',
+    ca.key,
+    '-out',
+    ca.cert,
+    '-days',
+    '2',
+    '-subj',
+    '/CN=Nexus Test CA',
+    '-addext',
+    'basicConstraints=critical,CA:TRUE',
+    '-addext',
+    'keyUsage=critical,keyCertSign,cRLSign',
+  ]);
   const leaf = (name: string, subject: string, extensions: string): KeyPair => {
     const pair = { cert: path(`${name}.pem`), key: path(`${name}.key`) };
     writeFileSync(path(`${name}.ext`), extensions);
     openssl(['req', ...EC_KEY, '-keyout', pair.key, '-out', path(`${name}.csr`), '-subj', `/CN=${subject}`]);
-    openssl(['x509', '-req', '-in', path(`${name}.csr`), '-CA', ca.cert, '-CAkey', ca.key, '-CAcreateserial',
-      '-out', pair.cert, '-days', '2', '-extfile', path(`${name}.ext`)]);
+    openssl([
+      'x509',
+      '-req',
+      '-in',
+      path(`${name}.csr`),
+      '-CA',
+      ca.cert,
+      '-CAkey',
+      ca.key,
+      '-CAcreateserial',
+      '-out',
+      pair.cert,
+      '-days',
+      '2',
+      '-extfile',
+      path(`${name}.ext`),
+    ]);
     return pair;
   };
   const selfSigned = { cert: path('self.pem'), key: path('self.key') };
-  openssl(['req', '-x509', ...EC_KEY, '-keyout', selfSigned.key, '-out', selfSigned.cert, '-days', '2', '-subj', '/CN=127.0.0.1',
-    '-addext', 'subjectAltName=IP:127.0.0.1,DNS:localhost']);
+  openssl([
+    'req',
+    '-x509',
+    ...EC_KEY,
+    '-keyout',
+    selfSigned.key,
+    '-out',
+    selfSigned.cert,
+    '-days',
+    '2',
+    '-subj',
+    '/CN=127.0.0.1',
+    '-addext',
+    'subjectAltName=IP:127.0.0.1,DNS:localhost',
+  ]);
   return {
     ca,
     server: leaf('server', '127.0.0.1', 'subjectAltName=IP:127.0.0.1,DNS:localhost\nextendedKeyUsage=serverAuth\n'),

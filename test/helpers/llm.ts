@@ -57,7 +57,11 @@ export function loadOutcome(toml: string): string {
 /** The fixtures' tool: a call of it is what they answer to a question about the weather. */
 export const WEATHER_TOOL: OpenAI.ChatCompletionFunctionTool = {
   type: 'function',
-  function: { name: 'get_weather', description: 'The weather in a city', parameters: { type: 'object', properties: { city: { type: 'string' } } } },
+  function: {
+    name: 'get_weather',
+    description: 'The weather in a city',
+    parameters: { type: 'object', properties: { city: { type: 'string' } } },
+  },
 };
 export const ANTHROPIC_WEATHER_TOOL: Anthropic.Tool = {
   name: 'get_weather',
@@ -100,8 +104,14 @@ export async function anthropicToolRoundTrip(client: Anthropic, model: string, r
     model,
     max_tokens: 100,
     tools: [ANTHROPIC_WEATHER_TOOL],
-    messages: [question, { role: 'assistant', content: first.content }, { role: 'user', content: [{ type: 'tool_result', tool_use_id: use?.id ?? 'none', content: result }] }],
+    messages: [
+      question,
+      { role: 'assistant', content: first.content },
+      { role: 'user', content: [{ type: 'tool_result', tool_use_id: use?.id ?? 'none', content: result }] },
+    ],
   });
-  const streamed = await client.messages.stream({ model, max_tokens: 100, tools: [ANTHROPIC_WEATHER_TOOL], messages: [question] }).finalMessage();
+  const streamed = await client.messages
+    .stream({ model, max_tokens: 100, tools: [ANTHROPIC_WEATHER_TOOL], messages: [question] })
+    .finalMessage();
   return { first, second, streamed };
 }

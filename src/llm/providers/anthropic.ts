@@ -7,7 +7,18 @@
  */
 import type { LlmProviderConfig } from '../../config/schema.js';
 import { parseToolArguments, STOP_TO_FINISH } from '../anthropic-shape.js';
-import { appendTurn, chatCompletion, chunkMaker, contentParts, contentText, providerKey, tokenUsage, toolCall, type ChatOutcome, type ChatRequest } from '../provider.js';
+import {
+  appendTurn,
+  chatCompletion,
+  chunkMaker,
+  contentParts,
+  contentText,
+  providerKey,
+  tokenUsage,
+  toolCall,
+  type ChatOutcome,
+  type ChatRequest,
+} from '../provider.js';
 import { HttpProvider, listedIds, type SseJson, type WireFormat } from './http-provider.js';
 
 export const ANTHROPIC_BASE_URL = 'https://api.anthropic.com/v1';
@@ -22,7 +33,9 @@ type Block = Json & { type: string };
 const blocks = (content: unknown): Block[] =>
   contentParts(content).map((part): Block => {
     if (part.kind === 'text') return { type: 'text', text: part.text };
-    const source = part.inline ? { type: 'base64', media_type: part.inline.mediaType, data: part.inline.base64 } : { type: 'url', url: part.url };
+    const source = part.inline
+      ? { type: 'base64', media_type: part.inline.mediaType, data: part.inline.base64 }
+      : { type: 'url', url: part.url };
     return { type: 'image', source };
   });
 
@@ -66,7 +79,8 @@ export function toAnthropic(request: ChatRequest): Json {
   const choice = request['tool_choice'];
   if (choice === 'auto' || choice === 'none') out['tool_choice'] = { type: choice };
   else if (choice === 'required') out['tool_choice'] = { type: 'any' };
-  else if (choice && typeof choice === 'object') out['tool_choice'] = { type: 'tool', name: ((choice as Json)['function'] as Json)['name'] };
+  else if (choice && typeof choice === 'object')
+    out['tool_choice'] = { type: 'tool', name: ((choice as Json)['function'] as Json)['name'] };
   return out;
 }
 
@@ -79,7 +93,10 @@ const usageOf = (usage: Json | undefined) => {
 /** An Anthropic message as an OpenAI `chat.completion`. */
 export function fromAnthropic(message: Json): Json {
   const content = (message['content'] as Block[] | undefined) ?? [];
-  const text = content.filter((block) => block.type === 'text').map((block) => block['text']).join('');
+  const text = content
+    .filter((block) => block.type === 'text')
+    .map((block) => block['text'])
+    .join('');
   const calls = content.filter((block) => block.type === 'tool_use').map((block) => toolCall(block['id'], block['name'], block['input']));
   return chatCompletion({
     id: message['id'],

@@ -10,13 +10,31 @@
  * else the AWS default chain. The SDK is loaded only when a Bedrock provider is configured.
  */
 import { randomUUID } from 'node:crypto';
-import type { BedrockRuntimeClient, ContentBlock, ConverseCommandInput, ConverseStreamOutput, Message } from '@aws-sdk/client-bedrock-runtime';
+import type {
+  BedrockRuntimeClient,
+  ContentBlock,
+  ConverseCommandInput,
+  ConverseStreamOutput,
+  Message,
+} from '@aws-sdk/client-bedrock-runtime';
 import type { BedrockClient } from '@aws-sdk/client-bedrock';
 import type { LlmProviderConfig } from '../../config/schema.js';
 import { createPool, type Pool } from '../../mcp/downstreams/http-client.js';
 import { parseToolArguments, STOP_TO_FINISH } from '../anthropic-shape.js';
 import { headersFor } from '../header-rules.js';
-import { appendTurn, chatCompletion, chunkMaker, contentParts, contentText, PROVIDER_KEY_HEADER, tokenUsage, toolCall, type ChatOutcome, type ChatProvider, type ChatRequest } from '../provider.js';
+import {
+  appendTurn,
+  chatCompletion,
+  chunkMaker,
+  contentParts,
+  contentText,
+  PROVIDER_KEY_HEADER,
+  tokenUsage,
+  toolCall,
+  type ChatOutcome,
+  type ChatProvider,
+  type ChatRequest,
+} from '../provider.js';
 import { DISCOVERY_TIMEOUT_MS, translated } from './http-provider.js';
 
 type Json = Record<string, unknown>;
@@ -30,7 +48,13 @@ const FINISH: Readonly<Record<string, string>> = {
 };
 const finishOf = (reason: unknown) => FINISH[String(reason)] ?? 'stop';
 
-const IMAGE_FORMATS: Readonly<Record<string, string>> = { 'image/png': 'png', 'image/jpeg': 'jpeg', 'image/jpg': 'jpeg', 'image/gif': 'gif', 'image/webp': 'webp' };
+const IMAGE_FORMATS: Readonly<Record<string, string>> = {
+  'image/png': 'png',
+  'image/jpeg': 'jpeg',
+  'image/jpg': 'jpeg',
+  'image/gif': 'gif',
+  'image/webp': 'webp',
+};
 
 /** OpenAI content (a string or parts) as Converse content blocks. */
 const blocksOf = (content: unknown): ContentBlock[] =>
@@ -56,7 +80,9 @@ export function toConverse(request: ChatRequest): ConverseCommandInput {
     } else if (role === 'assistant') {
       const calls = ((message['tool_calls'] as Json[] | undefined) ?? []).map((call): ContentBlock => {
         const fn = call['function'] as Json;
-        return { toolUse: { toolUseId: String(call['id']), name: String(fn['name']), input: parseToolArguments(fn['arguments']) as never } };
+        return {
+          toolUse: { toolUseId: String(call['id']), name: String(fn['name']), input: parseToolArguments(fn['arguments']) as never },
+        };
       });
       push('assistant', [...blocksOf(message['content']), ...calls]);
     } else {
@@ -78,7 +104,13 @@ export function toConverse(request: ChatRequest): ConverseCommandInput {
   const offered = choice === 'none' ? [] : ((request['tools'] as Json[] | undefined) ?? []);
   const toolSpecs = offered.map((tool) => {
     const fn = tool['function'] as Json;
-    return { toolSpec: { name: String(fn['name']), description: fn['description'] as string | undefined, inputSchema: { json: (fn['parameters'] ?? { type: 'object' }) as never } } };
+    return {
+      toolSpec: {
+        name: String(fn['name']),
+        description: fn['description'] as string | undefined,
+        inputSchema: { json: (fn['parameters'] ?? { type: 'object' }) as never },
+      },
+    };
   });
   // Converse refuses tool blocks in the history without a toolConfig: tools called earlier but
   // not offered now are declared by name.
@@ -96,18 +128,26 @@ export function toConverse(request: ChatRequest): ConverseCommandInput {
     input.toolConfig = { tools: toolSpecs };
     if (choice === 'auto') input.toolConfig.toolChoice = { auto: {} };
     else if (choice === 'required') input.toolConfig.toolChoice = { any: {} };
-    else if (choice && typeof choice === 'object') input.toolConfig.toolChoice = { tool: { name: String(((choice as Json)['function'] as Json)['name']) } };
+    else if (choice && typeof choice === 'object')
+      input.toolConfig.toolChoice = { tool: { name: String(((choice as Json)['function'] as Json)['name']) } };
   }
   return input;
 }
 
-const usageOf = (usage: { inputTokens?: number; outputTokens?: number } | undefined) => tokenUsage(usage?.inputTokens ?? 0, usage?.outputTokens ?? 0);
+const usageOf = (usage: { inputTokens?: number; outputTokens?: number } | undefined) =>
+  tokenUsage(usage?.inputTokens ?? 0, usage?.outputTokens ?? 0);
 
 /** A Converse answer as an OpenAI `chat.completion`. */
-export function fromConverse(output: { output?: { message?: Message }; stopReason?: string; usage?: { inputTokens?: number; outputTokens?: number } }, model: string, id: string): Json {
+export function fromConverse(
+  output: { output?: { message?: Message }; stopReason?: string; usage?: { inputTokens?: number; outputTokens?: number } },
+  model: string,
+  id: string,
+): Json {
   const content = output.output?.message?.content ?? [];
   const text = content.map((block) => ('text' in block && typeof block.text === 'string' ? block.text : '')).join('');
-  const calls = content.flatMap((block) => ('toolUse' in block && block.toolUse ? [toolCall(block.toolUse.toolUseId, block.toolUse.name, block.toolUse.input)] : []));
+  const calls = content.flatMap((block) =>
+    'toolUse' in block && block.toolUse ? [toolCall(block.toolUse.toolUseId, block.toolUse.name, block.toolUse.input)] : [],
+  );
   return chatCompletion({ id, model, text, calls, finish: finishOf(output.stopReason), usage: usageOf(output.usage) });
 }
 
@@ -134,7 +174,14 @@ export async function* chunksFromConverse(events: AsyncIterable<ConverseStreamOu
       const delta = event.contentBlockDelta.delta;
       if ('text' in delta && typeof delta.text === 'string') yield chunk({ content: delta.text });
       else if ('toolUse' in delta && delta.toolUse) {
-        yield chunk({ tool_calls: [{ index: toolIndex.get(event.contentBlockDelta.contentBlockIndex ?? 0) ?? 0, function: { arguments: delta.toolUse.input ?? '' } }] });
+        yield chunk({
+          tool_calls: [
+            {
+              index: toolIndex.get(event.contentBlockDelta.contentBlockIndex ?? 0) ?? 0,
+              function: { arguments: delta.toolUse.input ?? '' },
+            },
+          ],
+        });
       }
     } else if (event.messageStop) stopReason = event.messageStop.stopReason;
     else if (event.metadata && stopReason !== undefined) {
@@ -210,7 +257,9 @@ export class BedrockProvider implements ChatProvider {
     const sdk = await this.sdk;
     const abortSignal = AbortSignal.timeout(DISCOVERY_TIMEOUT_MS);
     const models = await sdk.control.send(new sdk.ListFoundationModels({ byOutputModality: 'TEXT' }), { abortSignal });
-    const ids = (models.modelSummaries ?? []).flatMap((model) => (model.modelId && (model.inferenceTypesSupported ?? ['ON_DEMAND']).includes('ON_DEMAND') ? [model.modelId] : []));
+    const ids = (models.modelSummaries ?? []).flatMap((model) =>
+      model.modelId && (model.inferenceTypesSupported ?? ['ON_DEMAND']).includes('ON_DEMAND') ? [model.modelId] : [],
+    );
     let nextToken: string | undefined;
     do {
       const page = await sdk.control.send(new sdk.ListInferenceProfiles({ maxResults: 1000, nextToken }), { abortSignal });
@@ -247,7 +296,11 @@ function withHeaders(stack: unknown, headers: Record<string, string>, clientKey:
       const request = args.request as { headers: Record<string, string> };
       // The signer's Authorization (any case) gives way to the client's key.
       const signed = Object.entries(request.headers).filter(([name]) => clientKey === undefined || name.toLowerCase() !== 'authorization');
-      request.headers = { ...Object.fromEntries(signed), ...headers, ...(clientKey !== undefined && { authorization: `Bearer ${clientKey}` }) };
+      request.headers = {
+        ...Object.fromEntries(signed),
+        ...headers,
+        ...(clientKey !== undefined && { authorization: `Bearer ${clientKey}` }),
+      };
       return next(args);
     },
     { relation: 'after', toMiddleware: 'httpSigningMiddleware', name: 'nexusRequestHeaders' },
@@ -256,7 +309,11 @@ function withHeaders(stack: unknown, headers: Record<string, string>, clientKey:
 
 /** The AWS SDK clients for a provider's region, endpoint and credentials. */
 async function loadSdk(config: LlmProviderConfig, pool: Pool): Promise<AwsSdk> {
-  const [runtime, control, { NodeHttpHandler }] = await Promise.all([import('@aws-sdk/client-bedrock-runtime'), import('@aws-sdk/client-bedrock'), import('@smithy/node-http-handler')]);
+  const [runtime, control, { NodeHttpHandler }] = await Promise.all([
+    import('@aws-sdk/client-bedrock-runtime'),
+    import('@aws-sdk/client-bedrock'),
+    import('@smithy/node-http-handler'),
+  ]);
   const common = {
     // The runtime client's default is HTTP/2 with a new session per request; Converse and
     // ConverseStream work over HTTP/1.1, and a keep-alive pool saves a handshake per call.
@@ -272,7 +329,14 @@ async function loadSdk(config: LlmProviderConfig, pool: Pool): Promise<AwsSdk> {
     config.api_key !== undefined
       ? bearer(async () => ({ token: config.api_key! }))
       : config.access_key_id !== undefined && config.secret_access_key !== undefined
-        ? { ...common, credentials: { accessKeyId: config.access_key_id, secretAccessKey: config.secret_access_key, sessionToken: config.session_token } }
+        ? {
+            ...common,
+            credentials: {
+              accessKeyId: config.access_key_id,
+              secretAccessKey: config.secret_access_key,
+              sessionToken: config.session_token,
+            },
+          }
         : common;
   return {
     runtime: new runtime.BedrockRuntimeClient(configured),

@@ -9,7 +9,18 @@
 import { randomBytes } from 'node:crypto';
 import type { LlmProviderConfig } from '../../config/schema.js';
 import { parseToolArguments } from '../anthropic-shape.js';
-import { appendTurn, chatCompletion, chunkMaker, contentParts, contentText, providerKey, tokenUsage, toolCall, type ChatOutcome, type ChatRequest } from '../provider.js';
+import {
+  appendTurn,
+  chatCompletion,
+  chunkMaker,
+  contentParts,
+  contentText,
+  providerKey,
+  tokenUsage,
+  toolCall,
+  type ChatOutcome,
+  type ChatRequest,
+} from '../provider.js';
 import { HttpProvider, type SseJson, type WireFormat } from './http-provider.js';
 
 export const GOOGLE_BASE_URL = 'https://generativelanguage.googleapis.com/v1beta';
@@ -18,13 +29,25 @@ type Json = Record<string, unknown>;
 type Part = Json;
 
 /** Gemini finish reasons as OpenAI's; the ones not named here (safety, recitation, …) are content filters. */
-const FINISH: Readonly<Record<string, string>> = { STOP: 'stop', MAX_TOKENS: 'length', FINISH_REASON_UNSPECIFIED: 'stop', OTHER: 'stop', MALFORMED_FUNCTION_CALL: 'stop' };
+const FINISH: Readonly<Record<string, string>> = {
+  STOP: 'stop',
+  MAX_TOKENS: 'length',
+  FINISH_REASON_UNSPECIFIED: 'stop',
+  OTHER: 'stop',
+  MALFORMED_FUNCTION_CALL: 'stop',
+};
 const finishOf = (reason: unknown, calledTools: boolean) => (calledTools ? 'tool_calls' : (FINISH[String(reason)] ?? 'content_filter'));
 
 /** What Google documents to send for a function call whose thought signature is not known. */
 export const NO_SIGNATURE = 'skip_thought_signature_validator';
 
-const IMAGE_TYPES: Readonly<Record<string, string>> = { png: 'image/png', gif: 'image/gif', webp: 'image/webp', heic: 'image/heic', heif: 'image/heif' };
+const IMAGE_TYPES: Readonly<Record<string, string>> = {
+  png: 'image/png',
+  gif: 'image/gif',
+  webp: 'image/webp',
+  heic: 'image/heic',
+  heif: 'image/heif',
+};
 
 /** OpenAI content (a string or parts) as Gemini parts. */
 const partsOf = (content: unknown): Part[] =>
@@ -73,7 +96,10 @@ export function toGoogle(request: ChatRequest): Json {
         const fn = call['function'] as Json;
         calledNames.set(String(call['id']), String(fn['name']));
         const signature = ((call['extra_content'] as Json | undefined)?.['google'] as Json | undefined)?.['thought_signature'];
-        return { functionCall: { name: String(fn['name']), args: parseToolArguments(fn['arguments']) }, ...(signature !== undefined && { thoughtSignature: signature }) };
+        return {
+          functionCall: { name: String(fn['name']), args: parseToolArguments(fn['arguments']) },
+          ...(signature !== undefined && { thoughtSignature: signature }),
+        };
       });
       // Gemini 3 refuses a function call turn without its thought signature, which clients of the
       // Anthropic protocol (and OpenAI clients that rebuild messages) cannot send back: such a turn
@@ -89,7 +115,13 @@ export function toGoogle(request: ChatRequest): Json {
   const generation: Json = {};
   const maxTokens = request['max_completion_tokens'] ?? request['max_tokens'];
   if (maxTokens !== undefined) generation['maxOutputTokens'] = maxTokens;
-  for (const [ours, theirs] of [['temperature', 'temperature'], ['top_p', 'topP'], ['seed', 'seed'], ['presence_penalty', 'presencePenalty'], ['frequency_penalty', 'frequencyPenalty']] as const) {
+  for (const [ours, theirs] of [
+    ['temperature', 'temperature'],
+    ['top_p', 'topP'],
+    ['seed', 'seed'],
+    ['presence_penalty', 'presencePenalty'],
+    ['frequency_penalty', 'frequencyPenalty'],
+  ] as const) {
     if (request[ours] !== undefined && request[ours] !== null) generation[theirs] = request[ours];
   }
   const stop = request['stop'];
@@ -111,7 +143,14 @@ export function toGoogle(request: ChatRequest): Json {
     out['tools'] = [{ functionDeclarations: declarations }];
   }
   const choice = request['tool_choice'];
-  const mode = choice === 'auto' ? 'AUTO' : choice === 'none' ? 'NONE' : choice === 'required' || (choice && typeof choice === 'object') ? 'ANY' : undefined;
+  const mode =
+    choice === 'auto'
+      ? 'AUTO'
+      : choice === 'none'
+        ? 'NONE'
+        : choice === 'required' || (choice && typeof choice === 'object')
+          ? 'ANY'
+          : undefined;
   if (mode) {
     const named = choice && typeof choice === 'object' ? ((choice as Json)['function'] as Json)['name'] : undefined;
     out['toolConfig'] = { functionCallingConfig: { mode, ...(named !== undefined && { allowedFunctionNames: [named] }) } };
@@ -130,7 +169,10 @@ const usageOf = (usage: Json | undefined) => {
 function readParts(response: Json): { text: string; calls: Part[]; candidate: Json | undefined } {
   const candidate = (response['candidates'] as Json[] | undefined)?.[0];
   const parts = ((candidate?.['content'] as Json | undefined)?.['parts'] as Part[] | undefined) ?? [];
-  const text = parts.filter((part) => typeof part['text'] === 'string' && part['thought'] !== true).map((part) => part['text']).join('');
+  const text = parts
+    .filter((part) => typeof part['text'] === 'string' && part['thought'] !== true)
+    .map((part) => part['text'])
+    .join('');
   return { text, calls: parts.filter((part) => part['functionCall']), candidate };
 }
 
@@ -144,7 +186,10 @@ function asToolCall(part: Part): Json {
   const signature = part['thoughtSignature'];
   // Unique, unlike Gemini's call order: clients key tool results by it across turns.
   const id = typeof call['id'] === 'string' ? call['id'] : `call_${randomBytes(12).toString('hex')}`;
-  return { ...toolCall(id, call['name'], call['args']), ...(typeof signature === 'string' && { extra_content: { google: { thought_signature: signature } } }) };
+  return {
+    ...toolCall(id, call['name'], call['args']),
+    ...(typeof signature === 'string' && { extra_content: { google: { thought_signature: signature } } }),
+  };
 }
 
 /** A Gemini answer as an OpenAI `chat.completion`. */
@@ -207,7 +252,8 @@ export class GoogleProvider extends HttpProvider {
   }
 
   complete(request: ChatRequest, incoming: Readonly<Record<string, string>>, signal: AbortSignal): Promise<ChatOutcome> {
-    const path = request.stream === true ? methodPath(request.model, 'streamGenerateContent?alt=sse') : methodPath(request.model, 'generateContent');
+    const path =
+      request.stream === true ? methodPath(request.model, 'streamGenerateContent?alt=sse') : methodPath(request.model, 'generateContent');
     return this.exchange(path, () => toGoogle(request), request.stream === true, incoming, signal);
   }
 
@@ -216,7 +262,9 @@ export class GoogleProvider extends HttpProvider {
     const ids: string[] = [];
     let pageToken: unknown;
     do {
-      const page = await this.getJson(`/models?pageSize=${PAGE_SIZE}${typeof pageToken === 'string' ? `&pageToken=${encodeURIComponent(pageToken)}` : ''}`);
+      const page = await this.getJson(
+        `/models?pageSize=${PAGE_SIZE}${typeof pageToken === 'string' ? `&pageToken=${encodeURIComponent(pageToken)}` : ''}`,
+      );
       for (const model of (page['models'] as Json[] | undefined) ?? []) {
         const methods = model['supportedGenerationMethods'];
         if (typeof model['name'] !== 'string' || (Array.isArray(methods) && !methods.includes('generateContent'))) continue;

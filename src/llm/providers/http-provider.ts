@@ -71,7 +71,13 @@ export abstract class HttpProvider implements ChatProvider {
    * with the header rules applied, and reads the answer as a stream when `stream`; throws when
    * the provider cannot be reached.
    */
-  protected async exchange(path: string, translate: () => unknown, stream: boolean, incoming: Readonly<Record<string, string>>, signal: AbortSignal): Promise<ChatOutcome> {
+  protected async exchange(
+    path: string,
+    translate: () => unknown,
+    stream: boolean,
+    incoming: Readonly<Record<string, string>>,
+    signal: AbortSignal,
+  ): Promise<ChatOutcome> {
     const body = translated(this.name, translate);
     if (body.kind === 'error') return body;
     const response = await this.post(path, body.value, incoming, signal);
@@ -81,7 +87,8 @@ export abstract class HttpProvider implements ChatProvider {
     const text = await readText(response);
     try {
       const answer = JSON.parse(text) as unknown;
-      if (answer !== null && typeof answer === 'object' && !Array.isArray(answer)) return { kind: 'completion', body: this.wire.completion(answer as Json) };
+      if (answer !== null && typeof answer === 'object' && !Array.isArray(answer))
+        return { kind: 'completion', body: this.wire.completion(answer as Json) };
     } catch {
       // reported below
     }
@@ -100,7 +107,10 @@ export abstract class HttpProvider implements ChatProvider {
 }
 
 /** What `translate` makes of a request, or a 400 naming the provider when the request does not fit its API. */
-export function translated<T>(provider: string, translate: () => T): { kind: 'translated'; value: T } | Extract<ChatOutcome, { kind: 'error' }> {
+export function translated<T>(
+  provider: string,
+  translate: () => T,
+): { kind: 'translated'; value: T } | Extract<ChatOutcome, { kind: 'error' }> {
   try {
     return { kind: 'translated', value: translate() };
   } catch (error) {

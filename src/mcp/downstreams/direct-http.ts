@@ -9,7 +9,15 @@
  * progress (log messages, list changes, requests from the server) are handed to it as if its
  * transport had read them.
  */
-import { isJSONRPCNotification, isJSONRPCRequest, ProtocolError, SdkError, SdkErrorCode, SdkHttpError, SUPPORTED_PROTOCOL_VERSIONS } from '@modelcontextprotocol/client';
+import {
+  isJSONRPCNotification,
+  isJSONRPCRequest,
+  ProtocolError,
+  SdkError,
+  SdkErrorCode,
+  SdkHttpError,
+  SUPPORTED_PROTOCOL_VERSIONS,
+} from '@modelcontextprotocol/client';
 import type { RequestOptions, StreamableHTTPClientTransport } from '@modelcontextprotocol/client';
 import type { IncomingMessage } from 'node:http';
 import { readText, send, type Pool } from './http-client.js';
@@ -86,7 +94,12 @@ export class DirectHttp {
   request(method: string, params: Record<string, unknown>, options: RequestOptions): Promise<unknown> {
     if (options.signal?.aborted) return Promise.reject(new SdkError(SdkErrorCode.RequestTimeout, String(options.signal.reason)));
     const id = nextId++;
-    const body = JSON.stringify({ jsonrpc: '2.0', id, method, params: { ...params, _meta: { ...(params['_meta'] as object), progressToken: id } } });
+    const body = JSON.stringify({
+      jsonrpc: '2.0',
+      id,
+      method,
+      params: { ...params, _meta: { ...(params['_meta'] as object), progressToken: id } },
+    });
     return new Promise((resolve, reject) => {
       const http = new AbortController();
       const timeoutMs = options.timeout ?? DEFAULT_TIMEOUT_MS;
@@ -153,7 +166,11 @@ export class DirectHttp {
     answered: () => boolean,
   ): Promise<void> {
     const headers = this.headers();
-    let response = await this.post(body, { ...headers, 'content-type': 'application/json', accept: 'application/json, text/event-stream' }, signal);
+    let response = await this.post(
+      body,
+      { ...headers, 'content-type': 'application/json', accept: 'application/json, text/event-stream' },
+      signal,
+    );
     for (;;) {
       const status = response.statusCode ?? 0;
       const type = mediaType(response.headers['content-type']);
@@ -175,7 +192,11 @@ export class DirectHttp {
       // As the SDK: resume for as long as the server keeps the stream resumable and answers the GET.
       if (answered() || lastEventId === undefined) return;
       if (!(await sleep(Math.min(retryMs ?? DEFAULT_RESUME_DELAY_MS, MAX_RESUME_DELAY_MS), signal))) return;
-      response = await send(this.pool, this.url, { method: 'GET', headers: { ...headers, accept: 'text/event-stream', 'last-event-id': lastEventId }, signal });
+      response = await send(this.pool, this.url, {
+        method: 'GET',
+        headers: { ...headers, accept: 'text/event-stream', 'last-event-id': lastEventId },
+        signal,
+      });
       if (response.statusCode !== 200 || mediaType(response.headers['content-type']) !== 'text/event-stream') return void response.resume();
     }
   }
@@ -187,7 +208,8 @@ export class DirectHttp {
       const location = response.headers.location;
       if ((response.statusCode !== 307 && response.statusCode !== 308) || !location || redirects === MAX_REDIRECTS) return response;
       const target = new URL(location, this.url);
-      if (target.origin !== this.url.origin || target.username !== this.url.username || target.password !== this.url.password) return response;
+      if (target.origin !== this.url.origin || target.username !== this.url.username || target.password !== this.url.password)
+        return response;
       response.resume();
       this.url = target;
     }

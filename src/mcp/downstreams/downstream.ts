@@ -176,7 +176,10 @@ export class Downstream {
     this.failures++;
     const delay = backoffDelay(this.failures);
     this.state = { status, reason, attempt: this.failures, retryAt: Date.now() + delay };
-    this.log.warn({ reason, attempt: this.failures, retry_in_ms: delay }, status === 'failed' ? 'downstream failed; will retry' : 'downstream lost; will reconnect');
+    this.log.warn(
+      { reason, attempt: this.failures, retry_in_ms: delay },
+      status === 'failed' ? 'downstream failed; will retry' : 'downstream lost; will reconnect',
+    );
     clearTimeout(this.retryTimer);
     this.retryTimer = setTimeout(() => void this.connect(), delay);
     this.retryTimer.unref();
@@ -302,11 +305,7 @@ export class Downstream {
     return tools;
   }
 
-  private resourceTemplates(
-    client: Client,
-    advertised: boolean,
-    options: RequestOptions,
-  ): Promise<Catalog['resourceTemplates']> {
+  private resourceTemplates(client: Client, advertised: boolean, options: RequestOptions): Promise<Catalog['resourceTemplates']> {
     return this.optionalList('resource templates', advertised, () =>
       client.listResourceTemplates(undefined, { ...options, cacheMode: 'bypass' }).then((r) => r.resourceTemplates),
     );

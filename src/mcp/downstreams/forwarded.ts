@@ -90,7 +90,11 @@ export class ForwardedSessions {
         globalHeaders: this.options.globalHeaders,
         bearerToken: token,
         logger: this.options.logger.child({ forwarded: true }),
-        onCatalog: ({ name: server, catalog }) => index.setServerTools(server, catalog.tools.filter((tool) => view.tool(server, tool.name))),
+        onCatalog: ({ name: server, catalog }) =>
+          index.setServerTools(
+            server,
+            catalog.tools.filter((tool) => view.tool(server, tool.name)),
+          ),
       });
       downstreams.set(name, downstream);
     }

@@ -57,7 +57,11 @@ export interface RawRequest {
 export function send(pool: Pool, url: URL, { method, headers, body, signal }: RawRequest): Promise<IncomingMessage> {
   return new Promise((resolve, reject) => {
     const secure = url.protocol === 'https:';
-    const request = (secure ? httpsRequest : httpRequest)(url, { method, headers, agent: secure ? pool.https : pool.http, signal }, resolve);
+    const request = (secure ? httpsRequest : httpRequest)(
+      url,
+      { method, headers, agent: secure ? pool.https : pool.http, signal },
+      resolve,
+    );
     request.once('error', reject);
     request.end(body);
   });
@@ -90,7 +94,8 @@ export function poolFetch(pool: Pool): FetchLike {
     if (empty) response.resume();
     try {
       const responseHeaders = new Headers();
-      for (let i = 0; i < response.rawHeaders.length; i += 2) responseHeaders.append(response.rawHeaders[i] as string, response.rawHeaders[i + 1] as string);
+      for (let i = 0; i < response.rawHeaders.length; i += 2)
+        responseHeaders.append(response.rawHeaders[i] as string, response.rawHeaders[i + 1] as string);
       return new Response(empty ? null : (Readable.toWeb(response) as ReadableStream<Uint8Array>), {
         status,
         statusText: response.statusMessage,

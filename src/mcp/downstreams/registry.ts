@@ -111,9 +111,15 @@ export class DownstreamRegistry {
     this.indexedTools.set(name, catalog.tools);
     this.index.setServerTools(name, catalog.tools);
     for (const { view, index } of this.views.values()) {
-      index.setServerTools(name, catalog.tools.filter((tool) => view.tool(name, tool.name)));
+      index.setServerTools(
+        name,
+        catalog.tools.filter((tool) => view.tool(name, tool.name)),
+      );
     }
-    this.onTools?.(name, catalog.tools.map((tool) => tool.name));
+    this.onTools?.(
+      name,
+      catalog.tools.map((tool) => tool.name),
+    );
   }
 
   /** The index a caller with `view` searches and executes from. */
@@ -167,22 +173,27 @@ export class DownstreamRegistry {
 
   /** Each server `view` may use anything of, with the number of its tools that view may run. */
   statusReport(view: ToolView = OPEN_VIEW): StatusReport {
-    const servers = this.all().filter((ds) => view.anything(ds.name)).map((ds): ServerStatus => {
-      const { state } = ds;
-      const tools = ds.catalog.tools.filter((tool) => view.tool(ds.name, tool.name)).length;
-      const entry: ServerStatus = { name: ds.name, status: state.status, transport: ds.transport, tools };
-      if (state.status === 'failed' || state.status === 'restarting') {
-        Object.assign(entry, { reason: state.reason, attempt: state.attempt, retry_in_ms: Math.max(0, state.retryAt - Date.now()) });
-      } else if (state.status === 'connecting') {
-        Object.assign(entry, { attempt: state.attempt, ...(state.reason ? { reason: state.reason } : {}) });
-      }
-      return entry;
-    });
+    const servers = this.all()
+      .filter((ds) => view.anything(ds.name))
+      .map((ds): ServerStatus => {
+        const { state } = ds;
+        const tools = ds.catalog.tools.filter((tool) => view.tool(ds.name, tool.name)).length;
+        const entry: ServerStatus = { name: ds.name, status: state.status, transport: ds.transport, tools };
+        if (state.status === 'failed' || state.status === 'restarting') {
+          Object.assign(entry, { reason: state.reason, attempt: state.attempt, retry_in_ms: Math.max(0, state.retryAt - Date.now()) });
+        } else if (state.status === 'connecting') {
+          Object.assign(entry, { attempt: state.attempt, ...(state.reason ? { reason: state.reason } : {}) });
+        }
+        return entry;
+      });
     const shared = new Set(this.downstreams.keys());
     return {
       status: servers.every((server) => server.status === 'ready') ? 'ok' : 'degraded',
       servers,
-      forwarded: { servers: this.serverNames.filter((name) => !shared.has(name) && view.anything(name)), sessions: this.forwarded?.size ?? 0 },
+      forwarded: {
+        servers: this.serverNames.filter((name) => !shared.has(name) && view.anything(name)),
+        sessions: this.forwarded?.size ?? 0,
+      },
     };
   }
 
