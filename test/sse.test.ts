@@ -1,6 +1,6 @@
 /** The SSE parser behind nexus's lean HTTP path, fed the way sockets deliver text: in odd pieces. */
 import { describe, expect, it } from 'vitest';
-import { SseParser } from '../src/mcp/downstreams/sse.js';
+import { SseParser } from '../src/net/sse.js';
 
 function parseInPieces(text: string, size: number) {
   const parser = new SseParser();

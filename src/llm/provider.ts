@@ -3,7 +3,7 @@
  * the shape of OpenAI's chat completions API, nexus's common shape for model calls (providers
  * with another API translate to and from it).
  */
-import { sseEvents } from '../mcp/downstreams/sse.js';
+import { sseEvents } from '../net/sse.js';
 import type { ModelSource } from './models.js';
 
 /** A chat completions request (OpenAI's shape), with `model` already the provider's own id. */

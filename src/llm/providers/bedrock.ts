@@ -19,7 +19,7 @@ import type {
 } from '@aws-sdk/client-bedrock-runtime';
 import type { BedrockClient } from '@aws-sdk/client-bedrock';
 import type { LlmProviderConfig } from '../../config/schema.js';
-import { createPool, type Pool } from '../../mcp/downstreams/http-client.js';
+import { createPool, type Pool } from '../../net/http-client.js';
 import { parseToolArguments, STOP_TO_FINISH } from '../anthropic-shape.js';
 import { headersFor } from '../header-rules.js';
 import {

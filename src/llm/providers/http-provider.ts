@@ -5,7 +5,7 @@
  */
 import type { IncomingMessage } from 'node:http';
 import type { LlmProviderConfig } from '../../config/schema.js';
-import { createPool, readText, send, type Pool } from '../../mcp/downstreams/http-client.js';
+import { createPool, readText, send, type Pool } from '../../net/http-client.js';
 import { headersFor } from '../header-rules.js';
 import { sseJson, type ChatOutcome, type ChatProvider, type ChatRequest } from '../provider.js';
 

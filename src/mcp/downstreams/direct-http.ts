@@ -20,8 +20,8 @@ import {
 } from '@modelcontextprotocol/client';
 import type { RequestOptions, StreamableHTTPClientTransport } from '@modelcontextprotocol/client';
 import type { IncomingMessage } from 'node:http';
-import { readText, send, type Pool } from './http-client.js';
-import { SseParser, sseEvents } from './sse.js';
+import { readText, send, type Pool } from '../../net/http-client.js';
+import { SseParser, sseEvents } from '../../net/sse.js';
 
 /** The SDK client's default request timeout, for a call that names none. */
 const DEFAULT_TIMEOUT_MS = 60_000;

@@ -5,7 +5,7 @@ import type { Transport } from '@modelcontextprotocol/client';
 import { SSEClientTransport, StreamableHTTPClientTransport } from '@modelcontextprotocol/client';
 import { StdioClientTransport } from '@modelcontextprotocol/client/stdio';
 import { DirectHttp } from './direct-http.js';
-import { createPool, poolFetch, type Pool } from './http-client.js';
+import { createPool, poolFetch, type Pool } from '../../net/http-client.js';
 import { descendantsOf, terminate, terminatePids } from './process-tree.js';
 import type { RemoteServerConfig, StdioServerConfig } from '../../config/schema.js';
 

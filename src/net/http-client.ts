@@ -10,7 +10,7 @@ import { readFileSync } from 'node:fs';
 import { Agent as HttpAgent, request as httpRequest, type IncomingMessage, type OutgoingHttpHeaders } from 'node:http';
 import { Agent as HttpsAgent, request as httpsRequest } from 'node:https';
 import { Readable } from 'node:stream';
-import type { RemoteServerConfig } from '../../config/schema.js';
+import type { RemoteServerConfig } from '../config/schema.js';
 
 /**
  * A server's keep-alive pools, one per scheme: a redirect or an SSE message endpoint may use the
