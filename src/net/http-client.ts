@@ -67,14 +67,6 @@ export function send(pool: Pool, url: URL, { method, headers, body, signal }: Ra
   });
 }
 
-/** The whole body as text. */
-export async function readText(response: IncomingMessage): Promise<string> {
-  response.setEncoding('utf8');
-  let text = '';
-  for await (const chunk of response) text += chunk as string;
-  return text;
-}
-
 type FetchLike = (url: string | URL, init?: RequestInit) => Promise<Response>;
 
 /**

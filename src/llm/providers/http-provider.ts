@@ -5,7 +5,8 @@
  */
 import type { IncomingMessage } from 'node:http';
 import type { LlmProviderConfig } from '../../config/schema.js';
-import { createPool, readText, send, type Pool } from '../../net/http-client.js';
+import { readText } from '../../net/body-limits.js';
+import { createPool, send, type Pool } from '../../net/http-client.js';
 import { headersFor } from '../header-rules.js';
 import { sseJson, type ChatOutcome, type ChatProvider, type ChatRequest } from '../provider.js';
 

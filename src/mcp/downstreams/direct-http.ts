@@ -20,7 +20,8 @@ import {
 } from '@modelcontextprotocol/client';
 import type { RequestOptions, StreamableHTTPClientTransport } from '@modelcontextprotocol/client';
 import type { IncomingMessage } from 'node:http';
-import { readText, send, type Pool } from '../../net/http-client.js';
+import { readText } from '../../net/body-limits.js';
+import { send, type Pool } from '../../net/http-client.js';
 import { SseParser, sseEvents } from '../../net/sse.js';
 
 /** The SDK client's default request timeout, for a call that names none. */
