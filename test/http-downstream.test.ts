@@ -124,7 +124,7 @@ describe('a streamable-HTTP server that loses its session', () => {
     // The new process knows no session: its 404 fails this call and starts a reconnect.
     const lost = await run('remote__echo', { message: 'lost' });
     expect(lost).toBeInstanceOf(ProtocolError);
-    expect((lost as ProtocolError).message).toMatch(/request to server 'remote' failed: Error POSTing to endpoint/);
+    expect((lost as ProtocolError).message).toMatch(/request to server 'remote' failed: the server answered HTTP 4\d\d/);
     await expect.poll(() => run('remote__echo', { message: 'back' }), { timeout: 10_000 }).toBe('Echo: back');
     expect(Number(await run('remote__request_id'))).toBeGreaterThanOrEqual(2 ** 40);
   });

@@ -29,6 +29,8 @@ const DEFAULT_TIMEOUT_MS = 60_000;
 /** The wait before resuming a stream when the server gives no `retry:`, and the most it may ask. */
 const DEFAULT_RESUME_DELAY_MS = 1_000;
 const MAX_RESUME_DELAY_MS = 30_000;
+/** The most of an error status's body read, for its message (an error page is not an answer). */
+const MAX_ERROR_BODY_BYTES = 64 * 1024;
 /** Same-origin 307/308 redirects followed, as the SDK transports do. */
 const MAX_REDIRECTS = 5;
 
@@ -177,8 +179,9 @@ export class DirectHttp {
       const type = mediaType(response.headers['content-type']);
       if (status === 202) return void response.resume();
       if (status < 200 || status >= 300) {
-        const text = await readText(response).catch(() => '');
-        throw new SdkHttpError(SdkErrorCode.ClientHttpNotImplemented, `Error POSTing to endpoint: ${text}`, { status, text });
+        const text = await readText(response, MAX_ERROR_BODY_BYTES).catch(() => '');
+        const statusText = response.statusMessage;
+        throw new SdkHttpError(SdkErrorCode.ClientHttpNotImplemented, `Error POSTing to endpoint: ${text}`, { status, statusText, text });
       }
       if (type === 'application/json') {
         const data = JSON.parse(await readText(response)) as Incoming | Incoming[];

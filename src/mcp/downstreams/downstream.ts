@@ -1,5 +1,5 @@
 /** One configured MCP server: its connection, its lists (tools, prompts, resources) and its state. */
-import { ProtocolError, SdkError, SdkErrorCode } from '@modelcontextprotocol/client';
+import { ProtocolError, SdkError, SdkErrorCode, SdkHttpError } from '@modelcontextprotocol/client';
 import { z } from 'zod';
 import type {
   CallToolRequestParams,
@@ -68,7 +68,12 @@ const MAX_LIST_PAGES = 1000;
 interface Connection {
   client: Client;
   opened: OpenedTransport;
+  /** A ping under way to see whether the session survived an HTTP error status. */
+  checking?: Promise<void>;
 }
+
+/** How long the ping that checks a session after an HTTP error status may take. */
+const SESSION_CHECK_MS = 5_000;
 
 export class Downstream {
   state: DownstreamState = { status: 'connecting', attempt: 1 };
@@ -148,16 +153,37 @@ export class Downstream {
   }
 
   /**
-   * Passes a call's outcome on; a lost connection (not a JSON-RPC error) starts a reconnect, if
-   * the call's connection is still the current one (a late failure must not end its successor).
+   * Passes a call's outcome on. A lost connection starts a reconnect, if the call's connection is
+   * still the current one (a late failure must not end its successor). An HTTP error status may be
+   * about the call (a proxy's body limit) or about the session (a server that restarted answers
+   * "not initialized"): a ping on the session tells which.
    */
   private async watch<T>(connection: Connection, call: Promise<T>, options: RequestOptions): Promise<T> {
     try {
       return await call;
     } catch (error) {
-      if (connection === this.connection && !options.signal?.aborted && isConnectionLoss(error)) this.connectionLost(describeError(error));
+      if (connection === this.connection && !options.signal?.aborted) {
+        if (isConnectionLoss(error)) this.connectionLost(describeError(error));
+        else if (error instanceof SdkHttpError) this.checkSession(connection, describeError(error));
+      }
       throw error;
     }
+  }
+
+  /** Pings the session (one ping at a time); a ping that fails as a transport means it is gone. */
+  private checkSession(connection: Connection, reason: string): void {
+    if (connection.checking) return;
+    connection.checking = connection.client
+      .ping({ timeout: SESSION_CHECK_MS })
+      .then(
+        () => undefined,
+        (error: unknown) => {
+          // Any JSON-RPC answer, even an error, shows the session is alive.
+          if (!(error instanceof ProtocolError) && connection === this.connection)
+            this.connectionLost(`${reason}; then the session failed a ping`);
+        },
+      )
+      .finally(() => (connection.checking = undefined));
   }
 
   /** A working connection is gone (child exited, server unreachable): reconnect with backoff. */
@@ -371,20 +397,52 @@ function usableTool(raw: unknown): Tool | undefined {
   return tool as Tool;
 }
 
+/** Network failures after which the server cannot be reached on this connection. */
+const NETWORK_FAILURES = new Set([
+  'ECONNREFUSED',
+  'ECONNRESET',
+  'ECONNABORTED',
+  'EPIPE',
+  'ENOTFOUND',
+  'EAI_AGAIN',
+  'EHOSTUNREACH',
+  'EHOSTDOWN',
+  'ENETUNREACH',
+  'ENETDOWN',
+  'ETIMEDOUT',
+]);
+
 /**
- * Whether a failed call means the connection is gone: anything but a JSON-RPC error from the
- * server, a timeout, or a cancellation.
+ * Whether a failed call means the connection itself is gone, so the server is reconnected for
+ * everyone: the transport closed, the server cannot be reached, or it no longer knows our session
+ * (HTTP 404). Anything else (a JSON-RPC error, a timeout, a cancellation, another HTTP status, an
+ * answer over the size limit, a request that could not be serialised) is that call's failure only:
+ * one caller must not be able to take a shared connection down.
  */
-function isConnectionLoss(error: unknown): boolean {
-  if (error instanceof ProtocolError) return false;
-  if (error instanceof SdkError) return error.code !== SdkErrorCode.RequestTimeout;
-  return !(error instanceof Error && error.name === 'AbortError');
+export function isConnectionLoss(error: unknown): boolean {
+  if (error instanceof SdkHttpError) return error.status === 404;
+  if (error instanceof SdkError) return error.code === SdkErrorCode.ConnectionClosed || error.code === SdkErrorCode.NotConnected;
+  const { code, cause } = (error ?? {}) as { code?: unknown; cause?: { code?: unknown } };
+  const found = code ?? cause?.code;
+  return typeof found === 'string' && NETWORK_FAILURES.has(found);
 }
+
+/** Room for an error text in a log line or a client's error (a server may answer an error with a whole page). */
+const MAX_ERROR_TEXT = 500;
 
 /** An error's message (and its cause's), with URLs stripped of credentials and queries. */
 export function describeError(error: unknown): string {
+  if (error instanceof SdkHttpError) return httpErrorText(error);
   if (!(error instanceof Error)) return redactUrls(String(error));
   const cause = (error as { cause?: unknown }).cause;
   const text = cause instanceof Error && !error.message.includes(cause.message) ? `${error.message} (${cause.message})` : error.message;
-  return redactUrls(text);
+  return clipped(text);
 }
+
+/** An HTTP error status as the server gave it: the status, and the start of what it said. */
+function httpErrorText(error: SdkHttpError): string {
+  const said = typeof error.data.text === 'string' ? error.data.text.trim() : '';
+  return clipped(`the server answered HTTP ${error.status}${error.statusText ? ` ${error.statusText}` : ''}${said ? `: ${said}` : ''}`);
+}
+
+const clipped = (text: string) => redactUrls(text.length > MAX_ERROR_TEXT ? `${text.slice(0, MAX_ERROR_TEXT)}…` : text);

@@ -1,0 +1,92 @@
+/**
+ * One caller's failing call is that call's failure: the shared connection to the server stays up,
+ * and another client calling the same server at the same time loses nothing. Each attack is run
+ * against real servers while a victim client measures its own success rate.
+ */
+import { Client, ProtocolError, StreamableHTTPClientTransport } from '@modelcontextprotocol/client';
+import { afterEach, describe, expect, it } from 'vitest';
+import type { RunningNexus } from '../src/server.js';
+import { firstText, startTestNexus } from './helpers/nexus.js';
+import { ROOT, startOnOwnPort, type Spawned } from './helpers/processes.js';
+
+const running: RunningNexus[] = [];
+const clients: Client[] = [];
+const started: Spawned[] = [];
+afterEach(async () => {
+  await Promise.all(clients.splice(0).map((client) => client.close()));
+  await Promise.all(running.splice(0).map((nexus) => nexus.close()));
+  await Promise.all(started.splice(0).map((server) => server.kill()));
+});
+
+async function nexusWith(toml: string): Promise<RunningNexus> {
+  const nexus = await startTestNexus(toml);
+  running.push(nexus);
+  return nexus;
+}
+
+async function clientOf(nexus: RunningNexus): Promise<Client> {
+  const client = new Client({ name: 'isolation', version: '1' });
+  await client.connect(new StreamableHTTPClientTransport(new URL(`${nexus.url}/mcp`)));
+  clients.push(client);
+  return client;
+}
+
+/** The tool's text, or the JSON-RPC error it got. */
+function execute(client: Client, name: string, args: Record<string, unknown> = {}): Promise<string | ProtocolError> {
+  return client.callTool({ name: 'execute', arguments: { name, arguments: args } }).then(firstText, (error: ProtocolError) => error);
+}
+
+/**
+ * `rounds` times: the attacker's call, then the victim's, both through nexus. Returns how many of
+ * the victim's calls succeeded and the attacker's errors.
+ */
+async function underAttack(attack: () => Promise<unknown>, victim: () => Promise<unknown>, rounds = 15) {
+  const errors: unknown[] = [];
+  let succeeded = 0;
+  for (let round = 0; round < rounds; round++) {
+    errors.push(await attack());
+    if (!((await victim()) instanceof ProtocolError)) succeeded++;
+  }
+  return { succeeded, errors };
+}
+
+describe('an HTTP error status for one call', () => {
+  async function oddServer(): Promise<Spawned & { url: string }> {
+    const spawned = await startOnOwnPort(`${ROOT}test/fixtures/odd-http-server.mjs`);
+    started.push(spawned);
+    return { ...spawned, url: `http://127.0.0.1:${spawned.port}/mcp` };
+  }
+
+  it.each(['status_413', 'status_401'])('(%s) fails that call only: the session stays, the victim loses nothing', async (tool) => {
+    const odd = await oddServer();
+    const nexus = await nexusWith(`[mcp.servers.odd]\nurl = "${odd.url}"\nprotocol = "streamable-http"`);
+    const [attacker, victim] = await Promise.all([clientOf(nexus), clientOf(nexus)]);
+    const { succeeded, errors } = await underAttack(
+      () => execute(attacker, `odd__${tool}`),
+      () => execute(victim, 'odd__ok'),
+    );
+    expect(succeeded).toBe(15);
+    const status = tool.slice('status_'.length);
+    for (const error of errors) {
+      expect(error).toBeInstanceOf(ProtocolError);
+      expect((error as ProtocolError).code).toBe(-32603);
+      expect((error as ProtocolError).message).toContain(`request to server 'odd' failed: the server answered HTTP ${status}`);
+      // The error page is quoted, not relayed whole.
+      expect((error as ProtocolError).message.length).toBeLessThan(700);
+    }
+    const counts = JSON.parse((await execute(victim, 'odd__counts')) as string) as { initializations: number };
+    expect(counts.initializations).toBe(1);
+    expect(nexus.registry.get('odd')?.state.status).toBe('ready');
+  });
+
+  it('(404, the session is gone) reconnects: the next call runs on a new session', async () => {
+    const odd = await oddServer();
+    const nexus = await nexusWith(`[mcp.servers.odd]\nurl = "${odd.url}"\nprotocol = "streamable-http"`);
+    const client = await clientOf(nexus);
+    const gone = await execute(client, 'odd__session_gone');
+    expect((gone as ProtocolError).message).toContain('the server answered HTTP 404');
+    await expect.poll(() => execute(client, 'odd__ok'), { timeout: 10_000 }).toBe('ok');
+    const counts = JSON.parse((await execute(client, 'odd__counts')) as string) as { initializations: number };
+    expect(counts.initializations).toBe(2);
+  });
+});
