@@ -90,3 +90,53 @@ describe('an HTTP error status for one call', () => {
     expect(counts.initializations).toBe(2);
   });
 });
+
+describe('an answer over max_result_size', () => {
+  async function oddNexus(limit = '1MiB') {
+    const spawned = await startOnOwnPort(`${ROOT}test/fixtures/odd-http-server.mjs`);
+    started.push(spawned);
+    const url = `http://127.0.0.1:${spawned.port}/mcp`;
+    const nexus = await nexusWith(`[mcp.servers.odd]\nurl = "${url}"\nprotocol = "streamable-http"\nmax_result_size = "${limit}"`);
+    return { nexus, attacker: await clientOf(nexus), victim: await clientOf(nexus) };
+  }
+
+  const tooLarge = (error: unknown) => {
+    expect(error).toBeInstanceOf(ProtocolError);
+    expect((error as ProtocolError).code).toBe(-32603);
+    expect((error as ProtocolError).message).toBe(
+      "the answer of server 'odd' is larger than the limit of 1 MiB (max_result_size) and was dropped",
+    );
+  };
+
+  it.each(['big_json', 'big_sse'])('(%s) fails that call at once and nothing else', async (tool) => {
+    const { nexus, attacker, victim } = await oddNexus();
+    expect(await execute(attacker, `odd__${tool}`, { bytes: 1024 * 1024 - 200 })).toMatch(/^[js]+$/);
+    const { succeeded, errors } = await underAttack(
+      () => execute(attacker, `odd__${tool}`, { bytes: 3 * 1024 * 1024 }),
+      () => execute(victim, 'odd__ok'),
+      5,
+    );
+    expect(succeeded).toBe(5);
+    errors.forEach(tooLarge);
+    expect(nexus.registry.get('odd')?.state.status).toBe('ready');
+  });
+
+  it('stops reading a line that never ends: the call fails, the server is cut off', async () => {
+    const { attacker, victim } = await oddNexus();
+    const started = performance.now();
+    tooLarge(await execute(attacker, 'odd__endless_sse'));
+    expect(performance.now() - started).toBeLessThan(5_000);
+    expect(await execute(victim, 'odd__ok')).toBe('ok');
+    // nexus read about 1 MiB and dropped the connection: the server could not write much more.
+    const { endless_bytes: sent } = JSON.parse((await execute(victim, 'odd__counts')) as string) as { endless_bytes: number };
+    expect(sent).toBeLessThan(16 * 1024 * 1024);
+  });
+
+  it('fails a read through the SDK client (resources) the same way', async () => {
+    const { victim } = await oddNexus();
+    const small = await victim.readResource({ uri: 'odd://big?bytes=1000' });
+    expect((small.contents[0] as { text: string }).text).toHaveLength(1000);
+    tooLarge(await victim.readResource({ uri: `odd://big?bytes=${3 * 1024 * 1024}` }).catch((error: unknown) => error));
+    expect(await execute(victim, 'odd__ok')).toBe('ok');
+  });
+});

@@ -3,6 +3,7 @@
  * Every table is strict: an unknown key is an error, so a typo never silently disables a setting.
  */
 import { z } from 'zod';
+import { parseByteSize } from './byte-size.js';
 import { parseDuration } from './duration.js';
 import { describeIssue } from './issues.js';
 
@@ -22,6 +23,24 @@ export const duration = z
   });
 
 const positiveInt = z.number().int('must be a whole number').positive('must be greater than zero');
+
+/** A size: whole bytes, or a string such as "32MiB" or "10MB", as bytes. */
+export const byteSize = z
+  .union([z.string(), z.number()], { error: 'wrong type: expected a size such as "32MiB"' })
+  .transform((value, ctx) => {
+    const bytes = typeof value === 'number' ? value : parseByteSize(value);
+    if (bytes === undefined || !Number.isSafeInteger(bytes) || bytes <= 0) {
+      ctx.addIssue({
+        code: 'custom',
+        message: `bad size ${JSON.stringify(value)}: use a positive number of bytes or a size such as "512KiB", "32MiB" or "10MB"`,
+      });
+      return z.NEVER;
+    }
+    return bytes;
+  });
+
+/** The largest answer read from a downstream for one request, unless a server says otherwise. */
+export const DEFAULT_MAX_RESULT_SIZE = 32 * 2 ** 20;
 
 const httpUrl = z.string().transform((value, ctx) => {
   let url: URL;
@@ -97,6 +116,8 @@ const commonServerKeys = {
   call_timeout: duration.default(60_000),
   /** How long connecting (and listing) may take before the attempt counts as failed. */
   connect_timeout: duration.default(30_000),
+  /** The largest message read from this server (`mcp.max_result_size` when absent). */
+  max_result_size: byteSize.optional(),
 };
 
 const stdioServer = z.strictObject({
@@ -267,12 +288,24 @@ const serverSection = z.strictObject({
     })
     .optional(),
   client_identification: clientIdentification.optional(),
+  /** What one client may hold or send: connections, slow requests, nesting. */
+  limits: z
+    .strictObject({
+      max_connections: positiveInt.default(1024),
+      max_connections_per_ip: positiveInt.default(256),
+      read_header_timeout: duration.default(10_000),
+      read_timeout: duration.default(60_000),
+      idle_timeout: duration.default(60_000),
+      max_json_depth: positiveInt.default(64),
+    })
+    .prefault({}),
 });
 
 const mcpSection = z.strictObject({
   enabled: z.boolean().default(true),
   path: urlPath.default('/mcp'),
   enable_structured_content: z.boolean().default(true),
+  max_result_size: byteSize.default(DEFAULT_MAX_RESULT_SIZE),
   headers: staticHeaders.default({}),
   downstream_cache: z.strictObject({ max_size: positiveInt.default(1000), idle_timeout: duration.default(600_000) }).prefault({}),
   servers: z.record(serverName, downstream).default({}),
@@ -371,5 +404,6 @@ export type McpConfig = Config['mcp'];
 export type LlmConfig = NonNullable<Config['llm']>;
 export type LlmProviderConfig = LlmConfig['providers'][string];
 export type ServerConfig = Config['server'];
+export type LimitsConfig = ServerConfig['limits'];
 export type ClientIdentificationConfig = NonNullable<ServerConfig['client_identification']>;
 export type IdentitySource = ClientIdentificationConfig['client_id'];

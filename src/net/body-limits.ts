@@ -50,24 +50,30 @@ export function decodedBody(response: IncomingMessage): Readable {
 
 /** The whole body as text; throws BodyTooLargeError (and drops the connection) past `maxBytes`. */
 export async function readText(response: IncomingMessage, maxBytes = Number.POSITIVE_INFINITY): Promise<string> {
-  const declared = Number(response.headers['content-length']);
-  if (response.headers['content-encoding'] === undefined && declared > maxBytes) {
+  const chunks: Buffer[] = [];
+  for await (const chunk of boundedBody(response, maxBytes)) chunks.push(chunk as Buffer);
+  return Buffer.concat(chunks).toString('utf8');
+}
+
+/** A body, decoded, that fails with BodyTooLargeError (dropping the connection) past `maxBytes`. */
+export function boundedBody(response: IncomingMessage, maxBytes: number): Readable {
+  if (response.headers['content-encoding'] === undefined && Number(response.headers['content-length']) > maxBytes) {
     response.destroy();
     throw new BodyTooLargeError(maxBytes);
   }
-  const body = decodedBody(response);
-  const chunks: Buffer[] = [];
+  return limitBytes(decodedBody(response), maxBytes);
+}
+
+/** `body`, failing with BodyTooLargeError once more than `maxBytes` have come through. */
+export function limitBytes(body: Readable, maxBytes: number): Readable {
   let size = 0;
-  for await (const chunk of body) {
-    size += (chunk as Buffer).length;
-    if (size > maxBytes) {
-      body.destroy();
-      response.destroy();
-      throw new BodyTooLargeError(maxBytes);
-    }
-    chunks.push(chunk as Buffer);
-  }
-  return Buffer.concat(chunks).toString('utf8');
+  const counter = new Transform({
+    transform(chunk: Buffer, _encoding, done) {
+      size += chunk.length;
+      done(size > maxBytes ? new BodyTooLargeError(maxBytes) : null, chunk);
+    },
+  });
+  return pipeline(body, counter, () => undefined);
 }
 
 /**

@@ -10,6 +10,7 @@ import { readFileSync } from 'node:fs';
 import { Agent as HttpAgent, request as httpRequest, type IncomingMessage, type OutgoingHttpHeaders } from 'node:http';
 import { Agent as HttpsAgent, request as httpsRequest } from 'node:https';
 import { Readable } from 'node:stream';
+import { decodedBody } from './body-limits.js';
 import type { RemoteServerConfig } from '../config/schema.js';
 
 /**
@@ -71,9 +72,10 @@ type FetchLike = (url: string | URL, init?: RequestInit) => Promise<Response>;
 
 /**
  * fetch() for the SDK transports over `pool`. Redirects are never followed here: the SDK asks
- * for `redirect: "manual"` and follows the ones its policy allows itself.
+ * for `redirect: "manual"` and follows the ones its policy allows itself. Bodies come decoded
+ * (as fetch() gives them), through `readBody` when given: the place to bound what is read.
  */
-export function poolFetch(pool: Pool): FetchLike {
+export function poolFetch(pool: Pool, readBody: (response: IncomingMessage) => Readable = decodedBody): FetchLike {
   return async (input, init) => {
     const headers: OutgoingHttpHeaders = {};
     new Headers(init?.headers).forEach((value, name) => (headers[name] = value));
@@ -86,9 +88,13 @@ export function poolFetch(pool: Pool): FetchLike {
     if (empty) response.resume();
     try {
       const responseHeaders = new Headers();
-      for (let i = 0; i < response.rawHeaders.length; i += 2)
-        responseHeaders.append(response.rawHeaders[i] as string, response.rawHeaders[i + 1] as string);
-      return new Response(empty ? null : (Readable.toWeb(response) as ReadableStream<Uint8Array>), {
+      for (let i = 0; i < response.rawHeaders.length; i += 2) {
+        const name = response.rawHeaders[i] as string;
+        // The body is handed on decoded: its encoding and length are no longer what these say.
+        if (!empty && /^content-(encoding|length)$/i.test(name)) continue;
+        responseHeaders.append(name, response.rawHeaders[i + 1] as string);
+      }
+      return new Response(empty ? null : (Readable.toWeb(readBody(response)) as ReadableStream<Uint8Array>), {
         status,
         statusText: response.statusMessage,
         headers: responseHeaders,

@@ -20,7 +20,8 @@ import {
 } from '@modelcontextprotocol/client';
 import type { RequestOptions, StreamableHTTPClientTransport } from '@modelcontextprotocol/client';
 import type { IncomingMessage } from 'node:http';
-import { readText } from '../../net/body-limits.js';
+import type { Readable } from 'node:stream';
+import { boundedEventStream, readText } from '../../net/body-limits.js';
 import { send, type Pool } from '../../net/http-client.js';
 import { SseParser, sseEvents } from '../../net/sse.js';
 
@@ -76,6 +77,8 @@ export class DirectHttp {
     /** The configured headers (and Authorization), as the SDK transport sends them. */
     private readonly configured: Readonly<Record<string, string>>,
     private readonly transport: StreamableHTTPClientTransport,
+    /** The largest answer read (`max_result_size`): the JSON body, or one event of a stream. */
+    private readonly maxResultBytes: number,
   ) {}
 
   /** Only 2025-era sessions: a 2026-era exchange carries per-request envelopes the SDK owns. */
@@ -184,7 +187,7 @@ export class DirectHttp {
         throw new SdkHttpError(SdkErrorCode.ClientHttpNotImplemented, `Error POSTing to endpoint: ${text}`, { status, statusText, text });
       }
       if (type === 'application/json') {
-        const data = JSON.parse(await readText(response)) as Incoming | Incoming[];
+        const data = JSON.parse(await readText(response, this.maxResultBytes)) as Incoming | Incoming[];
         for (const message of Array.isArray(data) ? data : [data]) onMessage(message);
         return;
       }
@@ -192,7 +195,7 @@ export class DirectHttp {
         response.resume();
         throw new SdkError(SdkErrorCode.ClientHttpUnexpectedContent, `Unexpected content type: ${type}`, { contentType: type });
       }
-      const { lastEventId, retryMs } = await readEvents(response, onMessage);
+      const { lastEventId, retryMs } = await readEvents(boundedEventStream(response, this.maxResultBytes), onMessage);
       // As the SDK: resume for as long as the server keeps the stream resumable and answers the GET.
       if (answered() || lastEventId === undefined) return;
       if (!(await sleep(Math.min(retryMs ?? DEFAULT_RESUME_DELAY_MS, MAX_RESUME_DELAY_MS), signal))) return;
@@ -235,7 +238,7 @@ export class DirectHttp {
 
 /** Every message of an SSE body, until it ends; the last event id and retry hint, for resuming. */
 async function readEvents(
-  body: IncomingMessage,
+  body: Readable,
   onMessage: (message: Incoming) => void,
 ): Promise<{ lastEventId: string | undefined; retryMs: number | undefined }> {
   const parser = new SseParser();

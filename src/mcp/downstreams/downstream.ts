@@ -19,7 +19,9 @@ import type { DownstreamConfig } from '../../config/schema.js';
 import type { Logger } from '../../log.js';
 import { redactUrls } from '../../redact.js';
 import { NEXUS_VERSION } from '../../version.js';
+import { BodyTooLargeError } from '../../net/body-limits.js';
 import { DownstreamClient } from './client.js';
+import { tooLargeError } from './oversized.js';
 import { remoteTransport, stdioTransport, type OpenedTransport, type RemoteProtocol } from './transport.js';
 
 export interface Catalog {
@@ -51,6 +53,8 @@ export function backoffDelay(attempt: number): number {
 export interface DownstreamOptions {
   /** Overrides the server's `connect_timeout` (tests). */
   connectTimeoutMs?: number;
+  /** `mcp.max_result_size`: the largest message read from a server that does not set its own. */
+  defaultMaxResultBytes: number;
   globalHeaders: Readonly<Record<string, string>>;
   logger: Logger;
   /** For `auth.type = "forward"` servers: the caller's token this connection carries. */
@@ -84,6 +88,7 @@ export class Downstream {
   private readonly stop = new AbortController();
   private readonly log: Logger;
   private readonly connectTimeoutMs: number;
+  private readonly maxResultBytes: number;
   /** The transport of the current (or last) connection. */
   transport: RemoteProtocol | 'stdio' | undefined;
   /** Failures in a row, for the backoff. */
@@ -98,6 +103,7 @@ export class Downstream {
   ) {
     this.log = options.logger.child({ server: name });
     this.connectTimeoutMs = options.connectTimeoutMs ?? config.connect_timeout;
+    this.maxResultBytes = config.max_result_size ?? options.defaultMaxResultBytes;
   }
 
   /**
@@ -165,6 +171,10 @@ export class Downstream {
       if (connection === this.connection && !options.signal?.aborted) {
         if (isConnectionLoss(error)) this.connectionLost(describeError(error));
         else if (error instanceof SdkHttpError) this.checkSession(connection, describeError(error));
+      }
+      if (error instanceof BodyTooLargeError) {
+        const { code, message, data } = tooLargeError(this.name, error.limit);
+        throw new ProtocolError(code, message, data);
       }
       throw error;
     }
@@ -259,7 +269,13 @@ export class Downstream {
     const opened =
       config.kind === 'stdio'
         ? stdioTransport(config)
-        : remoteTransport(config, protocol ?? 'streamable-http', this.options.globalHeaders, this.options.bearerToken);
+        : remoteTransport(config, protocol ?? 'streamable-http', {
+            globalHeaders: this.options.globalHeaders,
+            bearerToken: this.options.bearerToken,
+            server: this.name,
+            maxResultBytes: this.maxResultBytes,
+            logger: this.log,
+          });
     const client = new DownstreamClient(
       { name: 'nexus', version: NEXUS_VERSION },
       {

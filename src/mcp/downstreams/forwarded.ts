@@ -32,6 +32,7 @@ export interface ForwardedOptions {
   maxSize: number;
   idleTimeoutMs: number;
   connectTimeoutMs: number | undefined;
+  defaultMaxResultBytes: number;
   globalHeaders: Readonly<Record<string, string>>;
   logger: Logger;
 }
@@ -87,6 +88,7 @@ export class ForwardedSessions {
       if (!view.anything(name)) continue;
       const downstream = new Downstream(name, config, {
         connectTimeoutMs: this.options.connectTimeoutMs,
+        defaultMaxResultBytes: this.options.defaultMaxResultBytes,
         globalHeaders: this.options.globalHeaders,
         bearerToken: token,
         logger: this.options.logger.child({ forwarded: true }),

@@ -35,17 +35,18 @@ export function eventData(head: string): string {
   return head.slice(head[start] === ' ' ? start + 1 : start);
 }
 
-/** The error a request gets when the server's answer to it was over the limit. */
-export function tooLargeAnswer(id: Id, server: string, limit: number): JSONRPCErrorResponse {
+/** The JSON-RPC error a request gets when the server's answer to it was over the limit. */
+export function tooLargeError(server: string, limit: number): JSONRPCErrorResponse['error'] {
   return {
-    jsonrpc: '2.0',
-    id,
-    error: {
-      code: -32603,
-      message: `the answer of server '${server}' is larger than the limit of ${formatBytes(limit)} (max_result_size) and was dropped`,
-      data: { server, max_result_size: limit },
-    },
+    code: -32603,
+    message: `the answer of server '${server}' is larger than the limit of ${formatBytes(limit)} (max_result_size) and was dropped`,
+    data: { server, max_result_size: limit },
   };
+}
+
+/** The error response put in place of an oversized answer to request `id`. */
+export function tooLargeAnswer(id: Id, server: string, limit: number): JSONRPCErrorResponse {
+  return { jsonrpc: '2.0', id, error: tooLargeError(server, limit) };
 }
 
 /**

@@ -78,6 +78,7 @@ export class DownstreamRegistry {
       }
       const downstream = new Downstream(name, server, {
         connectTimeoutMs,
+        defaultMaxResultBytes: config.max_result_size,
         globalHeaders: config.headers,
         logger: options.logger,
         onCatalog: (changed) => this.reindex(changed),
@@ -92,6 +93,7 @@ export class DownstreamRegistry {
             maxSize: config.downstream_cache.max_size,
             idleTimeoutMs: config.downstream_cache.idle_timeout,
             connectTimeoutMs,
+            defaultMaxResultBytes: config.max_result_size,
             globalHeaders: config.headers,
             logger: options.logger,
           });

@@ -1,10 +1,15 @@
 /** Builds the SDK client transport for one configured downstream server. */
 import type { ChildProcess } from 'node:child_process';
 import { openSync, closeSync } from 'node:fs';
+import type { IncomingMessage } from 'node:http';
+import { pipeline, type Readable } from 'node:stream';
 import type { Transport } from '@modelcontextprotocol/client';
-import { SSEClientTransport, StreamableHTTPClientTransport } from '@modelcontextprotocol/client';
+import { isJSONRPCRequest, SSEClientTransport, StreamableHTTPClientTransport } from '@modelcontextprotocol/client';
 import { StdioClientTransport } from '@modelcontextprotocol/client/stdio';
+import type { Logger } from '../../log.js';
+import { boundedBody, decodedBody, SseSizeGuard } from '../../net/body-limits.js';
 import { DirectHttp } from './direct-http.js';
+import { eventData, messageId, SentIds, tooLargeAnswer } from './oversized.js';
 import { createPool, poolFetch, type Pool } from '../../net/http-client.js';
 import { descendantsOf, terminate, terminatePids } from './process-tree.js';
 import type { RemoteServerConfig, StdioServerConfig } from '../../config/schema.js';
@@ -57,28 +62,35 @@ export function stdioTransport(config: StdioServerConfig): OpenedTransport {
   };
 }
 
-/**
- * `bearerToken` is the caller's token for `auth.type = "forward"` servers; other servers send
- * their static `auth.token`, if any.
- */
-export function remoteTransport(
-  config: RemoteServerConfig,
-  protocol: RemoteProtocol,
-  globalHeaders: Readonly<Record<string, string>>,
-  bearerToken?: string,
-): OpenedTransport {
-  const headers: Record<string, string> = { ...globalHeaders, ...config.headers };
-  const token = bearerToken ?? (config.auth && 'token' in config.auth ? config.auth.token : undefined);
+export interface RemoteOptions {
+  globalHeaders: Readonly<Record<string, string>>;
+  /** For `auth.type = "forward"` servers: the caller's token; other servers send their `auth.token`, if any. */
+  bearerToken?: string;
+  /** The server's name, for errors and logs. */
+  server: string;
+  /** The largest message read from the server (`max_result_size`). */
+  maxResultBytes: number;
+  logger: Logger;
+}
+
+export function remoteTransport(config: RemoteServerConfig, protocol: RemoteProtocol, options: RemoteOptions): OpenedTransport {
+  const headers: Record<string, string> = { ...options.globalHeaders, ...config.headers };
+  const token = options.bearerToken ?? (config.auth && 'token' in config.auth ? config.auth.token : undefined);
   if (token !== undefined) headers['Authorization'] = `Bearer ${token}`;
   const pool = createPool(config.tls);
-  const fetch = remoteFetch(pool, protocol === 'sse' ? config.message_url : undefined);
+  const sent = new SentIds();
+  const fetch = remoteFetch(pool, protocol === 'sse' ? config.message_url : undefined, (response) =>
+    boundedMessages(response, sent, options),
+  );
   const url = new URL(config.url);
   const requestInit = { headers };
   const transport =
     protocol === 'sse'
       ? new SSEClientTransport(url, { requestInit, fetch, eventSourceInit: { fetch } })
       : new StreamableHTTPClientTransport(url, { requestInit, fetch });
-  const direct = transport instanceof StreamableHTTPClientTransport ? new DirectHttp(pool, url, headers, transport) : undefined;
+  recordRequests(transport, sent);
+  const direct =
+    transport instanceof StreamableHTTPClientTransport ? new DirectHttp(pool, url, headers, transport, options.maxResultBytes) : undefined;
   return {
     transport,
     direct,
@@ -96,15 +108,42 @@ export function remoteTransport(
   };
 }
 
+/** Notes the id of every request the SDK client sends on `transport`, so an oversized answer to one can fail it. */
+function recordRequests(transport: Transport, sent: SentIds): void {
+  const send = transport.send.bind(transport);
+  transport.send = (message, sendOptions) => {
+    if (isJSONRPCRequest(message)) sent.add(message.id);
+    return send(message, sendOptions);
+  };
+}
+
+/**
+ * A server's answer to one HTTP request, read under `max_result_size`: a JSON body as a whole, an
+ * event stream event by event (an oversized event that answers one of our requests is replaced by
+ * the error for that request; any other is dropped and logged).
+ */
+function boundedMessages(response: IncomingMessage, sent: SentIds, { server, maxResultBytes, logger }: RemoteOptions): Readable {
+  const type = (response.headers['content-type'] ?? '').split(';')[0]?.trim().toLowerCase();
+  if (type !== 'text/event-stream') return boundedBody(response, maxResultBytes);
+  const replace = (head: Buffer, tail: Buffer): Buffer | undefined => {
+    const id = messageId(eventData(head.toString()), tail.toString());
+    if (id !== undefined && sent.take(id)) return Buffer.from(`data: ${JSON.stringify(tooLargeAnswer(id, server, maxResultBytes))}\n\n`);
+    logger.warn({ server, max_result_size: maxResultBytes }, 'dropped a message from the server larger than max_result_size');
+    return undefined;
+  };
+  return pipeline(decodedBody(response), new SseSizeGuard(maxResultBytes, replace), () => undefined);
+}
+
 type FetchLike = (url: string | URL, init?: RequestInit) => Promise<Response>;
 
 /**
- * The SDK transports' fetch: our pool, a fresh signal per request (the transports reuse one
- * long-lived signal, which piles up abort listeners on Node 20), and for SSE an optional fixed
- * message endpoint in place of the one the server announces (its session query is kept).
+ * The SDK transports' fetch: our pool, bodies read through `readBody`, a fresh signal per request
+ * (the transports reuse one long-lived signal, which piles up abort listeners on Node 20), and for
+ * SSE an optional fixed message endpoint in place of the one the server announces (its session
+ * query is kept).
  */
-function remoteFetch(pool: Pool, messageUrl: string | undefined): FetchLike {
-  const fetch = poolFetch(pool);
+function remoteFetch(pool: Pool, messageUrl: string | undefined, readBody: (response: IncomingMessage) => Readable): FetchLike {
+  const fetch = poolFetch(pool, readBody);
   return (input, init) => {
     let target = input;
     if (messageUrl && init?.method === 'POST') {
