@@ -3,15 +3,18 @@ import { readFileSync } from 'node:fs';
 import type { Server as HttpServer } from 'node:http';
 import { createServer as createHttpsServer, Server as HttpsServer } from 'node:https';
 import type { AddressInfo } from 'node:net';
-import { createAdaptorServer } from '@hono/node-server';
+import type { Socket } from 'node:net';
+import { createAdaptorServer, type Http2Bindings, type HttpBindings } from '@hono/node-server';
 import { createMcpHandler } from '@modelcontextprotocol/server';
 import { Hono, type MiddlewareHandler } from 'hono';
-import type { Config, ListenAddress } from './config/schema.js';
+import type { Config, LimitsConfig, ListenAddress } from './config/schema.js';
 import type { AppEnv } from './http/app-env.js';
 import { clientIdentification } from './http/client-identity.js';
 import { clientIp } from './http/client-ip.js';
+import { limitConnections, timeoutOptions, tooManyConnections } from './http/connections.js';
 import { allowedOrigins, cors } from './http/cors.js';
 import { csrf } from './http/csrf.js';
+import { onAppError } from './http/errors.js';
 import { mountHealth } from './http/health.js';
 import { isLoopback, loopbackHostGuard, originGuard } from './http/host-guard.js';
 import { mountMcp } from './http/mcp-route.js';
@@ -163,6 +166,7 @@ export async function startNexus(config: Config, options: NexusOptions): Promise
 
   // Middleware order, as in the original: CORS -> CSRF -> auth -> client identity -> rate limits -> handler.
   const app = new Hono<AppEnv>();
+  app.onError(onAppError(logger));
   const origins = allowedOrigins(config.server.cors, isLoopback(listen.host));
   app.use('*', cors(config.server.cors, origins));
   if (health.enabled && !healthApart) mountHealth(app, health.path);
@@ -196,6 +200,7 @@ export async function startNexus(config: Config, options: NexusOptions): Promise
       handler,
       ready: Promise.race([ready, startupGrace]),
       onCancelled: (caller, requestId, reason) => gateway.inFlight.cancel(caller, requestId, reason),
+      maxJsonDepth: config.server.limits.max_json_depth,
       callTool: (name, args, context) => gateway.callTool(name, args, context),
     });
   }
@@ -211,11 +216,12 @@ export async function startNexus(config: Config, options: NexusOptions): Promise
   };
   try {
     const tls = readTls(config.server.tls);
-    servers.push(await listenOn(app, listen, options.listenAddress ? '--listen-address' : 'server.listen_address', tls));
+    const limits = config.server.limits;
+    servers.push(await listenOn(app, listen, options.listenAddress ? '--listen-address' : 'server.listen_address', tls, limits, logger));
     if (healthApart && health.listen) {
       const healthApp = new Hono<AppEnv>();
       mountHealth(healthApp, health.path);
-      servers.push(await listenOn(healthApp, health.listen, 'server.health.listen', tls));
+      servers.push(await listenOn(healthApp, health.listen, 'server.health.listen', tls, limits, logger));
     }
   } catch (error) {
     await closeAll();
@@ -252,12 +258,22 @@ function readTls(tls: Config['server']['tls']): TlsFiles | undefined {
   return { cert: read(tls.certificate, 'certificate'), key: read(tls.key, 'key') };
 }
 
-function listenOn(app: Hono<AppEnv>, address: ListenAddress, source: string, tls: TlsFiles | undefined): Promise<HttpServer> {
+function listenOn(
+  app: Hono<AppEnv>,
+  address: ListenAddress,
+  source: string,
+  tls: TlsFiles | undefined,
+  limits: LimitsConfig,
+  logger: Logger,
+): Promise<HttpServer> {
+  let refused: (socket: Socket) => boolean = () => false;
+  const fetch = (request: Request, env: HttpBindings | Http2Bindings) =>
+    refused(env.incoming.socket as Socket) ? tooManyConnections() : app.fetch(request, env);
+  const serverOptions = { ...timeoutOptions(limits), ...tls };
   const server = (
-    tls
-      ? createAdaptorServer({ fetch: app.fetch, createServer: createHttpsServer, serverOptions: tls })
-      : createAdaptorServer({ fetch: app.fetch })
+    tls ? createAdaptorServer({ fetch, createServer: createHttpsServer, serverOptions }) : createAdaptorServer({ fetch, serverOptions })
   ) as HttpServer;
+  refused = limitConnections(server, limits, logger);
   return new Promise((resolve, reject) => {
     server.once('error', (error: NodeJS.ErrnoException) => reject(listenFailure(address, error.code, source)));
     server.listen(address.port, address.host, () => resolve(server));

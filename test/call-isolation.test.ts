@@ -7,7 +7,8 @@ import { Client, ProtocolError, StreamableHTTPClientTransport } from '@modelcont
 import { afterEach, describe, expect, it } from 'vitest';
 import type { RunningNexus } from '../src/server.js';
 import { firstText, startTestNexus } from './helpers/nexus.js';
-import { ROOT, startOnOwnPort, type Spawned } from './helpers/processes.js';
+import { randomUUID } from 'node:crypto';
+import { FIXTURE_SERVER, pidsWith, ROOT, startOnOwnPort, type Spawned } from './helpers/processes.js';
 
 const running: RunningNexus[] = [];
 const clients: Client[] = [];
@@ -138,5 +139,75 @@ describe('an answer over max_result_size', () => {
     expect((small.contents[0] as { text: string }).text).toHaveLength(1000);
     tooLarge(await victim.readResource({ uri: `odd://big?bytes=${3 * 1024 * 1024}` }).catch((error: unknown) => error));
     expect(await execute(victim, 'odd__ok')).toBe('ok');
+  });
+});
+
+describe('a request nested deeper than max_json_depth', () => {
+  /** `{"deep": [[[…"x"…]]]}` nested `levels` deep, as text: JSON.stringify could not make it. */
+  const deepJson = (levels: number) => `{"deep":${'['.repeat(levels)}"x"${']'.repeat(levels)}}`;
+
+  /** POSTs a raw JSON-RPC request (`params` already JSON text) as a 2025-era client would. */
+  async function post(nexus: RunningNexus, method: string, params: string) {
+    const response = await fetch(`${nexus.url}/mcp`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json', accept: 'application/json, text/event-stream' },
+      body: `{"jsonrpc":"2.0","id":"attack","method":"${method}","params":${params}}`,
+    });
+    return { status: response.status, body: (await response.json()) as { id: unknown; error?: { code: number; message: string } } };
+  }
+
+  it('is refused at the door: the shared stdio server and its other callers are untouched', async () => {
+    const marker = `marker-${randomUUID()}`;
+    const nexus = await nexusWith(`[mcp.servers.fixture]\ncmd = ["node", "${FIXTURE_SERVER}", "stdio", "${marker}"]`);
+    const victim = await clientOf(nexus);
+    const [pid] = await pidsWith(marker);
+    const params = `{"name":"execute","arguments":{"name":"fixture__echo","arguments":${deepJson(6_000)}}}`;
+    const { succeeded, errors } = await underAttack(
+      () => post(nexus, 'tools/call', params),
+      () => execute(victim, 'fixture__add_numbers', { a: 1, b: 2 }),
+    );
+    expect(succeeded).toBe(15);
+    for (const error of errors) {
+      expect(error).toEqual({
+        status: 400,
+        body: {
+          jsonrpc: '2.0',
+          id: 'attack',
+          error: { code: -32600, message: 'Invalid Request: the body nests deeper than 64 levels (server.limits.max_json_depth)' },
+        },
+      });
+    }
+    expect(await pidsWith(marker)).toEqual([pid]);
+  });
+
+  it.each([
+    ['resources/read', `{"uri":"file:///x","_meta":${deepJson(6_000)}}`],
+    ['prompts/get', `{"name":"fixture__p","_meta":${deepJson(6_000)}}`],
+  ])('in the _meta of %s is refused the same way', async (method, params) => {
+    const nexus = await nexusWith(`[mcp.servers.fixture]\ncmd = ["node", "${FIXTURE_SERVER}", "stdio"]`);
+    const { status, body } = await post(nexus, method, params);
+    expect(status).toBe(400);
+    expect(body.error?.code).toBe(-32600);
+  });
+
+  it('nested within the limit passes through', async () => {
+    const nexus = await startTestNexus(
+      `[server.limits]\nmax_json_depth = 70\n[mcp.servers.fixture]\ncmd = ["node", "${FIXTURE_SERVER}", "stdio"]`,
+    );
+    running.push(nexus);
+    // The envelope takes 4 levels (request, params, execute's arguments, the tool's arguments), "deep" the rest.
+    const fits = await post(
+      nexus,
+      'tools/call',
+      `{"name":"execute","arguments":{"name":"fixture__echo","arguments":{"message":"hi","deep":${'['.repeat(66)}${']'.repeat(66)}}}}`,
+    );
+    expect(fits.status).toBe(200);
+    expect(JSON.stringify(fits.body)).toContain('Echo: hi');
+    const over = await post(
+      nexus,
+      'tools/call',
+      `{"name":"execute","arguments":{"name":"fixture__echo","arguments":{"message":"hi","deep":${'['.repeat(67)}${']'.repeat(67)}}}}`,
+    );
+    expect(over.status).toBe(400);
   });
 });

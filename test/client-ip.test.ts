@@ -37,4 +37,14 @@ describe('resolveClientIp', () => {
     const both = headers({ 'x-real-ip': '203.0.113.9', 'x-forwarded-for': '198.51.100.2' });
     expect(resolveClientIp('10.0.0.5', both, { x_real_ip: true, x_forwarded_for_trusted_hops: 1 })).toBe('203.0.113.9');
   });
+
+  it('ignores header values that are not addresses, and unwraps ports and brackets', () => {
+    const trusted = { x_real_ip: true, x_forwarded_for_trusted_hops: 1 };
+    for (const junk of ['x'.repeat(8192), 'not-an-ip', '999.1.1.1', '', '1.2.3.4 5.6.7.8']) {
+      expect(resolveClientIp('10.0.0.5', headers({ 'x-real-ip': junk, 'x-forwarded-for': junk }), trusted)).toBe('10.0.0.5');
+    }
+    expect(resolveClientIp('10.0.0.5', headers({ 'x-real-ip': '203.0.113.7:5123' }), trusted)).toBe('203.0.113.7');
+    expect(resolveClientIp('10.0.0.5', headers({ 'x-forwarded-for': '1.1.1.1, [2001:db8::1]:443' }), trusted)).toBe('2001:db8::1');
+    expect(resolveClientIp('10.0.0.5', headers({ 'x-forwarded-for': '::ffff:198.51.100.2' }), trusted)).toBe('198.51.100.2');
+  });
 });

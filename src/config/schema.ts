@@ -298,6 +298,10 @@ const serverSection = z.strictObject({
       idle_timeout: duration.default(60_000),
       max_json_depth: positiveInt.default(64),
     })
+    .refine((limits) => limits.read_header_timeout <= limits.read_timeout, {
+      message: 'read_header_timeout must not be longer than read_timeout (the headers are part of the request)',
+      path: ['read_header_timeout'],
+    })
     .prefault({}),
 });
 

@@ -5,6 +5,7 @@
  * X-Forwarded-For (each trusted proxy appends the address it saw; anything further left could
  * have been sent by the client itself).
  */
+import { isIP } from 'node:net';
 import { getConnInfo } from '@hono/node-server/conninfo';
 import type { MiddlewareHandler } from 'hono';
 import type { ServerConfig } from '../config/schema.js';
@@ -14,9 +15,20 @@ export type ClientIpConfig = NonNullable<ServerConfig['client_ip']>;
 export type ClientIpVariables = { clientIp: string };
 
 /** "::ffff:10.0.0.1" is IPv4 10.0.0.1. */
-function normalize(address: string): string {
+export function normalizeIp(address: string): string {
   const trimmed = address.trim();
   return trimmed.startsWith('::ffff:') && trimmed.includes('.') ? trimmed.slice(7) : trimmed;
+}
+
+/**
+ * A header's address, or undefined when it is not one: whatever a client sends there is checked
+ * (a proxy may add a port, or brackets around IPv6), so junk never becomes a rate-limit key.
+ */
+function headerIp(value: string | undefined): string | undefined {
+  let candidate = value?.trim() ?? '';
+  if (candidate.length > 64) return undefined;
+  candidate = /^\[([^\]]+)\](?::\d+)?$/.exec(candidate)?.[1] ?? /^(\d+\.\d+\.\d+\.\d+):\d+$/.exec(candidate)?.[1] ?? candidate;
+  return isIP(candidate) === 0 ? undefined : normalizeIp(candidate);
 }
 
 export function resolveClientIp(
@@ -25,19 +37,16 @@ export function resolveClientIp(
   config: ClientIpConfig | undefined,
 ): string {
   if (config?.x_real_ip) {
-    const realIp = header('x-real-ip')?.trim();
-    if (realIp) return normalize(realIp);
+    const realIp = headerIp(header('x-real-ip'));
+    if (realIp) return realIp;
   }
   const hops = config?.x_forwarded_for_trusted_hops;
   if (hops !== undefined) {
-    const chain = (header('x-forwarded-for') ?? '')
-      .split(',')
-      .map((entry) => entry.trim())
-      .filter(Boolean);
-    const candidate = chain[chain.length - hops];
-    if (candidate) return normalize(candidate);
+    const chain = (header('x-forwarded-for') ?? '').split(',');
+    const candidate = headerIp(chain[chain.length - hops]);
+    if (candidate) return candidate;
   }
-  return normalize(socketAddress);
+  return normalizeIp(socketAddress);
 }
 
 export function clientIp(config: ClientIpConfig | undefined): MiddlewareHandler<AppEnv> {

@@ -13,6 +13,7 @@ import { authInfoFor, type CallContext } from '../mcp/gateway.js';
 import { callerKey, SESSION_HEADER } from '../session.js';
 import type { AppEnv } from './app-env.js';
 import { readBody } from './body.js';
+import { nestedDeeperThan } from './json-depth.js';
 import { answer, plainToolCall } from './plain-tool-call.js';
 
 /** The largest request body accepted, as the SDK's own handler does. */
@@ -25,6 +26,8 @@ export interface McpRouteOptions {
   ready: Promise<void>;
   /** A client cancelled its request `requestId`; `caller` is its callerKey(). */
   onCancelled: (caller: string, requestId: string | number, reason: string | undefined) => void;
+  /** Bodies nesting deeper are refused before anything reads them further (`server.limits.max_json_depth`). */
+  maxJsonDepth: number;
   /** Runs `search` or `execute` for a plain tool call, without the SDK's server. */
   callTool: (name: string, args: Record<string, unknown>, context: CallContext) => Promise<CallToolResult>;
 }
@@ -34,7 +37,13 @@ interface JsonRpcMessage {
   params?: { requestId?: unknown; reason?: unknown };
 }
 
-export function mountMcp(app: Hono<AppEnv>, { path, handler, ready, onCancelled, callTool }: McpRouteOptions): void {
+/** The id of a single request, to answer it by; null for a batch or a message without a usable id. */
+function requestId(body: unknown): string | number | null {
+  const id = body !== null && typeof body === 'object' && !Array.isArray(body) ? (body as { id?: unknown }).id : undefined;
+  return typeof id === 'string' || typeof id === 'number' ? id : null;
+}
+
+export function mountMcp(app: Hono<AppEnv>, { path, handler, ready, onCancelled, maxJsonDepth, callTool }: McpRouteOptions): void {
   app.all(path, async (c) => {
     await ready;
     if (c.req.method !== 'POST') return handler.fetch(c.req.raw);
@@ -51,6 +60,10 @@ export function mountMcp(app: Hono<AppEnv>, { path, handler, ready, onCancelled,
     } catch (error) {
       const reason = error instanceof Error ? error.message : 'invalid JSON';
       return c.json({ jsonrpc: '2.0', id: null, error: { code: -32700, message: `Parse error: ${reason}` } }, 400);
+    }
+    if (nestedDeeperThan(body, maxJsonDepth)) {
+      const message = `Invalid Request: the body nests deeper than ${maxJsonDepth} levels (server.limits.max_json_depth)`;
+      return c.json({ jsonrpc: '2.0', id: requestId(body), error: { code: -32600, message } }, 400);
     }
     const messages = (Array.isArray(body) ? body : [body]) as JsonRpcMessage[];
     const session = c.req.header(SESSION_HEADER);

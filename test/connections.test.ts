@@ -1,0 +1,134 @@
+/**
+ * [server.limits] against real sockets: slow clients are ended, and connections are limited
+ * overall and per client address, so one client cannot hold every file descriptor.
+ */
+import { request } from 'node:http';
+import { connect, type Socket } from 'node:net';
+import { afterEach, describe, expect, it } from 'vitest';
+import type { RunningNexus } from '../src/server.js';
+import { startTestNexus } from './helpers/nexus.js';
+import { FIXTURE_SERVER } from './helpers/processes.js';
+
+const running: RunningNexus[] = [];
+const sockets: Socket[] = [];
+afterEach(async () => {
+  sockets.splice(0).forEach((socket) => socket.destroy());
+  await Promise.all(running.splice(0).map((nexus) => nexus.close()));
+});
+
+async function nexusWith(limits: string, extra = ''): Promise<{ nexus: RunningNexus; port: number }> {
+  const nexus = await startTestNexus(`[server.limits]\n${limits}\n${extra}`);
+  running.push(nexus);
+  return { nexus, port: Number(new URL(nexus.url).port) };
+}
+
+/** A raw connection to nexus from `from` (any 127.x address is this machine), open and idle. */
+function open(port: number, from = '127.0.0.1'): Promise<Socket> {
+  return new Promise((resolve, reject) => {
+    const socket = connect({ port, host: '127.0.0.1', localAddress: from });
+    sockets.push(socket);
+    socket.once('connect', () => resolve(socket));
+    socket.once('error', reject);
+  });
+}
+
+/** Resolves with how long `socket` stayed open (from now) and what nexus wrote on it. */
+function closed(socket: Socket): Promise<{ ms: number; received: string }> {
+  const started = performance.now();
+  let received = '';
+  socket.on('data', (chunk) => (received += String(chunk)));
+  socket.on('error', () => undefined);
+  return new Promise((resolve) => socket.once('close', () => resolve({ ms: performance.now() - started, received })));
+}
+
+/** GET /health from `from`: the status, or the error's code when the connection was refused. */
+function health(port: number, from = '127.0.0.1'): Promise<number | string> {
+  return new Promise((resolve) => {
+    const req = request({ port, host: '127.0.0.1', path: '/health', localAddress: from, agent: false }, (res) => {
+      res.resume();
+      resolve(res.statusCode ?? 0);
+    });
+    req.once('error', (error: NodeJS.ErrnoException) => resolve(error.code ?? 'error'));
+    req.end();
+  });
+}
+
+const settle = () => new Promise((resolve) => setTimeout(resolve, 100));
+
+describe('slow clients', () => {
+  it('are ended when their headers do not arrive in read_header_timeout', async () => {
+    const { port } = await nexusWith('read_header_timeout = "300ms"\nread_timeout = "5s"');
+    const socket = await open(port);
+    const done = closed(socket);
+    socket.write('GET /health HTTP/1.1\r\nHost: 127.0.0.1\r\n');
+    const drip = setInterval(() => socket.writable && socket.write('X-Drip: 1\r\n'), 100);
+    const { ms, received } = await done;
+    clearInterval(drip);
+    expect(ms).toBeLessThan(2_000);
+    expect(received).toMatch(/^HTTP\/1.1 408/);
+  });
+
+  it('are ended when a body drips in slower than read_timeout allows, and nobody else notices', async () => {
+    const { port } = await nexusWith('read_header_timeout = "300ms"\nread_timeout = "800ms"');
+    const socket = await open(port);
+    const done = closed(socket);
+    socket.write('POST /mcp HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\nTransfer-Encoding: chunked\r\n\r\n');
+    const drip = setInterval(() => socket.writable && socket.write('1\r\n \r\n'), 200);
+    expect(await health(port)).toBe(200);
+    const { ms } = await done;
+    clearInterval(drip);
+    expect(ms).toBeLessThan(3_000);
+  });
+
+  it('idle keep-alive connections are closed after idle_timeout', async () => {
+    const { port } = await nexusWith('idle_timeout = "300ms"');
+    const socket = await open(port);
+    const done = closed(socket);
+    socket.write('GET /health HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n');
+    const { ms, received } = await done;
+    expect(received).toMatch(/^HTTP\/1.1 200/);
+    expect(ms).toBeGreaterThan(250);
+    expect(ms).toBeLessThan(2_000);
+  });
+});
+
+describe('connection limits', () => {
+  it('one address gets max_connections_per_ip connections; one more is answered 503; other addresses are served', async () => {
+    const { port } = await nexusWith('max_connections_per_ip = 3');
+    const held = await Promise.all([open(port), open(port), open(port)]);
+    const extra = await open(port);
+    const answer = closed(extra);
+    extra.write('GET /health HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n');
+    const { received } = await answer;
+    expect(received).toMatch(/^HTTP\/1.1 503/);
+    expect(received).toContain('too_many_connections');
+    expect(await health(port, '127.0.0.2')).toBe(200);
+    held[0]?.destroy();
+    await settle();
+    expect(await health(port)).toBe(200);
+  });
+
+  it('a refused connection that sends nothing is closed soon', async () => {
+    const { port } = await nexusWith('max_connections_per_ip = 1');
+    await open(port);
+    const { ms } = await closed(await open(port));
+    expect(ms).toBeLessThan(4_000);
+  });
+
+  it('past max_connections, new connections are closed at once, and a downstream still works', async () => {
+    const { nexus, port } = await nexusWith(
+      'max_connections = 20\nmax_connections_per_ip = 100',
+      `[mcp.servers.fixture]\ncmd = ["node", "${FIXTURE_SERVER}", "stdio"]`,
+    );
+    // An attacker opens far more slow connections than allowed: nexus keeps at most 20.
+    const attempts = await Promise.all(Array.from({ length: 60 }, (_, i) => open(port, `127.0.1.${i + 1}`)));
+    const outcomes = await Promise.all(attempts.map((socket) => Promise.race([closed(socket), settle().then(() => 'open')])));
+    expect(outcomes.filter((outcome) => outcome === 'open').length).toBe(20);
+    // The process still has descriptors for its own work: the stdio server answers.
+    const result = await nexus.registry.get('fixture')?.callTool({ name: 'add_numbers', arguments: { a: 2, b: 3 } }, {});
+    expect(result?.structuredContent).toEqual({ sum: 5 });
+    sockets.splice(0).forEach((socket) => socket.destroy());
+    await settle();
+    expect(await health(port)).toBe(200);
+  });
+});
