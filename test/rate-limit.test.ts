@@ -112,6 +112,46 @@ describe('HTTP limits in memory', () => {
     expect(await statuses(nexus, 2, { 'x-real-ip': '203.0.113.2' })).toEqual([200, 200]);
   });
 
+  it('a request refused by one limit uses up nothing of the other: one client cannot lock out everyone', async () => {
+    const nexus = await nexusWith(`
+      [server.client_ip]
+      x_real_ip = true
+      [server.rate_limits]
+      per_ip = { limit = 2, interval = "60s" }
+      global = { limit = 5, interval = "60s" }
+    `);
+    // One client hammers: its own limit refuses it, and the global budget is barely touched.
+    expect(await statuses(nexus, 20, { 'x-real-ip': '203.0.113.1' })).toEqual([200, 200, ...Array(18).fill(429)]);
+    expect(await statuses(nexus, 2, { 'x-real-ip': '203.0.113.2' })).toEqual([200, 200]);
+    expect(await statuses(nexus, 2, { 'x-real-ip': '203.0.113.3' })).toEqual([200, 429]);
+  });
+
+  it('counts junk in a trusted address header against the socket address, not as new clients', async () => {
+    const nexus = await nexusWith(`
+      [server.client_ip]
+      x_real_ip = true
+      [server.rate_limits]
+      per_ip = { limit = 2, interval = "60s" }
+    `);
+    const outcomes = [];
+    for (let i = 0; i < 5; i++) outcomes.push(...(await statuses(nexus, 1, { 'x-real-ip': `junk-${i}-${'x'.repeat(4000)}` })));
+    expect(outcomes).toEqual([200, 200, 429, 429, 429]);
+  });
+
+  it('a client refused by the global limit keeps its own points for later', async () => {
+    const nexus = await nexusWith(`
+      [server.client_ip]
+      x_real_ip = true
+      [server.rate_limits]
+      per_ip = { limit = 2, interval = "60s" }
+      global = { limit = 1, interval = "1s" }
+    `);
+    expect(await statuses(nexus, 1, { 'x-real-ip': '203.0.113.1' })).toEqual([200]);
+    expect(await statuses(nexus, 2, { 'x-real-ip': '203.0.113.2' })).toEqual([429, 429]);
+    await new Promise((resolve) => setTimeout(resolve, 1_100));
+    expect(await statuses(nexus, 1, { 'x-real-ip': '203.0.113.2' })).toEqual([200]);
+  });
+
   it('opens a new window when the interval has passed', async () => {
     const nexus = await nexusWith('[server.rate_limits]\nglobal = { limit = 1, interval = "500ms" }');
     expect(await statuses(nexus, 2)).toEqual([200, 429]);

@@ -19,12 +19,22 @@ function tightest(decisions: Decision[]): Decision | undefined {
   return [...decisions].sort((a, b) => Number(a.allowed) - Number(b.allowed) || a.remaining - b.remaining)[0];
 }
 
-export function httpRateLimit({ global, perIp }: HttpLimiters): MiddlewareHandler<AppEnv> {
+/**
+ * Counts the request against the caller's own limit first and the global one only if that allows
+ * it, and gives the caller's point back when the global limit refuses: a request refused by one
+ * limit uses up nothing of the other, so one client over its limit cannot lock everyone out.
+ */
+async function decide({ global, perIp }: HttpLimiters, ip: string): Promise<Decision[]> {
+  const own = perIp && (await perIp.consume(ip));
+  if (own && !own.allowed) return [own];
+  const all = global && (await global.consume('global'));
+  if (all && !all.allowed && own) await perIp?.refund(ip);
+  return [own, all].filter((decision): decision is Decision => decision !== undefined);
+}
+
+export function httpRateLimit(limiters: HttpLimiters): MiddlewareHandler<AppEnv> {
   return async (c, next) => {
-    const pending: Promise<Decision>[] = [];
-    if (global) pending.push(global.consume('global'));
-    if (perIp) pending.push(perIp.consume(c.get('clientIp')));
-    const decision = tightest(await Promise.all(pending));
+    const decision = tightest(await decide(limiters, c.get('clientIp')));
     if (!decision) return next();
     const headers = {
       'RateLimit-Limit': String(decision.limit),

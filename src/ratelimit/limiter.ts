@@ -23,6 +23,8 @@ export interface Decision {
 export interface Limiter {
   /** Counts `points` (1: one request; or, say, a request's input tokens) against `key`'s window. */
   consume(key: string, points?: number): Promise<Decision>;
+  /** Gives back points consumed for a request that another limit then refused. */
+  refund(key: string, points?: number): Promise<void>;
 }
 
 export interface LimiterStore {

@@ -35,6 +35,9 @@ function wrap(limiter: RateLimiterAbstract, quota: Quota): Limiter {
         throw refusal;
       }
     },
+    refund: async (key, points = 1) => {
+      await limiter.reward(key, points);
+    },
   };
 }
 
