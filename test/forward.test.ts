@@ -8,7 +8,7 @@ import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { ConfigError, parseConfig } from '../src/config/load.js';
 import { silentLogger } from '../src/log.js';
 import { startNexus, type RunningNexus } from '../src/server.js';
-import { AUDIENCE, ISSUER, JwksServer, signingKey, token } from './helpers/jwks.js';
+import { AUDIENCE, ISSUER, JwksServer, signingKey, token, type SigningKey } from './helpers/jwks.js';
 import { firstText } from './helpers/nexus.js';
 import { createServer as createNetServer } from 'node:net';
 import { FIXTURE_SERVER, freePort, startFixtureHttp, type Spawned } from './helpers/processes.js';
@@ -19,9 +19,10 @@ const running: RunningNexus[] = [];
 const clients: Client[] = [];
 let alice: string;
 let bob: string;
+let key: SigningKey;
 
 beforeAll(async () => {
-  const key = await signingKey('k1');
+  key = await signingKey('k1');
   jwks.keys = [key];
   await jwks.start();
   [alice, bob] = await Promise.all([token(key, { sub: 'alice' }), token(key, { sub: 'bob' })]);
@@ -196,6 +197,27 @@ describe('forward servers that misbehave', () => {
     await execute(b, 'personal__show_headers'); // evicts alice's session
     expect(firstText(await waiting)).toBe('waited');
     await expect.poll(() => personal?.state.status).toBe('closed');
+  });
+
+  it('never fail a call whose session is evicted while it waits for the session to connect', async () => {
+    const nexus = await setUp('downstream_cache = { max_size = 2 }');
+    const tokens = await Promise.all(Array.from({ length: 24 }, (_, i) => token(key, { sub: `caller-${i}` })));
+    const call = (bearer: string, tool: string) =>
+      fetch(`${nexus.url}/mcp`, {
+        method: 'POST',
+        headers: { authorization: `Bearer ${bearer}`, 'content-type': 'application/json', accept: 'application/json, text/event-stream' },
+        body: JSON.stringify({
+          jsonrpc: '2.0',
+          id: 1,
+          method: 'tools/call',
+          params: { name: tool, arguments: { name: 'personal__echo', arguments: { message: 'hi' }, keywords: ['echo'] } },
+        }),
+      }).then((response) => response.json() as Promise<{ result?: { content: { text: string }[] }; error?: unknown }>);
+    // Every caller at once: each new token evicts an older one whose calls are still waiting.
+    const answers = await Promise.all(tokens.flatMap((bearer) => [call(bearer, 'execute'), call(bearer, 'search')]));
+    expect(answers.filter((answer) => answer.error !== undefined)).toEqual([]);
+    expect(answers.filter((_, i) => i % 2 === 0).map((answer) => answer.result?.content[0]?.text)).toEqual(tokens.map(() => 'Echo: hi'));
+    await expect.poll(() => nexus.registry.forwarded?.size).toBeLessThanOrEqual(2);
   });
 });
 

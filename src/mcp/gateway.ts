@@ -231,9 +231,19 @@ export class Gateway {
     return this.options.registry.policy.viewFor(call.client?.group);
   }
 
-  /** The caller's forward-server session, when nexus has such servers and the caller a token. */
-  private forwardedSession(call: CallContext): ForwardedSession | undefined {
-    return call.token === undefined ? undefined : this.options.registry.forwarded?.forToken(call.token, this.viewOf(call));
+  /**
+   * Runs `use` with the caller's forward-server session (when nexus has such servers and the caller
+   * a token), held from the start: a session evicted while the call waits for it to connect stays
+   * open until the call is done.
+   */
+  private async withForwardedSession<T>(call: CallContext, use: (session: ForwardedSession | undefined) => Promise<T>): Promise<T> {
+    const session = call.token === undefined ? undefined : this.options.registry.forwarded?.forToken(call.token, this.viewOf(call));
+    const release = session?.hold();
+    try {
+      return await use(session);
+    } finally {
+      release?.();
+    }
   }
 
   private async search(args: Record<string, unknown>, call: CallContext): Promise<CallToolResult> {
@@ -248,10 +258,12 @@ export class Gateway {
       );
     }
     const shared = this.options.registry.indexFor(this.viewOf(call)).search(keywords);
-    const session = this.forwardedSession(call);
-    // A slow forward server must not hold up the search: its tools join once it has answered.
-    if (session) await Promise.race([session.ready, delay(FORWARD_SEARCH_WAIT_MS)]);
-    const results = session ? mergeResults(shared, session.index.search(keywords)) : shared;
+    const results = await this.withForwardedSession(call, async (session) => {
+      if (!session) return shared;
+      // A slow forward server must not hold up the search: its tools join once it has answered.
+      await Promise.race([session.ready, delay(FORWARD_SEARCH_WAIT_MS)]);
+      return mergeResults(shared, session.index.search(keywords));
+    });
     const result: CallToolResult = { content: [{ type: 'text', text: JSON.stringify({ results }) }] };
     if (this.options.enableStructuredContent) result.structuredContent = { results };
     return result;
@@ -276,28 +288,24 @@ export class Gateway {
       return this.forward(sharedDownstream, call, (options) => sharedDownstream.callTool(params(shared), options));
     }
     // Not a shared tool: perhaps one of the caller's forward servers has it.
-    const session = this.forwardedSession(call);
-    await session?.ready;
-    const entry = session?.index.get(name);
-    const downstream = entry && session?.downstreams.get(entry.server);
-    if (!session || !entry || !downstream) {
-      // A configured server that is down has no tools to find; say so rather than "unknown",
-      // unless the caller may not use the tool (then it is as unknown as any).
-      const qualified = splitQualifiedName(name);
-      const server = qualified?.server ?? '';
-      const down = registry.get(server) ?? session?.downstreams.get(server);
-      if (down && down.state.status !== 'ready' && qualified && view.tool(server, qualified.name)) {
-        throw this.toProtocolError(down, down.unavailable(), call.client);
+    return this.withForwardedSession(call, async (session) => {
+      await session?.ready;
+      const entry = session?.index.get(name);
+      const downstream = entry && session?.downstreams.get(entry.server);
+      if (!entry || !downstream) {
+        // A configured server that is down has no tools to find; say so rather than "unknown",
+        // unless the caller may not use the tool (then it is as unknown as any).
+        const qualified = splitQualifiedName(name);
+        const server = qualified?.server ?? '';
+        const down = registry.get(server) ?? session?.downstreams.get(server);
+        if (down && down.state.status !== 'ready' && qualified && view.tool(server, qualified.name)) {
+          throw this.toProtocolError(down, down.unavailable(), call.client);
+        }
+        throw new ProtocolError(ProtocolErrorCode.MethodNotFound, `Unknown tool: ${name}`);
       }
-      throw new ProtocolError(ProtocolErrorCode.MethodNotFound, `Unknown tool: ${name}`);
-    }
-    await this.checkLimit(entry);
-    const release = session.hold();
-    try {
-      return await this.forward(downstream, call, (options) => downstream.callTool(params(entry), options));
-    } finally {
-      release();
-    }
+      await this.checkLimit(entry);
+      return this.forward(downstream, call, (options) => downstream.callTool(params(entry), options));
+    });
   }
 
   /** Counts a call against its server's or tool's limit; over it, a -32000 error saying when to retry. */
