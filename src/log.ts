@@ -1,6 +1,7 @@
 /** The pino logger factory: level and style come from the CLI, nothing else reads them. */
 import { pino, type Logger } from 'pino';
 import pretty from 'pino-pretty';
+import type { Redactor } from './redact.js';
 
 export type LogLevel = 'off' | 'error' | 'warn' | 'info' | 'debug' | 'trace';
 export type LogStyle = 'color' | 'text' | 'json';
@@ -16,3 +17,9 @@ export function createLogger(level: LogLevel = 'info', style: LogStyle = 'text')
 
 /** A logger that drops everything, for tests and embedding. */
 export const silentLogger: Logger = pino({ level: 'silent' });
+
+/** `logger`, with `redactor`'s secrets replaced in every field it logs (its children's included). */
+export function redactingLogger(logger: Logger, redactor: Redactor): Logger {
+  if (!redactor.active) return logger;
+  return logger.child({}, { formatters: { log: (fields) => redactor.value(fields) } });
+}

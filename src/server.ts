@@ -20,7 +20,9 @@ import { isLoopback, loopbackHostGuard, originGuard } from './http/host-guard.js
 import { mountMcp } from './http/mcp-route.js';
 import { httpRateLimit } from './http/rate-limit.js';
 import type { OAuthGuard } from './http/oauth.js';
-import type { Logger } from './log.js';
+import { redactingLogger, type Logger } from './log.js';
+import { configuredSecrets } from './config/secrets.js';
+import { Redactor } from './redact.js';
 import { DownstreamRegistry } from './mcp/downstreams/registry.js';
 import { ExecuteLimits, type ServerRateLimits } from './ratelimit/execute-limits.js';
 import { toQuota, type LimiterStore } from './ratelimit/limiter.js';
@@ -109,7 +111,9 @@ function serverRateLimits(config: Config): Map<string, ServerRateLimits> {
 }
 
 export async function startNexus(config: Config, options: NexusOptions): Promise<RunningNexus> {
-  const { logger } = options;
+  // Nothing nexus logs may hold a configured secret, whoever echoed it.
+  const redactor = new Redactor(configuredSecrets(config));
+  const logger = redactingLogger(options.logger, redactor);
   const store = await rateLimitStore(config, logger);
   const executeLimits = store && new ExecuteLimits(serverRateLimits(config), store);
   const warnedServers = new Set<string>();
@@ -120,6 +124,7 @@ export async function startNexus(config: Config, options: NexusOptions): Promise
   const identification = config.server.client_identification;
   const registry = new DownstreamRegistry(config.mcp, {
     logger,
+    redactor,
     connectTimeoutMs: options.connectTimeoutMs,
     groups: identification?.enabled ? identification.validation.group_values : [],
     onTools: (server, tools) => {
@@ -147,7 +152,6 @@ export async function startNexus(config: Config, options: NexusOptions): Promise
   const startupGrace = new Promise<void>((resolve) => setTimeout(resolve, options.startupGraceMs ?? DEFAULT_STARTUP_GRACE_MS).unref());
   const gateway = new Gateway({
     registry,
-    logger,
     enableStructuredContent: config.mcp.enable_structured_content,
     executeLimits,
   });

@@ -15,11 +15,10 @@ import {
   type Tool,
 } from '@modelcontextprotocol/server';
 import type { ClientIdentity } from '../http/client-identity.js';
-import type { Logger } from '../log.js';
 import type { ExecuteLimits } from '../ratelimit/execute-limits.js';
 import { callerKey, SESSION_HEADER } from '../session.js';
 import { NEXUS_VERSION } from '../version.js';
-import { describeError, DownstreamUnavailableError, type Downstream } from './downstreams/downstream.js';
+import { DownstreamUnavailableError, type Downstream } from './downstreams/downstream.js';
 import type { ForwardedSession } from './downstreams/forwarded.js';
 import type { DownstreamRegistry } from './downstreams/registry.js';
 import type { ToolView } from './access.js';
@@ -36,7 +35,6 @@ const delay = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve,
 
 export interface GatewayOptions {
   registry: DownstreamRegistry;
-  logger: Logger;
   enableStructuredContent: boolean;
   /** Per-server and per-tool limits on `execute`; none when no server has `rate_limits`. */
   executeLimits?: ExecuteLimits;
@@ -171,13 +169,11 @@ export class Gateway {
   readonly inFlight = new InFlightCalls();
   private readonly tools: Tool[];
   private readonly instructions: string;
-  private readonly log: Logger;
 
   constructor(private readonly options: GatewayOptions) {
     this.tools = gatewayTools(options.enableStructuredContent);
     // With access rules, the names of servers are not everyone's to know.
     this.instructions = instructionsFor(options.registry.policy.restricted ? undefined : [...options.registry.serverNames]);
-    this.log = options.logger.child({ component: 'gateway' });
   }
 
   /** A new upstream server for one HTTP request. */
@@ -361,8 +357,8 @@ export class Gateway {
     const reason =
       error instanceof DownstreamUnavailableError
         ? error.message
-        : `request to server '${downstream.name}' failed: ${describeError(error)}`;
-    this.log.warn({ server: downstream.name, reason, client_id: client?.id, group: client?.group }, 'downstream request failed');
+        : `request to server '${downstream.name}' failed: ${error instanceof Error ? error.message : String(error)}`;
+    downstream.log.warn({ reason, client_id: client?.id, group: client?.group }, 'downstream request failed');
     return new ProtocolError(ProtocolErrorCode.InternalError, reason, { server: downstream.name });
   }
 }

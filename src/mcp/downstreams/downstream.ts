@@ -17,7 +17,7 @@ import type {
 } from '@modelcontextprotocol/client';
 import type { DownstreamConfig } from '../../config/schema.js';
 import type { Logger } from '../../log.js';
-import { redactUrls } from '../../redact.js';
+import { redactUrls, type Redactor } from '../../redact.js';
 import { NEXUS_VERSION } from '../../version.js';
 import { BodyTooLargeError } from '../../net/body-limits.js';
 import { DownstreamClient } from './client.js';
@@ -55,6 +55,8 @@ export interface DownstreamOptions {
   connectTimeoutMs?: number;
   /** `mcp.max_result_size`: the largest message read from a server that does not set its own. */
   defaultMaxResultBytes: number;
+  /** Replaces nexus's secrets (and a forward server's caller token) in what this server says. */
+  redactor: Redactor;
   globalHeaders: Readonly<Record<string, string>>;
   logger: Logger;
   /** For `auth.type = "forward"` servers: the caller's token this connection carries. */
@@ -65,6 +67,12 @@ export interface DownstreamOptions {
 
 /** Thrown for calls to a server that is not connected; the gateway turns it into a JSON-RPC error. */
 export class DownstreamUnavailableError extends Error {}
+
+/**
+ * A call that failed other than with a JSON-RPC error from the server (a timeout, an HTTP status,
+ * a broken connection); its message says why, clipped and with secrets redacted.
+ */
+export class DownstreamCallError extends Error {}
 
 /** Pages of a list that a server may return before we call it broken. */
 const MAX_LIST_PAGES = 1000;
@@ -86,9 +94,14 @@ export class Downstream {
   /** The connect under way, if any; close() aborts and awaits it so no child is left behind. */
   private connecting: Promise<void> | undefined;
   private readonly stop = new AbortController();
-  private readonly log: Logger;
+  /** This server's logger (it names the server, and keeps a forward server's caller token out). */
+  readonly log: Logger;
   private readonly connectTimeoutMs: number;
   private readonly maxResultBytes: number;
+  /** For what the server answers (a forward server may show its caller the caller's own token). */
+  private readonly redactor: Redactor;
+  /** For why things failed, which is logged too: a forward server's caller token is redacted here. */
+  private readonly errorRedactor: Redactor;
   /** The transport of the current (or last) connection. */
   transport: RemoteProtocol | 'stdio' | undefined;
   /** Failures in a row, for the backoff. */
@@ -103,6 +116,8 @@ export class Downstream {
   ) {
     this.log = options.logger.child({ server: name });
     this.connectTimeoutMs = options.connectTimeoutMs ?? config.connect_timeout;
+    this.redactor = options.redactor;
+    this.errorRedactor = options.bearerToken === undefined ? options.redactor : options.redactor.with([options.bearerToken]);
     this.maxResultBytes = config.max_result_size ?? options.defaultMaxResultBytes;
   }
 
@@ -166,18 +181,34 @@ export class Downstream {
    */
   private async watch<T>(connection: Connection, call: Promise<T>, options: RequestOptions): Promise<T> {
     try {
-      return await call;
+      return this.redactor.value(await call);
     } catch (error) {
       if (connection === this.connection && !options.signal?.aborted) {
-        if (isConnectionLoss(error)) this.connectionLost(describeError(error));
-        else if (error instanceof SdkHttpError) this.checkSession(connection, describeError(error));
+        if (isConnectionLoss(error)) this.connectionLost(this.explain(error));
+        else if (error instanceof SdkHttpError) this.checkSession(connection, this.explain(error));
       }
-      if (error instanceof BodyTooLargeError) {
-        const { code, message, data } = tooLargeError(this.name, error.limit);
-        throw new ProtocolError(code, message, data);
-      }
-      throw error;
+      throw this.callError(error);
     }
+  }
+
+  /** A failed call's error as the gateway relays it: a JSON-RPC error as the server gave it, or why the call failed. */
+  private callError(error: unknown): Error {
+    if (error instanceof BodyTooLargeError) {
+      const { code, message, data } = tooLargeError(this.name, error.limit);
+      return new ProtocolError(code, message, data);
+    }
+    if (error instanceof ProtocolError)
+      return new ProtocolError(error.code, this.redactor.text(error.message), this.redactor.value(error.data));
+    return new DownstreamCallError(this.explain(error));
+  }
+
+  /**
+   * Why a call or connect failed, fit to log and to tell a client: secrets redacted (a forward
+   * server's caller token too) before the text is clipped, so no secret is ever cut in half.
+   */
+  private explain(error: unknown): string {
+    const text = this.errorRedactor.text(errorText(error));
+    return text.length > MAX_ERROR_TEXT ? `${text.slice(0, MAX_ERROR_TEXT)}…` : text;
   }
 
   /** Pings the session (one ping at a time); a ping that fails as a transport means it is gone. */
@@ -246,7 +277,7 @@ export class Downstream {
         this.log.info({ tools: catalog.tools.length, transport: protocol ?? 'stdio' }, 'downstream ready');
         return;
       } catch (error) {
-        errors.push(`${protocol ?? 'stdio'}: ${timeout.aborted ? 'connect timed out' : describeError(error)}`);
+        errors.push(`${protocol ?? 'stdio'}: ${timeout.aborted ? 'connect timed out' : this.explain(error)}`);
       }
     }
     this.scheduleRetry('failed', errors.join('; '));
@@ -295,7 +326,7 @@ export class Downstream {
         },
       },
     );
-    client.onerror = (error) => this.log.warn({ err: describeError(error) }, 'downstream transport error (skipped)');
+    client.onerror = (error) => this.log.warn({ err: this.explain(error) }, 'downstream transport error (skipped)');
     client.onclose = () => this.onClosed(client);
     const connection = { client, opened };
     try {
@@ -358,13 +389,13 @@ export class Downstream {
     try {
       return await list();
     } catch (error) {
-      this.log.warn({ err: describeError(error) }, `listing ${kind} failed; serving the server without them`);
+      this.log.warn({ err: this.explain(error) }, `listing ${kind} failed; serving the server without them`);
       return [];
     }
   }
 
   private setCatalog(catalog: Catalog): void {
-    this.catalog = catalog;
+    this.catalog = this.redactor.value(catalog);
     this.options.onCatalog(this);
   }
 
@@ -395,7 +426,7 @@ export class Downstream {
 
   private async closeConnection({ client, opened }: Connection): Promise<void> {
     await opened.shutdown(() =>
-      client.close().catch((error: unknown) => this.log.debug({ err: describeError(error) }, 'error while closing downstream')),
+      client.close().catch((error: unknown) => this.log.debug({ err: this.explain(error) }, 'error while closing downstream')),
     );
   }
 }
@@ -447,18 +478,17 @@ export function isConnectionLoss(error: unknown): boolean {
 const MAX_ERROR_TEXT = 500;
 
 /** An error's message (and its cause's), with URLs stripped of credentials and queries. */
-export function describeError(error: unknown): string {
+function errorText(error: unknown): string {
   if (error instanceof SdkHttpError) return httpErrorText(error);
   if (!(error instanceof Error)) return redactUrls(String(error));
   const cause = (error as { cause?: unknown }).cause;
-  const text = cause instanceof Error && !error.message.includes(cause.message) ? `${error.message} (${cause.message})` : error.message;
-  return clipped(text);
+  return redactUrls(
+    cause instanceof Error && !error.message.includes(cause.message) ? `${error.message} (${cause.message})` : error.message,
+  );
 }
 
-/** An HTTP error status as the server gave it: the status, and the start of what it said. */
+/** An HTTP error status as the server gave it: the status, and what it said. */
 function httpErrorText(error: SdkHttpError): string {
   const said = typeof error.data.text === 'string' ? error.data.text.trim() : '';
-  return clipped(`the server answered HTTP ${error.status}${error.statusText ? ` ${error.statusText}` : ''}${said ? `: ${said}` : ''}`);
+  return redactUrls(`the server answered HTTP ${error.status}${error.statusText ? ` ${error.statusText}` : ''}${said ? `: ${said}` : ''}`);
 }
-
-const clipped = (text: string) => redactUrls(text.length > MAX_ERROR_TEXT ? `${text.slice(0, MAX_ERROR_TEXT)}…` : text);

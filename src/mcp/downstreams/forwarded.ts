@@ -6,7 +6,8 @@
  */
 import { createHash } from 'node:crypto';
 import type { RemoteServerConfig } from '../../config/schema.js';
-import type { Logger } from '../../log.js';
+import { redactingLogger, type Logger } from '../../log.js';
+import type { Redactor } from '../../redact.js';
 import { OPEN_VIEW, type ToolView } from '../access.js';
 import { ToolIndex } from '../search/tool-index.js';
 import { Downstream } from './downstream.js';
@@ -33,6 +34,7 @@ export interface ForwardedOptions {
   idleTimeoutMs: number;
   connectTimeoutMs: number | undefined;
   defaultMaxResultBytes: number;
+  redactor: Redactor;
   globalHeaders: Readonly<Record<string, string>>;
   logger: Logger;
 }
@@ -82,6 +84,8 @@ export class ForwardedSessions {
 
   private open(token: string, view: ToolView): Entry {
     const index = new ToolIndex();
+    // The caller's token is theirs to see in answers, but it stays out of the logs, as nexus's own secrets do.
+    const logger = redactingLogger(this.options.logger.child({ forwarded: true }), this.options.redactor.with([token]));
     const downstreams = new Map<string, Downstream>();
     for (const [name, config] of this.servers) {
       // A server the view may use nothing of never gets this caller's token.
@@ -89,9 +93,10 @@ export class ForwardedSessions {
       const downstream = new Downstream(name, config, {
         connectTimeoutMs: this.options.connectTimeoutMs,
         defaultMaxResultBytes: this.options.defaultMaxResultBytes,
+        redactor: this.options.redactor,
         globalHeaders: this.options.globalHeaders,
         bearerToken: token,
-        logger: this.options.logger.child({ forwarded: true }),
+        logger,
         onCatalog: ({ name: server, catalog }) =>
           index.setServerTools(
             server,

@@ -5,6 +5,7 @@
 import type { Prompt, Resource, ResourceTemplateType } from '@modelcontextprotocol/client';
 import type { McpConfig, RemoteServerConfig } from '../../config/schema.js';
 import type { Logger } from '../../log.js';
+import type { Redactor } from '../../redact.js';
 import { AccessPolicy, OPEN_VIEW, type ToolView } from '../access.js';
 import { ToolIndex } from '../search/tool-index.js';
 import { Downstream } from './downstream.js';
@@ -32,6 +33,8 @@ export interface StatusReport {
 
 export interface RegistryOptions {
   logger: Logger;
+  /** Replaces nexus's secrets in what servers say. */
+  redactor: Redactor;
   /** Overrides every server's `connect_timeout` (tests). */
   connectTimeoutMs?: number;
   /** Told each time a shared server's tool list is indexed. */
@@ -79,6 +82,7 @@ export class DownstreamRegistry {
       const downstream = new Downstream(name, server, {
         connectTimeoutMs,
         defaultMaxResultBytes: config.max_result_size,
+        redactor: options.redactor,
         globalHeaders: config.headers,
         logger: options.logger,
         onCatalog: (changed) => this.reindex(changed),
@@ -94,6 +98,7 @@ export class DownstreamRegistry {
             idleTimeoutMs: config.downstream_cache.idle_timeout,
             connectTimeoutMs,
             defaultMaxResultBytes: config.max_result_size,
+            redactor: options.redactor,
             globalHeaders: config.headers,
             logger: options.logger,
           });
