@@ -11,7 +11,7 @@ import type { Config, LimitsConfig, ListenAddress } from './config/schema.js';
 import type { AppEnv } from './http/app-env.js';
 import { clientIdentification } from './http/client-identity.js';
 import { clientIp } from './http/client-ip.js';
-import { limitConnections, timeoutOptions, tooManyConnections } from './http/connections.js';
+import { limitConnections, timeoutOptions, tooManyConnections, warnIfFewFiles } from './http/connections.js';
 import { allowedOrigins, cors } from './http/cors.js';
 import { csrf } from './http/csrf.js';
 import { onAppError } from './http/errors.js';
@@ -221,6 +221,7 @@ export async function startNexus(config: Config, options: NexusOptions): Promise
   try {
     const tls = readTls(config.server.tls);
     const limits = config.server.limits;
+    warnIfFewFiles(limits, logger);
     servers.push(await listenOn(app, listen, options.listenAddress ? '--listen-address' : 'server.listen_address', tls, limits, logger));
     if (healthApart && health.listen) {
       const healthApp = new Hono<AppEnv>();

@@ -6,6 +6,10 @@ import { request } from 'node:http';
 import { connect, type Socket } from 'node:net';
 import { afterEach, describe, expect, it } from 'vitest';
 import type { RunningNexus } from '../src/server.js';
+import { parse } from 'smol-toml';
+import { parseConfig } from '../src/config/load.js';
+import { startNexus } from '../src/server.js';
+import { capturedLogger } from './helpers/logs.js';
 import { startTestNexus } from './helpers/nexus.js';
 import { FIXTURE_SERVER } from './helpers/processes.js';
 
@@ -131,4 +135,14 @@ describe('connection limits', () => {
     await settle();
     expect(await health(port)).toBe(200);
   });
+});
+
+it('warns at start when the open-file limit leaves no room for max_connections', async () => {
+  const { logger, text } = capturedLogger('warn');
+  const config = parseConfig(parse('[server.limits]\nmax_connections = 100000000'), 'test.toml');
+  running.push(await startNexus(config, { logger, listenAddress: { host: '127.0.0.1', port: 0 } }));
+  expect(text()).toContain('the open-file limit leaves little room beside server.limits.max_connections');
+  const quiet = capturedLogger('warn');
+  running.push(await startNexus(parseConfig({}, 'test.toml'), { logger: quiet.logger, listenAddress: { host: '127.0.0.1', port: 0 } }));
+  expect(quiet.text()).not.toContain('open-file limit');
 });

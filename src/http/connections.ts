@@ -6,6 +6,7 @@
  * address (`max_connections_per_ip`: one more is answered 503 and closed), so that one client
  * cannot use up the process's file descriptors, which its downstreams need too.
  */
+import { readFileSync } from 'node:fs';
 import type { Server as HttpServer, ServerOptions } from 'node:http';
 import type { Socket } from 'node:net';
 import type { LimitsConfig } from '../config/schema.js';
@@ -71,4 +72,27 @@ export function limitConnections(server: HttpServer, limits: LimitsConfig, logge
 export function tooManyConnections(): Response {
   const body = { error: 'too_many_connections', error_description: 'too many connections from this address; close some and retry' };
   return Response.json(body, { status: 503, headers: { connection: 'close', 'retry-after': '1' } });
+}
+
+/** File descriptors kept for everything but client connections: downstreams, logs, Redis. */
+const SPARE_DESCRIPTORS = 256;
+
+/**
+ * Warns at start when the process may open too few files for `max_connections` plus its own work
+ * (Linux, where /proc tells the limit; elsewhere nothing is checked).
+ */
+export function warnIfFewFiles(limits: LimitsConfig, logger: Logger): void {
+  let text: string;
+  try {
+    text = readFileSync('/proc/self/limits', 'utf8');
+  } catch {
+    return;
+  }
+  const soft = Number(/^Max open files\s+(\d+)/m.exec(text)?.[1]);
+  if (Number.isFinite(soft) && soft < limits.max_connections + SPARE_DESCRIPTORS) {
+    logger.warn(
+      { open_files: soft, max_connections: limits.max_connections },
+      'the open-file limit leaves little room beside server.limits.max_connections: raise it (ulimit -n) or lower max_connections',
+    );
+  }
 }
