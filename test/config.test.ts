@@ -109,6 +109,33 @@ describe('values', () => {
     expect(config.mcp.servers['rules']).toMatchObject({ headers: { 'X-Two': '2' } });
   });
 
+  it('parses sizes in bytes, binary and decimal units, and limits with their defaults', async () => {
+    const config = await load(`
+      [mcp]
+      max_result_size = "8MiB"
+      [mcp.servers.a]
+      cmd = ["a"]
+      max_result_size = "1.5 KiB"
+      [mcp.servers.b]
+      cmd = ["b"]
+      max_result_size = 1000
+      [mcp.servers.c]
+      url = "https://example.com/mcp"
+      max_result_size = "10MB"
+    `);
+    expect(config.mcp.max_result_size).toBe(8 * 2 ** 20);
+    expect(['a', 'b', 'c'].map((name) => config.mcp.servers[name]?.max_result_size)).toEqual([1536, 1000, 10_000_000]);
+    expect((await load('')).mcp.max_result_size).toBe(32 * 2 ** 20);
+    expect((await load('')).server.limits).toEqual({
+      max_connections: 1024,
+      max_connections_per_ip: 256,
+      read_header_timeout: 10_000,
+      read_timeout: 60_000,
+      idle_timeout: 60_000,
+      max_json_depth: 64,
+    });
+  });
+
   it('parses IPv6 listen addresses', async () => {
     const config = await load('[server]\nlisten_address = "[::1]:8080"');
     expect(config.server.listen_address).toEqual({ host: '::1', port: 8080 });
@@ -155,6 +182,17 @@ describe('load errors name the file, the key path and the problem', () => {
     const error = await loadError('[mcp.downstream_cache]\nidle_timeout = "ten minutes"');
     expect(error.keyPath).toBe('mcp.downstream_cache.idle_timeout');
     expect(error.problem).toContain('bad duration "ten minutes"');
+  });
+
+  it('bad size, and limits that contradict each other', async () => {
+    const size = await loadError('[mcp]\nmax_result_size = "32 parsecs"');
+    expect(size.keyPath).toBe('mcp.max_result_size');
+    expect(size.problem).toContain('bad size "32 parsecs"');
+    expect((await loadError('[mcp.servers.x]\ncmd = ["a"]\nmax_result_size = 0')).keyPath).toBe('mcp.servers.x.max_result_size');
+    const timeouts = await loadError('[server.limits]\nread_header_timeout = "30s"\nread_timeout = "10s"');
+    expect(timeouts.keyPath).toBe('server.limits.read_header_timeout');
+    expect(timeouts.problem).toContain('must not be longer than read_timeout');
+    expect((await loadError('[server.limits]\nmax_json_depth = 0')).keyPath).toBe('server.limits.max_json_depth');
   });
 
   it('bad URL', async () => {
