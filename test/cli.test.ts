@@ -12,6 +12,7 @@ import {
   waitForPort,
   isAlive,
   NEXUS_BIN,
+  nexusChildren,
   spawnNode,
   type Spawned,
 } from './helpers/processes.js';
@@ -187,11 +188,14 @@ describe('shutdown', () => {
     `);
     const spawned = nexus(['-c', file, '-l', `127.0.0.1:${port}`]);
     await waitForOutput(spawned, 'downstreams connected');
-    const children = await childPids(spawned.child.pid as number);
-    expect(children).toHaveLength(2);
+    const { servers, watchdog } = await nexusChildren(spawned.child.pid as number);
+    expect(servers).toHaveLength(2);
+    expect(watchdog).toBeDefined();
     spawned.child.kill(signal);
     expect(await spawned.exited).toBe(0);
-    expect(children.filter(isAlive)).toEqual([]);
+    expect(servers.filter(isAlive)).toEqual([]);
+    // The watchdog, left with nothing to end, exits with nexus.
+    await expect.poll(() => isAlive(watchdog as number)).toBe(false);
   });
 
   it('ends the whole process tree: wrapped servers and children that ignore SIGTERM', async () => {
@@ -207,9 +211,13 @@ describe('shutdown', () => {
       const children = await childPids(pid);
       return [...children, ...(await Promise.all(children.map(tree))).flat()];
     };
+    const servers = async () => {
+      const { servers } = await nexusChildren(spawned.child.pid as number);
+      return [...servers, ...(await Promise.all(servers.map(tree))).flat()];
+    };
     let family: number[] = [];
     // sh, the fixture under it, and the fixture's stubborn child.
-    await expect.poll(async () => (family = await tree(spawned.child.pid as number)).length).toBe(3);
+    await expect.poll(async () => (family = await servers()).length).toBe(3);
     spawned.child.kill('SIGTERM');
     expect(await spawned.exited).toBe(0);
     expect(family.filter(isAlive)).toEqual([]);
@@ -225,7 +233,7 @@ describe('shutdown', () => {
     const spawned = nexus(['-c', file, '-l', `127.0.0.1:${port}`]);
     await waitForOutput(spawned, 'nexus listening');
     let children: number[] = [];
-    await expect.poll(async () => (children = await childPids(spawned.child.pid as number)).length).toBe(1);
+    await expect.poll(async () => (children = (await nexusChildren(spawned.child.pid as number)).servers).length).toBe(1);
     spawned.child.kill('SIGTERM');
     expect(await spawned.exited).toBe(0);
     expect(children.filter(isAlive)).toEqual([]);

@@ -258,7 +258,7 @@ export class Downstream {
     const config = this.config;
     const opened =
       config.kind === 'stdio'
-        ? stdioTransport(config)
+        ? stdioTransport(config, this.name, this.log)
         : remoteTransport(config, protocol ?? 'streamable-http', this.options.globalHeaders, this.options.bearerToken);
     const client = new DownstreamClient(
       { name: 'nexus', version: NEXUS_VERSION },

@@ -1,12 +1,10 @@
 /** Builds the SDK client transport for one configured downstream server. */
-import type { ChildProcess } from 'node:child_process';
-import { openSync, closeSync } from 'node:fs';
 import type { Transport } from '@modelcontextprotocol/client';
 import { SSEClientTransport, StreamableHTTPClientTransport } from '@modelcontextprotocol/client';
-import { StdioClientTransport } from '@modelcontextprotocol/client/stdio';
 import { DirectHttp } from './direct-http.js';
 import { createPool, poolFetch, type Pool } from '../../net/http-client.js';
-import { descendantsOf, terminate, terminatePids } from './process-tree.js';
+import { StdioTransport } from './stdio.js';
+import type { Logger } from '../../log.js';
 import type { RemoteServerConfig, StdioServerConfig } from '../../config/schema.js';
 
 export type RemoteProtocol = 'streamable-http' | 'sse';
@@ -23,36 +21,15 @@ export interface OpenedTransport {
 /** How long closing a remote session may take before we go on without it. */
 const SESSION_CLOSE_MS = 1_000;
 
-export function stdioTransport(config: StdioServerConfig): OpenedTransport {
-  const [command, ...args] = config.cmd as [string, ...string[]];
-  const stderrFd = typeof config.stderr === 'object' ? openSync(config.stderr.file, 'a') : undefined;
-  const transport = new StdioClientTransport({
-    command,
-    args,
-    // Like a shell (and the original nexus), the child inherits our environment plus its own `env`.
-    env: { ...definedEnv(process.env), ...config.env },
-    cwd: config.cwd,
-    stderr: stderrFd ?? (config.stderr === 'inherit' ? 'inherit' : 'ignore'),
-  });
-  // The SDK forgets its child as soon as it starts closing it (and does not wait when a
-  // connect fails), so we keep hold of it to make sure it, and what it started, are gone.
-  let child: ChildProcess | undefined;
-  const start = transport.start.bind(transport);
-  transport.start = async () => {
-    const started = start();
-    // The SDK spawns synchronously inside start(): take the child now, so a shutdown that comes
-    // before the spawn has been confirmed still finds it.
-    child = (transport as unknown as { _process?: ChildProcess })._process;
-    await started;
-  };
+/** A stdio server: our own transport, which ends the child's whole process group when closed. */
+export function stdioTransport(config: StdioServerConfig, server: string, log: Logger): OpenedTransport {
+  const transport = new StdioTransport(config, server, log);
   return {
     transport,
+    // Closing the client closes the transport, unless the client never got as far as holding it.
     shutdown: async (closeClient) => {
-      const family = child?.pid === undefined ? [] : descendantsOf(child.pid);
       await closeClient();
-      if (child) await terminate(child);
-      await terminatePids(family);
-      if (stderrFd !== undefined) closeSync(stderrFd);
+      await transport.close();
     },
   };
 }
@@ -116,10 +93,4 @@ function remoteFetch(pool: Pool, messageUrl: string | undefined): FetchLike {
     const signal = init?.signal ? AbortSignal.any([init.signal]) : undefined;
     return fetch(target, { ...init, signal });
   };
-}
-
-function definedEnv(env: NodeJS.ProcessEnv): Record<string, string> {
-  const out: Record<string, string> = {};
-  for (const [key, value] of Object.entries(env)) if (value !== undefined) out[key] = value;
-  return out;
 }
