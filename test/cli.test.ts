@@ -1,4 +1,5 @@
-/** The built `nexus` binary: flags, env, config errors, health, and graceful shutdown. */
+/** The built `nexus` binary: flags, env, config errors, health, graceful shutdown, and a hard kill. */
+import { randomUUID } from 'node:crypto';
 import { mkdtemp, writeFile } from 'node:fs/promises';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
@@ -13,6 +14,7 @@ import {
   isAlive,
   NEXUS_BIN,
   nexusChildren,
+  pidsWith,
   spawnNode,
   type Spawned,
 } from './helpers/processes.js';
@@ -221,6 +223,31 @@ describe('shutdown', () => {
     spawned.child.kill('SIGTERM');
     expect(await spawned.exited).toBe(0);
     expect(family.filter(isAlive)).toEqual([]);
+  });
+
+  it('SIGKILL: the watchdog ends the servers, even one that ignores stdin EOF and a child that ignores SIGTERM', async () => {
+    const port = await freePort();
+    const marker = `marker-${randomUUID()}`;
+    const file = await writeConfig(`
+      [mcp.servers.stubborn]
+      cmd = ["node", "${FIXTURE_SERVER}", "stdio", "${marker}"]
+      env = { FIXTURE_KEEP_RUNNING = "1", FIXTURE_STUBBORN_CHILD = "1" }
+    `);
+    const spawned = nexus(['-c', file, '-l', `127.0.0.1:${port}`]);
+    try {
+      await waitForOutput(spawned, 'downstreams connected');
+      // The server and its stubborn child both carry the marker.
+      await expect.poll(async () => (await pidsWith(marker)).length).toBe(2);
+      const { watchdog } = await nexusChildren(spawned.child.pid as number);
+      expect(watchdog).toBeDefined();
+      spawned.child.kill('SIGKILL');
+      await spawned.exited;
+      // SIGTERM at once, SIGKILL for the stubborn child after the grace period (2 s).
+      await expect.poll(() => pidsWith(marker), { timeout: 5_000 }).toEqual([]);
+      await expect.poll(() => isAlive(watchdog as number)).toBe(false);
+    } finally {
+      for (const pid of await pidsWith(marker)) process.kill(pid, 'SIGKILL');
+    }
   });
 
   it('shuts down cleanly while a downstream is still starting', async () => {

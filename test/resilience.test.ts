@@ -162,6 +162,30 @@ describe('servers that misbehave', () => {
     expect(names()).toHaveLength(6);
   });
 
+  it('logs what a child prints on stdout that is not JSON-RPC briefly and rate-limited, and keeps serving it', async () => {
+    const logs = capturedLogger('warn');
+    // 1,000 lines of 5 KB, as a server that logs JSON to stdout prints them.
+    const line = JSON.stringify({ level: 'info', msg: 'x'.repeat(5_000) });
+    const nexus = await nexusWith(
+      `[mcp.servers.noisy]\ncmd = ["node", "${FIXTURE_SERVER}", "stdio"]\nenv = { FIXTURE_STDOUT_GARBAGE = '${line}', FIXTURE_STDOUT_GARBAGE_TIMES = "1000" }`,
+      logs.logger,
+    );
+    const client = await clientFor(nexus);
+    expect(await run(client, 'noisy__add_numbers', { a: 5, b: 5 })).toBe('10');
+    // Closing ends the rate limit's window, which logs how many lines it held back.
+    running.splice(running.indexOf(nexus), 1);
+    await nexus.close();
+    const entries = logs
+      .text()
+      .trim()
+      .split('\n')
+      .map((entry) => JSON.parse(entry) as { msg: string; server?: string; suppressed?: number });
+    expect(entries.filter((entry) => entry.msg.includes('not a JSON-RPC message'))).toHaveLength(5);
+    expect(entries).toContainEqual(expect.objectContaining({ server: 'noisy', suppressed: 995 }));
+    expect(entries.length).toBeLessThanOrEqual(7);
+    expect(logs.text().length).toBeLessThan(3_000);
+  });
+
   it('retries a server that answers initialize with an error', async () => {
     const nexus = await nexusWith(`[mcp.servers.refuser]\ncmd = ["node", "${RAW}"]\nenv = { RAW_INITIALIZE = "error" }`);
     expect(status(nexus, 'refuser')).toMatchObject({ status: 'failed', reason: expect.stringContaining('initialize refused on purpose') });
