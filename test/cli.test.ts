@@ -239,11 +239,11 @@ describe('shutdown', () => {
       // The server and its stubborn child both carry the marker.
       await expect.poll(async () => (await pidsWith(marker)).length).toBe(2);
       const { watchdog } = await nexusChildren(spawned.child.pid as number);
-      expect(watchdog).toBeDefined();
       spawned.child.kill('SIGKILL');
       await spawned.exited;
       // SIGTERM at once, SIGKILL for the stubborn child after the grace period (2 s).
       await expect.poll(() => pidsWith(marker), { timeout: 5_000 }).toEqual([]);
+      expect(watchdog).toBeDefined();
       await expect.poll(() => isAlive(watchdog as number)).toBe(false);
     } finally {
       for (const pid of await pidsWith(marker)) process.kill(pid, 'SIGKILL');

@@ -18,6 +18,7 @@ import type {
 import type { DownstreamConfig } from '../../config/schema.js';
 import type { Logger } from '../../log.js';
 import { redactUrls } from '../../redact.js';
+import { ThrottledWarnings } from '../../throttled-warnings.js';
 import { NEXUS_VERSION } from '../../version.js';
 import { DownstreamClient } from './client.js';
 import { remoteTransport, stdioTransport, type OpenedTransport, type RemoteProtocol } from './transport.js';
@@ -258,7 +259,7 @@ export class Downstream {
     const config = this.config;
     const opened =
       config.kind === 'stdio'
-        ? stdioTransport(config, this.name, this.log)
+        ? stdioTransport(config, { server: this.name, logger: this.log })
         : remoteTransport(config, protocol ?? 'streamable-http', this.options.globalHeaders, this.options.bearerToken);
     const client = new DownstreamClient(
       { name: 'nexus', version: NEXUS_VERSION },
@@ -279,7 +280,9 @@ export class Downstream {
         },
       },
     );
-    client.onerror = (error) => this.log.warn({ err: describeError(error) }, 'downstream transport error (skipped)');
+    // Rate-limited: a server can send stray messages (answers to nothing, unknown progress tokens) at will.
+    const errors = new ThrottledWarnings(this.log, 'downstream transport errors');
+    client.onerror = (error) => errors.warn({ err: describeError(error) }, 'downstream transport error (skipped)');
     client.onclose = () => this.onClosed(client);
     const connection = { client, opened };
     try {

@@ -13,14 +13,23 @@ import { parseJSONRPCMessage, SdkError, SdkErrorCode } from '@modelcontextprotoc
 import type { JSONRPCMessage, Transport } from '@modelcontextprotocol/client';
 import type { StdioServerConfig } from '../../config/schema.js';
 import type { Logger } from '../../log.js';
+import { redactUrls } from '../../redact.js';
 import { ThrottledWarnings } from '../../throttled-warnings.js';
 import { BoundedLines, type Line } from './bounded-lines.js';
 import { messageId, SentIds, tooLargeAnswer } from './oversized.js';
 import { endProcessGroup } from './process-tree.js';
 import { watchdog } from './watchdog.js';
 
-/** The default for `max_result_size`: the largest message a server may send. */
-export const DEFAULT_MAX_MESSAGE_BYTES = 32 * 1024 * 1024;
+/** The default of `max_result_size`: the largest message read from a server. */
+const DEFAULT_MAX_RESULT_BYTES = 32 * 1024 * 1024;
+
+export interface StdioOptions {
+  /** The server's name, for errors and logs. */
+  server: string;
+  /** The largest message read from the server (`max_result_size`). */
+  maxResultBytes?: number;
+  logger: Logger;
+}
 
 /** How much of a stray stdout line goes into the log. */
 const LOGGED_CHARS = 200;
@@ -33,18 +42,22 @@ export class StdioTransport implements Transport {
   private child: ChildProcess | undefined;
   private closed = false;
   private closing: Promise<void> | undefined;
-  private readonly lines: BoundedLines;
   private readonly sent = new SentIds();
+  private readonly server: string;
+  private readonly log: Logger;
+  private readonly maxResultBytes: number;
+  private readonly lines: BoundedLines;
   private readonly noise: ThrottledWarnings;
 
   constructor(
     private readonly config: StdioServerConfig,
-    private readonly server: string,
-    private readonly log: Logger,
-    private readonly maxMessageBytes = DEFAULT_MAX_MESSAGE_BYTES,
+    options: StdioOptions,
   ) {
-    this.lines = new BoundedLines(maxMessageBytes);
-    this.noise = new ThrottledWarnings(log, 'skipped lines of stdout');
+    this.server = options.server;
+    this.log = options.logger;
+    this.maxResultBytes = options.maxResultBytes ?? DEFAULT_MAX_RESULT_BYTES;
+    this.lines = new BoundedLines(this.maxResultBytes);
+    this.noise = new ThrottledWarnings(this.log, 'skipped lines of stdout');
   }
 
   /** Spawns the child; resolves once it runs, rejects when it cannot be started. */
@@ -135,7 +148,7 @@ export class StdioTransport implements Transport {
     try {
       message = parseJSONRPCMessage(JSON.parse(line.text));
     } catch {
-      const text = line.text.length > LOGGED_CHARS ? `${line.text.slice(0, LOGGED_CHARS)}…` : line.text;
+      const text = redactUrls(line.text.length > LOGGED_CHARS ? `${line.text.slice(0, LOGGED_CHARS)}…` : line.text);
       return this.noise.warn(
         { line: text, chars: line.text.length },
         'the server wrote a line on stdout that is not a JSON-RPC message; skipped',
@@ -148,8 +161,8 @@ export class StdioTransport implements Transport {
   /** A message over the limit, dropped: the request it answers fails at once, if we can tell which. */
   private oversized({ head, tail, bytes }: { head: string; tail: string; bytes: number }): void {
     const id = messageId(head, tail);
-    if (id !== undefined && this.sent.take(id)) return this.onmessage?.(tooLargeAnswer(id, this.server, this.maxMessageBytes));
-    this.noise.warn({ bytes, max_result_size: this.maxMessageBytes }, 'the server sent a message over max_result_size; dropped');
+    if (id !== undefined && this.sent.take(id)) return this.onmessage?.(tooLargeAnswer(id, this.server, this.maxResultBytes));
+    this.noise.warn({ bytes, max_result_size: this.maxResultBytes }, 'the server sent a message over max_result_size; dropped');
   }
 
   private gone(cause?: Error): SdkError {

@@ -1,10 +1,9 @@
-/** Builds the SDK client transport for one configured downstream server. */
+/** Builds the client transport for one configured downstream server: our own for stdio, the SDK's for remote servers. */
 import type { Transport } from '@modelcontextprotocol/client';
 import { SSEClientTransport, StreamableHTTPClientTransport } from '@modelcontextprotocol/client';
 import { DirectHttp } from './direct-http.js';
 import { createPool, poolFetch, type Pool } from '../../net/http-client.js';
-import { StdioTransport } from './stdio.js';
-import type { Logger } from '../../log.js';
+import { StdioTransport, type StdioOptions } from './stdio.js';
 import type { RemoteServerConfig, StdioServerConfig } from '../../config/schema.js';
 
 export type RemoteProtocol = 'streamable-http' | 'sse';
@@ -22,8 +21,8 @@ export interface OpenedTransport {
 const SESSION_CLOSE_MS = 1_000;
 
 /** A stdio server: our own transport, which ends the child's whole process group when closed. */
-export function stdioTransport(config: StdioServerConfig, server: string, log: Logger): OpenedTransport {
-  const transport = new StdioTransport(config, server, log);
+export function stdioTransport(config: StdioServerConfig, options: StdioOptions): OpenedTransport {
+  const transport = new StdioTransport(config, options);
   return {
     transport,
     // Closing the client closes the transport, unless the client never got as far as holding it.
