@@ -200,12 +200,12 @@ describe('shutdown', () => {
     await expect.poll(() => isAlive(watchdog as number)).toBe(false);
   });
 
-  it('ends the whole process tree: wrapped servers and children that ignore SIGTERM', async () => {
+  it('ends the whole process tree: wrapped servers and children that ignore SIGTERM, in the group or not', async () => {
     const port = await freePort();
     const file = await writeConfig(`
       [mcp.servers.wrapped]
       cmd = ["sh", "-c", "node ${FIXTURE_SERVER} stdio; true"]
-      env = { FIXTURE_STUBBORN_CHILD = "1" }
+      env = { FIXTURE_STUBBORN_CHILD = "1", FIXTURE_STRAY_CHILD = "1" }
     `);
     const spawned = nexus(['-c', file, '-l', `127.0.0.1:${port}`]);
     await waitForOutput(spawned, 'downstreams connected');
@@ -218,8 +218,8 @@ describe('shutdown', () => {
       return [...servers, ...(await Promise.all(servers.map(tree))).flat()];
     };
     let family: number[] = [];
-    // sh, the fixture under it, and the fixture's stubborn child.
-    await expect.poll(async () => (family = await servers()).length).toBe(3);
+    // sh, the fixture under it, and the fixture's two stubborn children (one in a group of its own).
+    await expect.poll(async () => (family = await servers()).length).toBe(4);
     spawned.child.kill('SIGTERM');
     expect(await spawned.exited).toBe(0);
     expect(family.filter(isAlive)).toEqual([]);
