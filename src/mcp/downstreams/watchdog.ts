@@ -69,7 +69,7 @@ class Watchdog {
   /** Starts the watchdog and tells it every registered group (all of them, after a restart). */
   private start(log: Logger): void {
     if (this.unavailable) return;
-    const child = spawn('sh', ['-c', SCRIPT, WATCHDOG_NAME, String(KILL_GRACE_MS / 100)], {
+    const child = spawn('sh', ['-c', SCRIPT, WATCHDOG_NAME, String(Math.ceil(KILL_GRACE_MS / 100))], {
       stdio: ['pipe', 'ignore', 'ignore'],
       detached: true,
       cwd: '/',
