@@ -241,8 +241,8 @@ describe('shutdown', () => {
       const { watchdog } = await nexusChildren(spawned.child.pid as number);
       spawned.child.kill('SIGKILL');
       await spawned.exited;
-      // SIGTERM at once, SIGKILL for the stubborn child after the grace period (2 s).
-      await expect.poll(() => pidsWith(marker), { timeout: 5_000 }).toEqual([]);
+      // A second to exit on EOF, then SIGTERM, then SIGKILL for the stubborn child 2 s later.
+      await expect.poll(() => pidsWith(marker), { timeout: 8_000 }).toEqual([]);
       expect(watchdog).toBeDefined();
       // It may wait out the grace period: a dead server nobody reaps (here, init does not) still
       // counts as a member of its group.

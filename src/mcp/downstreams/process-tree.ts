@@ -7,12 +7,17 @@
 import type { ChildProcess } from 'node:child_process';
 import { readdirSync, readFileSync } from 'node:fs';
 
+/** How long a server gets to exit by itself once its stdin is closed, before it is signalled. */
+export const EOF_GRACE_MS = 1_000;
+
 /** How long a process gets to exit after SIGTERM before it is killed. */
 export const KILL_GRACE_MS = 2_000;
 
 /**
- * SIGTERM to the child's group and to its descendants outside the group, then SIGKILL to what
- * still runs after the grace period. Resolves once the child itself has exited.
+ * Ends a stdio server in a process group of its own as the MCP spec asks of a client: its stdin is
+ * closed and it gets EOF_GRACE_MS to exit by itself; then SIGTERM goes to its group and to its
+ * descendants outside the group, and SIGKILL to what still runs after KILL_GRACE_MS. Resolves once
+ * the server itself has exited.
  */
 export async function endProcessGroup(child: ChildProcess): Promise<void> {
   const pgid = child.pid;
@@ -21,7 +26,10 @@ export async function endProcessGroup(child: ChildProcess): Promise<void> {
     if (child.exitCode !== null || child.signalCode !== null) resolve();
     else child.once('exit', () => resolve());
   });
+  // Looked up first: once the server has exited, its descendants are no longer found as its.
   const { members, strays } = familyOf(pgid);
+  child.stdin?.end();
+  await within(exited, EOF_GRACE_MS);
   for (const target of [-pgid, ...strays]) signal(target, 'SIGTERM');
   const deadline = Date.now() + KILL_GRACE_MS;
   while (Date.now() < deadline && [...members, ...strays].some(running)) await new Promise((resolve) => setTimeout(resolve, 25));
@@ -30,6 +38,13 @@ export async function endProcessGroup(child: ChildProcess): Promise<void> {
   const survivors = [...left.members, ...left.strays, ...strays].filter(running);
   if (survivors.length > 0) for (const target of [-pgid, ...survivors]) signal(target, 'SIGKILL');
   await exited;
+}
+
+/** Waits for `promise`, but no longer than `ms`. */
+async function within(promise: Promise<void>, ms: number): Promise<void> {
+  let timer: NodeJS.Timeout | undefined;
+  await Promise.race([promise, new Promise((resolve) => (timer = setTimeout(resolve, ms)))]);
+  clearTimeout(timer);
 }
 
 /**

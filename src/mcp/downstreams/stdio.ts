@@ -113,7 +113,7 @@ export class StdioTransport implements Transport {
     return write(stdin, line).catch((error: Error) => Promise.reject(this.gone(error)));
   }
 
-  /** Ends the child and its whole process group (SIGTERM, then SIGKILL); resolves once it has exited. */
+  /** Ends the child and its whole process group (stdin EOF, SIGTERM, SIGKILL); resolves once it has exited. */
   close(): Promise<void> {
     this.closing ??= this.end();
     return this.closing;
@@ -122,7 +122,6 @@ export class StdioTransport implements Transport {
   private async end(): Promise<void> {
     const child = this.child;
     if (child?.pid !== undefined) {
-      child.stdin?.end();
       await endProcessGroup(child);
       watchdog.remove(child.pid);
       // A process that left the group unseen may still hold our end of its pipes.

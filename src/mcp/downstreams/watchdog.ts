@@ -3,9 +3,10 @@
  * killer, a crash). A small watchdog process, `sh` running the script below (a node process would
  * cost ~40 MB), reads from a pipe what nexus tells it: `+<pgid>` when a server's process group
  * starts, `-<pgid>` once nexus has ended that group. However nexus exits, the kernel closes the
- * pipe: the watchdog reads EOF, sends SIGTERM to every group still registered, and SIGKILL to those
- * still there after the grace period, then exits. After a graceful shutdown no group is left, and it
- * exits at once.
+ * pipe: the watchdog reads EOF, gives the servers the time they would have had to exit on stdin EOF
+ * (which they got too), sends SIGTERM to every group still registered, and SIGKILL to those still
+ * there after the grace period, then exits. After a graceful shutdown no group is left, and it exits
+ * at once.
  *
  * Only groups still registered are signalled, so a group id the kernel has since handed to an
  * unrelated process is not: nexus removes a group as soon as it has ended it (when a server dies by
@@ -19,13 +20,26 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import type { Socket } from 'node:net';
 import type { Logger } from '../../log.js';
-import { KILL_GRACE_MS } from './process-tree.js';
+import { EOF_GRACE_MS, KILL_GRACE_MS } from './process-tree.js';
 
 /** The watchdog's name in the process list (`$0` of its shell). */
 export const WATCHDOG_NAME = 'nexus-stdio-watchdog';
 
-/** $1: the grace period, in tenths of a second. `read` and `kill` are builtins: idle, it runs nothing. */
+/**
+ * $1 and $2: the grace periods after EOF (which the servers' stdin got too when nexus went) and after
+ * SIGTERM, in tenths of a second. `read` and `kill` are builtins: idle, it runs nothing.
+ */
 const SCRIPT = `
+wait_gone() {
+  tick=0
+  while [ "$tick" -lt "$1" ]; do
+    alive=''
+    for g in $groups; do kill -0 "-$g" 2>/dev/null && alive=1; done
+    [ -z "$alive" ] && exit 0
+    sleep 0.1
+    tick=$((tick + 1))
+  done
+}
 groups=' '
 while read -r line; do
   case $line in
@@ -35,16 +49,9 @@ while read -r line; do
         groups=$kept ;;
   esac
 done
-[ "$groups" = ' ' ] && exit 0
+wait_gone "$1"
 for g in $groups; do kill -TERM "-$g" 2>/dev/null; done
-tick=0
-while [ "$tick" -lt "$1" ]; do
-  alive=''
-  for g in $groups; do kill -0 "-$g" 2>/dev/null && alive=1; done
-  [ -z "$alive" ] && exit 0
-  sleep 0.1
-  tick=$((tick + 1))
-done
+wait_gone "$2"
 for g in $groups; do kill -KILL "-$g" 2>/dev/null; done
 `;
 
@@ -69,7 +76,8 @@ class Watchdog {
   /** Starts the watchdog and tells it every registered group (all of them, after a restart). */
   private start(log: Logger): void {
     if (this.unavailable) return;
-    const child = spawn('sh', ['-c', SCRIPT, WATCHDOG_NAME, String(Math.ceil(KILL_GRACE_MS / 100))], {
+    const tenths = (ms: number) => String(Math.ceil(ms / 100));
+    const child = spawn('sh', ['-c', SCRIPT, WATCHDOG_NAME, tenths(EOF_GRACE_MS), tenths(KILL_GRACE_MS)], {
       stdio: ['pipe', 'ignore', 'ignore'],
       detached: true,
       cwd: '/',
