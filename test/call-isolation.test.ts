@@ -3,11 +3,11 @@
  * and another client calling the same server at the same time loses nothing. Each attack is run
  * against real servers while a victim client measures its own success rate.
  */
+import { randomUUID } from 'node:crypto';
 import { Client, ProtocolError, StreamableHTTPClientTransport } from '@modelcontextprotocol/client';
 import { afterEach, describe, expect, it } from 'vitest';
 import type { RunningNexus } from '../src/server.js';
 import { firstText, startTestNexus } from './helpers/nexus.js';
-import { randomUUID } from 'node:crypto';
 import { FIXTURE_SERVER, pidsWith, ROOT, startOnOwnPort, type Spawned } from './helpers/processes.js';
 
 const running: RunningNexus[] = [];
@@ -209,5 +209,69 @@ describe('a request nested deeper than max_json_depth', () => {
       `{"name":"execute","arguments":{"name":"fixture__echo","arguments":{"message":"hi","deep":${'['.repeat(67)}${']'.repeat(67)}}}}`,
     );
     expect(over.status).toBe(400);
+  });
+});
+
+describe('a stdio server', () => {
+  /** nexus with the fixture over stdio, a marker in its command line, and the child's pid. */
+  async function stdioFixture(limits = ''): Promise<{ nexus: RunningNexus; pid: () => Promise<number[]> }> {
+    const marker = `marker-${randomUUID()}`;
+    const nexus = await nexusWith(`${limits}\n[mcp.servers.fixture]\ncmd = ["node", "${FIXTURE_SERVER}", "stdio", "${marker}"]`);
+    return { nexus, pid: () => pidsWith(marker) };
+  }
+
+  /** The victim's calls, one after another, until `attack` settles (three at least); those that failed. */
+  async function alongside(victim: Client, attack: Promise<unknown>): Promise<unknown[]> {
+    let settled = false;
+    void attack.finally(() => (settled = true));
+    const outcomes: unknown[] = [];
+    while (!settled || outcomes.length < 3) outcomes.push(await execute(victim, 'fixture__add_numbers', { a: 2, b: 3 }));
+    return outcomes.filter((outcome) => outcome !== '5');
+  }
+
+  it('answering one call with more than max_result_size fails that call at once; the child and other calls go on', async () => {
+    const { nexus, pid } = await stdioFixture();
+    const before = await pid();
+    const [attacker, victim] = await Promise.all([clientOf(nexus), clientOf(nexus)]);
+    const started = Date.now();
+    // 40 MB: over the default of 32 MiB. The answer's id is at its very end, as the SDK writes it.
+    const attack = execute(attacker, 'fixture__big_answer', { bytes: 40_000_000 });
+    expect(await alongside(victim, attack)).toEqual([]);
+    const error = await attack;
+    expect(error).toBeInstanceOf(ProtocolError);
+    expect((error as ProtocolError).message).toContain(
+      "the answer of server 'fixture' is larger than the limit of 32 MiB (max_result_size)",
+    );
+    expect(Date.now() - started).toBeLessThan(10_000); // at once, not a timeout
+    expect(await pid()).toEqual(before);
+    expect(nexus.registry.get('fixture')?.state.status).toBe('ready');
+  });
+
+  it('answering with 20 MB, within max_result_size, is served whole', async () => {
+    const { nexus, pid } = await stdioFixture();
+    const before = await pid();
+    const client = await clientOf(nexus);
+    const answer = await execute(client, 'fixture__big_answer', { bytes: 20_000_000 });
+    expect(typeof answer === 'string' && answer.length).toBe(20_000_000);
+    expect(await pid()).toEqual(before);
+  });
+
+  it('a request that cannot be serialised (nested 10,000 deep) fails alone; the child and other calls go on', async () => {
+    // The depth limit would refuse it at the door: raised here, to reach the transport.
+    const { nexus, pid } = await stdioFixture('[server.limits]\nmax_json_depth = 20000');
+    const before = await pid();
+    const victim = await clientOf(nexus);
+    // Written by hand: JSON.parse reads this depth, JSON.stringify cannot write it.
+    const deep = `${'['.repeat(10_000)}${']'.repeat(10_000)}`;
+    const body = `{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"execute","arguments":{"name":"fixture__echo","arguments":{"message":${deep}}}}}`;
+    const attack = fetch(`${nexus.url}/mcp`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json', accept: 'application/json, text/event-stream', 'mcp-protocol-version': '2025-11-25' },
+      body,
+    }).then((response) => response.text());
+    expect(await alongside(victim, attack)).toEqual([]);
+    expect(await attack).toContain('the request could not be serialised');
+    expect(await pid()).toEqual(before);
+    expect(nexus.registry.get('fixture')?.state.status).toBe('ready');
   });
 });

@@ -1,4 +1,5 @@
-/** The built `nexus` binary: flags, env, config errors, health, and graceful shutdown. */
+/** The built `nexus` binary: flags, env, config errors, health, graceful shutdown, and a hard kill. */
+import { randomUUID } from 'node:crypto';
 import { mkdtemp, writeFile } from 'node:fs/promises';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
@@ -12,6 +13,8 @@ import {
   waitForPort,
   isAlive,
   NEXUS_BIN,
+  nexusChildren,
+  pidsWith,
   spawnNode,
   type Spawned,
 } from './helpers/processes.js';
@@ -187,19 +190,22 @@ describe('shutdown', () => {
     `);
     const spawned = nexus(['-c', file, '-l', `127.0.0.1:${port}`]);
     await waitForOutput(spawned, 'downstreams connected');
-    const children = await childPids(spawned.child.pid as number);
-    expect(children).toHaveLength(2);
+    const { servers, watchdog } = await nexusChildren(spawned.child.pid as number);
+    expect(servers).toHaveLength(2);
+    expect(watchdog).toBeDefined();
     spawned.child.kill(signal);
     expect(await spawned.exited).toBe(0);
-    expect(children.filter(isAlive)).toEqual([]);
+    expect(servers.filter(isAlive)).toEqual([]);
+    // The watchdog, left with nothing to end, exits with nexus.
+    await expect.poll(() => isAlive(watchdog as number)).toBe(false);
   });
 
-  it('ends the whole process tree: wrapped servers and children that ignore SIGTERM', async () => {
+  it('ends the whole process tree: wrapped servers and children that ignore SIGTERM, in the group or not', async () => {
     const port = await freePort();
     const file = await writeConfig(`
       [mcp.servers.wrapped]
       cmd = ["sh", "-c", "node ${FIXTURE_SERVER} stdio; true"]
-      env = { FIXTURE_STUBBORN_CHILD = "1" }
+      env = { FIXTURE_STUBBORN_CHILD = "1", FIXTURE_STRAY_CHILD = "1" }
     `);
     const spawned = nexus(['-c', file, '-l', `127.0.0.1:${port}`]);
     await waitForOutput(spawned, 'downstreams connected');
@@ -207,12 +213,43 @@ describe('shutdown', () => {
       const children = await childPids(pid);
       return [...children, ...(await Promise.all(children.map(tree))).flat()];
     };
+    const servers = async () => {
+      const { servers } = await nexusChildren(spawned.child.pid as number);
+      return [...servers, ...(await Promise.all(servers.map(tree))).flat()];
+    };
     let family: number[] = [];
-    // sh, the fixture under it, and the fixture's stubborn child.
-    await expect.poll(async () => (family = await tree(spawned.child.pid as number)).length).toBe(3);
+    // sh, the fixture under it, and the fixture's two stubborn children (one in a group of its own).
+    await expect.poll(async () => (family = await servers()).length).toBe(4);
     spawned.child.kill('SIGTERM');
     expect(await spawned.exited).toBe(0);
     expect(family.filter(isAlive)).toEqual([]);
+  });
+
+  it('SIGKILL: the watchdog ends the servers, even one that ignores stdin EOF and a child that ignores SIGTERM', async () => {
+    const port = await freePort();
+    const marker = `marker-${randomUUID()}`;
+    const file = await writeConfig(`
+      [mcp.servers.stubborn]
+      cmd = ["node", "${FIXTURE_SERVER}", "stdio", "${marker}"]
+      env = { FIXTURE_KEEP_RUNNING = "1", FIXTURE_STUBBORN_CHILD = "1" }
+    `);
+    const spawned = nexus(['-c', file, '-l', `127.0.0.1:${port}`]);
+    try {
+      await waitForOutput(spawned, 'downstreams connected');
+      // The server and its stubborn child both carry the marker.
+      await expect.poll(async () => (await pidsWith(marker)).length).toBe(2);
+      const { watchdog } = await nexusChildren(spawned.child.pid as number);
+      spawned.child.kill('SIGKILL');
+      await spawned.exited;
+      // A second to exit on EOF, then SIGTERM, then SIGKILL for the stubborn child 2 s later.
+      await expect.poll(() => pidsWith(marker), { timeout: 8_000 }).toEqual([]);
+      expect(watchdog).toBeDefined();
+      // It may wait out the grace period: a dead server nobody reaps (here, init does not) still
+      // counts as a member of its group.
+      await expect.poll(() => isAlive(watchdog as number), { timeout: 5_000 }).toBe(false);
+    } finally {
+      for (const pid of await pidsWith(marker)) process.kill(pid, 'SIGKILL');
+    }
   });
 
   it('shuts down cleanly while a downstream is still starting', async () => {
@@ -225,7 +262,7 @@ describe('shutdown', () => {
     const spawned = nexus(['-c', file, '-l', `127.0.0.1:${port}`]);
     await waitForOutput(spawned, 'nexus listening');
     let children: number[] = [];
-    await expect.poll(async () => (children = await childPids(spawned.child.pid as number)).length).toBe(1);
+    await expect.poll(async () => (children = (await nexusChildren(spawned.child.pid as number)).servers).length).toBe(1);
     spawned.child.kill('SIGTERM');
     expect(await spawned.exited).toBe(0);
     expect(children.filter(isAlive)).toEqual([]);

@@ -162,6 +162,43 @@ describe('servers that misbehave', () => {
     expect(names()).toHaveLength(6);
   });
 
+  // 1,000 lines of 5 KB each on a child's stdout, as a server that logs JSON to stdout prints them,
+  // or as one that sends answers to requests nobody made.
+  it.each([
+    ['log lines (JSON, not JSON-RPC)', { level: 'info', msg: 'x'.repeat(5_000) }, 'not a JSON-RPC message'],
+    ['answers to requests never made', { jsonrpc: '2.0', id: 'nobody', result: { x: 'x'.repeat(5_000) } }, 'downstream transport error'],
+  ])('logs %s briefly and rate-limited, and keeps serving the server', async (_case, garbage, warning) => {
+    const logs = capturedLogger('warn');
+    const nexus = await nexusWith(
+      `[mcp.servers.noisy]\ncmd = ["node", "${FIXTURE_SERVER}", "stdio"]\nenv = { FIXTURE_STDOUT_GARBAGE = '${JSON.stringify(garbage)}', FIXTURE_STDOUT_GARBAGE_TIMES = "1000" }`,
+      logs.logger,
+    );
+    const client = await clientFor(nexus);
+    expect(await run(client, 'noisy__add_numbers', { a: 5, b: 5 })).toBe('10');
+    // Closing ends the transport's rate-limit window, which logs how many lines it held back.
+    running.splice(running.indexOf(nexus), 1);
+    await nexus.close();
+    const entries = logs
+      .text()
+      .trim()
+      .split('\n')
+      .map((entry) => JSON.parse(entry) as { msg: string; server?: string; suppressed?: number });
+    expect(entries.length).toBeLessThanOrEqual(6);
+    expect(logs.text().length).toBeLessThan(6_000);
+    expect(entries.filter((entry) => entry.msg.includes(warning))).toHaveLength(5);
+  });
+
+  it('says how many lines of stdout noise it did not log', async () => {
+    const logs = capturedLogger('warn');
+    const nexus = await nexusWith(
+      `[mcp.servers.noisy]\ncmd = ["node", "${FIXTURE_SERVER}", "stdio"]\nenv = { FIXTURE_STDOUT_GARBAGE = "not JSON", FIXTURE_STDOUT_GARBAGE_TIMES = "1000" }`,
+      logs.logger,
+    );
+    running.splice(running.indexOf(nexus), 1);
+    await nexus.close();
+    expect(logs.text()).toContain('"server":"noisy","suppressed":995,"msg":"995 more skipped lines of stdout not logged"');
+  });
+
   it('retries a server that answers initialize with an error', async () => {
     const nexus = await nexusWith(`[mcp.servers.refuser]\ncmd = ["node", "${RAW}"]\nenv = { RAW_INITIALIZE = "error" }`);
     expect(status(nexus, 'refuser')).toMatchObject({ status: 'failed', reason: expect.stringContaining('initialize refused on purpose') });
@@ -218,7 +255,7 @@ describe('the status endpoint', () => {
     const { status: overall, servers } = await report();
     expect(overall).toBe('degraded');
     expect(servers).toEqual([
-      { name: 'fixture', status: 'ready', transport: 'stdio', tools: 27 },
+      { name: 'fixture', status: 'ready', transport: 'stdio', tools: 28 },
       expect.objectContaining({ name: 'broken', tools: 0, attempt: expect.any(Number), reason: expect.stringContaining('ENOENT') }),
     ]);
   });

@@ -3,6 +3,7 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { createServer, connect } from 'node:net';
 import { fileURLToPath } from 'node:url';
+import { WATCHDOG_NAME } from '../../src/mcp/downstreams/watchdog.js';
 
 export const ROOT = fileURLToPath(new URL('../..', import.meta.url));
 export const FIXTURE_SERVER = `${ROOT}test/fixtures/fixture-server.mjs`;
@@ -116,6 +117,22 @@ export async function childPids(pid: number): Promise<number[]> {
     }
   }
   return pids;
+}
+
+/**
+ * The children of a nexus process: its stdio servers, and the watchdog that ends them should nexus
+ * be killed (see src/mcp/downstreams/watchdog.ts), if it has started one.
+ */
+export async function nexusChildren(pid: number): Promise<{ servers: number[]; watchdog: number | undefined }> {
+  const { readFile } = await import('node:fs/promises');
+  const servers: number[] = [];
+  let watchdog: number | undefined;
+  for (const child of await childPids(pid)) {
+    const cmdline = await readFile(`/proc/${child}/cmdline`, 'utf8').catch(() => '');
+    if (cmdline.includes(WATCHDOG_NAME)) watchdog = child;
+    else servers.push(child);
+  }
+  return { servers, watchdog };
 }
 
 /** Whether `pid` is a running process: a zombie (dead, not yet reaped) does not count. */

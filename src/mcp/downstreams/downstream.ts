@@ -18,11 +18,13 @@ import type {
 import type { DownstreamConfig } from '../../config/schema.js';
 import type { Logger } from '../../log.js';
 import { redactUrls, type Redactor } from '../../redact.js';
+import { ThrottledWarnings } from '../../throttled-warnings.js';
 import { NEXUS_VERSION } from '../../version.js';
 import { BodyTooLargeError } from '../../net/body-limits.js';
 import { DownstreamClient } from './client.js';
 import { tooLargeError } from './oversized.js';
-import { remoteTransport, stdioTransport, type OpenedTransport, type RemoteProtocol } from './transport.js';
+import { remoteTransport } from './remote-transport.js';
+import { stdioTransport, type OpenedTransport, type RemoteProtocol } from './transport.js';
 
 export interface Catalog {
   tools: readonly Tool[];
@@ -299,7 +301,7 @@ export class Downstream {
     const config = this.config;
     const opened =
       config.kind === 'stdio'
-        ? stdioTransport(config)
+        ? stdioTransport(config, { server: this.name, logger: this.log, maxResultBytes: this.maxResultBytes })
         : remoteTransport(config, protocol ?? 'streamable-http', {
             globalHeaders: this.options.globalHeaders,
             bearerToken: this.options.bearerToken,
@@ -326,7 +328,9 @@ export class Downstream {
         },
       },
     );
-    client.onerror = (error) => this.log.warn({ err: this.explain(error) }, 'downstream transport error (skipped)');
+    // Rate-limited: a server can send stray messages (answers to nothing, unknown progress tokens) at will.
+    const errors = new ThrottledWarnings(this.log, 'downstream transport errors');
+    client.onerror = (error) => errors.warn({ err: this.explain(error) }, 'downstream transport error (skipped)');
     client.onclose = () => this.onClosed(client);
     const connection = { client, opened };
     try {
