@@ -4,33 +4,13 @@
  * against real servers while a victim client measures its own success rate.
  */
 import { randomUUID } from 'node:crypto';
-import { Client, ProtocolError, StreamableHTTPClientTransport } from '@modelcontextprotocol/client';
-import { afterEach, describe, expect, it } from 'vitest';
+import { ProtocolError, type Client } from '@modelcontextprotocol/client';
+import { describe, expect, it } from 'vitest';
 import type { RunningNexus } from '../src/server.js';
-import { firstText, startTestNexus } from './helpers/nexus.js';
+import { closedAfterEach, firstText } from './helpers/nexus.js';
 import { FIXTURE_SERVER, pidsWith, ROOT, startOnOwnPort, type Spawned } from './helpers/processes.js';
 
-const running: RunningNexus[] = [];
-const clients: Client[] = [];
-const started: Spawned[] = [];
-afterEach(async () => {
-  await Promise.all(clients.splice(0).map((client) => client.close()));
-  await Promise.all(running.splice(0).map((nexus) => nexus.close()));
-  await Promise.all(started.splice(0).map((server) => server.kill()));
-});
-
-async function nexusWith(toml: string): Promise<RunningNexus> {
-  const nexus = await startTestNexus(toml);
-  running.push(nexus);
-  return nexus;
-}
-
-async function clientOf(nexus: RunningNexus): Promise<Client> {
-  const client = new Client({ name: 'isolation', version: '1' });
-  await client.connect(new StreamableHTTPClientTransport(new URL(`${nexus.url}/mcp`)));
-  clients.push(client);
-  return client;
-}
+const { nexusWith, clientOf, started: startedServer } = closedAfterEach();
 
 /** The tool's text, or the JSON-RPC error it got. */
 function execute(client: Client, name: string, args: Record<string, unknown> = {}): Promise<string | ProtocolError> {
@@ -54,7 +34,7 @@ async function underAttack(attack: () => Promise<unknown>, victim: () => Promise
 describe('an HTTP error status for one call', () => {
   async function oddServer(): Promise<Spawned & { url: string }> {
     const spawned = await startOnOwnPort(`${ROOT}test/fixtures/odd-http-server.mjs`);
-    started.push(spawned);
+    startedServer(spawned);
     return { ...spawned, url: `http://127.0.0.1:${spawned.port}/mcp` };
   }
 
@@ -95,7 +75,7 @@ describe('an HTTP error status for one call', () => {
 describe('an answer over max_result_size', () => {
   async function oddNexus(limit = '1MiB') {
     const spawned = await startOnOwnPort(`${ROOT}test/fixtures/odd-http-server.mjs`);
-    started.push(spawned);
+    startedServer(spawned);
     const url = `http://127.0.0.1:${spawned.port}/mcp`;
     const nexus = await nexusWith(`[mcp.servers.odd]\nurl = "${url}"\nprotocol = "streamable-http"\nmax_result_size = "${limit}"`);
     return { nexus, attacker: await clientOf(nexus), victim: await clientOf(nexus) };
@@ -191,10 +171,9 @@ describe('a request nested deeper than max_json_depth', () => {
   });
 
   it('nested within the limit passes through', async () => {
-    const nexus = await startTestNexus(
+    const nexus = await nexusWith(
       `[server.limits]\nmax_json_depth = 70\n[mcp.servers.fixture]\ncmd = ["node", "${FIXTURE_SERVER}", "stdio"]`,
     );
-    running.push(nexus);
     // The envelope takes 4 levels (request, params, execute's arguments, the tool's arguments), "deep" the rest.
     const fits = await post(
       nexus,

@@ -85,6 +85,9 @@ async function execute(c: Client, name: string): Promise<'ok' | ProtocolError> {
   );
 }
 
+/** nexus trusting X-Real-IP (so each test client can be its own address), with `limits` in [server.rate_limits]. */
+const perAddress = (limits: string) => nexusWith(`[server.client_ip]\nx_real_ip = true\n[server.rate_limits]\n${limits}`);
+
 describe('HTTP limits in memory', () => {
   it('limits all callers together, with RateLimit headers and 429 + Retry-After; health is exempt', async () => {
     const nexus = await nexusWith('[server.rate_limits]\nglobal = { limit = 3, interval = "60s" }');
@@ -102,24 +105,13 @@ describe('HTTP limits in memory', () => {
   });
 
   it('limits each IP on its own', async () => {
-    const nexus = await nexusWith(`
-      [server.client_ip]
-      x_real_ip = true
-      [server.rate_limits]
-      per_ip = { limit = 2, interval = "60s" }
-    `);
+    const nexus = await perAddress('per_ip = { limit = 2, interval = "60s" }');
     expect(await statuses(nexus, 3, { 'x-real-ip': '203.0.113.1' })).toEqual([200, 200, 429]);
     expect(await statuses(nexus, 2, { 'x-real-ip': '203.0.113.2' })).toEqual([200, 200]);
   });
 
   it('a request refused by one limit uses up nothing of the other: one client cannot lock out everyone', async () => {
-    const nexus = await nexusWith(`
-      [server.client_ip]
-      x_real_ip = true
-      [server.rate_limits]
-      per_ip = { limit = 2, interval = "60s" }
-      global = { limit = 5, interval = "60s" }
-    `);
+    const nexus = await perAddress('per_ip = { limit = 2, interval = "60s" }\nglobal = { limit = 5, interval = "60s" }');
     // One client hammers: its own limit refuses it, and the global budget is barely touched.
     expect(await statuses(nexus, 20, { 'x-real-ip': '203.0.113.1' })).toEqual([200, 200, ...Array(18).fill(429)]);
     expect(await statuses(nexus, 2, { 'x-real-ip': '203.0.113.2' })).toEqual([200, 200]);
@@ -127,25 +119,14 @@ describe('HTTP limits in memory', () => {
   });
 
   it('counts junk in a trusted address header against the socket address, not as new clients', async () => {
-    const nexus = await nexusWith(`
-      [server.client_ip]
-      x_real_ip = true
-      [server.rate_limits]
-      per_ip = { limit = 2, interval = "60s" }
-    `);
+    const nexus = await perAddress('per_ip = { limit = 2, interval = "60s" }');
     const outcomes = [];
     for (let i = 0; i < 5; i++) outcomes.push(...(await statuses(nexus, 1, { 'x-real-ip': `junk-${i}-${'x'.repeat(4000)}` })));
     expect(outcomes).toEqual([200, 200, 429, 429, 429]);
   });
 
   it('a client refused by the global limit keeps its own points for later', async () => {
-    const nexus = await nexusWith(`
-      [server.client_ip]
-      x_real_ip = true
-      [server.rate_limits]
-      per_ip = { limit = 2, interval = "60s" }
-      global = { limit = 1, interval = "1s" }
-    `);
+    const nexus = await perAddress('per_ip = { limit = 2, interval = "60s" }\nglobal = { limit = 1, interval = "1s" }');
     expect(await statuses(nexus, 1, { 'x-real-ip': '203.0.113.1' })).toEqual([200]);
     expect(await statuses(nexus, 2, { 'x-real-ip': '203.0.113.2' })).toEqual([429, 429]);
     await new Promise((resolve) => setTimeout(resolve, 1_100));

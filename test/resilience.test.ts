@@ -4,39 +4,14 @@
  * after nexus, list_changed, call_timeout, and the status endpoint.
  */
 import { randomUUID } from 'node:crypto';
-import { Client, ProtocolError, StreamableHTTPClientTransport } from '@modelcontextprotocol/client';
-import { parse } from 'smol-toml';
-import { afterEach, describe, expect, it } from 'vitest';
-import { parseConfig } from '../src/config/load.js';
-import type { Logger } from '../src/log.js';
-import { silentLogger } from '../src/log.js';
-import { startNexus, type RunningNexus } from '../src/server.js';
+import { ProtocolError, type Client } from '@modelcontextprotocol/client';
+import { describe, expect, it } from 'vitest';
+import type { RunningNexus } from '../src/server.js';
 import { capturedLogger } from './helpers/logs.js';
-import { firstText } from './helpers/nexus.js';
-import { FIXTURE_SERVER, freePort, pidsWith, spawnNode, startFixtureHttp, waitForPort, type Spawned } from './helpers/processes.js';
+import { closedAfterEach, firstText } from './helpers/nexus.js';
+import { FIXTURE_SERVER, freePort, pidsWith, spawnNode, startFixtureHttp, waitForPort } from './helpers/processes.js';
 
-const running: RunningNexus[] = [];
-const clients: Client[] = [];
-const started: Spawned[] = [];
-afterEach(async () => {
-  await Promise.all(clients.splice(0).map((client) => client.close()));
-  await Promise.all(running.splice(0).map((nexus) => nexus.close()));
-  await Promise.all(started.splice(0).map((server) => server.kill()));
-});
-
-async function nexusWith(toml: string, logger: Logger = silentLogger): Promise<RunningNexus> {
-  const nexus = await startNexus(parseConfig(parse(toml), 'test.toml'), { logger, listenAddress: { host: '127.0.0.1', port: 0 } });
-  running.push(nexus);
-  await nexus.ready;
-  return nexus;
-}
-
-async function clientFor(nexus: RunningNexus): Promise<Client> {
-  const client = new Client({ name: 'resilience', version: '1' });
-  await client.connect(new StreamableHTTPClientTransport(new URL(`${nexus.url}/mcp`)));
-  clients.push(client);
-  return client;
-}
+const { nexusWith, clientOf: clientFor, started: startedServer } = closedAfterEach();
 
 /** The tool's text, or the JSON-RPC error it got. */
 async function run(client: Client, name: string, args: Record<string, unknown> = {}): Promise<string | ProtocolError> {
@@ -81,7 +56,7 @@ describe('a remote server that goes away', () => {
   it('is reconnected when it comes back on its port', async () => {
     const port = await freePort();
     const first = await startFixtureHttp({}, 'http', port);
-    started.push(first);
+    startedServer(first);
     const nexus = await nexusWith(`[mcp.servers.remote]\nurl = "${first.url}"\nprotocol = "streamable-http"`);
     const client = await clientFor(nexus);
     expect(await run(client, 'remote__add_numbers', { a: 1, b: 2 })).toBe('3');
@@ -89,7 +64,7 @@ describe('a remote server that goes away', () => {
     expect(await run(client, 'remote__add_numbers', { a: 1, b: 2 })).toBeInstanceOf(ProtocolError);
     expect(status(nexus, 'remote')?.status).toMatch(/restarting|failed/);
     const second = await startFixtureHttp({}, 'http', port);
-    started.push(second);
+    startedServer(second);
     await expect.poll(() => run(client, 'remote__add_numbers', { a: 3, b: 4 }), { timeout: 15_000 }).toBe('7');
   });
 
@@ -105,7 +80,7 @@ describe('a remote server that goes away', () => {
         ],
         { PORT: String(port) },
       );
-      started.push(spawned);
+      startedServer(spawned);
       return waitForPort(port).then(() => spawned);
     };
     const first = await everything();
@@ -122,7 +97,7 @@ describe('a remote server that goes away', () => {
     const nexus = await nexusWith(`[mcp.servers.late]\nurl = "http://127.0.0.1:${port}/mcp"\nprotocol = "streamable-http"`);
     expect(status(nexus, 'late')?.status).toBe('failed');
     const late = await startFixtureHttp({}, 'http', port);
-    started.push(late);
+    startedServer(late);
     await expect.poll(() => status(nexus, 'late')?.status, { timeout: 10_000 }).toBe('ready');
     const client = await clientFor(nexus);
     expect(await run(client, 'late__add_numbers', { a: 5, b: 5 })).toBe('10');
@@ -176,7 +151,6 @@ describe('servers that misbehave', () => {
     const client = await clientFor(nexus);
     expect(await run(client, 'noisy__add_numbers', { a: 5, b: 5 })).toBe('10');
     // Closing ends the transport's rate-limit window, which logs how many lines it held back.
-    running.splice(running.indexOf(nexus), 1);
     await nexus.close();
     const entries = logs
       .text()
@@ -194,7 +168,6 @@ describe('servers that misbehave', () => {
       `[mcp.servers.noisy]\ncmd = ["node", "${FIXTURE_SERVER}", "stdio"]\nenv = { FIXTURE_STDOUT_GARBAGE = "not JSON", FIXTURE_STDOUT_GARBAGE_TIMES = "1000" }`,
       logs.logger,
     );
-    running.splice(running.indexOf(nexus), 1);
     await nexus.close();
     expect(logs.text()).toContain('"server":"noisy","suppressed":995,"msg":"995 more skipped lines of stdout not logged"');
   });

@@ -2,13 +2,14 @@
  * No secret reaches a log line or an error message: callers' bearer tokens (valid and refused)
  * and downstream `auth.token` values, with logging at trace level.
  */
+import type { Client, ProtocolError } from '@modelcontextprotocol/client';
 import { parse } from 'smol-toml';
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import { parseConfig } from '../src/config/load.js';
 import { startNexus } from '../src/server.js';
 import { AUDIENCE, ISSUER, JwksServer, signingKey, token } from './helpers/jwks.js';
 import { capturedLogger } from './helpers/logs.js';
-import { Client, ProtocolError, StreamableHTTPClientTransport } from '@modelcontextprotocol/client';
+import { connectClient, startTestNexus } from './helpers/nexus.js';
 import { FIXTURE_SERVER, freePort, ROOT, startFixtureHttp, startOnOwnPort, type Spawned } from './helpers/processes.js';
 
 const jwks = new JwksServer();
@@ -31,10 +32,7 @@ it('keeps tokens and downstream credentials out of logs and error messages', asy
   const deadPort = await freePort();
   const config = parseConfig(
     parse(`
-      [server.oauth]
-      url = "${jwks.url}"
-      expected_issuer = "${ISSUER}"
-      expected_audience = "${AUDIENCE}"
+      ${oauth()}
       [mcp.servers.unreachable]
       url = "http://127.0.0.1:${deadPort}/mcp?api_key=${QUERY_SECRET}"
       auth.token = "${DOWNSTREAM_SECRET}"
@@ -94,32 +92,52 @@ it('keeps tokens and downstream credentials out of logs and error messages', asy
   for (const body of bodies.slice(1)) for (const secret of leaks) expect(body).not.toContain(secret);
 });
 
-it('redacts configured secrets that servers echo back, in results, errors, lists and logs', async () => {
+const oauth = () => `
+  [server.oauth]
+  url = "${jwks.url}"
+  expected_issuer = "${ISSUER}"
+  expected_audience = "${AUDIENCE}"
+`;
+
+/**
+ * Runs `use` with nexus logging everything into `captured`, the odd server (test/fixtures/odd-http-server.mjs)
+ * configured as `odd` with `oddKeys` beside the rest of `toml`, and a client sending `headers`.
+ */
+async function withOddServer(
+  oddKeys: string,
+  toml: string,
+  headers: Record<string, string>,
+  use: (client: Client, logs: () => string) => Promise<void>,
+): Promise<void> {
   const captured = capturedLogger('trace');
+  const odd = await startOnOwnPort(`${ROOT}test/fixtures/odd-http-server.mjs`);
+  const odds = `[mcp.servers.odd]\nurl = "http://127.0.0.1:${odd.port}/mcp"\nprotocol = "streamable-http"\n${oddKeys}`;
+  const nexus = await startTestNexus(`${toml}\n${odds}`, captured.logger).catch(async (error: unknown) => {
+    await odd.kill();
+    throw error;
+  });
+  let client: Client | undefined;
+  try {
+    client = await connectClient(nexus, '/mcp', headers);
+    await use(client, captured.text);
+  } finally {
+    await client?.close();
+    await nexus.close();
+    await odd.kill();
+  }
+}
+
+it('redacts configured secrets that servers echo back, in results, errors, lists and logs', async () => {
   const TOKEN = 'odd-server-token-5e6f7a';
   const HEADER_KEY = 'header-api-key-0a1b2c';
   const ENV_SECRET = 'stdio-env-secret-3d4e5f';
-  const odd = await startOnOwnPort(`${ROOT}test/fixtures/odd-http-server.mjs`);
-  const nexus = await startNexus(
-    parseConfig(
-      parse(`
-        [mcp.servers.odd]
-        url = "http://127.0.0.1:${odd.port}/mcp"
-        protocol = "streamable-http"
-        auth.token = "${TOKEN}"
-        headers = { X-Api-Key = "${HEADER_KEY}", X-Team = "platform-team-name" }
-        [mcp.servers.local]
-        cmd = ["node", "${FIXTURE_SERVER}", "stdio"]
-        env = { SERVICE_API_TOKEN = "${ENV_SECRET}", SERVICE_REGION = "eu-central-region" }
-      `),
-      'test.toml',
-    ),
-    { logger: captured.logger, listenAddress: { host: '127.0.0.1', port: 0 } },
-  );
-  const client = new Client({ name: 'secrets', version: '1' });
-  try {
-    await nexus.ready;
-    await client.connect(new StreamableHTTPClientTransport(new URL(`${nexus.url}/mcp`)));
+  const local = `
+    [mcp.servers.local]
+    cmd = ["node", "${FIXTURE_SERVER}", "stdio"]
+    env = { SERVICE_API_TOKEN = "${ENV_SECRET}", SERVICE_REGION = "eu-central-region" }
+  `;
+  const odd = `auth.token = "${TOKEN}"\nheaders = { X-Api-Key = "${HEADER_KEY}", X-Team = "platform-team-name" }`;
+  await withOddServer(odd, local, {}, async (client, logs) => {
     const run = (name: string, args: Record<string, unknown> = {}) =>
       client.callTool({ name: 'execute', arguments: { name, arguments: args } }).then(
         (result) => JSON.stringify(result),
@@ -129,63 +147,31 @@ it('redacts configured secrets that servers echo back, in results, errors, lists
     expect(rejected).toContain('rejected Bearer [redacted]');
     expect(rejected).toContain('"x-api-key":"[redacted]"');
     expect(rejected).toContain('platform-team-name'); // only credentials are secrets
-    expect(await run('odd__echo_auth_401')).toContain('the credentials Bearer [redacted] are not valid here');
-    expect(await run('local__show_env', { name: 'SERVICE_API_TOKEN' })).toContain('[redacted]');
+    const unauthorized = await run('odd__echo_auth_401');
+    expect(unauthorized).toContain('the credentials Bearer [redacted] are not valid here');
+    const variable = await run('local__show_env', { name: 'SERVICE_API_TOKEN' });
+    expect(variable).toContain('[redacted]');
     expect(await run('local__show_env', { name: 'SERVICE_REGION' })).toContain('eu-central-region');
     // A tool whose definition holds a secret is listed with it redacted.
     await run('local__add_tool', { name: `leaky_${ENV_SECRET}` });
     const search = async () => JSON.stringify(await client.callTool({ name: 'search', arguments: { keywords: ['leaky'] } }));
     await expect.poll(search).toContain('leaky_[redacted]');
-    const everything = [
-      rejected,
-      await run('odd__echo_auth_401'),
-      await run('local__show_env', { name: 'SERVICE_API_TOKEN' }),
-      captured.text(),
-    ];
-    for (const text of everything) for (const secret of [TOKEN, HEADER_KEY, ENV_SECRET]) expect(text).not.toContain(secret);
-    expect(captured.text()).toContain('downstream request failed'); // the failures were logged
-  } finally {
-    await client.close();
-    await nexus.close();
-    await odd.kill();
-  }
+    for (const text of [rejected, unauthorized, variable, await search(), logs()]) {
+      for (const secret of [TOKEN, HEADER_KEY, ENV_SECRET]) expect(text).not.toContain(secret);
+    }
+    expect(logs()).toContain('downstream request failed'); // the failures were logged
+  });
 });
 
 it("keeps a caller's token out of the logs when a forward server echoes it", async () => {
-  const captured = capturedLogger('trace');
-  const odd = await startOnOwnPort(`${ROOT}test/fixtures/odd-http-server.mjs`);
-  const nexus = await startNexus(
-    parseConfig(
-      parse(`
-        [server.oauth]
-        url = "${jwks.url}"
-        expected_issuer = "${ISSUER}"
-        expected_audience = "${AUDIENCE}"
-        [mcp.servers.odd]
-        url = "http://127.0.0.1:${odd.port}/mcp"
-        protocol = "streamable-http"
-        auth = { type = "forward" }
-      `),
-      'test.toml',
-    ),
-    { logger: captured.logger, listenAddress: { host: '127.0.0.1', port: 0 } },
-  );
   const caller = await token(jwks.keys[0] as Awaited<ReturnType<typeof signingKey>>, { sub: 'echoed' });
-  const client = new Client({ name: 'secrets', version: '1' });
-  try {
-    await nexus.ready;
-    const requestInit = { headers: { authorization: `Bearer ${caller}` } };
-    await client.connect(new StreamableHTTPClientTransport(new URL(`${nexus.url}/mcp`), { requestInit }));
+  await withOddServer('auth = { type = "forward" }', oauth(), { authorization: `Bearer ${caller}` }, async (client, logs) => {
     const failed = await client
       .callTool({ name: 'execute', arguments: { name: 'odd__echo_auth_401', arguments: {} } })
       .catch((error: ProtocolError) => error.message);
     // Error texts are logged: the caller's token is redacted there too (before the text is clipped).
     expect(failed).toContain('the credentials Bearer [redacted] are not valid here');
-    expect(captured.text()).toContain('downstream request failed');
-    expect(captured.text()).not.toContain(caller.slice(0, 20));
-  } finally {
-    await client.close();
-    await nexus.close();
-    await odd.kill();
-  }
+    expect(logs()).toContain('downstream request failed');
+    expect(logs()).not.toContain(caller.slice(0, 20));
+  });
 });

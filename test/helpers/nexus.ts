@@ -1,20 +1,21 @@
 /** Starts nexus in-process on a free loopback port from a TOML string, and connects SDK clients to it. */
 import { Client, StreamableHTTPClientTransport } from '@modelcontextprotocol/client';
 import { parse } from 'smol-toml';
+import { afterEach } from 'vitest';
 import { parseConfig } from '../../src/config/load.js';
-import { silentLogger } from '../../src/log.js';
+import { silentLogger, type Logger } from '../../src/log.js';
 import { startNexus, type RunningNexus } from '../../src/server.js';
 
-export async function startTestNexus(toml: string): Promise<RunningNexus> {
+export async function startTestNexus(toml: string, logger: Logger = silentLogger): Promise<RunningNexus> {
   const config = parseConfig(parse(toml), 'test.toml');
-  const nexus = await startNexus(config, { logger: silentLogger, listenAddress: { host: '127.0.0.1', port: 0 } });
+  const nexus = await startNexus(config, { logger, listenAddress: { host: '127.0.0.1', port: 0 } });
   await nexus.ready;
   return nexus;
 }
 
-export async function connectClient(nexus: RunningNexus, path = '/mcp'): Promise<Client> {
+export async function connectClient(nexus: RunningNexus, path = '/mcp', headers: Record<string, string> = {}): Promise<Client> {
   const client = new Client({ name: 'nexus-test', version: '1.0.0' });
-  await client.connect(new StreamableHTTPClientTransport(new URL(`${nexus.url}${path}`)));
+  await client.connect(new StreamableHTTPClientTransport(new URL(`${nexus.url}${path}`), { requestInit: { headers } }));
   return client;
 }
 
@@ -22,4 +23,36 @@ export async function connectClient(nexus: RunningNexus, path = '/mcp'): Promise
 export function firstText(result: unknown): string {
   const content = (result as { content?: { type: string; text?: string }[] }).content;
   return content?.find((block) => block.type === 'text')?.text ?? '';
+}
+
+/**
+ * For a test file: starts nexus instances, clients and servers that are all closed (or killed)
+ * after each test. Call it at the top level of the file.
+ */
+export function closedAfterEach() {
+  const running: RunningNexus[] = [];
+  const clients: Client[] = [];
+  const started: { kill(): Promise<unknown> }[] = [];
+  afterEach(async () => {
+    await Promise.all(clients.splice(0).map((client) => client.close()));
+    await Promise.all(running.splice(0).map((nexus) => nexus.close()));
+    await Promise.all(started.splice(0).map((server) => server.kill()));
+  });
+  return {
+    async nexusWith(toml: string, logger: Logger = silentLogger): Promise<RunningNexus> {
+      const nexus = await startTestNexus(toml, logger);
+      running.push(nexus);
+      return nexus;
+    },
+    async clientOf(nexus: RunningNexus): Promise<Client> {
+      const client = await connectClient(nexus);
+      clients.push(client);
+      return client;
+    },
+    /** Kills `server` after the test. */
+    started<T extends { kill(): Promise<unknown> }>(server: T): T {
+      started.push(server);
+      return server;
+    },
+  };
 }
