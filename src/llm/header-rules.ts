@@ -9,6 +9,7 @@
  * Headers that carry credentials, framing or routing are never set by rules: nexus owns them.
  */
 import type { LlmProviderConfig } from '../config/schema.js';
+import { own } from './own.js';
 
 type Rule = LlmProviderConfig['headers'][number];
 
@@ -34,10 +35,12 @@ const isProtected = (name: string) => PROTECTED.has(name) || name.startsWith('x-
 
 /** The headers `rules` add for a request whose headers (lower-case names) are `incoming`. */
 export function headersFor(rules: readonly Rule[], incoming: Readonly<Record<string, string>>): Record<string, string> {
-  const out: Record<string, string> = {};
+  // Header names may be the client's: `__proto__` or `constructor` are names like any other here.
+  const out = new Map<string, string>();
+  const received = (name: string) => own(incoming, name.toLowerCase());
   const set = (name: string, value: string | undefined) => {
     const lower = name.toLowerCase();
-    if (value !== undefined && !isProtected(lower)) out[lower] = value;
+    if (value !== undefined && !isProtected(lower)) out.set(lower, value);
   };
   const matching = (pattern: string, names: Iterable<string>) => {
     const regex = new RegExp(pattern, 'i');
@@ -46,16 +49,16 @@ export function headersFor(rules: readonly Rule[], incoming: Readonly<Record<str
   for (const rule of rules) {
     if (rule.rule === 'insert') set(rule.name, rule.value);
     else if (rule.rule === 'rename_duplicate') {
-      const value = incoming[rule.name.toLowerCase()] ?? rule.default;
+      const value = received(rule.name) ?? rule.default;
       set(rule.name, value);
       set(rule.rename, value);
     } else if (rule.rule === 'forward') {
-      if (rule.name !== undefined) set(rule.rename ?? rule.name, incoming[rule.name.toLowerCase()] ?? rule.default);
-      if (rule.pattern !== undefined) for (const name of matching(rule.pattern, Object.keys(incoming))) set(name, incoming[name]);
+      if (rule.name !== undefined) set(rule.rename ?? rule.name, received(rule.name) ?? rule.default);
+      if (rule.pattern !== undefined) for (const name of matching(rule.pattern, Object.keys(incoming))) set(name, received(name));
     } else {
-      if (rule.name !== undefined) delete out[rule.name.toLowerCase()];
-      if (rule.pattern !== undefined) for (const name of matching(rule.pattern, Object.keys(out))) delete out[name];
+      if (rule.name !== undefined) out.delete(rule.name.toLowerCase());
+      if (rule.pattern !== undefined) for (const name of matching(rule.pattern, out.keys())) out.delete(name);
     }
   }
-  return out;
+  return Object.fromEntries(out);
 }
