@@ -6,7 +6,8 @@
  * - `insert`: send `name: value`;
  * - `remove`: drop a header (`name`, or every header matching `pattern`) set by an earlier rule;
  * - `rename_duplicate`: send a client header both as itself and as `rename` (`default` if absent).
- * Headers that carry credentials, framing or routing are never set by rules: nexus owns them.
+ * Headers that carry credentials, framing, encoding or routing are never set by rules: nexus owns
+ * them (a forwarded Accept-Encoding, say, made providers answer in gzip).
  */
 import type { LlmProviderConfig } from '../config/schema.js';
 import { own } from './own.js';
@@ -23,8 +24,12 @@ const PROTECTED = new Set([
   'host',
   'content-length',
   'content-type',
+  'content-encoding',
+  'accept-encoding',
   'transfer-encoding',
+  'expect',
   'connection',
+  'proxy-connection',
   'keep-alive',
   'upgrade',
   'te',
