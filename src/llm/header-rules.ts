@@ -38,6 +38,17 @@ const PROTECTED = new Set([
 /** AWS signing headers (`x-amz-date`, `x-amz-security-token`, …) are the SDK's. */
 const isProtected = (name: string) => PROTECTED.has(name) || name.startsWith('x-amz-');
 
+/** Each rule's `pattern` as a regular expression, made once (patterns come from the config: few) rather than per request. */
+const patterns = new Map<string, RegExp>();
+function patternRegex(pattern: string): RegExp {
+  let regex = patterns.get(pattern);
+  if (!regex) {
+    regex = new RegExp(pattern, 'i');
+    patterns.set(pattern, regex);
+  }
+  return regex;
+}
+
 /** The headers `rules` add for a request whose headers (lower-case names) are `incoming`. */
 export function headersFor(rules: readonly Rule[], incoming: Readonly<Record<string, string>>): Record<string, string> {
   // Header names may be the client's: `__proto__` or `constructor` are names like any other here.
@@ -48,7 +59,7 @@ export function headersFor(rules: readonly Rule[], incoming: Readonly<Record<str
     if (value !== undefined && !isProtected(lower)) out.set(lower, value);
   };
   const matching = (pattern: string, names: Iterable<string>) => {
-    const regex = new RegExp(pattern, 'i');
+    const regex = patternRegex(pattern);
     return [...names].filter((name) => regex.test(name));
   };
   for (const rule of rules) {
