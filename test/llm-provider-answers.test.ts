@@ -39,6 +39,7 @@ describe('a provider’s answers, and the headers nexus sends it', () => {
       [llm.providers.main.models.compressed-br]
       [llm.providers.main.models.oversized-json]
       [llm.providers.main.models.endless-event]
+      [llm.providers.main.models.malformed-tool-calls]
     `);
     openai = new OpenAI({ baseURL: `${nexus.url}/llm/openai/v1`, apiKey: 'unused', maxRetries: 0 });
     anthropic = new Anthropic({ baseURL: `${nexus.url}/llm/anthropic`, apiKey: 'unused', maxRetries: 0 });
@@ -86,6 +87,14 @@ describe('a provider’s answers, and the headers nexus sends it', () => {
     const refusedToo = await anthropic.messages.create({ ...call, max_tokens: 10 }).catch((error: unknown) => error);
     expect((refusedToo as InstanceType<typeof Anthropic.APIError>).status).toBe(502);
     expect((refusedToo as InstanceType<typeof Anthropic.APIError>).error).toMatchObject({ type: 'error', error: { type: 'api_error' } });
+  });
+
+  it('answers 502 to an answer that does not fit the common shape, read for another protocol', async () => {
+    const refused = await anthropic.messages
+      .create({ model: 'main/malformed-tool-calls', max_tokens: 10, messages: [{ role: 'user', content: 'x' }] })
+      .catch((error: unknown) => error);
+    expect((refused as InstanceType<typeof Anthropic.APIError>).status).toBe(502);
+    expect((refused as Error).message).toContain("provider 'main' gave an answer nexus could not read");
   });
 
   it('ends a stream whose event never ends with the protocol’s error event, promptly, holding no more than the limit', async () => {

@@ -112,7 +112,15 @@ export async function handleChat(
     return protocol.error(c, 502, `provider '${provider.name}' could not be reached`);
   }
   if (outcome.kind === 'error') return protocol.providerError(c, outcome);
-  if (outcome.kind === 'completion') return protocol.completion(c, outcome.body, model);
+  if (outcome.kind === 'completion') {
+    try {
+      return protocol.completion(c, outcome.body, model);
+    } catch (error) {
+      // An answer that does not fit the common shape (tool_calls that are no list, say), read for another protocol.
+      log.warn({ ...context, err: (error as Error).message }, 'provider answer unreadable');
+      return protocol.error(c, 502, `provider '${provider.name}' gave an answer nexus could not read`);
+    }
+  }
   return protocol.stream(outcome.chunks, model, (error) => {
     log.warn({ ...context, err: error.message }, 'provider stream broke');
     return `the stream from provider '${provider.name}' broke: ${error.message}`;
