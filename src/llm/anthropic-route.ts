@@ -6,9 +6,8 @@
  */
 import type { Context, Hono } from 'hono';
 import type { AppEnv } from '../http/app-env.js';
-import { readBody } from '../http/body.js';
 import { eventsFromChunks, messageFromCompletion, requestFromAnthropic } from './anthropic-shape.js';
-import { handleChat, MAX_LLM_BODY_BYTES, relayedStatus, sseResponse, type ChatProtocol, type ErrorStatus } from './chat-route.js';
+import { handleChat, readModelRequest, relayedStatus, sseResponse, type ChatProtocol, type ErrorStatus } from './chat-route.js';
 import type { LlmRouteOptions } from './openai-route.js';
 import { countTokens } from './tokens.js';
 
@@ -47,17 +46,9 @@ export function mountAnthropic(app: Hono<AppEnv>, { path, catalog, tokenLimits, 
   });
   app.post(`${path}/v1/messages`, (c) => handleChat(c, anthropic, { catalog, tokenLimits, log }));
   app.post(`${path}/v1/messages/count_tokens`, async (c) => {
-    const text = await readBody(c, MAX_LLM_BODY_BYTES);
-    if (text === undefined) return anthropic.error(c, 413, `the request body is larger than ${MAX_LLM_BODY_BYTES} bytes`);
-    let body: Record<string, unknown>;
-    try {
-      body = JSON.parse(text) as Record<string, unknown>;
-    } catch {
-      return anthropic.error(c, 400, 'the request body is not JSON');
-    }
-    if (typeof body['model'] !== 'string' || !catalog.resolve(body['model'])) {
-      return anthropic.error(c, 404, `The model '${String(body['model'])}' does not exist or is not offered here`);
-    }
+    const read = await readModelRequest(c, anthropic, catalog);
+    if (read instanceof Response) return read;
+    const { body } = read;
     return c.json({ input_tokens: await countTokens([body['system'], body['messages'], body['tools']]) });
   });
 }

@@ -4,6 +4,7 @@
  * Anthropic's stream events (message_start, content_block_start/delta/stop, message_delta,
  * message_stop).
  */
+import { own } from './own.js';
 import { assistantMessage, toolCall, type ChatRequest } from './provider.js';
 
 type Json = Record<string, unknown>;
@@ -21,6 +22,9 @@ const FINISH_TO_STOP: Readonly<Record<string, string>> = {
   tool_calls: 'tool_use',
   function_call: 'tool_use',
 };
+/** An Anthropic stop reason as an OpenAI finish reason (`stop` for one not known). */
+export const finishOfStop = (reason: unknown): string => own(STOP_TO_FINISH, String(reason)) ?? 'stop';
+const stopOfFinish = (finish: unknown): string => own(FINISH_TO_STOP, String(finish)) ?? 'end_turn';
 
 const textOf = (content: unknown): string =>
   typeof content === 'string'
@@ -117,7 +121,7 @@ export function messageFromCompletion(completion: Json, model: string): Json {
     role: 'assistant',
     model,
     content,
-    stop_reason: FINISH_TO_STOP[String(choice['finish_reason'])] ?? 'end_turn',
+    stop_reason: stopOfFinish(choice['finish_reason']),
     stop_sequence: null,
     usage: { input_tokens: Number(usage?.['prompt_tokens'] ?? 0), output_tokens: Number(usage?.['completion_tokens'] ?? 0) },
   };
@@ -188,7 +192,7 @@ export async function* eventsFromChunks(chunks: AsyncIterable<Json>, model: stri
         });
       }
     }
-    if (choice['finish_reason']) stop = FINISH_TO_STOP[String(choice['finish_reason'])] ?? 'end_turn';
+    if (choice['finish_reason']) stop = stopOfFinish(choice['finish_reason']);
   }
   if (!started) yield start(undefined);
   yield* close();

@@ -7,7 +7,7 @@ import type { Context } from 'hono';
 import type { AppEnv } from '../http/app-env.js';
 import { readBody } from '../http/body.js';
 import type { Logger } from '../log.js';
-import type { ModelCatalog } from './models.js';
+import type { ModelCatalog, ResolvedModel } from './models.js';
 import type { ChatOutcome, ChatProvider, ChatRequest } from './provider.js';
 import type { TokenLimits } from './token-limits.js';
 
@@ -49,11 +49,15 @@ function messagesProblem(messages: unknown): string | undefined {
   return bad >= 0 ? `messages[${bad}] must be an object with a \`role\`` : undefined;
 }
 
-export async function handleChat(
+/**
+ * The request's body and the model it names, or the error to answer: 415 unless JSON, 413 over
+ * 32 MiB, 400 unless a JSON object naming a model, 404 for a model not offered.
+ */
+export async function readModelRequest(
   c: Context<AppEnv>,
-  protocol: ChatProtocol,
-  { catalog, tokenLimits, log }: ChatDependencies,
-): Promise<Response> {
+  protocol: Pick<ChatProtocol, 'error'>,
+  catalog: ModelCatalog<ChatProvider>,
+): Promise<{ body: Json; model: string; resolved: ResolvedModel<ChatProvider> } | Response> {
   if (!isJson(c.req.header('content-type'))) return protocol.error(c, 415, 'Content-Type must be application/json');
   const text = await readBody(c, MAX_LLM_BODY_BYTES);
   if (text === undefined) return protocol.error(c, 413, `the request body is larger than ${MAX_LLM_BODY_BYTES} bytes`);
@@ -68,6 +72,17 @@ export async function handleChat(
   if (typeof model !== 'string' || model === '') return protocol.error(c, 400, '`model` must be a model name', 'invalid_model');
   const resolved = catalog.resolve(model);
   if (!resolved) return protocol.error(c, 404, `The model '${model}' does not exist or is not offered here`, 'model_not_found');
+  return { body, model, resolved };
+}
+
+export async function handleChat(
+  c: Context<AppEnv>,
+  protocol: ChatProtocol,
+  { catalog, tokenLimits, log }: ChatDependencies,
+): Promise<Response> {
+  const read = await readModelRequest(c, protocol, catalog);
+  if (read instanceof Response) return read;
+  const { body, model, resolved } = read;
   const { provider, upstream } = resolved;
   const client = c.get('client');
   const context = { provider: provider.name, client_id: client?.id };
@@ -97,7 +112,15 @@ export async function handleChat(
     return protocol.error(c, 502, `provider '${provider.name}' could not be reached`);
   }
   if (outcome.kind === 'error') return protocol.providerError(c, outcome);
-  if (outcome.kind === 'completion') return protocol.completion(c, outcome.body, model);
+  if (outcome.kind === 'completion') {
+    try {
+      return protocol.completion(c, outcome.body, model);
+    } catch (error) {
+      // An answer that does not fit the common shape (tool_calls that are no list, say), read for another protocol.
+      log.warn({ ...context, err: (error as Error).message }, 'provider answer unreadable');
+      return protocol.error(c, 502, `provider '${provider.name}' gave an answer nexus could not read`);
+    }
+  }
   return protocol.stream(outcome.chunks, model, (error) => {
     log.warn({ ...context, err: error.message }, 'provider stream broke');
     return `the stream from provider '${provider.name}' broke: ${error.message}`;

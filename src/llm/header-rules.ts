@@ -6,9 +6,11 @@
  * - `insert`: send `name: value`;
  * - `remove`: drop a header (`name`, or every header matching `pattern`) set by an earlier rule;
  * - `rename_duplicate`: send a client header both as itself and as `rename` (`default` if absent).
- * Headers that carry credentials, framing or routing are never set by rules: nexus owns them.
+ * Headers that carry credentials, framing, encoding or routing are never set by rules: nexus owns
+ * them (a forwarded Accept-Encoding, say, made providers answer in gzip).
  */
 import type { LlmProviderConfig } from '../config/schema.js';
+import { own } from './own.js';
 
 type Rule = LlmProviderConfig['headers'][number];
 
@@ -22,8 +24,12 @@ const PROTECTED = new Set([
   'host',
   'content-length',
   'content-type',
+  'content-encoding',
+  'accept-encoding',
   'transfer-encoding',
+  'expect',
   'connection',
+  'proxy-connection',
   'keep-alive',
   'upgrade',
   'te',
@@ -32,30 +38,43 @@ const PROTECTED = new Set([
 /** AWS signing headers (`x-amz-date`, `x-amz-security-token`, …) are the SDK's. */
 const isProtected = (name: string) => PROTECTED.has(name) || name.startsWith('x-amz-');
 
+/** Each rule's `pattern` as a regular expression, made once (patterns come from the config: few) rather than per request. */
+const patterns = new Map<string, RegExp>();
+function patternRegex(pattern: string): RegExp {
+  let regex = patterns.get(pattern);
+  if (!regex) {
+    regex = new RegExp(pattern, 'i');
+    patterns.set(pattern, regex);
+  }
+  return regex;
+}
+
 /** The headers `rules` add for a request whose headers (lower-case names) are `incoming`. */
 export function headersFor(rules: readonly Rule[], incoming: Readonly<Record<string, string>>): Record<string, string> {
-  const out: Record<string, string> = {};
+  // Header names may be the client's: `__proto__` or `constructor` are names like any other here.
+  const out = new Map<string, string>();
+  const received = (name: string) => own(incoming, name.toLowerCase());
   const set = (name: string, value: string | undefined) => {
     const lower = name.toLowerCase();
-    if (value !== undefined && !isProtected(lower)) out[lower] = value;
+    if (value !== undefined && !isProtected(lower)) out.set(lower, value);
   };
   const matching = (pattern: string, names: Iterable<string>) => {
-    const regex = new RegExp(pattern, 'i');
+    const regex = patternRegex(pattern);
     return [...names].filter((name) => regex.test(name));
   };
   for (const rule of rules) {
     if (rule.rule === 'insert') set(rule.name, rule.value);
     else if (rule.rule === 'rename_duplicate') {
-      const value = incoming[rule.name.toLowerCase()] ?? rule.default;
+      const value = received(rule.name) ?? rule.default;
       set(rule.name, value);
       set(rule.rename, value);
     } else if (rule.rule === 'forward') {
-      if (rule.name !== undefined) set(rule.rename ?? rule.name, incoming[rule.name.toLowerCase()] ?? rule.default);
-      if (rule.pattern !== undefined) for (const name of matching(rule.pattern, Object.keys(incoming))) set(name, incoming[name]);
+      if (rule.name !== undefined) set(rule.rename ?? rule.name, received(rule.name) ?? rule.default);
+      if (rule.pattern !== undefined) for (const name of matching(rule.pattern, Object.keys(incoming))) set(name, received(name));
     } else {
-      if (rule.name !== undefined) delete out[rule.name.toLowerCase()];
-      if (rule.pattern !== undefined) for (const name of matching(rule.pattern, Object.keys(out))) delete out[name];
+      if (rule.name !== undefined) out.delete(rule.name.toLowerCase());
+      if (rule.pattern !== undefined) for (const name of matching(rule.pattern, out.keys())) out.delete(name);
     }
   }
-  return out;
+  return Object.fromEntries(out);
 }

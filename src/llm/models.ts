@@ -7,6 +7,7 @@
  */
 import type { LlmProviderConfig } from '../config/schema.js';
 import type { Logger } from '../log.js';
+import { own } from './own.js';
 
 /** How often the providers' model lists are fetched again. */
 export const DISCOVERY_INTERVAL_MS = 5 * 60_000;
@@ -91,7 +92,7 @@ export class ModelCatalog<P extends ModelSource> {
   }
 
   private offered(provider: P, model: string): ResolvedModel<P> | undefined {
-    const configured = provider.config.models[model];
+    const configured = own(provider.config.models, model);
     if (configured) return { provider, model, upstream: configured.rename ?? model };
     return this.discovered.get(provider.name)?.has(model) ? { provider, model, upstream: model } : undefined;
   }

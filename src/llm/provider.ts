@@ -3,6 +3,8 @@
  * the shape of OpenAI's chat completions API, nexus's common shape for model calls (providers
  * with another API translate to and from it).
  */
+import type { IncomingMessage } from 'node:http';
+import { boundedEventStream } from '../net/body-limits.js';
 import { sseEvents } from '../net/sse.js';
 import type { ModelSource } from './models.js';
 
@@ -128,9 +130,15 @@ export function appendTurn<K extends string, T>(turns: ({ role: string } & Recor
   else turns.push({ role, [key]: items } as { role: string } & Record<K, T[]>);
 }
 
-/** The JSON events of an SSE body, `[DONE]` and comments left out; throws if the body breaks. */
-export async function* sseJson(body: Parameters<typeof sseEvents>[0]): AsyncGenerator<{ event: string; data: Record<string, unknown> }> {
-  for await (const event of sseEvents(body)) {
+/**
+ * The JSON events of an SSE answer, decoded when compressed, `[DONE]` and comments left out;
+ * throws if the body breaks, or as soon as one event grows past `maxEventBytes`.
+ */
+export async function* sseJson(
+  response: IncomingMessage,
+  maxEventBytes: number,
+): AsyncGenerator<{ event: string; data: Record<string, unknown> }> {
+  for await (const event of sseEvents(boundedEventStream(response, maxEventBytes))) {
     if (event.data === '[DONE]' || event.data === '') continue;
     yield { event: event.event, data: JSON.parse(event.data) as Record<string, unknown> };
   }

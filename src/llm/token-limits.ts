@@ -7,10 +7,12 @@
 import type { LlmConfig } from '../config/schema.js';
 import type { ClientIdentity } from '../http/client-identity.js';
 import { toQuota, type Decision, type Limiter, type LimiterStore } from '../ratelimit/limiter.js';
+import { own } from './own.js';
 import type { ChatRequest } from './provider.js';
 import { countTokens } from './tokens.js';
 
-type TokenLimit = NonNullable<LlmConfig['providers'][string]['rate_limits']>['per_user'];
+/** A window of input tokens: a group's own, or a limit's default (which has the same keys). */
+type TokenQuota = NonNullable<LlmConfig['providers'][string]['rate_limits']>['per_user']['groups'][string];
 
 /** Whether any provider or model has token limits (then a store is needed). */
 export function hasTokenLimits(config: LlmConfig | undefined): boolean {
@@ -32,20 +34,22 @@ export class TokenLimits {
    * undefined when no limit applies (or there is no client to key it by).
    */
   async check(provider: string, model: string, client: ClientIdentity | undefined, request: ChatRequest): Promise<Decision | undefined> {
-    const providerConfig = this.config.providers[provider];
-    const limit = providerConfig?.models[model]?.rate_limits?.per_user ?? providerConfig?.rate_limits?.per_user;
+    const providerConfig = own(this.config.providers, provider);
+    const modelLimits = providerConfig && own(providerConfig.models, model)?.rate_limits;
+    const limit = modelLimits?.per_user ?? providerConfig?.rate_limits?.per_user;
     if (!limit || !client) return undefined;
-    const scope = providerConfig?.models[model]?.rate_limits ? `${provider}/${model}` : provider;
-    const group = client.group !== undefined && limit.groups[client.group] ? client.group : undefined;
+    const scope = modelLimits ? `${provider}/${model}` : provider;
+    // The group comes from the client (a header or a claim): only the limit's own groups count.
+    const groupQuota = client.group === undefined ? undefined : own(limit.groups, client.group);
     const tokens = await countTokens([request.messages, request['tools']]);
-    return this.limiter(scope, group, limit).consume(client.id, tokens);
+    return this.limiter(scope, groupQuota ? client.group : undefined, groupQuota ?? limit).consume(client.id, tokens);
   }
 
-  private limiter(scope: string, group: string | undefined, limit: TokenLimit): Limiter {
+  /** The limiter of `scope` for `group` (undefined: the default), made on first use with `quota`. */
+  private limiter(scope: string, group: string | undefined, quota: TokenQuota): Limiter {
     const name = `llm_tokens:${scope}:${group ?? '*'}`;
     let limiter = this.limiters.get(name);
     if (!limiter) {
-      const quota = group === undefined ? limit : (limit.groups[group] as TokenLimit['groups'][string]);
       limiter = this.store.limiter(name, toQuota({ limit: quota.input_token_limit, interval: quota.interval }));
       this.limiters.set(name, limiter);
     }

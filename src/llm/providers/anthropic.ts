@@ -6,7 +6,7 @@
  * back: text, tool calls, usage and stop reasons.
  */
 import type { LlmProviderConfig } from '../../config/schema.js';
-import { parseToolArguments, STOP_TO_FINISH } from '../anthropic-shape.js';
+import { finishOfStop, parseToolArguments } from '../anthropic-shape.js';
 import {
   appendTurn,
   chatCompletion,
@@ -103,7 +103,7 @@ export function fromAnthropic(message: Json): Json {
     model: message['model'],
     text,
     calls,
-    finish: STOP_TO_FINISH[String(message['stop_reason'])] ?? 'stop',
+    finish: finishOfStop(message['stop_reason']),
     usage: usageOf(message['usage'] as Json | undefined),
   });
 }
@@ -139,7 +139,7 @@ export async function* chunksFromAnthropic(events: SseJson): AsyncGenerator<Json
         yield chunk({ tool_calls: [{ index, function: { arguments: delta['partial_json'] } }] });
       }
     } else if (type === 'message_delta') {
-      const reason = STOP_TO_FINISH[String((data['delta'] as Json | undefined)?.['stop_reason'])] ?? 'stop';
+      const reason = finishOfStop((data['delta'] as Json | undefined)?.['stop_reason']);
       const usage = usageOf({ input_tokens: inputTokens, output_tokens: (data['usage'] as Json | undefined)?.['output_tokens'] });
       yield chunk({}, reason, { usage });
     }

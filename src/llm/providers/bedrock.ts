@@ -22,6 +22,7 @@ import type { LlmProviderConfig } from '../../config/schema.js';
 import { createPool, type Pool } from '../../net/http-client.js';
 import { parseToolArguments, STOP_TO_FINISH } from '../anthropic-shape.js';
 import { headersFor } from '../header-rules.js';
+import { own } from '../own.js';
 import {
   appendTurn,
   chatCompletion,
@@ -46,7 +47,7 @@ const FINISH: Readonly<Record<string, string>> = {
   guardrail_intervened: 'content_filter',
   content_filtered: 'content_filter',
 };
-const finishOf = (reason: unknown) => FINISH[String(reason)] ?? 'stop';
+const finishOf = (reason: unknown) => own(FINISH, String(reason)) ?? 'stop';
 
 const IMAGE_FORMATS: Readonly<Record<string, string>> = {
   'image/png': 'png',
@@ -60,7 +61,7 @@ const IMAGE_FORMATS: Readonly<Record<string, string>> = {
 const blocksOf = (content: unknown): ContentBlock[] =>
   contentParts(content).map((part): ContentBlock => {
     if (part.kind === 'text') return { text: part.text };
-    const format = part.inline && IMAGE_FORMATS[part.inline.mediaType.toLowerCase()];
+    const format = part.inline && own(IMAGE_FORMATS, part.inline.mediaType.toLowerCase());
     if (!format) throw new Error('Bedrock takes images as base64 data: URLs of PNG, JPEG, GIF or WebP');
     return { image: { format: format as 'png', source: { bytes: Buffer.from(part.inline!.base64, 'base64') } } };
   });

@@ -9,6 +9,7 @@
 import { randomBytes } from 'node:crypto';
 import type { LlmProviderConfig } from '../../config/schema.js';
 import { parseToolArguments } from '../anthropic-shape.js';
+import { own } from '../own.js';
 import {
   appendTurn,
   chatCompletion,
@@ -36,7 +37,8 @@ const FINISH: Readonly<Record<string, string>> = {
   OTHER: 'stop',
   MALFORMED_FUNCTION_CALL: 'stop',
 };
-const finishOf = (reason: unknown, calledTools: boolean) => (calledTools ? 'tool_calls' : (FINISH[String(reason)] ?? 'content_filter'));
+const finishOf = (reason: unknown, calledTools: boolean) =>
+  calledTools ? 'tool_calls' : (own(FINISH, String(reason)) ?? 'content_filter');
 
 /** What Google documents to send for a function call whose thought signature is not known. */
 export const NO_SIGNATURE = 'skip_thought_signature_validator';
@@ -55,7 +57,7 @@ const partsOf = (content: unknown): Part[] =>
     if (part.kind === 'text') return { text: part.text };
     if (part.inline) return { inlineData: { mimeType: part.inline.mediaType, data: part.inline.base64 } };
     const extension = /\.([a-z0-9]+)(?:[?#]|$)/i.exec(part.url)?.[1]?.toLowerCase() ?? '';
-    return { fileData: { mimeType: IMAGE_TYPES[extension] ?? 'image/jpeg', fileUri: part.url } };
+    return { fileData: { mimeType: own(IMAGE_TYPES, extension) ?? 'image/jpeg', fileUri: part.url } };
   });
 
 /** A tool's result as the object Gemini's `functionResponse.response` must be. */

@@ -1,17 +1,25 @@
 /**
  * What every HTTP provider shares: its base URL, a keep-alive pool, model discovery, and one
- * exchange (POST a request in the provider's own shape, read the answer as JSON or SSE, translate
- * it to the common shape). Each provider says how its API maps onto the common shape.
+ * exchange (POST a request in the provider's own shape, read the answer as JSON or SSE, decoded
+ * when compressed and bounded in size, translate it to the common shape). Each provider says how
+ * its API maps onto the common shape.
  */
 import type { IncomingMessage } from 'node:http';
 import type { LlmProviderConfig } from '../../config/schema.js';
-import { readText } from '../../net/body-limits.js';
+import { BodyTooLargeError, readText } from '../../net/body-limits.js';
 import { createPool, send, type Pool } from '../../net/http-client.js';
 import { headersFor } from '../header-rules.js';
 import { sseJson, type ChatOutcome, type ChatProvider, type ChatRequest } from '../provider.js';
 
 /** A models listing that takes longer fails (and the last good list stays). */
 export const DISCOVERY_TIMEOUT_MS = 10_000;
+/**
+ * The most nexus reads of one answer, or of one event of a streamed answer (decoded bytes), as
+ * MCP's default `max_result_size`: a provider, or a proxy before it, could send without end.
+ */
+export const MAX_ANSWER_BYTES = 32 * 1024 * 1024;
+/** The most of an error answer read for its message. */
+const MAX_ERROR_BYTES = 64 * 1024;
 
 type Json = Record<string, unknown>;
 export type SseJson = AsyncIterable<{ event: string; data: Json }>;
@@ -62,7 +70,7 @@ export abstract class HttpProvider implements ChatProvider {
   protected async getJson(path: string): Promise<Json> {
     const signal = AbortSignal.timeout(DISCOVERY_TIMEOUT_MS);
     const response = await send(this.pool, new URL(`${this.base}${path}`), { method: 'GET', headers: this.headers({}), signal });
-    const text = await readText(response);
+    const text = await readText(response, MAX_ANSWER_BYTES);
     if ((response.statusCode ?? 0) >= 400) throw new Error(`models API answered ${response.statusCode}`);
     return JSON.parse(text) as Json;
   }
@@ -83,9 +91,15 @@ export abstract class HttpProvider implements ChatProvider {
     if (body.kind === 'error') return body;
     const response = await this.post(path, body.value, incoming, signal);
     const status = response.statusCode ?? 502;
-    if (status >= 300) return errorOutcome(status, await readText(response).catch(() => ''), this.wire.openAiErrors);
-    if (stream) return { kind: 'stream', chunks: this.wire.chunks(sseJson(response)) };
-    const text = await readText(response);
+    if (status >= 300) return errorOutcome(status, await readText(response, MAX_ERROR_BYTES).catch(() => ''), this.wire.openAiErrors);
+    if (stream) return { kind: 'stream', chunks: this.wire.chunks(sseJson(response, MAX_ANSWER_BYTES)) };
+    let text: string;
+    try {
+      text = await readText(response, MAX_ANSWER_BYTES);
+    } catch (error) {
+      if (error instanceof BodyTooLargeError) return { kind: 'error', status: 502, message: `provider '${this.name}': ${error.message}` };
+      throw error;
+    }
     try {
       const answer = JSON.parse(text) as unknown;
       if (answer !== null && typeof answer === 'object' && !Array.isArray(answer))
