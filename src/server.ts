@@ -139,7 +139,9 @@ export async function startNexus(config: Config, options: NexusOptions): Promise
     },
   });
   const tokenLimits = store && config.llm && hasTokenLimits(config.llm) ? new TokenLimits(config.llm, store) : undefined;
-  const llm = config.llm?.enabled ? new LlmRouter(config.llm, logger, tokenLimits) : undefined;
+  const llm = config.llm?.enabled
+    ? new LlmRouter(config.llm, logger, tokenLimits, { maxJsonDepth: config.server.limits.max_json_depth, redactor })
+    : undefined;
   // Downstreams start connecting (and LLM providers are asked for their models) once the
   // listeners are up: a nexus that cannot bind starts nothing.
   let listening!: () => void;

@@ -38,15 +38,16 @@ const anthropic: ChatProtocol = {
     ),
 };
 
-export function mountAnthropic(app: Hono<AppEnv>, { path, catalog, tokenLimits, logger }: LlmRouteOptions): void {
+export function mountAnthropic(app: Hono<AppEnv>, { path, logger, ...dependencies }: LlmRouteOptions): void {
   const log = logger.child({ component: 'llm', protocol: 'anthropic' });
+  const { catalog } = dependencies;
   app.get(`${path}/v1/models`, (c) => {
     const data = catalog.list().map(({ id }) => ({ type: 'model', id, display_name: id, created_at: '1970-01-01T00:00:00Z' }));
     return c.json({ data, has_more: false, first_id: data[0]?.id ?? null, last_id: data[data.length - 1]?.id ?? null });
   });
-  app.post(`${path}/v1/messages`, (c) => handleChat(c, anthropic, { catalog, tokenLimits, log }));
+  app.post(`${path}/v1/messages`, (c) => handleChat(c, anthropic, { ...dependencies, log }));
   app.post(`${path}/v1/messages/count_tokens`, async (c) => {
-    const read = await readModelRequest(c, anthropic, catalog);
+    const read = await readModelRequest(c, anthropic, dependencies);
     if (read instanceof Response) return read;
     const { body } = read;
     return c.json({ input_tokens: await countTokens([body['system'], body['messages'], body['tools']]) });

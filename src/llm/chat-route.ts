@@ -8,7 +8,9 @@ import type { AppEnv } from '../http/app-env.js';
 import { readBody } from '../http/body.js';
 import type { Logger } from '../log.js';
 import type { ModelCatalog, ResolvedModel } from './models.js';
-import type { ChatOutcome, ChatProvider, ChatRequest } from './provider.js';
+import { nestedDeeperThan } from '../http/json-depth.js';
+import type { Redactor } from '../redact.js';
+import { PROVIDER_KEY_HEADER, type ChatOutcome, type ChatProvider, type ChatRequest } from './provider.js';
 import type { TokenLimits } from './token-limits.js';
 
 /** The largest request body accepted on the LLM routes. */
@@ -38,6 +40,10 @@ export interface ChatDependencies {
   catalog: ModelCatalog<ChatProvider>;
   tokenLimits: TokenLimits | undefined;
   log: Logger;
+  /** Bodies nesting deeper are refused (`server.limits.max_json_depth`). */
+  maxJsonDepth: number;
+  /** Replaces nexus's secrets in what providers say (their errors, a broken stream's reason). */
+  redactor: Redactor;
 }
 
 /** What is wrong with a request's messages, if anything: each must be an object with a role. */
@@ -51,12 +57,13 @@ function messagesProblem(messages: unknown): string | undefined {
 
 /**
  * The request's body and the model it names, or the error to answer: 415 unless JSON, 413 over
- * 32 MiB, 400 unless a JSON object naming a model, 404 for a model not offered.
+ * 32 MiB, 400 unless a JSON object naming a model (or when it nests too deep), 404 for a model
+ * not offered.
  */
 export async function readModelRequest(
   c: Context<AppEnv>,
   protocol: Pick<ChatProtocol, 'error'>,
-  catalog: ModelCatalog<ChatProvider>,
+  { catalog, maxJsonDepth }: Pick<ChatDependencies, 'catalog' | 'maxJsonDepth'>,
 ): Promise<{ body: Json; model: string; resolved: ResolvedModel<ChatProvider> } | Response> {
   if (!isJson(c.req.header('content-type'))) return protocol.error(c, 415, 'Content-Type must be application/json');
   const text = await readBody(c, MAX_LLM_BODY_BYTES);
@@ -68,6 +75,9 @@ export async function readModelRequest(
   } catch (error) {
     return protocol.error(c, 400, `the request body is not a JSON object: ${(error as Error).message}`);
   }
+  if (nestedDeeperThan(body, maxJsonDepth)) {
+    return protocol.error(c, 400, `the request body nests deeper than ${maxJsonDepth} levels (server.limits.max_json_depth)`);
+  }
   const model = body['model'];
   if (typeof model !== 'string' || model === '') return protocol.error(c, 400, '`model` must be a model name', 'invalid_model');
   const resolved = catalog.resolve(model);
@@ -75,12 +85,9 @@ export async function readModelRequest(
   return { body, model, resolved };
 }
 
-export async function handleChat(
-  c: Context<AppEnv>,
-  protocol: ChatProtocol,
-  { catalog, tokenLimits, log }: ChatDependencies,
-): Promise<Response> {
-  const read = await readModelRequest(c, protocol, catalog);
+export async function handleChat(c: Context<AppEnv>, protocol: ChatProtocol, dependencies: ChatDependencies): Promise<Response> {
+  const { tokenLimits, log } = dependencies;
+  const read = await readModelRequest(c, protocol, dependencies);
   if (read instanceof Response) return read;
   const { body, model, resolved } = read;
   const { provider, upstream } = resolved;
@@ -111,7 +118,7 @@ export async function handleChat(
     log.warn({ ...context, err: (error as Error).message }, 'provider unreachable');
     return protocol.error(c, 502, `provider '${provider.name}' could not be reached`);
   }
-  if (outcome.kind === 'error') return protocol.providerError(c, outcome);
+  if (outcome.kind === 'error') return protocol.providerError(c, redactorFor(c, dependencies).value(outcome));
   if (outcome.kind === 'completion') {
     try {
       return protocol.completion(c, outcome.body, model);
@@ -122,9 +129,16 @@ export async function handleChat(
     }
   }
   return protocol.stream(outcome.chunks, model, (error) => {
-    log.warn({ ...context, err: error.message }, 'provider stream broke');
-    return `the stream from provider '${provider.name}' broke: ${error.message}`;
+    const reason = redactorFor(c, dependencies).text(error.message);
+    log.warn({ ...context, err: reason }, 'provider stream broke');
+    return `the stream from provider '${provider.name}' broke: ${reason}`;
   });
+}
+
+/** nexus's secrets, and the provider key the client forwarded (its own, but kept out of the logs). */
+function redactorFor(c: Context<AppEnv>, { redactor }: ChatDependencies): Redactor {
+  const forwarded = c.req.header(PROVIDER_KEY_HEADER);
+  return forwarded === undefined ? redactor : redactor.with([forwarded]);
 }
 
 /** Server-sent events from `events`, with `end` after the last one and `broken` if they throw. */

@@ -6,10 +6,8 @@
 import type { Context, Hono } from 'hono';
 import type { AppEnv } from '../http/app-env.js';
 import type { Logger } from '../log.js';
-import { handleChat, relayedStatus, sseResponse, type ChatProtocol, type ErrorStatus } from './chat-route.js';
-import type { ModelCatalog } from './models.js';
-import type { ChatProvider, ChatRequest } from './provider.js';
-import type { TokenLimits } from './token-limits.js';
+import { handleChat, relayedStatus, sseResponse, type ChatDependencies, type ChatProtocol, type ErrorStatus } from './chat-route.js';
+import type { ChatRequest } from './provider.js';
 
 const ERROR_TYPES: Record<number, string> = {
   400: 'invalid_request_error',
@@ -41,17 +39,16 @@ const openAi: ChatProtocol = {
     ),
 };
 
-export interface LlmRouteOptions {
+export interface LlmRouteOptions extends Omit<ChatDependencies, 'log'> {
   path: string;
-  catalog: ModelCatalog<ChatProvider>;
-  tokenLimits: TokenLimits | undefined;
   logger: Logger;
 }
 
-export function mountOpenAi(app: Hono<AppEnv>, { path, catalog, tokenLimits, logger }: LlmRouteOptions): void {
+export function mountOpenAi(app: Hono<AppEnv>, { path, logger, ...dependencies }: LlmRouteOptions): void {
   const log = logger.child({ component: 'llm', protocol: 'openai' });
+  const { catalog } = dependencies;
   app.get(`${path}/v1/models`, (c) =>
     c.json({ object: 'list', data: catalog.list().map(({ id, provider }) => ({ id, object: 'model', created: 0, owned_by: provider })) }),
   );
-  app.post(`${path}/v1/chat/completions`, (c) => handleChat(c, openAi, { catalog, tokenLimits, log }));
+  app.post(`${path}/v1/chat/completions`, (c) => handleChat(c, openAi, { ...dependencies, log }));
 }

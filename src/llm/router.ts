@@ -11,7 +11,7 @@ import { BedrockProvider } from './providers/bedrock.js';
 import { GoogleProvider } from './providers/google.js';
 import { OpenAiProvider } from './providers/openai.js';
 import { mountAnthropic } from './anthropic-route.js';
-import { mountOpenAi } from './openai-route.js';
+import { mountOpenAi, type LlmRouteOptions } from './openai-route.js';
 
 function providerFor(name: string, config: LlmProviderConfig): ChatProvider {
   switch (config.type) {
@@ -35,6 +35,8 @@ export class LlmRouter {
     private readonly logger: Logger,
     /** Where token limits count, when any are configured. */
     private readonly tokenLimits: TokenLimits | undefined,
+    /** `server.limits.max_json_depth`, and what replaces nexus's secrets in what providers say. */
+    private readonly guards: Pick<LlmRouteOptions, 'maxJsonDepth' | 'redactor'>,
   ) {
     for (const [name, provider] of Object.entries(config.providers)) {
       this.providers.set(name, providerFor(name, provider));
@@ -49,7 +51,7 @@ export class LlmRouter {
 
   mount(app: Hono<AppEnv>): void {
     const { openai, anthropic } = this.config.protocols;
-    const options = { catalog: this.catalog, tokenLimits: this.tokenLimits, logger: this.logger };
+    const options = { catalog: this.catalog, tokenLimits: this.tokenLimits, logger: this.logger, ...this.guards };
     if (openai.enabled) mountOpenAi(app, { path: openai.path, ...options });
     if (anthropic.enabled) mountAnthropic(app, { path: anthropic.path, ...options });
   }

@@ -3,7 +3,7 @@ import type Anthropic from '@anthropic-ai/sdk';
 import type OpenAI from 'openai';
 import { parse } from 'smol-toml';
 import { parseConfig } from '../../src/config/load.js';
-import { silentLogger } from '../../src/log.js';
+import { silentLogger, type Logger } from '../../src/log.js';
 import { startNexus, type RunningNexus } from '../../src/server.js';
 import { ROOT, startOnOwnPort, type Spawned } from './processes.js';
 
@@ -34,9 +34,9 @@ export async function startVendorFixture(vendor: Vendor): Promise<VendorFixture>
   return { ...spawned, url: `${origin}${API_BASE[vendor]}`, last: () => debug('last'), requests: () => debug('requests') };
 }
 
-export async function nexusWith(toml: string, llmDiscoveryIntervalMs?: number): Promise<RunningNexus> {
+export async function nexusWith(toml: string, llmDiscoveryIntervalMs?: number, logger: Logger = silentLogger): Promise<RunningNexus> {
   const nexus = await startNexus(parseConfig(parse(toml), 'test.toml'), {
-    logger: silentLogger,
+    logger,
     listenAddress: { host: '127.0.0.1', port: 0 },
     llmDiscoveryIntervalMs,
   });
