@@ -53,6 +53,12 @@ async function run(options: CliOptions): Promise<void> {
     throw error;
   }
 
+  // A rejection nobody handled is a bug, but one of a single request's or connection's: the
+  // gateway serving everyone else stays up (Node would exit), and says so.
+  process.on('unhandledRejection', (reason) =>
+    logger.error({ err: reason instanceof Error ? reason.message : String(reason) }, 'unhandled promise rejection (a bug in nexus; please report it)'),
+  );
+
   let stopping = false;
   const stop = (signal: NodeJS.Signals) => {
     if (stopping) return;

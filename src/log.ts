@@ -21,5 +21,13 @@ export const silentLogger: Logger = pino({ level: 'silent' });
 /** `logger`, with `redactor`'s secrets replaced in every field it logs (its children's included). */
 export function redactingLogger(logger: Logger, redactor: Redactor): Logger {
   if (!redactor.active) return logger;
-  return logger.child({}, { formatters: { log: (fields) => redactor.value(fields) } });
+  const redacted = (fields: object) => {
+    try {
+      return redactor.value(fields);
+    } catch {
+      // A log line must never throw where it is written; this one loses its fields instead.
+      return { redaction_failed: true };
+    }
+  };
+  return logger.child({}, { formatters: { log: redacted } });
 }

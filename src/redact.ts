@@ -35,23 +35,17 @@ export class Redactor {
   /** Redacts nothing: for tests and configs without secrets. */
   static readonly none = new Redactor([]);
   private readonly secrets: readonly string[];
-  /** The secrets as they appear in text. */
-  private readonly inText: RegExp | undefined;
-  /** The secrets as they appear inside JSON strings (escaped). */
-  private readonly inJson: RegExp | undefined;
+  /** Every secret, longest first. */
+  private readonly pattern: RegExp | undefined;
 
   constructor(secrets: Iterable<string | undefined>) {
-    this.secrets = [
-      ...new Set([...secrets].filter((secret): secret is string => secret !== undefined && secret.length >= MIN_SECRET_LENGTH)),
-    ];
-    if (this.secrets.length === 0) return;
-    this.inText = alternation(this.secrets);
-    this.inJson = alternation(this.secrets.map((secret) => JSON.stringify(secret).slice(1, -1)));
+    this.secrets = [...new Set([...secrets].filter((secret): secret is string => secret !== undefined && secret.length >= MIN_SECRET_LENGTH))];
+    if (this.secrets.length > 0) this.pattern = alternation(this.secrets);
   }
 
   /** Whether there is anything to redact (when not, every method returns its input). */
   get active(): boolean {
-    return this.inText !== undefined;
+    return this.pattern !== undefined;
   }
 
   /** This redactor plus `more` secrets (a caller's own token, say). */
@@ -60,32 +54,66 @@ export class Redactor {
   }
 
   text(text: string): string {
-    return this.inText ? text.replace(this.inText, REDACTED) : text;
+    return this.pattern ? text.replace(this.pattern, REDACTED) : text;
   }
 
   /**
-   * `value` with every secret in its strings (and keys) replaced; the value itself, not a copy,
-   * when it holds none (the common case, checked without copying anything).
+   * `value` with every secret in its strings (and keys) replaced: the value itself, not a copy,
+   * when it holds none (the common case, checked without copying anything); else a copy, string by
+   * string. Walked without recursion either way: values from servers may nest deeper than the stack.
    */
   value<T>(value: T): T {
-    if (!this.inJson || !this.holdsSecret(value)) return value;
-    return JSON.parse(JSON.stringify(value).replace(this.inJson, REDACTED)) as T;
+    if (!this.pattern || !this.holdsSecret(value)) return value;
+    return this.copy(value) as T;
   }
 
-  /** Whether a string anywhere in `value` holds a secret; walked without recursion (values may nest deep). */
+  private has(text: string): boolean {
+    const pattern = this.pattern as RegExp;
+    pattern.lastIndex = 0;
+    return pattern.test(text);
+  }
+
   private holdsSecret(value: unknown): boolean {
-    const pattern = this.inText as RegExp;
     const pending: unknown[] = [value];
     while (pending.length > 0) {
       const node = pending.pop();
       if (typeof node === 'string') {
-        pattern.lastIndex = 0;
-        if (pattern.test(node)) return true;
+        if (this.has(node)) return true;
+      } else if (Array.isArray(node)) {
+        for (const child of node) pending.push(child);
       } else if (node !== null && typeof node === 'object') {
-        if (Array.isArray(node)) for (const child of node) pending.push(child);
-        else for (const [key, child] of Object.entries(node)) pending.push(key, child);
+        for (const key in node) {
+          if (this.has(key)) return true;
+          pending.push((node as Record<string, unknown>)[key]);
+        }
       }
     }
     return false;
+  }
+
+  /** A copy of `value` with secrets replaced in every string and key. */
+  private copy(value: unknown): unknown {
+    const copied = (node: unknown, pending: [source: object, target: Record<string, unknown>][]): unknown => {
+      if (typeof node === 'string') return this.text(node);
+      if (node === null || typeof node !== 'object') return node;
+      const target: Record<string, unknown> = Array.isArray(node) ? (new Array(node.length) as unknown as Record<string, unknown>) : {};
+      pending.push([node, target]);
+      return target;
+    };
+    const pending: [source: object, target: Record<string, unknown>][] = [];
+    const root = copied(value, pending);
+    while (pending.length > 0) {
+      const [source, target] = pending.pop() as [object, Record<string, unknown>];
+      for (const [key, child] of Object.entries(source)) {
+        // defineProperty: a key "__proto__" stays a key instead of setting the copy's prototype.
+        Object.defineProperty(target, Array.isArray(source) ? key : this.text(key), {
+          value: copied(child, pending),
+          enumerable: true,
+          writable: true,
+          configurable: true,
+        });
+      }
+    }
+    return root;
   }
 }

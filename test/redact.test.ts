@@ -20,10 +20,26 @@ describe('Redactor', () => {
     expect(dirty.list[1]).toEqual({ deep: 'is token-abcdef here' });
   });
 
+  it('never mistakes a JSON escape for a secret, and keeps every key a key', () => {
+    // "\n" + "token…" is not the secret "ntoken…", though JSON writes it "\\ntoken…".
+    const escapes = new Redactor(['ntoken-abcdef', 'rk_live_1234']);
+    const value = { text: 'x\ntoken-abcdef and ntoken-abcdef', tab: '\rk_live_1234 rk_live_1234', ['__proto__']: 'ntoken-abcdef' };
+    const redacted = escapes.value(JSON.parse(JSON.stringify(value)) as Record<string, unknown>);
+    expect(redacted['text']).toBe('x\ntoken-abcdef and [redacted]');
+    expect(redacted['tab']).toBe('\rk_live_1234 [redacted]');
+    expect(Object.keys(redacted)).toEqual(['text', 'tab', '__proto__']);
+    expect(JSON.stringify(redacted)).toContain('"__proto__":"[redacted]"');
+  });
+
   it('walks values nested deeper than the stack would allow', () => {
     let value: unknown = 'bottom';
     for (let i = 0; i < 100_000; i++) value = [value];
     expect(redactor.value(value)).toBe(value);
+    let secret: unknown = 'token-abcdef';
+    for (let i = 0; i < 100_000; i++) secret = { a: secret };
+    let copy = redactor.value(secret);
+    for (let i = 0; i < 100_000; i++) copy = (copy as { a: unknown }).a;
+    expect(copy).toBe('[redacted]');
   });
 
   it('adds secrets with `with`, and does nothing without any', () => {

@@ -128,7 +128,8 @@ async function withOddServer(
 }
 
 it('redacts configured secrets that servers echo back, in results, errors, lists and logs', async () => {
-  const TOKEN = 'odd-server-token-5e6f7a';
+  // Starting with "n": after a line feed, JSON writes the rest of it as "\\n…".
+  const TOKEN = 'nodd-server-token-5e6f7a';
   const HEADER_KEY = 'header-api-key-0a1b2c';
   const ENV_SECRET = 'stdio-env-secret-3d4e5f';
   const local = `
@@ -149,6 +150,7 @@ it('redacts configured secrets that servers echo back, in results, errors, lists
     expect(rejected).toContain('platform-team-name'); // only credentials are secrets
     const unauthorized = await run('odd__echo_auth_401');
     expect(unauthorized).toContain('the credentials Bearer [redacted] are not valid here');
+    expect(await run('odd__echo_auth_escaped')).toContain(`escaped\\n${TOKEN.slice(1)} then [redacted]`);
     const variable = await run('local__show_env', { name: 'SERVICE_API_TOKEN' });
     expect(variable).toContain('[redacted]');
     expect(await run('local__show_env', { name: 'SERVICE_REGION' })).toContain('eu-central-region');
