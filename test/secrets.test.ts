@@ -151,6 +151,10 @@ it('redacts configured secrets that servers echo back, in results, errors, lists
     const unauthorized = await run('odd__echo_auth_401');
     expect(unauthorized).toContain('the credentials Bearer [redacted] are not valid here');
     expect(await run('odd__echo_auth_escaped')).toContain(`escaped\\n${TOKEN.slice(1)} then [redacted]`);
+    const progress: string[] = [];
+    const onprogress = ({ message }: { message?: string }) => void progress.push(message ?? '');
+    await client.callTool({ name: 'execute', arguments: { name: 'odd__echo_auth_progress', arguments: {} } }, { onprogress });
+    expect(progress).toEqual(['as Bearer [redacted]']);
     const variable = await run('local__show_env', { name: 'SERVICE_API_TOKEN' });
     expect(variable).toContain('[redacted]');
     expect(await run('local__show_env', { name: 'SERVICE_REGION' })).toContain('eu-central-region');

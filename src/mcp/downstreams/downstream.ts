@@ -133,24 +133,36 @@ export class Downstream {
   }
 
   async callTool(params: CallToolRequestParams, options: RequestOptions): Promise<CallToolResult> {
-    const connection = this.live();
-    const { client, opened } = connection;
     // The raw request, not client.callTool(): a gateway passes results through unchanged
     // instead of validating them against the tool's output schema.
-    const call = opened.direct?.usable
-      ? opened.direct.request('tools/call', params, options)
-      : client.request({ method: 'tools/call', params }, options);
-    return this.watch(connection, call as Promise<CallToolResult>, options);
+    return this.run(options, ({ client, opened }, guarded) =>
+      opened.direct?.usable
+        ? (opened.direct.request('tools/call', params, guarded) as Promise<CallToolResult>)
+        : client.request({ method: 'tools/call', params }, guarded),
+    );
   }
 
   async getPrompt(params: GetPromptRequestParams, options: RequestOptions): Promise<GetPromptResult> {
-    const connection = this.live();
-    return this.watch(connection, connection.client.getPrompt(params, options), options);
+    return this.run(options, ({ client }, guarded) => client.getPrompt(params, guarded));
   }
 
   async readResource(params: ReadResourceRequestParams, options: RequestOptions): Promise<ReadResourceResult> {
+    return this.run(options, ({ client }, guarded) => client.readResource(params, { ...guarded, cacheMode: 'bypass' }));
+  }
+
+  /** One request on the live connection, its progress messages redacted too, its outcome watched. */
+  private run<T>(options: RequestOptions, request: (connection: Connection, options: RequestOptions) => Promise<T>): Promise<T> {
     const connection = this.live();
-    return this.watch(connection, connection.client.readResource(params, { ...options, cacheMode: 'bypass' }), options);
+    const { onprogress } = options;
+    const guarded: RequestOptions =
+      onprogress && this.redactor.active
+        ? {
+            ...options,
+            onprogress: (progress) =>
+              onprogress({ ...progress, ...(progress.message !== undefined && { message: this.redactor.text(progress.message) }) }),
+          }
+        : options;
+    return this.watch(connection, request(connection, guarded), options);
   }
 
   async close(): Promise<void> {
