@@ -3,15 +3,14 @@ import { readFileSync } from 'node:fs';
 import type { Server as HttpServer } from 'node:http';
 import { createServer as createHttpsServer, Server as HttpsServer } from 'node:https';
 import type { AddressInfo } from 'node:net';
-import type { Socket } from 'node:net';
-import { createAdaptorServer, type Http2Bindings, type HttpBindings } from '@hono/node-server';
+import { createAdaptorServer } from '@hono/node-server';
 import { createMcpHandler } from '@modelcontextprotocol/server';
 import { Hono, type MiddlewareHandler } from 'hono';
 import type { Config, LimitsConfig, ListenAddress } from './config/schema.js';
 import type { AppEnv } from './http/app-env.js';
 import { clientIdentification } from './http/client-identity.js';
 import { clientIp } from './http/client-ip.js';
-import { limitConnections, timeoutOptions, tooManyConnections, warnIfFewFiles } from './http/connections.js';
+import { limitConnections, timeoutOptions, warnIfFewFiles } from './http/connections.js';
 import { allowedOrigins, cors } from './http/cors.js';
 import { csrf } from './http/csrf.js';
 import { onAppError } from './http/errors.js';
@@ -273,14 +272,13 @@ function listenOn(
   limits: LimitsConfig,
   logger: Logger,
 ): Promise<HttpServer> {
-  let refused: (socket: Socket) => boolean = () => false;
-  const fetch = (request: Request, env: HttpBindings | Http2Bindings) =>
-    refused(env.incoming.socket as Socket) ? tooManyConnections() : app.fetch(request, env);
   const serverOptions = { ...timeoutOptions(limits), ...tls };
   const server = (
-    tls ? createAdaptorServer({ fetch, createServer: createHttpsServer, serverOptions }) : createAdaptorServer({ fetch, serverOptions })
+    tls
+      ? createAdaptorServer({ fetch: app.fetch, createServer: createHttpsServer, serverOptions })
+      : createAdaptorServer({ fetch: app.fetch, serverOptions })
   ) as HttpServer;
-  refused = limitConnections(server, limits, logger);
+  limitConnections(server, limits, logger);
   return new Promise((resolve, reject) => {
     server.once('error', (error: NodeJS.ErrnoException) => reject(listenFailure(address, error.code, source)));
     server.listen(address.port, address.host, () => resolve(server));

@@ -132,6 +132,7 @@ describe('values', () => {
       read_header_timeout: 10_000,
       read_timeout: 60_000,
       idle_timeout: 60_000,
+      send_timeout: 30_000,
       max_json_depth: 64,
     });
   });

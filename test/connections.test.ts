@@ -10,7 +10,7 @@ import { parse } from 'smol-toml';
 import { parseConfig } from '../src/config/load.js';
 import { startNexus } from '../src/server.js';
 import { capturedLogger } from './helpers/logs.js';
-import { startTestNexus } from './helpers/nexus.js';
+import { connectClient, startTestNexus } from './helpers/nexus.js';
 import { FIXTURE_SERVER } from './helpers/processes.js';
 
 const running: RunningNexus[] = [];
@@ -96,6 +96,41 @@ describe('slow clients', () => {
   });
 });
 
+describe('answers a client does not read', () => {
+  it('are dropped with the connection after send_timeout, freeing what they held', async () => {
+    const { port } = await nexusWith('send_timeout = "1s"', `[mcp.servers.fixture]\ncmd = ["node", "${FIXTURE_SERVER}", "stdio"]`);
+    const socket = await open(port);
+    const done = closed(socket);
+    socket.pause(); // read nothing for a while
+    const body = JSON.stringify({
+      jsonrpc: '2.0',
+      id: 1,
+      method: 'tools/call',
+      params: { name: 'execute', arguments: { name: 'fixture__big_answer', arguments: { bytes: 20_000_000 } } },
+    });
+    socket.write(
+      `POST /mcp HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\nAccept: application/json, text/event-stream\r\nContent-Length: ${body.length}\r\n\r\n${body}`,
+    );
+    await new Promise((resolve) => setTimeout(resolve, 4_000));
+    socket.resume();
+    // What the kernel buffered arrives, then the end: nexus dropped the rest of the answer.
+    const { received } = await done;
+    expect(received.length).toBeGreaterThan(0);
+    expect(received.length).toBeLessThan(20_000_000);
+  });
+
+  it('a slow call, with nothing to send yet, is not cut by send_timeout', async () => {
+    const { nexus } = await nexusWith('send_timeout = "500ms"', `[mcp.servers.fixture]\ncmd = ["node", "${FIXTURE_SERVER}", "stdio"]`);
+    const client = await connectClient(nexus);
+    try {
+      const result = await client.callTool({ name: 'execute', arguments: { name: 'fixture__wait_for_cancel', arguments: { ms: 1_500 } } });
+      expect(JSON.stringify(result)).toContain('waited');
+    } finally {
+      await client.close();
+    }
+  });
+});
+
 describe('connection limits', () => {
   it('one address gets max_connections_per_ip connections; one more is answered 503; other addresses are served', async () => {
     const { port } = await nexusWith('max_connections_per_ip = 3');
@@ -112,11 +147,22 @@ describe('connection limits', () => {
     expect(await health(port)).toBe(200);
   });
 
-  it('a refused connection that sends nothing is closed soon', async () => {
-    const { port } = await nexusWith('max_connections_per_ip = 1');
-    await open(port);
+  it('a refused connection is closed at once, so one address churning refusals cannot fill max_connections', async () => {
+    const { port } = await nexusWith('max_connections = 40\nmax_connections_per_ip = 10');
+    await Promise.all(Array.from({ length: 10 }, () => open(port)));
     const { ms } = await closed(await open(port));
-    expect(ms).toBeLessThan(4_000);
+    expect(ms).toBeLessThan(500);
+    // The same address reopens every refused connection at once, 30 at a time, while another asks for /health.
+    let churning = true;
+    const churn = async () => {
+      while (churning) await closed(await open(port)).catch(() => undefined);
+    };
+    const attackers = Array.from({ length: 30 }, churn);
+    const answers = [];
+    for (let i = 0; i < 20; i++) answers.push(await health(port, '127.0.0.2'));
+    churning = false;
+    await Promise.all(attackers);
+    expect(answers).toEqual(Array(20).fill(200));
   });
 
   it('past max_connections, new connections are closed at once, and a downstream still works', async () => {

@@ -3,7 +3,8 @@
  * HTTP and SSE) with a private CA, verification switched off, a wrong host name, and mutual TLS.
  */
 import { request as httpRequest } from 'node:http';
-import { createServer as createHttpsServer, type Server as HttpsServer } from 'node:https';
+import { Agent as HttpsAgent, createServer as createHttpsServer, request as httpsRequest, type Server as HttpsServer } from 'node:https';
+import { connect } from 'node:net';
 import { readFileSync } from 'node:fs';
 import { Client, StreamableHTTPClientTransport } from '@modelcontextprotocol/client';
 import { parse } from 'smol-toml';
@@ -93,6 +94,43 @@ describe('nexus serving HTTPS', () => {
     expect(error).toBeInstanceOf(StartupError);
     expect((error as StartupError).source).toBe('server.tls.certificate');
     expect((error as StartupError).message).toBe('cannot read /nonexistent/cert.pem (ENOENT)');
+  });
+});
+
+describe('connection limits over HTTPS', () => {
+  const tlsNexus = (limits: string) =>
+    nexusFor(`[server.tls]\ncertificate = "${certs.server.cert}"\nkey = "${certs.server.key}"\n[server.limits]\n${limits}`);
+
+  /** GET /health over TLS from `from`: the status, or the error's code. */
+  const health = (nexus: RunningNexus, from: string, agent: false | HttpsAgent = false) =>
+    new Promise<number | string>((resolve) => {
+      const { port } = new URL(nexus.url);
+      const options = { host: '127.0.0.1', port, path: '/health', localAddress: from, ca: readFileSync(certs.ca.cert), agent };
+      const req = httpsRequest(options, (res) => {
+        res.resume();
+        resolve(res.statusCode ?? 0);
+      });
+      req.once('error', (error: NodeJS.ErrnoException) => resolve(error.code ?? 'error'));
+      req.end();
+    });
+
+  it('refuses a connection over max_connections_per_ip before its handshake, and only that one', async () => {
+    const nexus = await tlsNexus('max_connections_per_ip = 2');
+    // Two connections held open (keep-alive) by one address.
+    const held = new HttpsAgent({ keepAlive: true, maxSockets: 2, ca: readFileSync(certs.ca.cert) });
+    expect(await Promise.all([health(nexus, '127.0.0.1', held), health(nexus, '127.0.0.1', held)])).toEqual([200, 200]);
+    expect(await health(nexus, '127.0.0.1')).toBe('ECONNRESET');
+    expect(await health(nexus, '127.0.0.2')).toBe(200);
+    held.destroy();
+  });
+
+  it('closes a connection that never starts its TLS handshake after read_header_timeout', async () => {
+    const nexus = await tlsNexus('read_header_timeout = "300ms"\nread_timeout = "5s"');
+    const socket = connect(Number(new URL(nexus.url).port), '127.0.0.1');
+    socket.on('error', () => undefined);
+    const started = performance.now();
+    await new Promise((resolve) => socket.once('close', resolve));
+    expect(performance.now() - started).toBeLessThan(2_000);
   });
 });
 

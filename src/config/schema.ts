@@ -296,6 +296,7 @@ const serverSection = z.strictObject({
       read_header_timeout: duration.default(10_000),
       read_timeout: duration.default(60_000),
       idle_timeout: duration.default(60_000),
+      send_timeout: duration.default(30_000),
       max_json_depth: positiveInt.default(64),
     })
     .refine((limits) => limits.read_header_timeout <= limits.read_timeout, {

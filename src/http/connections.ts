@@ -1,53 +1,57 @@
 /**
- * Connection hygiene for nexus's listeners (`[server.limits]`): slow clients are ended (headers
- * within `read_header_timeout`, a whole request, body included, within `read_timeout`; idle
- * keep-alive connections after `idle_timeout`), and connections are limited overall
- * (`max_connections`: more are closed as they arrive, before they cost anything) and per client
- * address (`max_connections_per_ip`: one more is answered 503 and closed), so that one client
- * cannot use up the process's file descriptors, which its downstreams need too.
+ * Connection hygiene for nexus's listeners (`[server.limits]`), so that one client cannot use up
+ * the process's memory or file descriptors, which its downstreams need too:
+ * - slow clients are ended: headers within `read_header_timeout` (the TLS handshake too), a whole
+ *   request, body included, within `read_timeout`; idle keep-alive connections after
+ *   `idle_timeout`; a client that stops reading an answer nexus is sending after `send_timeout`;
+ * - connections are limited overall (`max_connections`: more are closed as they arrive, before
+ *   they cost anything) and per client address (`max_connections_per_ip`: one more is answered
+ *   503 and closed at once, so refusals never hold a place of the overall limit).
  */
 import { readFileSync } from 'node:fs';
 import type { Server as HttpServer, ServerOptions } from 'node:http';
 import type { Socket } from 'node:net';
+import { Server as TlsServer } from 'node:tls';
 import type { LimitsConfig } from '../config/schema.js';
 import type { Logger } from '../log.js';
+import { ThrottledWarnings } from '../throttled-warnings.js';
 import { normalizeIp } from './client-ip.js';
 
-/** How long a connection over the per-address limit may take to send the request we refuse. */
-const REFUSED_GRACE_MS = 2_000;
-/** At most one warning about refused connections per this period. */
-const WARN_EVERY_MS = 60_000;
+/** How often connections are checked for answers their client stopped reading. */
+const SEND_CHECK_MS = 1_000;
 
-/** The timeouts of a listener, as Node's HTTP server takes them. */
-export function timeoutOptions(limits: LimitsConfig): ServerOptions {
+/** The answer a connection over the per-address limit gets, written straight to its socket. */
+const TOO_MANY_CONNECTIONS = (() => {
+  const body = JSON.stringify({ error: 'too_many_connections', error_description: 'too many connections from this address; close some and retry' });
+  return (
+    'HTTP/1.1 503 Service Unavailable\r\nContent-Type: application/json\r\nRetry-After: 1\r\nConnection: close\r\n' +
+    `Content-Length: ${Buffer.byteLength(body)}\r\n\r\n${body}`
+  );
+})();
+
+/** The timeouts of a listener, as Node's HTTP (and HTTPS) server takes them. */
+export function timeoutOptions(limits: LimitsConfig): ServerOptions & { handshakeTimeout: number } {
   return {
     headersTimeout: limits.read_header_timeout,
     requestTimeout: limits.read_timeout,
     keepAliveTimeout: limits.idle_timeout,
+    handshakeTimeout: limits.read_header_timeout,
     // Node checks the two read timeouts on this interval (30 s by default): keep it close to them.
     connectionsCheckingInterval: Math.max(50, Math.min(1_000, Math.floor(limits.read_header_timeout / 4))),
   };
 }
 
-/**
- * Limits `server`'s connections; returns whether a connection is over the per-address limit (its
- * request is then to be answered with `tooManyConnections()`).
- */
-export function limitConnections(server: HttpServer, limits: LimitsConfig, logger: Logger): (socket: Socket) => boolean {
+/** Limits `server`'s connections overall and per address, and ends those whose client stopped reading. */
+export function limitConnections(server: HttpServer, limits: LimitsConfig, logger: Logger): void {
   const perIp = new Map<string, number>();
-  const refused = new WeakSet<Socket>();
   const log = logger.child({ component: 'connections' });
-  let warnedAt = -Infinity;
-  const warn = (reason: string, fields: Record<string, unknown>) => {
-    if (performance.now() - warnedAt < WARN_EVERY_MS) return;
-    warnedAt = performance.now();
-    log.warn(fields, reason);
-  };
+  // One throttle each: a flood of one kind must not hide the other.
+  const overall = new ThrottledWarnings(log, 'connections over server.limits.max_connections', 1, 60_000);
+  const perAddress = new ThrottledWarnings(log, 'connections over server.limits.max_connections_per_ip', 1, 60_000);
+  const tls = server instanceof TlsServer;
 
   server.maxConnections = limits.max_connections;
-  server.on('drop', () =>
-    warn('connection limit reached: new connections are closed (server.limits.max_connections)', { max: limits.max_connections }),
-  );
+  server.on('drop', () => overall.warn({ max: limits.max_connections }, 'connection limit reached: new connections are closed'));
   server.prependListener('connection', (socket: Socket) => {
     const ip = normalizeIp(socket.remoteAddress ?? '');
     const count = (perIp.get(ip) ?? 0) + 1;
@@ -58,20 +62,43 @@ export function limitConnections(server: HttpServer, limits: LimitsConfig, logge
       else perIp.delete(ip);
     });
     if (count <= limits.max_connections_per_ip) return;
-    refused.add(socket);
-    setTimeout(() => socket.destroy(), REFUSED_GRACE_MS).unref();
-    warn('a client address reached its connection limit: more are refused (server.limits.max_connections_per_ip)', {
-      ip,
-      max: limits.max_connections_per_ip,
-    });
+    perAddress.warn({ ip, max: limits.max_connections_per_ip }, 'a client address reached its connection limit: more are refused');
+    // Before TLS there is no way to say why: the connection is just closed.
+    if (tls) socket.destroy();
+    else socket.end(TOO_MANY_CONNECTIONS, () => socket.destroy());
   });
-  return (socket) => refused.has(socket);
+  watchSending(server, limits.send_timeout);
 }
 
-/** The answer to a request on a connection over the per-address limit. */
-export function tooManyConnections(): Response {
-  const body = { error: 'too_many_connections', error_description: 'too many connections from this address; close some and retry' };
-  return Response.json(body, { status: 503, headers: { connection: 'close', 'retry-after': '1' } });
+/**
+ * Ends connections whose unsent answer has not moved for `timeoutMs`: a client that requests a
+ * large answer and never reads it would otherwise hold it in nexus's memory for good. Waiting for
+ * nexus (a long tool call) does not count: only an answer that is there and not taken.
+ */
+function watchSending(server: HttpServer, timeoutMs: number): void {
+  const stalled = new Map<Socket, { sent: number; since: number }>();
+  const sockets = new Set<Socket>();
+  server.on('connection', (socket: Socket) => {
+    sockets.add(socket);
+    socket.once('close', () => {
+      sockets.delete(socket);
+      stalled.delete(socket);
+    });
+  });
+  const timer = setInterval(() => {
+    const now = performance.now();
+    for (const socket of sockets) {
+      if (socket.writableLength === 0) {
+        stalled.delete(socket);
+        continue;
+      }
+      const seen = stalled.get(socket);
+      if (!seen || seen.sent !== socket.bytesWritten) stalled.set(socket, { sent: socket.bytesWritten, since: now });
+      else if (now - seen.since >= timeoutMs) socket.destroy();
+    }
+  }, Math.min(SEND_CHECK_MS, timeoutMs));
+  timer.unref();
+  server.once('close', () => clearInterval(timer));
 }
 
 /** File descriptors kept for everything but client connections: downstreams, logs, Redis. */
