@@ -60,6 +60,23 @@ describe('an HTTP error status for one call', () => {
     expect(nexus.registry.get('odd')?.state.status).toBe('ready');
   });
 
+  it.each([
+    ['reset', 'the connection of one request reset, as by a proxy'],
+    ['throttle_all', 'a proxy answering 429 to everything, the ping included, for a moment'],
+  ])('(%s: %s) keeps the session: a call in flight and the next ones are served', async (tool) => {
+    const odd = await oddServer();
+    const nexus = await nexusWith(`[mcp.servers.odd]\nurl = "${odd.url}"\nprotocol = "streamable-http"`);
+    const [attacker, victim] = await Promise.all([clientOf(nexus), clientOf(nexus)]);
+    const inFlight = execute(victim, 'odd__slow');
+    await new Promise((resolve) => setTimeout(resolve, 100));
+    expect(await execute(attacker, `odd__${tool}`)).toBeInstanceOf(ProtocolError);
+    expect(await inFlight).toBe('slow');
+    await new Promise((resolve) => setTimeout(resolve, 600));
+    expect(await execute(victim, 'odd__ok')).toBe('ok');
+    const counts = JSON.parse((await execute(victim, 'odd__counts')) as string) as { initializations: number };
+    expect(counts.initializations).toBe(1);
+  });
+
   it('(404, the session is gone) reconnects: the next call runs on a new session', async () => {
     const odd = await oddServer();
     const nexus = await nexusWith(`[mcp.servers.odd]\nurl = "${odd.url}"\nprotocol = "streamable-http"`);

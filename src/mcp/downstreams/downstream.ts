@@ -1,5 +1,5 @@
 /** One configured MCP server: its connection, its lists (tools, prompts, resources) and its state. */
-import { ProtocolError, SdkError, SdkErrorCode, SdkHttpError } from '@modelcontextprotocol/client';
+import { ProtocolError, SdkHttpError } from '@modelcontextprotocol/client';
 import { z } from 'zod';
 import type {
   CallToolRequestParams,
@@ -22,6 +22,7 @@ import { ThrottledWarnings } from '../../throttled-warnings.js';
 import { NEXUS_VERSION } from '../../version.js';
 import { BodyTooLargeError } from '../../net/body-limits.js';
 import { DownstreamClient } from './client.js';
+import { failureKind, pingShowsSessionGone } from './failures.js';
 import { tooLargeError } from './oversized.js';
 import { remoteTransport } from './remote-transport.js';
 import { stdioTransport, type OpenedTransport, type RemoteProtocol } from './transport.js';
@@ -198,8 +199,9 @@ export class Downstream {
       return this.redactor.value(await call);
     } catch (error) {
       if (connection === this.connection && !options.signal?.aborted) {
-        if (isConnectionLoss(error)) this.connectionLost(this.explain(error));
-        else if (error instanceof SdkHttpError) this.checkSession(connection, this.explain(error));
+        const kind = failureKind(error);
+        if (kind === 'lost') this.connectionLost(this.explain(error));
+        else if (kind === 'check') this.checkSession(connection, this.explain(error));
       }
       throw this.callError(error);
     }
@@ -233,9 +235,7 @@ export class Downstream {
       .then(
         () => undefined,
         (error: unknown) => {
-          // Any JSON-RPC answer, even an error, shows the session is alive.
-          if (!(error instanceof ProtocolError) && connection === this.connection)
-            this.connectionLost(`${reason}; then the session failed a ping`);
+          if (pingShowsSessionGone(error) && connection === this.connection) this.connectionLost(`${reason}; then the session failed a ping`);
         },
       )
       .finally(() => (connection.checking = undefined));
@@ -458,36 +458,6 @@ function usableTool(raw: unknown): Tool | undefined {
   if (schema === undefined) return { ...tool, inputSchema: { type: 'object' } } as Tool;
   if (schema === null || typeof schema !== 'object' || (schema as { type?: unknown }).type !== 'object') return undefined;
   return tool as Tool;
-}
-
-/** Network failures after which the server cannot be reached on this connection. */
-const NETWORK_FAILURES = new Set([
-  'ECONNREFUSED',
-  'ECONNRESET',
-  'ECONNABORTED',
-  'EPIPE',
-  'ENOTFOUND',
-  'EAI_AGAIN',
-  'EHOSTUNREACH',
-  'EHOSTDOWN',
-  'ENETUNREACH',
-  'ENETDOWN',
-  'ETIMEDOUT',
-]);
-
-/**
- * Whether a failed call means the connection itself is gone, so the server is reconnected for
- * everyone: the transport closed, the server cannot be reached, or it no longer knows our session
- * (HTTP 404). Anything else (a JSON-RPC error, a timeout, a cancellation, another HTTP status, an
- * answer over the size limit, a request that could not be serialised) is that call's failure only:
- * one caller must not be able to take a shared connection down.
- */
-export function isConnectionLoss(error: unknown): boolean {
-  if (error instanceof SdkHttpError) return error.status === 404;
-  if (error instanceof SdkError) return error.code === SdkErrorCode.ConnectionClosed || error.code === SdkErrorCode.NotConnected;
-  const { code, cause } = (error ?? {}) as { code?: unknown; cause?: { code?: unknown } };
-  const found = code ?? cause?.code;
-  return typeof found === 'string' && NETWORK_FAILURES.has(found);
 }
 
 /** Room for an error text in a log line or a client's error (a server may answer an error with a whole page). */
