@@ -56,7 +56,10 @@ async function run(options: CliOptions): Promise<void> {
   // A rejection nobody handled is a bug, but one of a single request's or connection's: the
   // gateway serving everyone else stays up (Node would exit), and says so.
   process.on('unhandledRejection', (reason) =>
-    logger.error({ err: reason instanceof Error ? reason.message : String(reason) }, 'unhandled promise rejection (a bug in nexus; please report it)'),
+    logger.error(
+      { err: reason instanceof Error ? reason.message : String(reason) },
+      'unhandled promise rejection (a bug in nexus; please report it)',
+    ),
   );
 
   let stopping = false;

@@ -39,7 +39,9 @@ export class Redactor {
   private readonly pattern: RegExp | undefined;
 
   constructor(secrets: Iterable<string | undefined>) {
-    this.secrets = [...new Set([...secrets].filter((secret): secret is string => secret !== undefined && secret.length >= MIN_SECRET_LENGTH))];
+    this.secrets = [
+      ...new Set([...secrets].filter((secret): secret is string => secret !== undefined && secret.length >= MIN_SECRET_LENGTH)),
+    ];
     if (this.secrets.length > 0) this.pattern = alternation(this.secrets);
   }
 

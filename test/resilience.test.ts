@@ -6,7 +6,10 @@
 import { randomUUID } from 'node:crypto';
 import { ProtocolError, type Client } from '@modelcontextprotocol/client';
 import { describe, expect, it } from 'vitest';
-import type { RunningNexus } from '../src/server.js';
+import { parse } from 'smol-toml';
+import { parseConfig } from '../src/config/load.js';
+import { silentLogger } from '../src/log.js';
+import { startNexus, type RunningNexus } from '../src/server.js';
 import { capturedLogger } from './helpers/logs.js';
 import { closedAfterEach, firstText } from './helpers/nexus.js';
 import { FIXTURE_SERVER, freePort, pidsWith, spawnNode, startFixtureHttp, waitForPort } from './helpers/processes.js';
@@ -160,6 +163,32 @@ describe('servers that misbehave', () => {
     expect(entries.length).toBeLessThanOrEqual(6);
     expect(logs.text().length).toBeLessThan(6_000);
     expect(entries.filter((entry) => entry.msg.includes(warning))).toHaveLength(5);
+  });
+
+  it('never holds up other requests while it reads a flood of stdout noise', async () => {
+    // 4 MB of one-character lines before the server even answers initialize: nexus listens meanwhile.
+    const config = parseConfig(
+      parse(
+        `[mcp.servers.noisy]\ncmd = ["node", "${FIXTURE_SERVER}", "stdio"]\nenv = { FIXTURE_STDOUT_GARBAGE = "x", FIXTURE_STDOUT_GARBAGE_TIMES = "2000000" }`,
+      ),
+      'test.toml',
+    );
+    const nexus = await startNexus(config, { logger: silentLogger, listenAddress: { host: '127.0.0.1', port: 0 }, startupGraceMs: 0 });
+    let worst = 0;
+    let flooding = true;
+    void nexus.ready.then(() => (flooding = false));
+    try {
+      while (flooding) {
+        const started = performance.now();
+        expect((await fetch(`${nexus.url}/health`)).status).toBe(200);
+        worst = Math.max(worst, performance.now() - started);
+        await new Promise((resolve) => setTimeout(resolve, 10));
+      }
+      expect(nexus.registry.get('noisy')?.state.status).toBe('ready');
+      expect(worst).toBeLessThan(250);
+    } finally {
+      await nexus.close();
+    }
   });
 
   it('says how many lines of stdout noise it did not log', async () => {

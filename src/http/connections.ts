@@ -22,7 +22,10 @@ const SEND_CHECK_MS = 1_000;
 
 /** The answer a connection over the per-address limit gets, written straight to its socket. */
 const TOO_MANY_CONNECTIONS = (() => {
-  const body = JSON.stringify({ error: 'too_many_connections', error_description: 'too many connections from this address; close some and retry' });
+  const body = JSON.stringify({
+    error: 'too_many_connections',
+    error_description: 'too many connections from this address; close some and retry',
+  });
   return (
     'HTTP/1.1 503 Service Unavailable\r\nContent-Type: application/json\r\nRetry-After: 1\r\nConnection: close\r\n' +
     `Content-Length: ${Buffer.byteLength(body)}\r\n\r\n${body}`
@@ -85,18 +88,21 @@ function watchSending(server: HttpServer, timeoutMs: number): void {
       stalled.delete(socket);
     });
   });
-  const timer = setInterval(() => {
-    const now = performance.now();
-    for (const socket of sockets) {
-      if (socket.writableLength === 0) {
-        stalled.delete(socket);
-        continue;
+  const timer = setInterval(
+    () => {
+      const now = performance.now();
+      for (const socket of sockets) {
+        if (socket.writableLength === 0) {
+          stalled.delete(socket);
+          continue;
+        }
+        const seen = stalled.get(socket);
+        if (!seen || seen.sent !== socket.bytesWritten) stalled.set(socket, { sent: socket.bytesWritten, since: now });
+        else if (now - seen.since >= timeoutMs) socket.destroy();
       }
-      const seen = stalled.get(socket);
-      if (!seen || seen.sent !== socket.bytesWritten) stalled.set(socket, { sent: socket.bytesWritten, since: now });
-      else if (now - seen.since >= timeoutMs) socket.destroy();
-    }
-  }, Math.min(SEND_CHECK_MS, timeoutMs));
+    },
+    Math.min(SEND_CHECK_MS, timeoutMs),
+  );
   timer.unref();
   server.once('close', () => clearInterval(timer));
 }

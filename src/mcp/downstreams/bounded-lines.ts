@@ -51,13 +51,19 @@ export class BoundedLines {
   private endLine(): Line {
     const line: Line = this.dropped
       ? { oversized: { head: this.dropped.head.toString('utf8'), tail: this.dropped.tail.toString('utf8'), bytes: this.bytes } }
-      : { text: Buffer.concat(this.parts).toString('utf8').replace(/\r$/, '') };
+      : {
+          text: withoutCr(
+            this.parts.length === 1 ? (this.parts[0] as Buffer).toString('utf8') : Buffer.concat(this.parts).toString('utf8'),
+          ),
+        };
     this.parts = [];
     this.bytes = 0;
     this.dropped = undefined;
     return line;
   }
 }
+
+const withoutCr = (text: string) => (text.endsWith('\r') ? text.slice(0, -1) : text);
 
 /** The last KEPT_BYTES of the bytes in `parts`, copied (so the chunks they came from can go). */
 function lastBytes(parts: Buffer[]): Buffer {

@@ -235,7 +235,8 @@ export class Downstream {
       .then(
         () => undefined,
         (error: unknown) => {
-          if (pingShowsSessionGone(error) && connection === this.connection) this.connectionLost(`${reason}; then the session failed a ping`);
+          if (pingShowsSessionGone(error) && connection === this.connection)
+            this.connectionLost(`${reason}; then the session failed a ping`);
         },
       )
       .finally(() => (connection.checking = undefined));

@@ -27,7 +27,8 @@ const networkCode = (error: unknown): string | undefined => {
  */
 export function failureKind(error: unknown): 'lost' | 'check' | 'call' {
   if (error instanceof SdkHttpError) return error.status === 404 ? 'lost' : 'check';
-  if (error instanceof SdkError) return error.code === SdkErrorCode.ConnectionClosed || error.code === SdkErrorCode.NotConnected ? 'lost' : 'call';
+  if (error instanceof SdkError)
+    return error.code === SdkErrorCode.ConnectionClosed || error.code === SdkErrorCode.NotConnected ? 'lost' : 'call';
   const code = networkCode(error);
   if (code !== undefined && UNREACHABLE.has(code)) return 'lost';
   return code !== undefined && BROKEN_EXCHANGE.has(code) ? 'check' : 'call';

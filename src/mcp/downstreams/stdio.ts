@@ -30,6 +30,7 @@ export interface StdioOptions {
 
 /** How much of a stray stdout line goes into the log. */
 const LOGGED_CHARS = 200;
+const JSON_OBJECT_START = /^\s*\{/;
 
 export class StdioTransport implements Transport {
   onclose?: () => void;
@@ -80,7 +81,14 @@ export class StdioTransport implements Transport {
     this.child = child;
     if (child.pid !== undefined) watchdog.add(child.pid, this.log);
     child.stdin?.on('error', (error) => this.log.debug({ err: error.message }, 'writing to the server failed'));
-    child.stdout?.on('data', (chunk: Buffer) => this.lines.push(chunk).forEach((line) => this.receive(line)));
+    const stdout = child.stdout;
+    stdout?.on('data', (chunk: Buffer) => {
+      // A flood of output must not hold the event loop: the next chunk waits for other work's turn
+      // (and the child, once the pipe is full, for us).
+      stdout.pause();
+      for (const line of this.lines.push(chunk)) this.receive(line);
+      setImmediate(() => stdout.resume());
+    });
     child.stdout?.on('error', (error) => this.log.debug({ err: error.message }, 'reading from the server failed'));
     // 'close', not 'exit': what the child wrote before exiting is still read. Then whatever is left
     // of its group is ended too.
@@ -140,10 +148,16 @@ export class StdioTransport implements Transport {
     if (this.closed) return;
     if ('oversized' in line) return this.oversized(line.oversized);
     if (line.text.trim() === '') return;
-    let message: JSONRPCMessage;
-    try {
-      message = parseJSONRPCMessage(JSON.parse(line.text));
-    } catch {
+    let message: JSONRPCMessage | undefined;
+    // Only an object can be a message: anything else is noise, told apart without the cost of a failed parse.
+    if (JSON_OBJECT_START.test(line.text)) {
+      try {
+        message = parseJSONRPCMessage(JSON.parse(line.text));
+      } catch {
+        // noise too, below
+      }
+    }
+    if (!message) {
       const text = redactUrls(line.text.length > LOGGED_CHARS ? `${line.text.slice(0, LOGGED_CHARS)}…` : line.text);
       return this.noise.warn(
         { line: text, chars: line.text.length },
