@@ -42,6 +42,23 @@ describe('a stdio server that dies', () => {
     expect((await pidsWith(marker)).length).toBe(1);
   });
 
+  it('is noticed as gone even when a helper it started keeps its stdout open', async () => {
+    const marker = `marker-${randomUUID()}`;
+    const keeper = `keeper-${randomUUID()}`;
+    const nexus = await nexusWith(
+      `[mcp.servers.fixture]\ncmd = ["node", "${FIXTURE_SERVER}", "stdio", "${marker}"]\nenv = { FIXTURE_STDOUT_KEEPER = "${keeper}" }`,
+    );
+    try {
+      await expect.poll(() => pidsWith(keeper)).toHaveLength(1);
+      const [pid] = await pidsWith(marker);
+      process.kill(pid as number, 'SIGKILL');
+      // Its stdout never closes (the keeper holds it): the exit alone must end the connection.
+      await expect.poll(() => status(nexus, 'fixture')?.status, { timeout: 3_000 }).toBe('restarting');
+    } finally {
+      for (const pid of await pidsWith(keeper)) process.kill(pid, 'SIGKILL');
+    }
+  });
+
   it('backs off when it crash-loops, logging one line per attempt', async () => {
     const logs = capturedLogger('info');
     const nexus = await nexusWith(`[mcp.servers.crasher]\ncmd = ["node", "-e", "process.exit(1)"]`, logs.logger);

@@ -30,15 +30,20 @@ export async function endProcessGroup(child: ChildProcess): Promise<void> {
   const { members, strays } = familyOf(pgid);
   child.stdin?.end();
   await within(exited, EOF_GRACE_MS);
-  for (const target of [-pgid, ...strays]) signal(target, 'SIGTERM');
+  // An empty group is never signalled: its id may belong to another process's group by now.
+  const group = groupRunning(pgid) ? [-pgid] : [];
+  for (const target of [...group, ...strays]) signal(target, 'SIGTERM');
   const deadline = Date.now() + KILL_GRACE_MS;
   while (Date.now() < deadline && [...members, ...strays].some(running)) await new Promise((resolve) => setTimeout(resolve, 25));
   // Looked up again: the group may have started processes since.
   const left = familyOf(pgid);
   const survivors = [...left.members, ...left.strays, ...strays].filter(running);
-  if (survivors.length > 0) for (const target of [-pgid, ...survivors]) signal(target, 'SIGKILL');
+  if (survivors.length > 0) for (const target of [...(groupRunning(pgid) ? [-pgid] : []), ...survivors]) signal(target, 'SIGKILL');
   await exited;
 }
+
+/** Whether process group `pgid` still has a running member. */
+export const groupRunning = (pgid: number): boolean => running(-pgid);
 
 /** Waits for `promise`, but no longer than `ms`. */
 async function within(promise: Promise<void>, ms: number): Promise<void> {

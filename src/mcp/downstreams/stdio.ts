@@ -17,7 +17,7 @@ import { redactUrls } from '../../redact.js';
 import { ThrottledWarnings } from '../../throttled-warnings.js';
 import { BoundedLines, type Line } from './bounded-lines.js';
 import { messageId, SentIds, tooLargeAnswer } from './oversized.js';
-import { endProcessGroup } from './process-tree.js';
+import { endProcessGroup, groupRunning } from './process-tree.js';
 import { watchdog } from './watchdog.js';
 
 export interface StdioOptions {
@@ -31,6 +31,8 @@ export interface StdioOptions {
 /** How much of a stray stdout line goes into the log. */
 const LOGGED_CHARS = 200;
 const JSON_OBJECT_START = /^\s*\{/;
+/** How long after the server exits its last output may take to be read, when its stdout stays open. */
+const EXIT_DRAIN_MS = 250;
 
 export class StdioTransport implements Transport {
   onclose?: () => void;
@@ -95,6 +97,18 @@ export class StdioTransport implements Transport {
     child.once('close', () => {
       this.ended();
       void this.close();
+    });
+    child.once('exit', () => {
+      // An empty group's id is free for the kernel to hand out again: the watchdog must forget it.
+      if (child.pid !== undefined && !groupRunning(child.pid)) watchdog.remove(child.pid);
+      // A helper the server started may hold its stdout open, and 'close' never come: the server
+      // is gone all the same once what it wrote has been read.
+      setTimeout(() => {
+        if (this.closed) return;
+        child.stdout?.destroy();
+        this.ended();
+        void this.close();
+      }, EXIT_DRAIN_MS).unref();
     });
     await new Promise((resolve, reject) => {
       child.once('spawn', resolve);
