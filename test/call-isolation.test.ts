@@ -139,6 +139,19 @@ describe('an answer over max_result_size', () => {
   });
 });
 
+describe('an answer nested past any real need', () => {
+  it('fails that call with a clear error; one within bounds is relayed', async () => {
+    const spawned = startedServer(await startOnOwnPort(`${ROOT}test/fixtures/odd-http-server.mjs`));
+    const nexus = await nexusWith(`[mcp.servers.odd]\nurl = "http://127.0.0.1:${spawned.port}/mcp"\nprotocol = "streamable-http"`);
+    const client = await clientOf(nexus);
+    expect(await execute(client, 'odd__deep_answer', { levels: 900 })).toBe('deep');
+    const error = await execute(client, 'odd__deep_answer', { levels: 5_000 });
+    expect(error).toBeInstanceOf(ProtocolError);
+    expect((error as ProtocolError).message).toBe("the answer of server 'odd' nests deeper than 1000 levels");
+    expect(await execute(client, 'odd__ok')).toBe('ok');
+  });
+});
+
 describe('a request nested deeper than max_json_depth', () => {
   /** `{"deep": [[[…"x"…]]]}` nested `levels` deep, as text: JSON.stringify could not make it. */
   const deepJson = (levels: number) => `{"deep":${'['.repeat(levels)}"x"${']'.repeat(levels)}}`;

@@ -13,7 +13,7 @@ import { authInfoFor, type CallContext } from '../mcp/gateway.js';
 import { callerKey, SESSION_HEADER } from '../session.js';
 import type { AppEnv } from './app-env.js';
 import { readBody } from './body.js';
-import { nestedDeeperThan } from './json-depth.js';
+import { nestedDeeperThan } from '../json-depth.js';
 import { answer, plainToolCall } from './plain-tool-call.js';
 
 /** The largest request body accepted, as the SDK's own handler does. */

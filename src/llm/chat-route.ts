@@ -8,7 +8,7 @@ import type { AppEnv } from '../http/app-env.js';
 import { readBody } from '../http/body.js';
 import type { Logger } from '../log.js';
 import type { ModelCatalog, ResolvedModel } from './models.js';
-import { nestedDeeperThan } from '../http/json-depth.js';
+import { nestedDeeperThan } from '../json-depth.js';
 import type { Redactor } from '../redact.js';
 import { PROVIDER_KEY_HEADER, type ChatOutcome, type ChatProvider, type ChatRequest } from './provider.js';
 import type { TokenLimits } from './token-limits.js';

@@ -20,6 +20,7 @@ import type { Logger } from '../../log.js';
 import { redactUrls, type Redactor } from '../../redact.js';
 import { ThrottledWarnings } from '../../throttled-warnings.js';
 import { NEXUS_VERSION } from '../../version.js';
+import { nestedDeeperThan } from '../../json-depth.js';
 import { BodyTooLargeError } from '../../net/body-limits.js';
 import { DownstreamClient } from './client.js';
 import { failureKind, pingShowsSessionGone } from './failures.js';
@@ -86,6 +87,9 @@ interface Connection {
   /** A ping under way to see whether the session survived an HTTP error status. */
   checking?: Promise<void>;
 }
+
+/** How deep an answer may nest: far beyond real data, well within what JSON.stringify can write. */
+const MAX_ANSWER_DEPTH = 1_000;
 
 /** How long the ping that checks a session after an HTTP error status may take. */
 const SESSION_CHECK_MS = 5_000;
@@ -195,8 +199,9 @@ export class Downstream {
    * "not initialized"): a ping on the session tells which.
    */
   private async watch<T>(connection: Connection, call: Promise<T>, options: RequestOptions): Promise<T> {
+    let result: T;
     try {
-      return this.redactor.value(await call);
+      result = await call;
     } catch (error) {
       if (connection === this.connection && !options.signal?.aborted) {
         const kind = failureKind(error);
@@ -205,6 +210,13 @@ export class Downstream {
       }
       throw this.callError(error);
     }
+    // Relayed, an answer is serialised again, recursively: one nested past any real need fails here, clearly.
+    if (nestedDeeperThan(result, MAX_ANSWER_DEPTH)) {
+      throw new ProtocolError(-32603, `the answer of server '${this.name}' nests deeper than ${MAX_ANSWER_DEPTH} levels`, {
+        server: this.name,
+      });
+    }
+    return this.redactor.value(result);
   }
 
   /** A failed call's error as the gateway relays it: a JSON-RPC error as the server gave it, or why the call failed. */
