@@ -6,19 +6,22 @@
 
 /** Whether `value` nests objects and arrays more than `max` levels deep (walked without recursion). */
 export function nestedDeeperThan(value: unknown, max: number): boolean {
-  const nodes: unknown[] = [value];
-  const depths: number[] = [1];
-  while (nodes.length > 0) {
-    const node = nodes.pop();
-    const depth = depths.pop() as number;
-    if (node === null || typeof node !== 'object') continue;
-    if (depth > max) return true;
-    for (const child of Array.isArray(node) ? node : Object.values(node)) {
-      if (child !== null && typeof child === 'object') {
-        nodes.push(child);
-        depths.push(depth + 1);
-      }
+  const nodes: object[] = [];
+  const depths: number[] = [];
+  const visit = (node: unknown, depth: number) => {
+    if (node !== null && typeof node === 'object') {
+      nodes.push(node);
+      depths.push(depth);
     }
+  };
+  visit(value, 1);
+  while (nodes.length > 0) {
+    const node = nodes.pop() as object;
+    const depth = depths.pop() as number;
+    if (depth > max) return true;
+    // for…in, not Object.values: no array the size of a huge object is made to walk it.
+    if (Array.isArray(node)) for (const child of node) visit(child, depth + 1);
+    else for (const key in node) visit((node as Record<string, unknown>)[key], depth + 1);
   }
   return false;
 }
