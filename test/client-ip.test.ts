@@ -1,6 +1,6 @@
 /** How the caller's IP is found: socket address, X-Real-IP, or X-Forwarded-For with trusted hops. */
 import { describe, expect, it } from 'vitest';
-import { resolveClientIp } from '../src/http/client-ip.js';
+import { addressKey, resolveClientIp } from '../src/http/client-ip.js';
 
 const headers = (values: Record<string, string>) => (name: string) => values[name];
 
@@ -46,5 +46,14 @@ describe('resolveClientIp', () => {
     expect(resolveClientIp('10.0.0.5', headers({ 'x-real-ip': '203.0.113.7:5123' }), trusted)).toBe('203.0.113.7');
     expect(resolveClientIp('10.0.0.5', headers({ 'x-forwarded-for': '1.1.1.1, [2001:db8::1]:443' }), trusted)).toBe('2001:db8::1');
     expect(resolveClientIp('10.0.0.5', headers({ 'x-forwarded-for': '::ffff:198.51.100.2' }), trusted)).toBe('198.51.100.2');
+  });
+
+  it('keys limits by IPv4 address and by IPv6 /64 network', () => {
+    expect(addressKey('203.0.113.7')).toBe('203.0.113.7');
+    expect(addressKey('2001:db8:1:2:aaaa::1')).toBe('2001:db8:1:2::/64');
+    expect(addressKey('2001:db8:1:2:ffff:ffff:ffff:ffff')).toBe('2001:db8:1:2::/64');
+    expect(addressKey('2001:0db8:0001:0002::')).toBe('2001:db8:1:2::/64');
+    expect(addressKey('::1')).toBe('0:0:0:0::/64');
+    expect(addressKey('fe80::1%eth0')).toBe('fe80:0:0:0::/64');
   });
 });

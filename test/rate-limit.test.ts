@@ -118,6 +118,14 @@ describe('HTTP limits in memory', () => {
     expect(await statuses(nexus, 2, { 'x-real-ip': '203.0.113.3' })).toEqual([200, 429]);
   });
 
+  it('counts IPv6 clients by their /64 network, so a new address is not a new budget', async () => {
+    const nexus = await perAddress('per_ip = { limit = 2, interval = "60s" }');
+    const outcomes = [];
+    for (let i = 1; i <= 4; i++) outcomes.push(...(await statuses(nexus, 1, { 'x-real-ip': `2001:db8:1:2::${i}` })));
+    expect(outcomes).toEqual([200, 200, 429, 429]);
+    expect(await statuses(nexus, 1, { 'x-real-ip': '2001:db8:1:3::1' })).toEqual([200]);
+  });
+
   it('counts junk in a trusted address header against the socket address, not as new clients', async () => {
     const nexus = await perAddress('per_ip = { limit = 2, interval = "60s" }');
     const outcomes = [];

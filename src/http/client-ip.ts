@@ -21,6 +21,23 @@ export function normalizeIp(address: string): string {
 }
 
 /**
+ * What limits per client address count by: an IPv4 address as it is, an IPv6 address by its /64
+ * network, since one user (one home, one server) is given a whole /64 and could otherwise take a
+ * new address, and a new budget, for every request.
+ */
+export function addressKey(ip: string): string {
+  if (isIP(ip) !== 6) return ip;
+  const [head = '', tail] = ip.replace(/%.*$/, '').split('::');
+  const left = head === '' ? [] : head.split(':');
+  const right = tail === undefined || tail === '' ? [] : tail.split(':');
+  const groups = tail === undefined ? left : [...left, ...Array<string>(8 - left.length - right.length).fill('0'), ...right];
+  return `${groups
+    .slice(0, 4)
+    .map((group) => Number.parseInt(group, 16).toString(16))
+    .join(':')}::/64`;
+}
+
+/**
  * A header's address, or undefined when it is not one: whatever a client sends there is checked
  * (a proxy may add a port, or brackets around IPv6), so junk never becomes a rate-limit key.
  */

@@ -6,6 +6,7 @@
 import type { MiddlewareHandler } from 'hono';
 import type { Decision, Limiter } from '../ratelimit/limiter.js';
 import type { AppEnv } from './app-env.js';
+import { addressKey } from './client-ip.js';
 
 export interface HttpLimiters {
   global?: Limiter;
@@ -34,7 +35,7 @@ async function decide({ global, perIp }: HttpLimiters, ip: string): Promise<Deci
 
 export function httpRateLimit(limiters: HttpLimiters): MiddlewareHandler<AppEnv> {
   return async (c, next) => {
-    const decision = tightest(await decide(limiters, c.get('clientIp')));
+    const decision = tightest(await decide(limiters, addressKey(c.get('clientIp'))));
     if (!decision) return next();
     const headers = {
       'RateLimit-Limit': String(decision.limit),
