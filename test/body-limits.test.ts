@@ -6,6 +6,7 @@ import { gzipSync } from 'node:zlib';
 import { afterEach, describe, expect, it } from 'vitest';
 import { eventData, messageId } from '../src/mcp/downstreams/oversized.js';
 import { BodyTooLargeError, readText, SseSizeGuard, type OversizedEvent } from '../src/net/body-limits.js';
+import { sseEvents } from '../src/net/sse.js';
 
 const servers: Server[] = [];
 afterEach(async () => {
@@ -25,10 +26,22 @@ async function answering(body: Buffer | string, headers: Record<string, string> 
 
 const fetchRaw = (url: string) => new Promise<IncomingMessage>((resolve, reject) => get(url, resolve).once('error', reject));
 
+/** `input` in pieces of `size` bytes, as a socket may deliver it. */
+function inPieces(input: string, size: number): Buffer[] {
+  const bytes = Buffer.from(input);
+  return Array.from({ length: Math.ceil(bytes.length / size) }, (_, i) => bytes.subarray(i * size, (i + 1) * size));
+}
+
+/** The events sseEvents reads from `input` under `maxEventBytes`, fed in pieces of `size` bytes. */
+async function limited(input: string, maxEventBytes: number, size = 7): Promise<string[]> {
+  const events: string[] = [];
+  for await (const event of sseEvents(Readable.from(inPieces(input, size)), undefined, maxEventBytes)) events.push(event.data);
+  return events;
+}
+
 /** Everything `input` comes out as after the guard, fed in pieces of `size` bytes. */
 async function guarded(input: string, maxEventBytes: number, onOversized: OversizedEvent, size = 7): Promise<string> {
-  const bytes = Buffer.from(input);
-  const pieces = Array.from({ length: Math.ceil(bytes.length / size) }, (_, i) => bytes.subarray(i * size, (i + 1) * size));
+  const pieces = inPieces(input, size);
   const out: Buffer[] = [];
   for await (const chunk of Readable.from(pieces).pipe(new SseSizeGuard(maxEventBytes, onOversized))) out.push(chunk as Buffer);
   return Buffer.concat(out).toString();
@@ -48,20 +61,28 @@ describe('readText', () => {
   });
 });
 
-describe('SseSizeGuard', () => {
+describe('events under a size limit', () => {
   const events = 'data: {"a":1}\n\nid: 2\r\ndata: {"b":2}\r\n\r\ndata: {"c":3}\r\r';
 
-  it('passes events within the limit through unchanged, whatever the line ends and chunking', async () => {
-    for (const size of [1, 3, 7, 1000]) expect(await guarded(events, 24, 'fail', size)).toBe(events);
-    // Bytes are counted exactly: the first event is 15 bytes, its blank line included.
-    expect(await guarded('data: {"a":1}\n\n', 15, 'fail')).toBe('data: {"a":1}\n\n');
-    await expect(guarded('data: {"a":1}\n\n', 14, 'fail')).rejects.toBeInstanceOf(BodyTooLargeError);
+  it('are read whatever the line ends and chunking, bytes counted exactly', async () => {
+    for (const size of [1, 3, 7, 1000]) expect(await limited(events, 24, size)).toEqual(['{"a":1}', '{"b":2}', '{"c":3}']);
+    // The first event is 15 bytes, its blank line included.
+    expect(await limited('data: {"a":1}\n\n', 15)).toEqual(['{"a":1}']);
+    await expect(limited('data: {"a":1}\n\n', 14)).rejects.toBeInstanceOf(BodyTooLargeError);
+    // Characters of several bytes, split between pieces, are read whole.
+    expect(await limited('data: 漢字かな\n\n', 100, 1)).toEqual(['漢字かな']);
   });
 
-  it('fails the stream at once on an event over the limit when asked to', async () => {
-    await expect(guarded('data: small\n\ndata: ' + 'x'.repeat(100) + '\n\n', 50, 'fail')).rejects.toBeInstanceOf(BodyTooLargeError);
-    // A line that never ends fails too, without waiting for its end.
-    await expect(guarded('data: ' + 'x'.repeat(100), 50, 'fail')).rejects.toThrow(BodyTooLargeError);
+  it('fail at once on an event over the limit, a line that never ends included', async () => {
+    await expect(limited('data: small\n\ndata: ' + 'x'.repeat(100) + '\n\n', 50)).rejects.toBeInstanceOf(BodyTooLargeError);
+    await expect(limited('data: ' + 'x'.repeat(100), 50)).rejects.toThrow(BodyTooLargeError);
+  });
+});
+
+describe('SseSizeGuard', () => {
+  it('passes events within the limit through unchanged', async () => {
+    const events = 'data: {"a":1}\n\nid: 2\r\ndata: {"b":2}\r\n\r\ndata: {"c":3}\r\r';
+    for (const size of [1, 3, 7, 1000]) expect(await guarded(events, 24, () => undefined, size)).toBe(events);
   });
 
   it('replaces an oversized event, handing over its first and last bytes, and goes on', async () => {

@@ -4,7 +4,7 @@
  * with another API translate to and from it).
  */
 import type { IncomingMessage } from 'node:http';
-import { boundedEventStream } from '../net/body-limits.js';
+import { decodedBody } from '../net/body-limits.js';
 import { sseEvents } from '../net/sse.js';
 import type { ModelSource } from './models.js';
 
@@ -138,7 +138,7 @@ export async function* sseJson(
   response: IncomingMessage,
   maxEventBytes: number,
 ): AsyncGenerator<{ event: string; data: Record<string, unknown> }> {
-  for await (const event of sseEvents(boundedEventStream(response, maxEventBytes))) {
+  for await (const event of sseEvents(decodedBody(response), undefined, maxEventBytes)) {
     if (event.data === '[DONE]' || event.data === '') continue;
     yield { event: event.event, data: JSON.parse(event.data) as Record<string, unknown> };
   }

@@ -50,17 +50,34 @@ export function decodedBody(response: IncomingMessage): Readable {
 
 /** The whole body as text; throws BodyTooLargeError (and drops the connection) past `maxBytes`. */
 export async function readText(response: IncomingMessage, maxBytes = Number.POSITIVE_INFINITY): Promise<string> {
+  refuseDeclaredOverLimit(response, maxBytes);
+  // Read straight from the response when it is not compressed: no stream in between on the hot path.
+  const body = response.headers['content-encoding'] === undefined ? response : decodedBody(response);
   const chunks: Buffer[] = [];
-  for await (const chunk of boundedBody(response, maxBytes)) chunks.push(chunk as Buffer);
-  return Buffer.concat(chunks).toString('utf8');
+  let size = 0;
+  for await (const chunk of body) {
+    size += (chunk as Buffer).length;
+    if (size > maxBytes) {
+      body.destroy();
+      response.destroy();
+      throw new BodyTooLargeError(maxBytes);
+    }
+    chunks.push(chunk as Buffer);
+  }
+  return (chunks.length === 1 ? (chunks[0] as Buffer) : Buffer.concat(chunks)).toString('utf8');
 }
 
-/** A body, decoded, that fails with BodyTooLargeError (dropping the connection) past `maxBytes`. */
-export function boundedBody(response: IncomingMessage, maxBytes: number): Readable {
+/** Throws BodyTooLargeError (dropping the connection) when the server declares a body over `maxBytes`. */
+function refuseDeclaredOverLimit(response: IncomingMessage, maxBytes: number): void {
   if (response.headers['content-encoding'] === undefined && Number(response.headers['content-length']) > maxBytes) {
     response.destroy();
     throw new BodyTooLargeError(maxBytes);
   }
+}
+
+/** A body, decoded, that fails with BodyTooLargeError (dropping the connection) past `maxBytes`. */
+export function boundedBody(response: IncomingMessage, maxBytes: number): Readable {
+  refuseDeclaredOverLimit(response, maxBytes);
   return limitBytes(decodedBody(response), maxBytes);
 }
 
@@ -77,19 +94,11 @@ export function limitBytes(body: Readable, maxBytes: number): Readable {
 }
 
 /**
- * An event-stream body, decoded, that fails with BodyTooLargeError when one event (a line that
- * never ends included) grows past `maxEventBytes`; a long stream of small events is fine.
+ * What to do with an event over the limit, once it has ended: put another event in its place (or
+ * none). `head` and `tail` are the event's first and last bytes (up to 512 each), where a JSON-RPC
+ * message keeps its id.
  */
-export function boundedEventStream(response: IncomingMessage, maxEventBytes: number): Readable {
-  return pipeline(decodedBody(response), new SseSizeGuard(maxEventBytes, 'fail'), () => undefined);
-}
-
-/**
- * What to do with an event over the limit: fail the stream at once (`'fail'`), or, once the event
- * has ended, put another event in its place (or none). `head` and `tail` are the event's first and
- * last bytes (up to 512 each), where a JSON-RPC message keeps its id.
- */
-export type OversizedEvent = 'fail' | ((head: Buffer, tail: Buffer) => Buffer | undefined);
+export type OversizedEvent = (head: Buffer, tail: Buffer) => Buffer | undefined;
 
 const LF = 0x0a;
 const CR = 0x0d;
@@ -97,83 +106,25 @@ const KEPT_BYTES = 512;
 const BLANK_LINE = Buffer.from('\n\n');
 
 /**
- * Passes an event stream through while counting the bytes of each event (up to the blank line
- * that ends it, any of CRLF, LF or CR ending lines). The bytes of an event over the limit are
- * dropped as they come, so memory stays bounded however long the event goes on; what was passed on
- * before is ended with a blank line (a reader then sees an event it cannot parse and skips it).
+ * Where the events of an event stream end, chunk by chunk: at a blank line, lines ending in CRLF,
+ * LF or CR. Nothing is held: only whether the last bytes seen ended a line.
  */
-export class SseSizeGuard extends Transform {
-  private eventBytes = 0;
-  private discarding = false;
-  private head: Buffer[] = [];
-  private headBytes = 0;
-  private tail = Buffer.alloc(0);
+export class EventBoundaries {
   /** The last byte ended a line: another line end makes a blank line. */
   private lineEnded = false;
   /** The last byte was a CR: an LF right after it belongs to the same line end. */
   private afterCr = false;
 
-  constructor(
-    private readonly maxEventBytes: number,
-    private readonly onOversized: OversizedEvent,
-  ) {
-    super();
-  }
-
-  override _transform(chunk: Buffer, _encoding: BufferEncoding, done: TransformCallback): void {
-    try {
-      let from = 0;
-      const eol = new LineEnds(chunk);
-      while (from < chunk.length) {
-        const boundary = this.eventEnd(chunk, from, eol);
-        this.pass(chunk.subarray(from, boundary === -1 ? chunk.length : boundary));
-        if (boundary === -1) break;
-        this.endEvent();
-        from = boundary;
-      }
-      done();
-    } catch (error) {
-      done(error as Error);
+  /** Hands `part` each piece of `chunk` that belongs to one event, with whether the piece ends it. */
+  split(chunk: Buffer, part: (bytes: Buffer, ended: boolean) => void): void {
+    let from = 0;
+    const eol = new LineEnds(chunk);
+    while (from < chunk.length) {
+      const boundary = this.eventEnd(chunk, from, eol);
+      part(chunk.subarray(from, boundary === -1 ? chunk.length : boundary), boundary !== -1);
+      if (boundary === -1) break;
+      from = boundary;
     }
-  }
-
-  override _flush(done: TransformCallback): void {
-    if (this.discarding) this.endEvent();
-    done();
-  }
-
-  /** The part of the current event in this chunk: passed on while the event is within the limit. */
-  private pass(part: Buffer): void {
-    if (part.length === 0) return;
-    this.eventBytes += part.length;
-    if (!this.discarding && this.eventBytes > this.maxEventBytes) {
-      if (this.onOversized === 'fail') throw new BodyTooLargeError(this.maxEventBytes);
-      this.discarding = true;
-    }
-    if (this.discarding) {
-      this.tail =
-        part.length >= KEPT_BYTES ? Buffer.from(part.subarray(-KEPT_BYTES)) : Buffer.concat([this.tail, part]).subarray(-KEPT_BYTES);
-      return;
-    }
-    if (this.headBytes < KEPT_BYTES) {
-      const kept = Buffer.from(part.subarray(0, KEPT_BYTES - this.headBytes));
-      this.head.push(kept);
-      this.headBytes += kept.length;
-    }
-    this.push(part);
-  }
-
-  private endEvent(): void {
-    if (this.discarding && this.onOversized !== 'fail') {
-      const replacement = this.onOversized(Buffer.concat(this.head), this.tail);
-      this.push(BLANK_LINE);
-      if (replacement) this.push(replacement);
-    }
-    this.eventBytes = 0;
-    this.discarding = false;
-    this.head = [];
-    this.headBytes = 0;
-    this.tail = Buffer.alloc(0);
   }
 
   /** Where the current event ends in `chunk` (just after its blank line), or -1 if not in this chunk. */
@@ -202,6 +153,92 @@ export class SseSizeGuard extends Transform {
       this.lineEnded = true;
     }
     return -1;
+  }
+}
+
+/** Throws BodyTooLargeError as soon as an event of a stream (a line that never ends included) grows past a limit. */
+export class EventLimit {
+  private readonly boundaries = new EventBoundaries();
+  private bytes = 0;
+
+  constructor(private readonly maxEventBytes: number) {}
+
+  check(chunk: Buffer): void {
+    this.boundaries.split(chunk, (part, ended) => {
+      this.bytes += part.length;
+      if (this.bytes > this.maxEventBytes) throw new BodyTooLargeError(this.maxEventBytes);
+      if (ended) this.bytes = 0;
+    });
+  }
+}
+
+/**
+ * Passes an event stream through while counting the bytes of each event. The bytes of an event
+ * over the limit are dropped as they come, so memory stays bounded however long the event goes on;
+ * what was passed on before is ended with a blank line (a reader then sees an event it cannot parse
+ * and skips it), and `onOversized` says what takes the event's place.
+ */
+export class SseSizeGuard extends Transform {
+  private readonly boundaries = new EventBoundaries();
+  private eventBytes = 0;
+  private discarding = false;
+  private head: Buffer[] = [];
+  private headBytes = 0;
+  private tail = Buffer.alloc(0);
+
+  constructor(
+    private readonly maxEventBytes: number,
+    private readonly onOversized: OversizedEvent,
+  ) {
+    super();
+  }
+
+  override _transform(chunk: Buffer, _encoding: BufferEncoding, done: TransformCallback): void {
+    try {
+      this.boundaries.split(chunk, (part, ended) => {
+        this.pass(part);
+        if (ended) this.endEvent();
+      });
+      done();
+    } catch (error) {
+      done(error as Error);
+    }
+  }
+
+  override _flush(done: TransformCallback): void {
+    if (this.discarding) this.endEvent();
+    done();
+  }
+
+  /** The part of the current event in this chunk: passed on while the event is within the limit. */
+  private pass(part: Buffer): void {
+    if (part.length === 0) return;
+    this.eventBytes += part.length;
+    if (this.eventBytes > this.maxEventBytes) this.discarding = true;
+    if (this.discarding) {
+      this.tail =
+        part.length >= KEPT_BYTES ? Buffer.from(part.subarray(-KEPT_BYTES)) : Buffer.concat([this.tail, part]).subarray(-KEPT_BYTES);
+      return;
+    }
+    if (this.headBytes < KEPT_BYTES) {
+      const kept = Buffer.from(part.subarray(0, KEPT_BYTES - this.headBytes));
+      this.head.push(kept);
+      this.headBytes += kept.length;
+    }
+    this.push(part);
+  }
+
+  private endEvent(): void {
+    if (this.discarding) {
+      const replacement = this.onOversized(Buffer.concat(this.head), this.tail);
+      this.push(BLANK_LINE);
+      if (replacement) this.push(replacement);
+    }
+    this.eventBytes = 0;
+    this.discarding = false;
+    this.head = [];
+    this.headBytes = 0;
+    this.tail = Buffer.alloc(0);
   }
 }
 

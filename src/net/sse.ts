@@ -3,6 +3,8 @@
  * arrives, get whole events. Linear in the input: each chunk is scanned once, and a line that
  * spans chunks is joined once, when it ends.
  */
+import { StringDecoder } from 'node:string_decoder';
+import { EventLimit } from './body-limits.js';
 
 export interface SseEvent {
   /** `message` when the stream named none. */
@@ -82,11 +84,22 @@ function nextLineEnd(text: string, from: number): number {
   return LINE_END.exec(text)?.index ?? -1;
 }
 
-/** Every event of a text/event-stream body, in order, read through `parser` (whose id and retry hint stay readable). */
+/**
+ * Every event of a text/event-stream body, in order, read through `parser` (whose id and retry hint
+ * stay readable); BodyTooLargeError as soon as one event grows past `maxEventBytes`.
+ */
 export async function* sseEvents(
-  body: AsyncIterable<unknown> & { setEncoding(encoding: BufferEncoding): unknown },
+  body: AsyncIterable<unknown>,
   parser = new SseParser(),
+  maxEventBytes = Number.POSITIVE_INFINITY,
 ): AsyncGenerator<SseEvent> {
-  body.setEncoding('utf8');
-  for await (const chunk of body) yield* parser.feed(chunk as string);
+  // Counted on the bytes as they come, not a stream in between: this is the hot path's reader.
+  const limit = Number.isFinite(maxEventBytes) ? new EventLimit(maxEventBytes) : undefined;
+  const text = new StringDecoder('utf8');
+  for await (const chunk of body) {
+    limit?.check(chunk as Buffer);
+    yield* parser.feed(text.write(chunk as Buffer));
+  }
+  const rest = text.end();
+  if (rest) yield* parser.feed(rest);
 }

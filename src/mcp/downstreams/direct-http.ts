@@ -21,7 +21,7 @@ import {
 import type { RequestOptions, StreamableHTTPClientTransport } from '@modelcontextprotocol/client';
 import type { IncomingMessage } from 'node:http';
 import type { Readable } from 'node:stream';
-import { boundedEventStream, readText } from '../../net/body-limits.js';
+import { decodedBody, readText } from '../../net/body-limits.js';
 import { send, type Pool } from '../../net/http-client.js';
 import { SseParser, sseEvents } from '../../net/sse.js';
 
@@ -195,7 +195,7 @@ export class DirectHttp {
         response.resume();
         throw new SdkError(SdkErrorCode.ClientHttpUnexpectedContent, `Unexpected content type: ${type}`, { contentType: type });
       }
-      const { lastEventId, retryMs } = await readEvents(boundedEventStream(response, this.maxResultBytes), onMessage);
+      const { lastEventId, retryMs } = await readEvents(decodedBody(response), onMessage, this.maxResultBytes);
       // As the SDK: resume for as long as the server keeps the stream resumable and answers the GET.
       if (answered() || lastEventId === undefined) return;
       if (!(await sleep(Math.min(retryMs ?? DEFAULT_RESUME_DELAY_MS, MAX_RESUME_DELAY_MS), signal))) return;
@@ -240,9 +240,10 @@ export class DirectHttp {
 async function readEvents(
   body: Readable,
   onMessage: (message: Incoming) => void,
+  maxEventBytes: number,
 ): Promise<{ lastEventId: string | undefined; retryMs: number | undefined }> {
   const parser = new SseParser();
-  for await (const event of sseEvents(body, parser)) {
+  for await (const event of sseEvents(body, parser, maxEventBytes)) {
     if (event.event !== 'message') continue;
     // Like the SDK transport, a message that is not JSON is skipped, not fatal to the call.
     let message: Incoming;
