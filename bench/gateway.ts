@@ -4,8 +4,9 @@
  * 1. `echo` through the same SDK client: direct to server-everything over streamable HTTP,
  *    through nexus to it (HTTP) and to a stdio server-everything, through mcp-proxy (a popular
  *    stdio-to-HTTP bridge) to stdio server-everything, and our minimal stateless JSON fixture
- *    direct, through nexus and through a bare 50-line proxy (bench/bare-proxy.mjs: the floor for
- *    one more hop). p50/p99 at concurrency 1, throughput at 16 and 64. nexus and the proxies run
+ *    direct, through nexus (also through a nexus with a secret configured, which checks every
+ *    answer for it) and through a bare 50-line proxy (bench/bare-proxy.mjs: the floor for one
+ *    more hop). p50/p99 at concurrency 1, throughput at 16 and 64. nexus and the proxies run
  *    as their own processes, as users run them.
  * 2. Time to ready with 1 and with 20 stdio servers, with the CPU nexus and the servers spent.
  * 3. `search` end to end through a nexus process holding 1k and 10k tools, beside `ping` through
@@ -130,6 +131,12 @@ async function echoTable(): Promise<void> {
     url = "${fixture.url}"
     protocol = "streamable-http"
   `);
+  // The minimal server alone behind two more nexus processes, alike but for a secret in one: it
+  // checks every answer for it (redaction on). Compared with each other, not with the nexus above,
+  // as a process of its own measures differently from one serving three servers.
+  const alone = (extra = '') => nexusProcess(`[mcp.servers.mini]\nurl = "${fixture.url}"\nprotocol = "streamable-http"\n${extra}`);
+  const plain = await alone();
+  const redacting = await alone('auth.token = "bench-secret-token-0123456789"');
   const targets: Target[] = [
     { label: 'everything HTTP, direct', baseline: 'everything HTTP, direct', url: everything.url, tool: 'echo' },
     { label: 'everything HTTP, via nexus', baseline: 'everything HTTP, direct', url: `${nexus.url}/mcp`, tool: 'http__echo' },
@@ -142,6 +149,13 @@ async function echoTable(): Promise<void> {
     },
     { label: 'minimal fixture, direct', baseline: 'minimal fixture, direct', url: fixture.url, tool: 'echo' },
     { label: 'minimal fixture, via nexus', baseline: 'minimal fixture, direct', url: `${nexus.url}/mcp`, tool: 'mini__echo' },
+    { label: 'minimal fixture, nexus alone', baseline: 'minimal fixture, direct', url: `${plain.url}/mcp`, tool: 'mini__echo' },
+    {
+      label: 'minimal fixture, nexus alone, redacting',
+      baseline: 'minimal fixture, nexus alone',
+      url: `${redacting.url}/mcp`,
+      tool: 'mini__echo',
+    },
     {
       label: 'minimal fixture, via bare proxy',
       baseline: 'minimal fixture, direct',
@@ -168,7 +182,7 @@ async function echoTable(): Promise<void> {
   console.log('throughput (calls/s) at concurrency 16 and 64');
   console.log(`ratios are to the row named in "vs"\n`);
   console.log(
-    `${'path'.padEnd(34)}${'p50 ms'.padStart(9)}${'p99 ms'.padStart(9)}${'c16/s'.padStart(8)}${'c64/s'.padStart(8)}   vs (p50 ratio, +ms; c16 ratio)`,
+    `${'path'.padEnd(40)}${'p50 ms'.padStart(9)}${'p99 ms'.padStart(9)}${'c16/s'.padStart(8)}${'c64/s'.padStart(8)}   vs (p50 ratio, +ms; c16 ratio)`,
   );
   for (const target of targets) {
     const row = rows.get(target.label);
@@ -179,7 +193,7 @@ async function echoTable(): Promise<void> {
         ? '-'
         : `${target.baseline} (${fmt(row.p50 / base.p50, 2)}x, ${row.p50 - base.p50 >= 0 ? '+' : ''}${fmt(row.p50 - base.p50)} ms; ${fmt(row.c16 / base.c16, 2)}x)`;
     console.log(
-      `${target.label.padEnd(34)}${fmt(row.p50).padStart(9)}${fmt(row.p99).padStart(9)}${fmt(row.c16, 0).padStart(8)}${fmt(row.c64, 0).padStart(8)}   ${versus}`,
+      `${target.label.padEnd(40)}${fmt(row.p50).padStart(9)}${fmt(row.p99).padStart(9)}${fmt(row.c16, 0).padStart(8)}${fmt(row.c64, 0).padStart(8)}   ${versus}`,
     );
   }
 }
