@@ -119,6 +119,30 @@ describe('answers a client does not read', () => {
     expect(received.length).toBeLessThan(20_000_000);
   });
 
+  it('a client that reads slowly but steadily gets the whole answer', async () => {
+    const { port } = await nexusWith('send_timeout = "2s"', `[mcp.servers.fixture]\ncmd = ["node", "${FIXTURE_SERVER}", "stdio"]`);
+    const socket = await open(port);
+    let received = 0;
+    // Pauses of 20 ms after every chunk: the answer drains for seconds after nexus's one write of it,
+    // the kernel taking more of it now and then.
+    socket.on('data', (chunk: Buffer) => {
+      received += chunk.length;
+      socket.pause();
+      setTimeout(() => socket.resume(), 20);
+    });
+    const body = JSON.stringify({
+      jsonrpc: '2.0',
+      id: 1,
+      method: 'tools/call',
+      params: { name: 'execute', arguments: { name: 'fixture__big_answer', arguments: { bytes: 20_000_000 } } },
+    });
+    socket.write(
+      `POST /mcp HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\nAccept: application/json, text/event-stream\r\nContent-Length: ${body.length}\r\n\r\n${body}`,
+    );
+    await expect.poll(() => received, { timeout: 25_000, interval: 100 }).toBeGreaterThan(20_000_000);
+    expect(socket.destroyed).toBe(false);
+  });
+
   it('a slow call, with nothing to send yet, is not cut by send_timeout', async () => {
     const { nexus } = await nexusWith('send_timeout = "500ms"', `[mcp.servers.fixture]\ncmd = ["node", "${FIXTURE_SERVER}", "stdio"]`);
     const client = await connectClient(nexus);

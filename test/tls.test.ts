@@ -5,6 +5,7 @@
 import { request as httpRequest } from 'node:http';
 import { Agent as HttpsAgent, createServer as createHttpsServer, request as httpsRequest, type Server as HttpsServer } from 'node:https';
 import { connect } from 'node:net';
+import { connect as tlsConnect } from 'node:tls';
 import { readFileSync } from 'node:fs';
 import { Client, StreamableHTTPClientTransport } from '@modelcontextprotocol/client';
 import { parse } from 'smol-toml';
@@ -15,7 +16,7 @@ import { silentLogger } from '../src/log.js';
 import { startNexus, StartupError, type RunningNexus } from '../src/server.js';
 import { makeCerts, type TestCerts } from './helpers/certs.js';
 import { firstText, startTestNexus } from './helpers/nexus.js';
-import { startEverything, startFixtureHttp, type Spawned } from './helpers/processes.js';
+import { FIXTURE_SERVER, startEverything, startFixtureHttp, type Spawned } from './helpers/processes.js';
 
 let certs: TestCerts;
 const started: Spawned[] = [];
@@ -122,6 +123,38 @@ describe('connection limits over HTTPS', () => {
     expect(await health(nexus, '127.0.0.1')).toBe('ECONNRESET');
     expect(await health(nexus, '127.0.0.2')).toBe(200);
     held.destroy();
+  });
+
+  it('drops an answer the client does not read after send_timeout, over TLS too', async () => {
+    const nexus = await nexusFor(
+      `[server.tls]\ncertificate = "${certs.server.cert}"\nkey = "${certs.server.key}"\n[server.limits]\nsend_timeout = "1s"\n` +
+        `[mcp.servers.fixture]\ncmd = ["node", "${FIXTURE_SERVER}", "stdio"]`,
+    );
+    const socket = tlsConnect({
+      host: '127.0.0.1',
+      port: Number(new URL(nexus.url).port),
+      ca: readFileSync(certs.ca.cert),
+      servername: 'localhost',
+    });
+    await new Promise((resolve) => socket.once('secureConnect', resolve));
+    let received = 0;
+    socket.on('data', (chunk: Buffer) => (received += chunk.length));
+    const closed = new Promise((resolve) => socket.once('close', resolve));
+    socket.pause(); // read nothing for a while
+    const body = JSON.stringify({
+      jsonrpc: '2.0',
+      id: 1,
+      method: 'tools/call',
+      params: { name: 'execute', arguments: { name: 'fixture__big_answer', arguments: { bytes: 20_000_000 } } },
+    });
+    socket.write(
+      `POST /mcp HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\nAccept: application/json, text/event-stream\r\nContent-Length: ${body.length}\r\n\r\n${body}`,
+    );
+    await new Promise((resolve) => setTimeout(resolve, 4_000));
+    socket.resume();
+    await closed;
+    expect(received).toBeGreaterThan(0);
+    expect(received).toBeLessThan(20_000_000);
   });
 
   it('closes a connection that never starts its TLS handshake after read_header_timeout', async () => {

@@ -76,36 +76,41 @@ export function limitConnections(server: HttpServer, limits: LimitsConfig, logge
 /**
  * Ends connections whose unsent answer has not moved for `timeoutMs`: a client that requests a
  * large answer and never reads it would otherwise hold it in nexus's memory for good. Waiting for
- * nexus (a long tool call) does not count: only an answer that is there and not taken.
+ * nexus (a long tool call) does not count: only an answer that is there and not taken. Over TLS
+ * the encrypted socket is the one written to, so that is the one watched.
  */
 function watchSending(server: HttpServer, timeoutMs: number): void {
-  const stalled = new Map<Socket, { sent: number; since: number }>();
+  const seen = new Map<Socket, { mark: string; since: number }>();
   const sockets = new Set<Socket>();
-  server.on('connection', (socket: Socket) => {
+  server.on(server instanceof TlsServer ? 'secureConnection' : 'connection', (socket: Socket) => {
     sockets.add(socket);
     socket.once('close', () => {
       sockets.delete(socket);
-      stalled.delete(socket);
+      seen.delete(socket);
     });
   });
-  const timer = setInterval(
-    () => {
-      const now = performance.now();
-      for (const socket of sockets) {
-        if (socket.writableLength === 0) {
-          stalled.delete(socket);
-          continue;
-        }
-        const seen = stalled.get(socket);
-        if (!seen || seen.sent !== socket.bytesWritten) stalled.set(socket, { sent: socket.bytesWritten, since: now });
-        else if (now - seen.since >= timeoutMs) socket.destroy();
+  const timer = setInterval(() => {
+    const now = performance.now();
+    for (const socket of sockets) {
+      const queued = writeQueueSize(socket);
+      if (socket.writableLength === 0 && queued === 0) {
+        seen.delete(socket);
+        continue;
       }
-    },
-    Math.min(SEND_CHECK_MS, timeoutMs),
-  );
+      // A big answer is one write: what shows the client is reading is the kernel taking bytes
+      // from its queue (as Node's own socket timeout judges it), not only new writes.
+      const mark = `${socket.bytesWritten}:${queued}`;
+      const last = seen.get(socket);
+      if (!last || last.mark !== mark) seen.set(socket, { mark, since: now });
+      else if (now - last.since >= timeoutMs) socket.destroy();
+    }
+  }, Math.min(SEND_CHECK_MS, timeoutMs));
   timer.unref();
   server.once('close', () => clearInterval(timer));
 }
+
+/** Bytes a socket's handle has yet to hand to the kernel (Node keeps it on the handle). */
+const writeQueueSize = (socket: Socket): number => (socket as unknown as { _handle?: { writeQueueSize?: number } })._handle?.writeQueueSize ?? 0;
 
 /** File descriptors kept for everything but client connections: downstreams, logs, Redis. */
 const SPARE_DESCRIPTORS = 256;
