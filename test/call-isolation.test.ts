@@ -77,6 +77,18 @@ describe('an HTTP error status for one call', () => {
     expect(counts.initializations).toBe(1);
   });
 
+  it('keeps the session when the ping that checks it is only slow (queued behind busy calls)', async () => {
+    const odd = await oddServer();
+    const nexus = await nexusWith(`[mcp.servers.odd]\nurl = "${odd.url}"\nprotocol = "streamable-http"`);
+    const [attacker, victim] = await Promise.all([clientOf(nexus), clientOf(nexus)]);
+    expect(await execute(attacker, 'odd__status_413_slow_pings')).toBeInstanceOf(ProtocolError);
+    // The ping waits 6 s, past the check's 5 s: not an answer, but not a lost session either.
+    await new Promise((resolve) => setTimeout(resolve, 6_500));
+    expect(await execute(victim, 'odd__ok')).toBe('ok');
+    const counts = JSON.parse((await execute(victim, 'odd__counts')) as string) as { initializations: number };
+    expect(counts.initializations).toBe(1);
+  });
+
   it('(404, the session is gone) reconnects: the next call runs on a new session', async () => {
     const odd = await oddServer();
     const nexus = await nexusWith(`[mcp.servers.odd]\nurl = "${odd.url}"\nprotocol = "streamable-http"`);

@@ -36,13 +36,16 @@ export function failureKind(error: unknown): 'lost' | 'check' | 'call' {
 
 /**
  * Whether a failed ping says the session is gone: the server does not know it (404, or 400 "not
- * initialized" from a server that restarted), does not answer, or cannot be reached. A JSON-RPC
- * error is an answer; a 401, 403, 429 or 5xx is a server (or a proxy) that is there but busy or
- * refusing, which a new session would not change.
+ * initialized" from a server that restarted), the connection closed, or the server cannot be
+ * reached. A JSON-RPC error is an answer; a 401, 403, 429 or 5xx is a server (or a proxy) that is
+ * there but busy or refusing, which a new session would not change; and a ping that is not
+ * answered in time may only be queued behind busy calls (a proxy's connection limit), which
+ * dropping the session would fail for nothing.
  */
 export function pingShowsSessionGone(error: unknown): boolean {
   if (error instanceof ProtocolError) return false;
   if (error instanceof SdkHttpError) return error.status === 404 || error.status === 400;
-  if (error instanceof SdkError) return true;
-  return networkCode(error) !== undefined;
+  if (error instanceof SdkError) return error.code === SdkErrorCode.ConnectionClosed || error.code === SdkErrorCode.NotConnected;
+  const code = networkCode(error);
+  return code !== undefined && (UNREACHABLE.has(code) || BROKEN_EXCHANGE.has(code));
 }
