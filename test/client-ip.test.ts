@@ -55,5 +55,11 @@ describe('resolveClientIp', () => {
     expect(addressKey('2001:0db8:0001:0002::')).toBe('2001:db8:1:2::/64');
     expect(addressKey('::1')).toBe('0:0:0:0::/64');
     expect(addressKey('fe80::1%eth0')).toBe('fe80:0:0:0::/64');
+    expect(addressKey('2001:DB8:1:2::1')).toBe('2001:db8:1:2::/64');
+    // IPv4 written as IPv6, however spelt, is that IPv4 address: no two clients share a key by spelling.
+    for (const spelling of ['0:0:0:0:0:ffff:1.2.3.4', '::FFFF:1.2.3.4', '::ffff:102:304', '::1.2.3.4', '64:ff9b::1.2.3.4']) {
+      expect(addressKey(spelling), spelling).toBe('1.2.3.4');
+    }
+    expect(addressKey('::ffff:5.6.7.8')).toBe('5.6.7.8');
   });
 });

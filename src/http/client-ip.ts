@@ -21,20 +21,39 @@ export function normalizeIp(address: string): string {
 }
 
 /**
- * What limits per client address count by: an IPv4 address as it is, an IPv6 address by its /64
- * network, since one user (one home, one server) is given a whole /64 and could otherwise take a
- * new address, and a new budget, for every request.
+ * What limits per client address count by: an IPv4 address as it is (also when written as IPv6:
+ * mapped `::ffff:a.b.c.d`, compatible `::a.b.c.d`, NAT64 `64:ff9b::a.b.c.d`, in any spelling), and
+ * an IPv6 address by its /64 network, since one user (one home, one server) is given a whole /64
+ * and could otherwise take a new address, and a new budget, for every request.
  */
 export function addressKey(ip: string): string {
   if (isIP(ip) !== 6) return ip;
-  const [head = '', tail] = ip.replace(/%.*$/, '').split('::');
-  const left = head === '' ? [] : head.split(':');
-  const right = tail === undefined || tail === '' ? [] : tail.split(':');
-  const groups = tail === undefined ? left : [...left, ...Array<string>(8 - left.length - right.length).fill('0'), ...right];
+  const groups = ipv6Groups(ip);
+  const [a = 0, b = 0, c = 0, d = 0, e = 0, f = 0, g = 0, h = 0] = groups;
+  const zeroPrefix = a === 0 && b === 0 && c === 0 && d === 0;
+  const embedsIpv4 =
+    (zeroPrefix && e === 0 && (f === 0xffff || (f === 0 && g !== 0))) ||
+    (a === 0x64 && b === 0xff9b && c === 0 && d === 0 && e === 0 && f === 0);
+  if (embedsIpv4) return `${g >> 8}.${g & 0xff}.${h >> 8}.${h & 0xff}`;
   return `${groups
     .slice(0, 4)
-    .map((group) => Number.parseInt(group, 16).toString(16))
+    .map((group) => group.toString(16))
     .join(':')}::/64`;
+}
+
+/** The eight 16-bit groups of an IPv6 address (`isIP` has checked it), a dotted IPv4 tail as two. */
+function ipv6Groups(ip: string): number[] {
+  let text = ip.toLowerCase().replace(/%.*$/, '');
+  const dotted = /(\d+)\.(\d+)\.(\d+)\.(\d+)$/.exec(text);
+  if (dotted) {
+    const [w, x, y, z] = dotted.slice(1).map(Number) as [number, number, number, number];
+    text = `${text.slice(0, dotted.index)}${((w << 8) | x).toString(16)}:${((y << 8) | z).toString(16)}`;
+  }
+  const [head = '', tail] = text.split('::');
+  const left = head === '' ? [] : head.split(':');
+  const right = tail === undefined || tail === '' ? [] : tail.split(':');
+  const written = tail === undefined ? left : [...left, ...Array<string>(8 - left.length - right.length).fill('0'), ...right];
+  return written.map((group) => Number.parseInt(group, 16));
 }
 
 /**

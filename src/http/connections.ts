@@ -89,28 +89,32 @@ function watchSending(server: HttpServer, timeoutMs: number): void {
       seen.delete(socket);
     });
   });
-  const timer = setInterval(() => {
-    const now = performance.now();
-    for (const socket of sockets) {
-      const queued = writeQueueSize(socket);
-      if (socket.writableLength === 0 && queued === 0) {
-        seen.delete(socket);
-        continue;
+  const timer = setInterval(
+    () => {
+      const now = performance.now();
+      for (const socket of sockets) {
+        const queued = writeQueueSize(socket);
+        if (socket.writableLength === 0 && queued === 0) {
+          seen.delete(socket);
+          continue;
+        }
+        // A big answer is one write: what shows the client is reading is the kernel taking bytes
+        // from its queue (as Node's own socket timeout judges it), not only new writes.
+        const mark = `${socket.bytesWritten}:${queued}`;
+        const last = seen.get(socket);
+        if (!last || last.mark !== mark) seen.set(socket, { mark, since: now });
+        else if (now - last.since >= timeoutMs) socket.destroy();
       }
-      // A big answer is one write: what shows the client is reading is the kernel taking bytes
-      // from its queue (as Node's own socket timeout judges it), not only new writes.
-      const mark = `${socket.bytesWritten}:${queued}`;
-      const last = seen.get(socket);
-      if (!last || last.mark !== mark) seen.set(socket, { mark, since: now });
-      else if (now - last.since >= timeoutMs) socket.destroy();
-    }
-  }, Math.min(SEND_CHECK_MS, timeoutMs));
+    },
+    Math.min(SEND_CHECK_MS, timeoutMs),
+  );
   timer.unref();
   server.once('close', () => clearInterval(timer));
 }
 
 /** Bytes a socket's handle has yet to hand to the kernel (Node keeps it on the handle). */
-const writeQueueSize = (socket: Socket): number => (socket as unknown as { _handle?: { writeQueueSize?: number } })._handle?.writeQueueSize ?? 0;
+const writeQueueSize = (socket: Socket): number =>
+  (socket as unknown as { _handle?: { writeQueueSize?: number } })._handle?.writeQueueSize ?? 0;
 
 /** File descriptors kept for everything but client connections: downstreams, logs, Redis. */
 const SPARE_DESCRIPTORS = 256;
