@@ -31,6 +31,8 @@ export interface StdioOptions {
 /** How much of a stray stdout line goes into the log. */
 const LOGGED_CHARS = 200;
 const JSON_OBJECT_START = /^\s*\{/;
+/** How long stdout lines are handled before the event loop gets a turn. */
+const SLICE_MS = 5;
 /** How long after the server exits its last output may take to be read, when its stdout stays open. */
 const EXIT_DRAIN_MS = 250;
 
@@ -85,11 +87,11 @@ export class StdioTransport implements Transport {
     child.stdin?.on('error', (error) => this.log.debug({ err: error.message }, 'writing to the server failed'));
     const stdout = child.stdout;
     stdout?.on('data', (chunk: Buffer) => {
-      // A flood of output must not hold the event loop: the next chunk waits for other work's turn
-      // (and the child, once the pipe is full, for us).
+      // A flood of output must not hold the event loop: lines are handled a few milliseconds at a
+      // time, other work gets its turn in between, and the next chunk waits (the child too, once
+      // the pipe is full).
       stdout.pause();
-      for (const line of this.lines.push(chunk)) this.receive(line);
-      setImmediate(() => stdout.resume());
+      this.receiveAll(this.lines.push(chunk), 0, () => stdout.resume());
     });
     child.stdout?.on('error', (error) => this.log.debug({ err: error.message }, 'reading from the server failed'));
     // 'close', not 'exit': what the child wrote before exiting is still read. Then whatever is left
@@ -156,6 +158,17 @@ export class StdioTransport implements Transport {
     this.closed = true;
     this.noise.flush();
     this.onclose?.();
+  }
+
+  /** Handles `lines` from `from` on, for at most SLICE_MS at a time; then `done`. */
+  private receiveAll(lines: Line[], from: number, done: () => void): void {
+    const started = performance.now();
+    let next = from;
+    while (next < lines.length) {
+      this.receive(lines[next++] as Line);
+      if (performance.now() - started > SLICE_MS) break;
+    }
+    setImmediate(() => (next < lines.length ? this.receiveAll(lines, next, done) : done()));
   }
 
   private receive(line: Line): void {
