@@ -8,12 +8,8 @@
 import type { Context, MiddlewareHandler } from 'hono';
 import type { ClientIdentificationConfig, IdentitySource } from '../config/schema.js';
 import type { Logger } from '../log.js';
+import type { ClientIdentity } from '../context.js';
 import type { AppEnv } from './app-env.js';
-
-export interface ClientIdentity {
-  id: string;
-  group: string | undefined;
-}
 
 export type ClientIdentityVariables = { client: ClientIdentity | undefined };
 

@@ -5,7 +5,7 @@
  * default. Counts live in the rate-limit store (memory, or Redis shared by every instance).
  */
 import type { LlmConfig } from '../config/schema.js';
-import type { ClientIdentity } from '../http/client-identity.js';
+import type { ClientIdentity } from '../context.js';
 import { toQuota, type Decision, type Limiter, type LimiterStore } from '../ratelimit/limiter.js';
 import { own } from './own.js';
 import type { ChatRequest } from './provider.js';

@@ -14,7 +14,7 @@ import {
   type ServerContext,
   type Tool,
 } from '@modelcontextprotocol/server';
-import type { ClientIdentity } from '../http/client-identity.js';
+import type { ClientIdentity } from '../context.js';
 import type { ExecuteLimits } from '../ratelimit/execute-limits.js';
 import { callerKey, SESSION_HEADER } from '../session.js';
 import { NEXUS_VERSION } from '../version.js';
