@@ -16,9 +16,9 @@ export function redactUrls(text: string): string {
 }
 
 /** What a secret is replaced with. */
-export const REDACTED = '[redacted]';
+const REDACTED = '[redacted]';
 /** Shorter values are not treated as secrets: they would match ordinary words. No real credential is this short. */
-export const MIN_SECRET_LENGTH = 8;
+const MIN_SECRET_LENGTH = 8;
 
 const escapeRegExp = (text: string) => text.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
 /** One alternation of `forms`, longest first (so a secret that contains another is replaced whole). */

@@ -15,7 +15,7 @@ import { Server as TlsServer } from 'node:tls';
 import type { LimitsConfig } from '../config/schema.js';
 import type { Logger } from '../log.js';
 import { ThrottledWarnings } from '../throttled-warnings.js';
-import { addressKey, normalizeIp } from './client-ip.js';
+import { addressKey } from './client-ip.js';
 
 /** How often connections are checked for answers their client stopped reading. */
 const SEND_CHECK_MS = 1_000;
@@ -56,7 +56,7 @@ export function limitConnections(server: HttpServer, limits: LimitsConfig, logge
   server.maxConnections = limits.max_connections;
   server.on('drop', () => overall.warn({ max: limits.max_connections }, 'connection limit reached: new connections are closed'));
   server.prependListener('connection', (socket: Socket) => {
-    const ip = addressKey(normalizeIp(socket.remoteAddress ?? ''));
+    const ip = addressKey(socket.remoteAddress ?? '');
     const count = (perIp.get(ip) ?? 0) + 1;
     perIp.set(ip, count);
     socket.once('close', () => {

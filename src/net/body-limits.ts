@@ -82,7 +82,7 @@ export function boundedBody(response: IncomingMessage, maxBytes: number): Readab
 }
 
 /** `body`, failing with BodyTooLargeError once more than `maxBytes` have come through. */
-export function limitBytes(body: Readable, maxBytes: number): Readable {
+function limitBytes(body: Readable, maxBytes: number): Readable {
   let size = 0;
   const counter = new Transform({
     transform(chunk: Buffer, _encoding, done) {

@@ -10,7 +10,6 @@ import { readFileSync } from 'node:fs';
 import { Agent as HttpAgent, request as httpRequest, type IncomingMessage, type OutgoingHttpHeaders } from 'node:http';
 import { Agent as HttpsAgent, request as httpsRequest } from 'node:https';
 import { Readable } from 'node:stream';
-import { decodedBody } from './body-limits.js';
 import type { RemoteServerConfig } from '../config/schema.js';
 
 /**
@@ -68,14 +67,17 @@ export function send(pool: Pool, url: URL, { method, headers, body, signal }: Ra
   });
 }
 
+/** A Content-Type's media type, lower-cased and without parameters ("text/event-stream"). */
+export const mediaType = (header: string | undefined) => (header ?? '').split(';')[0]?.trim().toLowerCase();
+
 type FetchLike = (url: string | URL, init?: RequestInit) => Promise<Response>;
 
 /**
  * fetch() for the SDK transports over `pool`. Redirects are never followed here: the SDK asks
- * for `redirect: "manual"` and follows the ones its policy allows itself. Bodies come decoded
- * (as fetch() gives them), through `readBody` when given: the place to bound what is read.
+ * for `redirect: "manual"` and follows the ones its policy allows itself. Bodies come through
+ * `readBody`, which decodes them (as fetch() does) and is the place to bound what is read.
  */
-export function poolFetch(pool: Pool, readBody: (response: IncomingMessage) => Readable = decodedBody): FetchLike {
+export function poolFetch(pool: Pool, readBody: (response: IncomingMessage) => Readable): FetchLike {
   return async (input, init) => {
     const headers: OutgoingHttpHeaders = {};
     new Headers(init?.headers).forEach((value, name) => (headers[name] = value));

@@ -22,7 +22,7 @@ import type { RequestOptions, StreamableHTTPClientTransport } from '@modelcontex
 import type { IncomingMessage } from 'node:http';
 import type { Readable } from 'node:stream';
 import { decodedBody, readText } from '../../net/body-limits.js';
-import { send, type Pool } from '../../net/http-client.js';
+import { mediaType, send, type Pool } from '../../net/http-client.js';
 import { SseParser, sseEvents } from '../../net/sse.js';
 
 /** The SDK client's default request timeout, for a call that names none. */
@@ -45,8 +45,6 @@ interface Incoming {
   result?: unknown;
   error?: { code: number; message: string; data?: unknown };
 }
-
-const mediaType = (header: string | undefined) => (header ?? '').split(';')[0]?.trim().toLowerCase();
 
 /** A wait that ends early (resolving false) when `signal` aborts. */
 function sleep(ms: number, signal: AbortSignal): Promise<boolean> {

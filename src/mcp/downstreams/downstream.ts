@@ -76,7 +76,7 @@ export class DownstreamUnavailableError extends Error {}
  * A call that failed other than with a JSON-RPC error from the server (a timeout, an HTTP status,
  * a broken connection); its message says why, clipped and with secrets redacted.
  */
-export class DownstreamCallError extends Error {}
+class DownstreamCallError extends Error {}
 
 /** Pages of a list that a server may return before we call it broken. */
 const MAX_LIST_PAGES = 1000;

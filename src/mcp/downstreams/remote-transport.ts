@@ -6,7 +6,7 @@ import { isJSONRPCRequest, SSEClientTransport, StreamableHTTPClientTransport } f
 import type { RemoteServerConfig } from '../../config/schema.js';
 import type { Logger } from '../../log.js';
 import { boundedBody, decodedBody, SseSizeGuard } from '../../net/body-limits.js';
-import { createPool, poolFetch, type Pool } from '../../net/http-client.js';
+import { createPool, mediaType, poolFetch, type Pool } from '../../net/http-client.js';
 import { DirectHttp } from './direct-http.js';
 import { eventData, messageId, SentIds, tooLargeAnswer } from './oversized.js';
 import type { OpenedTransport, RemoteProtocol } from './transport.js';
@@ -75,8 +75,7 @@ function recordRequests(transport: Transport, sent: SentIds): void {
  * the error for that request; any other is dropped and logged).
  */
 function boundedMessages(response: IncomingMessage, sent: SentIds, { server, maxResultBytes, logger }: RemoteOptions): Readable {
-  const type = (response.headers['content-type'] ?? '').split(';')[0]?.trim().toLowerCase();
-  if (type !== 'text/event-stream') return boundedBody(response, maxResultBytes);
+  if (mediaType(response.headers['content-type']) !== 'text/event-stream') return boundedBody(response, maxResultBytes);
   const replace = (head: Buffer, tail: Buffer): Buffer | undefined => {
     const id = messageId(eventData(head.toString()), tail.toString());
     if (id !== undefined && sent.take(id)) return Buffer.from(`data: ${JSON.stringify(tooLargeAnswer(id, server, maxResultBytes))}\n\n`);
