@@ -11,7 +11,7 @@ import { parseConfig } from '../src/config/load.js';
 import { startNexus } from '../src/server.js';
 import { capturedLogger } from './helpers/logs.js';
 import { connectClient, startTestNexus } from './helpers/nexus.js';
-import { FIXTURE_SERVER } from './helpers/processes.js';
+import { bigAnswerRequest, FIXTURE_SERVER } from './helpers/processes.js';
 
 const running: RunningNexus[] = [];
 const sockets: Socket[] = [];
@@ -102,15 +102,7 @@ describe('answers a client does not read', () => {
     const socket = await open(port);
     const done = closed(socket);
     socket.pause(); // read nothing for a while
-    const body = JSON.stringify({
-      jsonrpc: '2.0',
-      id: 1,
-      method: 'tools/call',
-      params: { name: 'execute', arguments: { name: 'fixture__big_answer', arguments: { bytes: 20_000_000 } } },
-    });
-    socket.write(
-      `POST /mcp HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\nAccept: application/json, text/event-stream\r\nContent-Length: ${body.length}\r\n\r\n${body}`,
-    );
+    socket.write(bigAnswerRequest(20_000_000));
     await new Promise((resolve) => setTimeout(resolve, 4_000));
     socket.resume();
     // What the kernel buffered arrives, then the end: nexus dropped the rest of the answer.
@@ -130,15 +122,7 @@ describe('answers a client does not read', () => {
       socket.pause();
       setTimeout(() => socket.resume(), 20);
     });
-    const body = JSON.stringify({
-      jsonrpc: '2.0',
-      id: 1,
-      method: 'tools/call',
-      params: { name: 'execute', arguments: { name: 'fixture__big_answer', arguments: { bytes: 20_000_000 } } },
-    });
-    socket.write(
-      `POST /mcp HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\nAccept: application/json, text/event-stream\r\nContent-Length: ${body.length}\r\n\r\n${body}`,
-    );
+    socket.write(bigAnswerRequest(20_000_000));
     await expect.poll(() => received, { timeout: 25_000, interval: 100 }).toBeGreaterThan(20_000_000);
     expect(socket.destroyed).toBe(false);
   });

@@ -16,7 +16,7 @@ import { silentLogger } from '../src/log.js';
 import { startNexus, StartupError, type RunningNexus } from '../src/server.js';
 import { makeCerts, type TestCerts } from './helpers/certs.js';
 import { firstText, startTestNexus } from './helpers/nexus.js';
-import { FIXTURE_SERVER, startEverything, startFixtureHttp, type Spawned } from './helpers/processes.js';
+import { bigAnswerRequest, FIXTURE_SERVER, startEverything, startFixtureHttp, type Spawned } from './helpers/processes.js';
 
 let certs: TestCerts;
 const started: Spawned[] = [];
@@ -141,15 +141,7 @@ describe('connection limits over HTTPS', () => {
     socket.on('data', (chunk: Buffer) => (received += chunk.length));
     const closed = new Promise((resolve) => socket.once('close', resolve));
     socket.pause(); // read nothing for a while
-    const body = JSON.stringify({
-      jsonrpc: '2.0',
-      id: 1,
-      method: 'tools/call',
-      params: { name: 'execute', arguments: { name: 'fixture__big_answer', arguments: { bytes: 20_000_000 } } },
-    });
-    socket.write(
-      `POST /mcp HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\nAccept: application/json, text/event-stream\r\nContent-Length: ${body.length}\r\n\r\n${body}`,
-    );
+    socket.write(bigAnswerRequest(20_000_000));
     await new Promise((resolve) => setTimeout(resolve, 4_000));
     socket.resume();
     await closed;

@@ -11,6 +11,20 @@ export const LOOPBACK_PRELOAD = `${ROOT}test/fixtures/loopback.mjs`;
 export const EVERYTHING = `${ROOT}node_modules/@modelcontextprotocol/server-everything/dist/index.js`;
 export const NEXUS_BIN = `${ROOT}dist/cli.js`;
 
+/**
+ * A raw HTTP/1.1 request for nexus's MCP endpoint: `execute` of the stdio fixture's big_answer
+ * (as `fixture`), for tests that write to a socket themselves and watch how it is answered.
+ */
+export function bigAnswerRequest(bytes: number): string {
+  const body = JSON.stringify({
+    jsonrpc: '2.0',
+    id: 1,
+    method: 'tools/call',
+    params: { name: 'execute', arguments: { name: 'fixture__big_answer', arguments: { bytes } } },
+  });
+  return `POST /mcp HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\nAccept: application/json, text/event-stream\r\nContent-Length: ${body.length}\r\n\r\n${body}`;
+}
+
 export function freePort(): Promise<number> {
   return new Promise((resolve, reject) => {
     const server = createServer();
