@@ -16,7 +16,7 @@ import { csrf } from './http/csrf.js';
 import { onAppError } from './http/errors.js';
 import { mountHealth } from './http/health.js';
 import { isLoopback, loopbackHostGuard, originGuard } from './http/host-guard.js';
-import { mountMcp } from './http/mcp-route.js';
+import { mountMcp } from './mcp/endpoint/route.js';
 import { httpRateLimit } from './http/rate-limit.js';
 import type { OAuthGuard } from './http/oauth.js';
 import { redactingLogger, type Logger } from './log.js';

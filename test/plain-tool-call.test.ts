@@ -3,7 +3,7 @@
  * and that a call answered by it and the same call answered by the SDK's server say the same.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { plainToolCall, type RequestHeaders } from '../src/http/plain-tool-call.js';
+import { plainToolCall, type RequestHeaders } from '../src/mcp/endpoint/plain-tool-call.js';
 import type { RunningNexus } from '../src/server.js';
 import { startTestNexus } from './helpers/nexus.js';
 import { FIXTURE_SERVER } from './helpers/processes.js';

@@ -42,7 +42,7 @@ export interface GatewayOptions {
 
 /**
  * What a call needs to know of its request, whichever way it came in: through the SDK's server
- * (contextOf) or nexus's lean path for plain tool calls (http/plain-tool-call.ts).
+ * (contextOf) or nexus's lean path for plain tool calls (endpoint/plain-tool-call.ts).
  */
 export interface CallContext {
   /** The caller's validated bearer token (OAuth on), which forward servers receive. */

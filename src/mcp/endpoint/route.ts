@@ -9,11 +9,11 @@
 import { randomUUID } from 'node:crypto';
 import type { Hono } from 'hono';
 import type { CallToolResult, McpHttpHandler } from '@modelcontextprotocol/server';
-import { authInfoFor, type CallContext } from '../mcp/gateway.js';
-import { callerKey, SESSION_HEADER } from '../session.js';
-import type { AppEnv } from './app-env.js';
-import { readBody } from './body.js';
-import { nestedDeeperThan } from '../json-depth.js';
+import { authInfoFor, type CallContext } from '../gateway.js';
+import { callerKey, SESSION_HEADER } from '../../session.js';
+import type { AppEnv } from '../../http/app-env.js';
+import { readBody } from '../../http/body.js';
+import { nestedDeeperThan } from '../../json-depth.js';
 import { answer, plainToolCall } from './plain-tool-call.js';
 
 /** The largest request body accepted, as the SDK's own handler does. */
