@@ -26,6 +26,8 @@ import { DownstreamRegistry } from './mcp/downstreams/registry.js';
 import { ExecuteLimits, type ServerRateLimits } from './ratelimit/execute-limits.js';
 import { toQuota, type LimiterStore } from './ratelimit/limiter.js';
 import { Gateway } from './mcp/gateway.js';
+import { LocalBus, redisBus, type RelayBus } from './mcp/relay/bus.js';
+import { Relay } from './mcp/relay/relay.js';
 import { LlmRouter } from './llm/router.js';
 import { hasTokenLimits, TokenLimits } from './llm/token-limits.js';
 
@@ -105,6 +107,28 @@ async function rateLimitStore(config: Config, logger: Logger): Promise<LimiterSt
   }
 }
 
+/**
+ * How instances hand each other relay traffic: Redis when `mcp.relay.redis_url` is set, or the
+ * rate limits' Redis when they have one (instances that share limits are one deployment).
+ */
+async function relayBus(config: Config, logger: Logger): Promise<RelayBus> {
+  const storage = config.server.rate_limits?.storage;
+  const explicit = config.mcp.relay.redis_url;
+  const redis =
+    explicit !== undefined
+      ? { url: explicit, tls: undefined, connection_timeout: 5_000, response_timeout: 1_000 }
+      : storage?.type === 'redis'
+        ? storage
+        : undefined;
+  if (redis === undefined) return new LocalBus();
+  const { redisOptions } = await import('./ratelimit/stores.js');
+  try {
+    return await redisBus(redis.url, redisOptions(redis), logger);
+  } catch (error) {
+    throw new StartupError(config.mcp.relay.redis_url ? 'mcp.relay.redis_url' : 'server.rate_limits.storage.url', (error as Error).message);
+  }
+}
+
 function serverRateLimits(config: Config): Map<string, ServerRateLimits> {
   return new Map(Object.entries(config.mcp.servers).flatMap(([name, server]) => (server.rate_limits ? [[name, server.rate_limits]] : [])));
 }
@@ -151,12 +175,14 @@ export async function startNexus(config: Config, options: NexusOptions): Promise
       logger.info({ tools: registry.index.size, downstreams: counts.join(' ') }, 'downstreams connected');
     });
   const startupGrace = new Promise<void>((resolve) => setTimeout(resolve, options.startupGraceMs ?? DEFAULT_STARTUP_GRACE_MS).unref());
+  const relay = new Relay(await relayBus(config, logger), logger);
   const gateway = new Gateway({
     registry,
     enableStructuredContent: config.mcp.enable_structured_content,
     executeLimits,
+    relay,
   });
-  const handler = createMcpHandler(() => gateway.createServer(), {
+  const handler = createMcpHandler(({ era }) => gateway.createServer(era), {
     legacy: 'stateless',
     onerror: (error) => logger.debug({ err: error.message }, 'mcp handler error'),
   });
@@ -207,6 +233,7 @@ export async function startNexus(config: Config, options: NexusOptions): Promise
       onCancelled: (caller, requestId, reason) => gateway.inFlight.cancel(caller, requestId, reason),
       maxJsonDepth: config.server.limits.max_json_depth,
       callTool: (name, args, context) => gateway.callTool(name, args, context),
+      relay,
     });
   }
 
@@ -215,6 +242,7 @@ export async function startNexus(config: Config, options: NexusOptions): Promise
     oauth?.close();
     await Promise.all(servers.map(closeGracefully));
     await handler.close();
+    await relay.close();
     await registry.close();
     llm?.close();
     await store?.close();

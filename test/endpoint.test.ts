@@ -117,7 +117,7 @@ describe('scale-out', () => {
     const [a, b] = await Promise.all([nexusFor(FIXTURE), nexusFor(FIXTURE)]);
     const init = await post(`${a.url}/mcp`, initialize('2025-06-18'));
     const session = init.headers.get('mcp-session-id');
-    expect(session).toMatch(/^[0-9a-f-]{36}$/);
+    expect(session).toMatch(/^[0-9a-f-]{36}\.[a-z]*$/);
     const call = await post(
       `${b.url}/mcp`,
       { jsonrpc: '2.0', id: 7, method: 'tools/call', params: { name: 'search', arguments: { keywords: ['add', 'numbers'] } } },

@@ -118,6 +118,8 @@ const commonServerKeys = {
   connect_timeout: duration.default(30_000),
   /** The largest message read from this server (`mcp.max_result_size` when absent). */
   max_result_size: byteSize.optional(),
+  /** What this server's `roots/list` is answered with; when absent, the calling client answers it. */
+  roots: z.array(z.string().regex(/^[A-Za-z][A-Za-z0-9+.-]*:/, 'must be a URI, e.g. file:///home/me/project')).optional(),
 };
 
 const stdioServer = z.strictObject({
@@ -314,6 +316,10 @@ const mcpSection = z.strictObject({
   headers: staticHeaders.default({}),
   downstream_cache: z.strictObject({ max_size: positiveInt.default(1000), idle_timeout: duration.default(600_000) }).prefault({}),
   servers: z.record(serverName, downstream).default({}),
+  /** Where instances hand each other the answers of server-to-client requests (scale-out). */
+  relay: z
+    .strictObject({ redis_url: z.string().regex(/^rediss?:\/\//, 'bad URL: must start with redis:// or rediss://').optional() })
+    .prefault({}),
 });
 
 const regex = z.string().refine((source) => {

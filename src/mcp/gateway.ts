@@ -1,28 +1,39 @@
 /**
  * The upstream MCP server that clients see: two tools (`search`, `execute`) plus aggregated
  * prompts and resources. A fresh low-level Server is built per HTTP request (the SDK requires
- * it for stateless serving); all state lives in the registry, so any instance can serve any call.
+ * it for stateless serving); all state lives in the registry and the relay, so any instance can
+ * serve any call.
  */
 import {
+  CLIENT_CAPABILITIES_META_KEY,
+  isInputRequiredResult,
+  LOG_LEVEL_META_KEY,
   ProtocolError,
   ProtocolErrorCode,
   ResourceNotFoundError,
   Server,
   type AuthInfo,
   type CallToolResult,
+  type ClientCapabilities,
+  type InputRequiredResult,
   type RequestOptions,
+  type Result,
   type ServerContext,
   type Tool,
 } from '@modelcontextprotocol/server';
 import type { ClientIdentity } from '../context.js';
 import type { ExecuteLimits } from '../ratelimit/execute-limits.js';
-import { callerKey, SESSION_HEADER } from '../session.js';
+import { callerKey, SESSION_HEADER, sessionCapabilities } from '../session.js';
 import { NEXUS_VERSION } from '../version.js';
-import { DownstreamUnavailableError, type Downstream } from './downstreams/downstream.js';
+import { CallTimer } from './call-timer.js';
+import { DownstreamUnavailableError, NO_TIMEOUT, timeoutError, type Downstream } from './downstreams/downstream.js';
 import type { ForwardedSession } from './downstreams/forwarded.js';
 import type { DownstreamRegistry } from './downstreams/registry.js';
 import type { ToolView } from './access.js';
 import { InFlightCalls } from './in-flight.js';
+import { CallRelay } from './relay/call-relay.js';
+import { isLoggingLevel, type ClientLink, type ProtocolEra } from './relay/client-link.js';
+import type { Relay } from './relay/relay.js';
 import { MAX_RESULTS, type IndexedTool, type SearchResult } from './search/tool-index.js';
 
 /** An assistant sends a handful of keywords; these bounds keep a hostile search cheap. */
@@ -38,7 +49,20 @@ export interface GatewayOptions {
   enableStructuredContent: boolean;
   /** Per-server and per-tool limits on `execute`; none when no server has `rate_limits`. */
   executeLimits?: ExecuteLimits;
+  relay: Relay;
 }
+
+/** Rounds of input a 2026-era server may ask for in one call of a 2025-era client (the SDK's own bound). */
+const MAX_INPUT_ROUNDS = 8;
+
+/** A 2026-era retry of a call: the client's answers to the input requests, and the state it echoes. */
+export interface Retry {
+  inputResponses: Record<string, unknown>;
+  requestState: string | undefined;
+}
+
+/** A downstream's own requestState, as nexus hands it to the client: marked, so a retry finds its way back. */
+const DOWNSTREAM_STATE = 'downstream:';
 
 /**
  * What a call needs to know of its request, whichever way it came in: through the SDK's server
@@ -54,9 +78,10 @@ export interface CallContext {
   requestId: string | number;
   /** Aborted when the client goes away or cancels. */
   signal: AbortSignal;
-  /** Progress from the downstream is relayed under this token, when the client gave one. */
-  progressToken: string | number | undefined;
-  notifyProgress(params: { progressToken: string | number; progress: number; total?: number; message?: string }): Promise<void>;
+  /** How to reach the client while the call runs: progress, log messages, the server's requests. */
+  link: ClientLink;
+  /** Set on a 2026-era client's retry of a call that needed input. */
+  retry?: Retry;
 }
 
 /** The caller as http/ hands it to the SDK's server: in its authInfo, when there is one. */
@@ -71,17 +96,49 @@ export function authInfoFor(caller: CallerInfo): AuthInfo | undefined {
   return { token: caller.token ?? '', clientId: caller.client?.id ?? '', scopes: [], extra: { caller } };
 }
 
-function contextOf(ctx: ServerContext): CallContext {
+/** The call context of a request the SDK's server serves, in the era it serves it. */
+function contextOf(ctx: ServerContext, server: Server, era: ProtocolEra, relay: Relay): CallContext {
   const { token, client } = (ctx.http?.authInfo?.extra?.['caller'] as CallerInfo | undefined) ?? { token: undefined, client: undefined };
   const session = ctx.http?.req?.headers.get(SESSION_HEADER) ?? undefined;
+  const caller = session === undefined ? undefined : callerKey(session, token);
+  const progressToken = ctx.mcpReq._meta?.progressToken;
+  let link: ClientLink;
+  if (era === 'modern') {
+    // A 2026-era client says what it can take, and the log level it wants, in each request.
+    const envelope = (ctx.mcpReq.envelope ?? {}) as Record<string, unknown>;
+    const level = envelope[LOG_LEVEL_META_KEY];
+    link = {
+      era,
+      capabilities: (envelope[CLIENT_CAPABILITIES_META_KEY] as ClientCapabilities | undefined) ?? {},
+      logLevel: isLoggingLevel(level) ? level : undefined,
+      progressToken,
+      send: (message) => ('id' in message ? Promise.reject(new Error('no requests on a 2026-era stream')) : ctx.mcpReq.notify(message)),
+    };
+  } else {
+    link = {
+      era,
+      capabilities: sessionCapabilities(session) as ClientCapabilities | undefined,
+      logLevel: relay.logLevels.get(caller),
+      progressToken,
+      // A request goes on the stream of the POST it belongs to, with nexus's own id.
+      send: (message) =>
+        'id' in message
+          ? (server.transport?.send(message, { relatedRequestId: ctx.mcpReq.id }) ?? Promise.reject(new Error('not connected')))
+          : ctx.mcpReq.notify(message),
+    };
+  }
+  const state = era === 'modern' ? ctx.mcpReq.requestState<unknown>() : undefined;
+  const inputResponses = ctx.mcpReq.inputResponses;
   return {
     token,
     client,
-    caller: session === undefined ? undefined : callerKey(session, token),
+    caller,
     requestId: ctx.mcpReq.id,
     signal: ctx.mcpReq.signal,
-    progressToken: ctx.mcpReq._meta?.progressToken,
-    notifyProgress: (params) => ctx.mcpReq.notify({ method: 'notifications/progress', params }),
+    link,
+    ...((inputResponses !== undefined || typeof state === 'string') && {
+      retry: { inputResponses: inputResponses ?? {}, requestState: typeof state === 'string' ? state : undefined },
+    }),
   };
 }
 
@@ -176,43 +233,62 @@ export class Gateway {
     this.instructions = instructionsFor(options.registry.policy.restricted ? undefined : [...options.registry.serverNames]);
   }
 
-  /** A new upstream server for one HTTP request. */
-  createServer(): Server {
-    const { registry } = this.options;
+  /** A new upstream server for one HTTP request, in the protocol era it serves. */
+  createServer(era: ProtocolEra): Server {
+    const { registry, relay } = this.options;
     const server = new Server(
       { name: 'nexus', title: 'Nexus MCP gateway', version: NEXUS_VERSION },
       {
-        capabilities: { tools: {}, prompts: {}, resources: {} },
+        capabilities: { tools: {}, prompts: { listChanged: true }, resources: { listChanged: true }, logging: {} },
         instructions: this.instructions,
       },
     );
+    const context = (ctx: ServerContext) => contextOf(ctx, server, era, relay);
     server.setRequestHandler('tools/list', () => ({ tools: this.tools }));
-    server.setRequestHandler('tools/call', (request, ctx) =>
-      this.callTool(request.params.name, request.params.arguments ?? {}, contextOf(ctx)),
-    );
+    server.setRequestHandler('tools/call', (request, ctx) => {
+      const call = context(ctx);
+      return (this.resumed(call) as Promise<never> | undefined) ?? this.callTool(request.params.name, request.params.arguments ?? {}, call);
+    });
     // Prompts and resources of a server the caller may not use are as absent as unknown ones.
-    server.setRequestHandler('prompts/list', (_request, ctx) => ({ prompts: registry.prompts(this.viewOf(contextOf(ctx))) }));
+    server.setRequestHandler('prompts/list', (_request, ctx) => ({ prompts: registry.prompts(this.viewOf(context(ctx))) }));
     server.setRequestHandler('prompts/get', (request, ctx) => {
-      const call = contextOf(ctx);
+      const call = context(ctx);
+      const resumed = this.resumed(call);
+      if (resumed) return resumed as Promise<never>;
       const qualified = splitQualifiedName(request.params.name);
       const downstream = qualified && this.viewOf(call).server(qualified.server) ? registry.get(qualified.server) : undefined;
       if (!qualified || !downstream?.catalog.prompts.some((prompt) => prompt.name === qualified.name)) {
         throw new ProtocolError(ProtocolErrorCode.InvalidParams, `Unknown prompt: ${request.params.name}`);
       }
       const params = { ...request.params, name: qualified.name };
-      return this.forward(downstream, call, (options) => downstream.getPrompt(params, options));
+      return this.forward(downstream, call, (options, peer, retry) => downstream.getPrompt({ ...params, ...retry }, options, peer));
     });
-    server.setRequestHandler('resources/list', (_request, ctx) => ({ resources: registry.resources(this.viewOf(contextOf(ctx))) }));
+    server.setRequestHandler('resources/list', (_request, ctx) => ({ resources: registry.resources(this.viewOf(context(ctx))) }));
     server.setRequestHandler('resources/templates/list', (_request, ctx) => ({
-      resourceTemplates: registry.resourceTemplates(this.viewOf(contextOf(ctx))),
+      resourceTemplates: registry.resourceTemplates(this.viewOf(context(ctx))),
     }));
     server.setRequestHandler('resources/read', (request, ctx) => {
-      const call = contextOf(ctx);
+      const call = context(ctx);
+      const resumed = this.resumed(call);
+      if (resumed) return resumed as Promise<never>;
       const downstream = registry.serverForResource(request.params.uri, this.viewOf(call));
       if (!downstream) throw new ResourceNotFoundError(request.params.uri);
-      return this.forward(downstream, call, (options) => downstream.readResource(request.params, options));
+      return this.forward(downstream, call, (options, peer, retry) => downstream.readResource({ ...request.params, ...retry }, options, peer));
+    });
+    // Applied by nexus to what it relays; a 2025-era client's level is remembered by its session.
+    server.setRequestHandler('logging/setLevel', (request, ctx) => {
+      const { caller } = context(ctx);
+      if (caller !== undefined) relay.logLevels.set(caller, request.params.level);
+      return {};
     });
     return server;
+  }
+
+  /** A 2026-era retry of a call nexus parked for input: it goes on where it stopped. */
+  private resumed(call: CallContext): Promise<Result> | undefined {
+    const state = call.retry?.requestState;
+    if (!this.options.relay.isOurs(state)) return undefined;
+    return this.options.relay.resume(state, call.retry?.inputResponses ?? {}, call.link, call.caller, call.signal);
   }
 
   /** `tools/call` of one of the two gateway tools. */
@@ -275,13 +351,17 @@ export class Gateway {
       throw new ProtocolError(ProtocolErrorCode.InvalidParams, '`arguments` must be an object');
     }
     const { registry } = this.options;
-    const params = (entry: IndexedTool) => ({ name: entry.tool.name, arguments: toolArgs as Record<string, unknown> });
+    const params = (entry: IndexedTool, retry: Partial<Retry> | undefined) => ({
+      name: entry.tool.name,
+      arguments: toolArgs as Record<string, unknown>,
+      ...retry,
+    });
     const view = this.viewOf(call);
     const shared = registry.indexFor(view).get(name);
     const sharedDownstream = shared && registry.get(shared.server);
     if (shared && sharedDownstream) {
       await this.checkLimit(shared);
-      return this.forward(sharedDownstream, call, (options) => sharedDownstream.callTool(params(shared), options));
+      return this.forward(sharedDownstream, call, (options, peer, retry) => sharedDownstream.callTool(params(shared, retry), options, peer));
     }
     // Not a shared tool: perhaps one of the caller's forward servers has it.
     return this.withForwardedSession(call, async (session) => {
@@ -300,7 +380,7 @@ export class Gateway {
         throw new ProtocolError(ProtocolErrorCode.MethodNotFound, `Unknown tool: ${name}`);
       }
       await this.checkLimit(entry);
-      return this.forward(downstream, call, (options) => downstream.callTool(params(entry), options));
+      return this.forward(downstream, call, (options, peer, retry) => downstream.callTool(params(entry, retry), options, peer));
     });
   }
 
@@ -318,38 +398,91 @@ export class Gateway {
 
   /**
    * Runs one downstream request on behalf of the client: the client's cancellation aborts it,
-   * downstream progress is relayed under the client's progress token (all of it before the
-   * result), and errors keep their JSON-RPC code, message and data (transport failures become
-   * -32603 with the reason).
+   * downstream progress and log messages are relayed to the client (all of them before the result),
+   * so are the server's requests to the client (call-relay.ts), and errors keep their JSON-RPC
+   * code, message and data (transport failures become -32603 with the reason).
+   *
+   * For a 2026-era client the answer may be an `input_required` result: the server's requests for
+   * the client to answer in its retry, the call parked in the meantime (relay.ts).
    */
-  private async forward<T>(
+  private forward<T extends Result>(
     downstream: Downstream,
-    { caller, client, requestId, signal: clientSignal, progressToken, notifyProgress }: CallContext,
-    call: (options: RequestOptions) => Promise<T>,
+    call: CallContext,
+    run: (options: RequestOptions, peer: CallRelay, retry: Partial<Retry> | undefined) => Promise<T>,
   ): Promise<T> {
-    const { signal, release } = this.inFlight.track(caller, requestId, clientSignal);
+    const controller = new AbortController();
+    const { signal, release } = this.inFlight.track(call.caller, call.requestId, controller.signal);
+    const timeout = downstream.config.call_timeout;
+    const timer = new CallTimer(timeout, () => controller.abort(timeoutError(timeout)));
+    const peer = new CallRelay(call.link, {
+      server: downstream.name,
+      caller: call.caller,
+      pending: this.options.relay.pending,
+      pauseTimeout: () => timer.pause(),
+    });
     let relayed = Promise.resolve();
     const options: RequestOptions = {
       signal,
-      // The server's call_timeout; each progress notification from the downstream restarts it.
-      timeout: downstream.config.call_timeout,
-      resetTimeoutOnProgress: true,
-      // Always asked for, so downstream progress extends the timeout even when the client
-      // gave no token; relayed only when it did.
+      // call_timeout is kept by the timer above, which progress restarts and a client's answer pauses.
+      timeout: NO_TIMEOUT,
+      // Always asked for, so downstream progress extends the timeout even when the client gave no token.
       onprogress: (progress) => {
-        if (progressToken === undefined) return;
-        relayed = relayed.then(() => notifyProgress({ ...progress, progressToken })).catch(() => undefined);
+        timer.restart();
+        relayed = relayed.then(() => peer.progress(progress)).catch(() => undefined);
       },
     };
-    try {
-      const result = await call(options);
-      await relayed;
-      return result;
-    } catch (error) {
-      throw this.toProtocolError(downstream, error, client);
-    } finally {
-      release();
+    const running = (async () => {
+      try {
+        const result = await this.inputRounds(downstream, peer, signal, (retry) => run(options, peer, retry), call.retry);
+        await relayed;
+        return result;
+      } catch (error) {
+        throw this.toProtocolError(downstream, error, call.client);
+      } finally {
+        timer.stop();
+        release();
+        peer.end('the call is over');
+      }
+    })();
+    const abort = (reason: unknown) => controller.abort(reason);
+    if (call.link.era === 'modern') return this.options.relay.outcome({ relay: peer, running, abort }, call.signal) as Promise<T>;
+    return followed(running, call.signal, abort);
+  }
+
+  /**
+   * A 2026-era server's `input_required` answer: passed on to a 2026-era client (its requestState
+   * marked as the server's), or fulfilled by nexus for a 2025-era client, which is asked each
+   * request on its call's stream, and the call retried with the answers.
+   */
+  private async inputRounds<T extends Result>(
+    downstream: Downstream,
+    peer: CallRelay,
+    signal: AbortSignal,
+    run: (retry: Partial<Retry> | undefined) => Promise<T>,
+    clientRetry: Retry | undefined,
+  ): Promise<T> {
+    const state = clientRetry?.requestState;
+    const retry = clientRetry && {
+      inputResponses: clientRetry.inputResponses,
+      ...(state?.startsWith(DOWNSTREAM_STATE) && { requestState: state.slice(DOWNSTREAM_STATE.length) }),
+    };
+    let result: Result = await run(retry);
+    for (let round = 1; isInputRequiredResult(result); round++) {
+      const asked: InputRequiredResult = result;
+      if (peer.link.era === 'modern') {
+        return { ...asked, ...(asked.requestState !== undefined && { requestState: DOWNSTREAM_STATE + asked.requestState }) } as never;
+      }
+      if (round > MAX_INPUT_ROUNDS) {
+        throw new ProtocolError(-32603, `server '${downstream.name}' asked for input more than ${MAX_INPUT_ROUNDS} times in one call`);
+      }
+      const inputResponses: Record<string, unknown> = {};
+      for (const [key, request] of Object.entries(asked.inputRequests ?? {})) {
+        const { method, params } = request as { method: string; params?: Record<string, unknown> };
+        inputResponses[key] = await peer.ask(method, params ?? {}, signal);
+      }
+      result = await run({ inputResponses, ...(asked.requestState !== undefined && { requestState: asked.requestState }) });
     }
+    return result as T;
   }
 
   private toProtocolError(downstream: Downstream, error: unknown, client?: ClientIdentity): ProtocolError {
@@ -360,5 +493,17 @@ export class Gateway {
         : `request to server '${downstream.name}' failed: ${error instanceof Error ? error.message : String(error)}`;
     downstream.log.warn({ reason, client_id: client?.id, group: client?.group }, 'downstream request failed');
     return new ProtocolError(ProtocolErrorCode.InternalError, reason, { server: downstream.name });
+  }
+}
+
+/** A call that the client's `signal` aborts, until it is over. */
+async function followed<T>(running: Promise<T>, signal: AbortSignal, abort: (reason: unknown) => void): Promise<T> {
+  const onAbort = () => abort(signal.reason);
+  if (signal.aborted) onAbort();
+  else signal.addEventListener('abort', onAbort, { once: true });
+  try {
+    return await running;
+  } finally {
+    signal.removeEventListener('abort', onAbort);
   }
 }

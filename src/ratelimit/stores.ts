@@ -98,7 +98,10 @@ export async function redisStore(config: RedisStorageConfig, logger: Logger): Pr
   };
 }
 
-function redisOptions(config: RedisStorageConfig): RedisOptions {
+/** How nexus connects to a Redis (also the relay's, relay/bus.ts): timeouts, no offline queue, TLS. */
+export function redisOptions(
+  config: Pick<RedisStorageConfig, 'url' | 'tls' | 'connection_timeout' | 'response_timeout'>,
+): RedisOptions {
   const tls = config.tls;
   const read = (path: string | undefined) => (path ? readFileSync(path) : undefined);
   return {

@@ -95,7 +95,13 @@ export class DirectHttp {
    * Sends one request and resolves with its result. Outcomes match the SDK client's: a stream
    * that ends unanswered is resumed if it can be, or else the call waits for its timeout.
    */
-  request(method: string, params: Record<string, unknown>, options: RequestOptions): Promise<unknown> {
+  request(
+    method: string,
+    params: Record<string, unknown>,
+    options: RequestOptions,
+    /** Sees every other message on the call's stream first; true when it handled it. */
+    sameStream?: (message: Incoming) => boolean,
+  ): Promise<unknown> {
     if (options.signal?.aborted) return Promise.reject(new SdkError(SdkErrorCode.RequestTimeout, String(options.signal.reason)));
     const id = nextId++;
     const body = JSON.stringify({
@@ -153,7 +159,7 @@ export class DirectHttp {
           if (options.resetTimeoutOnProgress) arm();
           const { progress = 0, total, message: text } = message.params;
           options.onprogress?.({ progress, ...(total !== undefined && { total }), ...(text !== undefined && { message: text }) });
-        } else if (isJSONRPCNotification(message) || isJSONRPCRequest(message)) {
+        } else if ((isJSONRPCNotification(message) || isJSONRPCRequest(message)) && !sameStream?.(message)) {
           this.transport.onmessage?.(message);
         }
       };

@@ -1,5 +1,5 @@
 /** One configured MCP server: its connection, its lists (tools, prompts, resources) and its state. */
-import { ProtocolError, SdkHttpError } from '@modelcontextprotocol/client';
+import { ProtocolError, SdkError, SdkErrorCode, SdkHttpError } from '@modelcontextprotocol/client';
 import { z } from 'zod';
 import type {
   CallToolRequestParams,
@@ -22,6 +22,7 @@ import { ThrottledWarnings } from '../../throttled-warnings.js';
 import { NEXUS_VERSION } from '../../version.js';
 import { nestedDeeperThan } from '../../json-depth.js';
 import { BodyTooLargeError } from '../../net/body-limits.js';
+import type { CallPeer } from './call-peer.js';
 import { DownstreamClient } from './client.js';
 import { failureKind, pingShowsSessionGone } from './failures.js';
 import { tooLargeError } from './oversized.js';
@@ -67,6 +68,29 @@ export interface DownstreamOptions {
   bearerToken?: string;
   /** Called whenever this server's catalog is replaced. */
   onCatalog: (downstream: Downstream) => void;
+  /** A log message the server sent outside any call it was serving (or when nexus cannot tell which). */
+  onLog?: (downstream: Downstream, params: Record<string, unknown>) => void;
+}
+
+/**
+ * The client capabilities nexus declares to every server: what it can relay to its own clients
+ * (mcp/relay/). A server asks only what the calling client can take; the relay refuses the rest.
+ */
+export const RELAY_CAPABILITIES = {
+  sampling: { tools: {} },
+  elicitation: { form: {}, url: {} },
+  roots: { listChanged: true },
+};
+
+/** The requests a server may make of nexus's clients, as the SDK client names its handlers. */
+const SERVER_REQUESTS = ['sampling/createMessage', 'elicitation/create', 'roots/list'] as const;
+
+/** The SDK's timeout for a request whose call_timeout nexus keeps itself (setTimeout's longest). */
+export const NO_TIMEOUT = 2_147_483_647;
+
+/** Why a call that ran out of `call_timeout` failed, as the SDK says it. */
+export function timeoutError(timeout: number): SdkError {
+  return new SdkError(SdkErrorCode.RequestTimeout, 'Request timed out', { timeout });
 }
 
 /** Thrown for calls to a server that is not connected; the gateway turns it into a JSON-RPC error. */
@@ -115,6 +139,10 @@ export class Downstream {
   private failures = 0;
   private readySince = 0;
   private retryTimer: NodeJS.Timeout | undefined;
+  /** The calls under way, for the requests and log messages the server sends while serving them. */
+  private readonly peers = new Set<CallPeer>();
+  /** Requests the server sent on a call's own stream, by their id: their call is known exactly. */
+  private readonly related = new Map<string | number, CallPeer>();
 
   constructor(
     readonly name: string,
@@ -137,26 +165,56 @@ export class Downstream {
     return this.connecting;
   }
 
-  async callTool(params: CallToolRequestParams, options: RequestOptions): Promise<CallToolResult> {
+  /**
+   * A 2026-era server may answer with an `input_required` result (InputRequiredResult) instead of
+   * a result: it is returned as it is, for the gateway to pass on or fulfil.
+   */
+  async callTool(params: CallToolRequestParams, options: RequestOptions, peer?: CallPeer): Promise<CallToolResult> {
     // The raw request, not client.callTool(): a gateway passes results through unchanged
     // instead of validating them against the tool's output schema.
-    return this.run(options, ({ client, opened }, guarded) =>
-      opened.direct?.usable
-        ? (opened.direct.request('tools/call', params, guarded) as Promise<CallToolResult>)
-        : client.request({ method: 'tools/call', params }, guarded),
+    return this.run(
+      options,
+      ({ client, opened }, guarded) =>
+        opened.direct?.usable
+          ? (opened.direct.request('tools/call', params, guarded, peer && this.sameStream(peer)) as Promise<CallToolResult>)
+          : client.request({ method: 'tools/call', params }, { ...guarded, allowInputRequired: true }),
+      peer,
     );
   }
 
-  async getPrompt(params: GetPromptRequestParams, options: RequestOptions): Promise<GetPromptResult> {
-    return this.run(options, ({ client }, guarded) => client.getPrompt(params, guarded));
+  async getPrompt(params: GetPromptRequestParams, options: RequestOptions, peer?: CallPeer): Promise<GetPromptResult> {
+    return this.run(options, ({ client }, guarded) => client.getPrompt(params, { ...guarded, allowInputRequired: true }), peer);
   }
 
-  async readResource(params: ReadResourceRequestParams, options: RequestOptions): Promise<ReadResourceResult> {
-    return this.run(options, ({ client }, guarded) => client.readResource(params, { ...guarded, cacheMode: 'bypass' }));
+  async readResource(params: ReadResourceRequestParams, options: RequestOptions, peer?: CallPeer): Promise<ReadResourceResult> {
+    return this.run(
+      options,
+      ({ client }, guarded) => client.readResource(params, { ...guarded, cacheMode: 'bypass', allowInputRequired: true }),
+      peer,
+    );
+  }
+
+  /**
+   * What to do with a message that came on a call's own stream, besides its answer and progress:
+   * a log message is the call's; a request is noted as the call's, then handled as any other.
+   */
+  private sameStream(peer: CallPeer): (message: { id?: unknown; method?: unknown; params?: unknown }) => boolean {
+    return (message) => {
+      if (message.method === 'notifications/message' && message.id === undefined) {
+        peer.log(this.redactor.value((message.params ?? {}) as Record<string, unknown>));
+        return true;
+      }
+      if (typeof message.id === 'string' || typeof message.id === 'number') this.related.set(message.id, peer);
+      return false;
+    };
   }
 
   /** One request on the live connection, its progress messages redacted too, its outcome watched. */
-  private run<T>(options: RequestOptions, request: (connection: Connection, options: RequestOptions) => Promise<T>): Promise<T> {
+  private run<T>(
+    options: RequestOptions,
+    request: (connection: Connection, options: RequestOptions) => Promise<T>,
+    peer?: CallPeer,
+  ): Promise<T> {
     const connection = this.live();
     const { onprogress } = options;
     const guarded: RequestOptions =
@@ -167,7 +225,39 @@ export class Downstream {
               onprogress({ ...progress, ...(progress.message !== undefined && { message: this.redactor.text(progress.message) }) }),
           }
         : options;
-    return this.watch(connection, request(connection, guarded), options);
+    if (!peer) return this.watch(connection, request(connection, guarded), options);
+    this.peers.add(peer);
+    return this.watch(connection, request(connection, guarded), options).finally(() => this.peers.delete(peer));
+  }
+
+  /**
+   * A request the server made of the client: `roots/list` from the server's `roots` when set, else
+   * relayed to the client of the call it belongs to. Which call that is, the server's transport
+   * tells when the request came on the call's own stream; otherwise it must be the only call
+   * under way.
+   */
+  private async serverRequest(method: string, params: Record<string, unknown>, id: string | number, signal: AbortSignal) {
+    const related = this.related.get(id);
+    this.related.delete(id);
+    if (method === 'roots/list' && this.config.roots) return { roots: this.config.roots.map((uri) => ({ uri })) };
+    const peer = related ?? (this.peers.size === 1 ? (this.peers.values().next().value as CallPeer) : undefined);
+    if (!peer) {
+      const why =
+        this.peers.size === 0
+          ? 'no call is under way'
+          : `${this.peers.size} calls are under way and the request did not come on the stream of one of them`;
+      throw new ProtocolError(-32603, `nexus relays ${method} to the client of the call it belongs to, and ${why}`);
+    }
+    // What the server says reaches a client: nexus's secrets do not.
+    return peer.ask(method, this.redactor.value(params), signal);
+  }
+
+  /** A log message outside a known call goes to listening clients; one during the only call, to its client. */
+  private serverLog(params: Record<string, unknown>): void {
+    const redacted = this.redactor.value(params);
+    const peer = this.peers.size === 1 ? (this.peers.values().next().value as CallPeer) : undefined;
+    if (peer) peer.log(redacted);
+    else this.options.onLog?.(this, redacted);
   }
 
   async close(): Promise<void> {
@@ -337,6 +427,7 @@ export class Downstream {
     const client = new DownstreamClient(
       { name: 'nexus', version: NEXUS_VERSION },
       {
+        capabilities: RELAY_CAPABILITIES,
         listMaxPages: MAX_LIST_PAGES,
         listChanged: {
           // Tools are re-listed by us, leniently, as at connect (the SDK's refresh is strict).
@@ -357,6 +448,13 @@ export class Downstream {
     const errors = new ThrottledWarnings(this.log, 'downstream transport errors');
     client.onerror = (error) => errors.warn({ err: this.explain(error) }, 'downstream transport error (skipped)');
     client.onclose = () => this.onClosed(client);
+    for (const method of SERVER_REQUESTS) {
+      client.setRequestHandler(method, (request, ctx) =>
+        // The SDK checks the client's answer against the method's result schema.
+        this.serverRequest(method, (request.params ?? {}) as Record<string, unknown>, ctx.mcpReq.id, ctx.mcpReq.signal) as Promise<never>,
+      );
+    }
+    client.setNotificationHandler('notifications/message', (notification) => this.serverLog(notification.params));
     const connection = { client, opened };
     try {
       await client.connect(opened.transport, { signal, timeout: this.connectTimeoutMs });

@@ -1,16 +1,19 @@
 /**
  * The MCP endpoint: reads and parses the JSON body once (a malformed one gets a JSON-RPC parse
- * error, -32700, and touches nothing else), answers a plain `search`/`execute` itself
- * (plain-tool-call.ts), and hands every other request to the SDK's stateless handler.
+ * error, -32700, and touches nothing else), takes a 2025-era client's answers to the server's
+ * requests (relay/), answers a plain `search`/`execute` itself (plain-tool-call.ts), and hands
+ * every other request to the SDK's stateless handler.
  *
  * Sessions are correlation ids, not state: an `initialize` answer gets a random Mcp-Session-Id
- * so that a later `notifications/cancelled` from the same client can name its own calls.
+ * that carries what the client can receive (session.ts), so that any instance knows it, and a
+ * later `notifications/cancelled` from the same client can name its own calls.
  */
-import { randomUUID } from 'node:crypto';
 import type { Hono } from 'hono';
-import type { CallToolResult, McpHttpHandler } from '@modelcontextprotocol/server';
+import type { CallToolResult, ClientCapabilities, JSONRPCResponse, McpHttpHandler } from '@modelcontextprotocol/server';
 import { authInfoFor, type CallContext } from '../gateway.js';
-import { callerKey, SESSION_HEADER } from '../../session.js';
+import type { Relay } from '../relay/relay.js';
+import { callerKey, newSessionId, SESSION_HEADER, sessionCapabilities } from '../../session.js';
+import { LegacyExchange } from './legacy-exchange.js';
 import type { AppEnv } from '../../http/app-env.js';
 import { readBody } from '../../http/body.js';
 import { nestedDeeperThan } from '../../json-depth.js';
@@ -30,11 +33,18 @@ export interface McpRouteOptions {
   maxJsonDepth: number;
   /** Runs `search` or `execute` for a plain tool call, without the SDK's server. */
   callTool: (name: string, args: Record<string, unknown>, context: CallContext) => Promise<CallToolResult>;
+  relay: Relay;
 }
 
 interface JsonRpcMessage {
+  id?: unknown;
   method?: unknown;
-  params?: { requestId?: unknown; reason?: unknown };
+  params?: { requestId?: unknown; reason?: unknown; capabilities?: unknown };
+}
+
+/** Whether `message` is a JSON-RPC response (a client's answer to a server's request). */
+function isResponse(message: JsonRpcMessage): message is JsonRpcMessage & JSONRPCResponse {
+  return message !== null && typeof message === 'object' && message.method === undefined && ('result' in message || 'error' in message);
 }
 
 /** The id of a single request, to answer it by; null for a batch or a message without a usable id. */
@@ -43,7 +53,7 @@ function requestId(body: unknown): string | number | null {
   return typeof id === 'string' || typeof id === 'number' ? id : null;
 }
 
-export function mountMcp(app: Hono<AppEnv>, { path, handler, ready, onCancelled, maxJsonDepth, callTool }: McpRouteOptions): void {
+export function mountMcp(app: Hono<AppEnv>, { path, handler, ready, onCancelled, maxJsonDepth, callTool, relay }: McpRouteOptions): void {
   app.all(path, async (c) => {
     await ready;
     if (c.req.method !== 'POST') return handler.fetch(c.req.raw);
@@ -68,13 +78,21 @@ export function mountMcp(app: Hono<AppEnv>, { path, handler, ready, onCancelled,
     const messages = (Array.isArray(body) ? body : [body]) as JsonRpcMessage[];
     const session = c.req.header(SESSION_HEADER);
     const caller = c.get('caller');
+    const key = session === undefined ? undefined : callerKey(session, caller?.token);
+    if (messages.length > 0 && messages.every(isResponse) && messages.some((message) => relay.isOurs(message.id))) {
+      // Answers to the server's requests: each goes to the call waiting for it, on whichever instance.
+      const delivered = await Promise.all(messages.map((message) => relay.pending.deliver(message, key)));
+      if (delivered.every(Boolean)) return c.body(null, 202);
+      const message = 'Invalid Request: nobody is waiting for this answer (the request is unknown, answered already, or over)';
+      return c.json({ jsonrpc: '2.0', id: null, error: { code: -32600, message } }, 400);
+    }
     // Only JSON requests (what the SDK will accept) may cancel, and only the caller's own calls.
     if (session !== undefined && c.req.header('content-type')?.includes('application/json')) {
       for (const message of messages) {
         const requestId = message?.params?.requestId;
         if (message?.method === 'notifications/cancelled' && (typeof requestId === 'string' || typeof requestId === 'number')) {
           const reason = message.params?.reason;
-          onCancelled(callerKey(session, caller?.token), requestId, typeof reason === 'string' ? reason : undefined);
+          onCancelled(key as string, requestId, typeof reason === 'string' ? reason : undefined);
         }
       }
     }
@@ -85,24 +103,29 @@ export function mountMcp(app: Hono<AppEnv>, { path, handler, ready, onCancelled,
     });
     const client = c.get('client');
     if (call) {
-      const token = caller?.token;
+      const exchange = new LegacyExchange();
       const context: CallContext = {
-        token,
+        token: caller?.token,
         client,
-        caller: session === undefined ? undefined : callerKey(session, token),
+        caller: key,
         requestId: call.id,
         signal: c.req.raw.signal,
-        progressToken: undefined,
-        notifyProgress: async () => undefined,
+        link: {
+          era: 'legacy',
+          capabilities: sessionCapabilities(session) as ClientCapabilities | undefined,
+          logLevel: relay.logLevels.get(key),
+          progressToken: undefined,
+          send: (message) => exchange.send(message),
+        },
       };
-      return c.json(await answer(call, () => callTool(call.name, call.arguments, context)));
+      void answer(call, () => callTool(call.name, call.arguments, context)).then((message) => exchange.finish(message as never));
+      return exchange.response;
     }
     // The validated caller's token (for forward servers) and identity reach the gateway in the SDK's authInfo.
     const authInfo = authInfoFor({ token: caller?.token, client });
     const response = await handler.fetch(c.req.raw, { parsedBody: body, authInfo });
-    if (messages.some((message) => message?.method === 'initialize') && !response.headers.has(SESSION_HEADER)) {
-      response.headers.set(SESSION_HEADER, randomUUID());
-    }
+    const initialize = messages.find((message) => message?.method === 'initialize');
+    if (initialize && !response.headers.has(SESSION_HEADER)) response.headers.set(SESSION_HEADER, newSessionId(initialize.params?.capabilities));
     return response;
   });
 }

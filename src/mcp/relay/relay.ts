@@ -1,0 +1,181 @@
+/**
+ * Everything nexus keeps to relay server-to-client traffic, for all calls of this instance: the
+ * requests waiting for 2025-era clients' answers, the calls parked until a 2026-era client's retry,
+ * the log levels clients asked for, and the bus to the other instances.
+ */
+import { inputRequired, ProtocolError, type ClientCapabilities, type LoggingLevel, type Result } from '@modelcontextprotocol/server';
+import type { Logger } from '../../log.js';
+import { ownerOf, relayId, type RelayBus, type RelayMessage } from './bus.js';
+import type { CallRelay } from './call-relay.js';
+import type { ClientLink } from './client-link.js';
+import { LogLevels } from './log-levels.js';
+import { PendingAnswers } from './pending-answers.js';
+
+/** How long a call parked for input waits for the client's retry (the SDK's own round timeout). */
+export const INPUT_WAIT_MS = 600_000;
+
+/** A downstream call under way for a 2026-era client, between its rounds. */
+export interface ParkedCall {
+  relay: CallRelay;
+  running: Promise<Result>;
+  abort: (reason: string) => void;
+}
+
+interface Parked {
+  call: ParkedCall;
+  timer: NodeJS.Timeout;
+}
+
+/** Another instance resuming one of this instance's parked calls: where its outcome goes. */
+interface RemoteWait {
+  link: ClientLink;
+  settle: (outcome: Extract<RelayMessage, { kind: 'outcome' }>['outcome']) => void;
+}
+
+type ErrorShape = { code: number; message: string; data?: unknown };
+
+export class Relay {
+  readonly pending: PendingAnswers;
+  readonly logLevels = new LogLevels();
+  private readonly parked = new Map<string, Parked>();
+  private readonly remoteWaits = new Map<string, RemoteWait>();
+
+  constructor(
+    readonly bus: RelayBus,
+    private readonly logger: Logger,
+    private readonly waitMs = INPUT_WAIT_MS,
+  ) {
+    this.pending = new PendingAnswers(bus);
+    bus.onMessage((message) => this.onMessage(message));
+  }
+
+  /**
+   * For a 2026-era client: the call's result, or an `input_required` result with the requests the
+   * client must answer, the call parked until its retry. The round's `signal` (the client went
+   * away) aborts the call.
+   */
+  async outcome(call: ParkedCall, signal: AbortSignal): Promise<Result> {
+    const onAbort = () => call.abort('cancelled by the client');
+    signal.addEventListener('abort', onAbort, { once: true });
+    try {
+      const step = await call.relay.next(call.running);
+      if (step.done) return step.result;
+      return inputRequired({ inputRequests: step.inputRequests as never, requestState: this.park(call) });
+    } finally {
+      signal.removeEventListener('abort', onAbort);
+    }
+  }
+
+  /** Whether `state` is a requestState this relay (any instance) handed out. */
+  isOurs(state: unknown): state is string {
+    return ownerOf(state) !== undefined;
+  }
+
+  /** A 2026-era client's retry of a parked call: answers its requests and goes on, on whichever instance holds it. */
+  async resume(state: string, inputResponses: Record<string, unknown>, link: ClientLink, caller: string | undefined, signal: AbortSignal) {
+    const owner = ownerOf(state);
+    if (owner === this.bus.instance) return this.resumeHere(state, inputResponses, link, caller, signal);
+    const id = relayId(this.bus.instance);
+    const outcome = new Promise<Extract<RelayMessage, { kind: 'outcome' }>['outcome']>((settle) =>
+      this.remoteWaits.set(id, { link, settle }),
+    );
+    try {
+      const { capabilities, logLevel, progressToken } = link;
+      const reached = await this.bus.send(owner as string, {
+        kind: 'resume',
+        caller,
+        state,
+        inputResponses,
+        link: { capabilities, logLevel, progressToken },
+        reply: { instance: this.bus.instance, id },
+      });
+      if (!reached) throw expired('it is held by another nexus instance, which this one cannot reach (see mcp.relay.redis_url)');
+      const settled = await outcome;
+      if ('error' in settled) throw new ProtocolError(settled.error.code, settled.error.message, settled.error.data);
+      return settled.result;
+    } finally {
+      this.remoteWaits.delete(id);
+    }
+  }
+
+  close(): Promise<void> {
+    for (const [state, { call, timer }] of this.parked) {
+      clearTimeout(timer);
+      call.abort('nexus is shutting down');
+      this.parked.delete(state);
+    }
+    return this.bus.close();
+  }
+
+  private resumeHere(state: string, inputResponses: Record<string, unknown>, link: ClientLink, caller: string | undefined, signal: AbortSignal) {
+    const parked = this.parked.get(state);
+    // Another caller's state is as unknown as an expired one.
+    if (!parked || parked.call.relay.caller !== caller) throw expired('it is unknown or has expired');
+    clearTimeout(parked.timer);
+    this.parked.delete(state);
+    parked.call.relay.link = link;
+    parked.call.relay.answer(inputResponses);
+    return this.outcome(parked.call, signal);
+  }
+
+  private park(call: ParkedCall): string {
+    const state = relayId(this.bus.instance);
+    const timer = setTimeout(() => {
+      this.parked.delete(state);
+      call.relay.end('the client did not answer in time');
+      call.abort(`the client did not retry within ${this.waitMs / 1000} s`);
+    }, this.waitMs);
+    timer.unref();
+    this.parked.set(state, { call, timer });
+    // A call that fails while parked has nobody to tell; its rejection is not unhandled.
+    call.running.catch(() => undefined);
+    return state;
+  }
+
+  private onMessage(message: RelayMessage): void {
+    switch (message.kind) {
+      case 'answer':
+        this.pending.settle(message.response, message.caller);
+        return;
+      case 'resume':
+        void this.resumeFor(message);
+        return;
+      case 'related':
+        this.remoteWaits
+          .get(message.to)
+          ?.link.send(message.message as never)
+          .catch(() => undefined);
+        return;
+      case 'outcome':
+        this.remoteWaits.get(message.to)?.settle(message.outcome);
+        return;
+    }
+  }
+
+  /** Resumes a parked call for a retry that reached another instance, and sends that instance what follows. */
+  private async resumeFor(message: Extract<RelayMessage, { kind: 'resume' }>): Promise<void> {
+    const { reply } = message;
+    const link: ClientLink = {
+      era: 'modern',
+      capabilities: message.link.capabilities as ClientCapabilities | undefined,
+      logLevel: message.link.logLevel as LoggingLevel | undefined,
+      progressToken: message.link.progressToken,
+      send: async (related) => void (await this.bus.send(reply.instance, { kind: 'related', to: reply.id, message: related })),
+    };
+    let outcome: Extract<RelayMessage, { kind: 'outcome' }>['outcome'];
+    try {
+      const result = await this.resumeHere(message.state, message.inputResponses, link, message.caller, new AbortController().signal);
+      outcome = { result: result as Record<string, unknown> };
+    } catch (error) {
+      const { code, message: text, data } = (error ?? {}) as Partial<ErrorShape>;
+      outcome = { error: { code: Number.isSafeInteger(code) ? (code as number) : -32603, message: String(text ?? error), data } };
+    }
+    if (!(await this.bus.send(reply.instance, { kind: 'outcome', to: reply.id, outcome }))) {
+      this.logger.warn({ instance: reply.instance }, 'the instance that resumed a parked call is gone; its outcome is dropped');
+    }
+  }
+}
+
+function expired(why: string): ProtocolError {
+  return new ProtocolError(-32602, `Invalid or expired requestState: ${why}`, { reason: 'invalid_request_state' });
+}
