@@ -14,9 +14,15 @@ import {
 import { describe, expect, it } from 'vitest';
 import type { RunningNexus } from '../src/server.js';
 import { closedAfterEach, firstText } from './helpers/nexus.js';
-import { EVERYTHING } from './helpers/processes.js';
+import { Client as ClientV2, StreamableHTTPClientTransport as TransportV2 } from '@modelcontextprotocol/client';
+import { EVERYTHING, FIXTURE_SERVER, startEverything, startFixtureHttp } from './helpers/processes.js';
 
 const { nexusWith: start, started } = closedAfterEach();
+const fixtureStdio = (extra = '') => `
+[mcp.servers.fixture]
+cmd = ["node", "${FIXTURE_SERVER}", "stdio"]
+${extra}
+`;
 const track = <T extends { close(): Promise<unknown> }>(client: T): T => (started({ kill: () => client.close() }), client);
 
 const everythingStdio = `
@@ -63,5 +69,113 @@ describe('server-to-client requests, 2025-era client', () => {
     const result = await execute(client, 'everything__trigger-sampling-request', { prompt: 'hello', maxTokens: 5 });
     expect(seen.sampling).toHaveLength(1);
     expect(JSON.stringify(result)).toContain('sampled by v1-client');
+  });
+});
+
+describe('server-to-client requests, 2025-era client (more)', () => {
+  it('an elicitation reaches the client and its answer goes back', async () => {
+    const nexus = await start(everythingStdio);
+    const { client, seen } = await legacyClient(nexus, { elicitation: {} });
+    const result = await execute(client, 'everything__trigger-elicitation-request');
+    expect(seen.elicitation).toHaveLength(1);
+    expect(JSON.stringify(result)).toContain('Ada');
+  });
+
+  it('a client without the capability: the server gets a clear error, the client nothing', async () => {
+    const nexus = await start(fixtureStdio());
+    const { client, seen } = await legacyClient(nexus, { elicitation: {} });
+    const result = await execute(client, 'fixture__ask_client', { kind: 'sampling' });
+    expect(seen.sampling).toHaveLength(0);
+    expect(JSON.stringify(result)).toMatch(/did not declare the sampling capability/);
+  });
+
+  it('roots/list is answered from the server\'s `roots` when set, else by the calling client', async () => {
+    const configured = await start(fixtureStdio('roots = ["file:///srv/configured"]'));
+    const first = await legacyClient(configured, { roots: {} });
+    expect(firstText(await execute(first.client, 'fixture__ask_client', { kind: 'roots' }))).toContain('file:///srv/configured');
+    expect(first.seen.roots).toBe(0);
+
+    const relayed = await start(fixtureStdio());
+    const second = await legacyClient(relayed, { roots: {} });
+    expect(firstText(await execute(second.client, 'fixture__ask_client', { kind: 'roots' }))).toContain('file:///tmp/project');
+    expect(second.seen.roots).toBe(1);
+  });
+
+  it('log messages during a call reach its client, at the level it set', async () => {
+    const nexus = await start(fixtureStdio());
+    const { client, seen } = await legacyClient(nexus, {});
+    await execute(client, 'fixture__log_levels');
+    expect(seen.logs.map((log) => (log as { level: string }).level)).toEqual(['debug', 'info', 'warning', 'error']);
+    seen.logs.length = 0;
+    await client.setLoggingLevel('warning');
+    await execute(client, 'fixture__log_levels');
+    expect(seen.logs.map((log) => (log as { level: string }).level)).toEqual(['warning', 'error']);
+  });
+
+  it('two clients at once: each sampling request goes to the client whose call made it', async () => {
+    const everything = started(await startEverything('streamableHttp'));
+    const nexus = await start(`[mcp.servers.everything]\nurl = "${everything.url}"\n`);
+    const [a, b] = await Promise.all([legacyClient(nexus, { sampling: {} }, 'alice'), legacyClient(nexus, { sampling: {} }, 'bob')]);
+    const runs = await Promise.all(
+      Array.from({ length: 6 }, (_, i) => execute(i % 2 ? b.client : a.client, 'everything__trigger-sampling-request', { prompt: `p${i}` })),
+    );
+    runs.forEach((result, i) => expect(JSON.stringify(result)).toContain(`sampled by ${i % 2 ? 'bob' : 'alice'}`));
+    expect([a.seen.sampling.length, b.seen.sampling.length]).toEqual([3, 3]);
+  });
+
+  it('a 2026-era server asking for input: nexus asks the 2025-era client and retries the call', async () => {
+    const fixture = started(await startFixtureHttp());
+    const nexus = await start(`[mcp.servers.fixture]\nurl = "${fixture.url}"\n`);
+    const { client, seen } = await legacyClient(nexus, { elicitation: {} });
+    const result = await execute(client, 'fixture__ask_client', { kind: 'elicitation', rounds: 2 });
+    expect(seen.elicitation).toHaveLength(2);
+    expect(JSON.parse(firstText(result))).toMatchObject({ rounds: 2, answer: { action: 'accept', content: { name: 'Ada' } } });
+  });
+});
+
+/** A 2026-era client (SDK v2), which answers the server's requests in its retries. */
+async function modernClient(nexus: RunningNexus, name = 'v2-client') {
+  const client = track(
+    new ClientV2(
+      { name, version: '1.0.0' },
+      { capabilities: { sampling: {}, elicitation: { form: {} }, roots: {} }, versionNegotiation: { mode: 'auto' } },
+    ),
+  );
+  const seen = { sampling: 0, elicitation: 0 };
+  client.setRequestHandler('sampling/createMessage', () => {
+    seen.sampling++;
+    return { model: `${name}-model`, role: 'assistant', content: { type: 'text', text: `sampled by ${name}` } };
+  });
+  client.setRequestHandler('elicitation/create', () => {
+    seen.elicitation++;
+    return { action: 'accept', content: { name: 'Grace' } };
+  });
+  client.setRequestHandler('roots/list', () => ({ roots: [{ uri: 'file:///modern' }] }));
+  await client.connect(new TransportV2(new URL(`${nexus.url}/mcp`)));
+  return { client, seen };
+}
+
+describe('server-to-client requests, 2026-era client', () => {
+  it('speaks 2026-07-28 to nexus', async () => {
+    const nexus = await start(fixtureStdio());
+    const { client } = await modernClient(nexus);
+    expect(client.getNegotiatedProtocolVersion?.()).toBe('2026-07-28');
+  });
+
+  it('a 2025-era server\'s sampling request comes back as input_required and the retry answers it', async () => {
+    const nexus = await start(everythingStdio);
+    const { client, seen } = await modernClient(nexus);
+    const result = await client.callTool({ name: 'execute', arguments: { name: 'everything__trigger-sampling-request', arguments: { prompt: 'x' } } });
+    expect(seen.sampling).toBe(1);
+    expect(JSON.stringify(result)).toContain('sampled by v2-client');
+  });
+
+  it('a 2026-era server\'s own input_required passes through, rounds and all', async () => {
+    const fixture = started(await startFixtureHttp());
+    const nexus = await start(`[mcp.servers.fixture]\nurl = "${fixture.url}"\n`);
+    const { client, seen } = await modernClient(nexus);
+    const result = await client.callTool({ name: 'execute', arguments: { name: 'fixture__ask_client', arguments: { kind: 'elicitation', rounds: 3 } } });
+    expect(seen.elicitation).toBe(3);
+    expect(JSON.parse(firstText(result))).toMatchObject({ rounds: 3, answer: { action: 'accept', content: { name: 'Grace' } } });
   });
 });

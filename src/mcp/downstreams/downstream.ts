@@ -428,6 +428,9 @@ export class Downstream {
       { name: 'nexus', version: NEXUS_VERSION },
       {
         capabilities: RELAY_CAPABILITIES,
+        // A remote server that speaks 2026-07-28 is spoken to in it: only then can a stateless
+        // server ask its client anything (input_required rounds). stdio stays on the 2025 handshake.
+        ...(config.kind === 'remote' && { versionNegotiation: { mode: 'auto' as const } }),
         listMaxPages: MAX_LIST_PAGES,
         listChanged: {
           // Tools are re-listed by us, leniently, as at connect (the SDK's refresh is strict).
