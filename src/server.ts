@@ -4,7 +4,7 @@ import type { Server as HttpServer } from 'node:http';
 import { createServer as createHttpsServer, Server as HttpsServer } from 'node:https';
 import type { AddressInfo } from 'node:net';
 import { createAdaptorServer } from '@hono/node-server';
-import { createMcpHandler } from '@modelcontextprotocol/server';
+import { createMcpHandler, type McpHttpHandler } from '@modelcontextprotocol/server';
 import { Hono, type MiddlewareHandler } from 'hono';
 import type { Config, LimitsConfig, ListenAddress } from './config/schema.js';
 import type { AppEnv } from './http/app-env.js';
@@ -16,6 +16,7 @@ import { csrf } from './http/csrf.js';
 import { onAppError } from './http/errors.js';
 import { mountHealth } from './http/health.js';
 import { isLoopback, loopbackHostGuard, originGuard } from './http/host-guard.js';
+import { ListenStreams } from './mcp/endpoint/listen-streams.js';
 import { mountMcp } from './mcp/endpoint/route.js';
 import { httpRateLimit } from './http/rate-limit.js';
 import type { OAuthGuard } from './http/oauth.js';
@@ -145,7 +146,16 @@ export async function startNexus(config: Config, options: NexusOptions): Promise
   const healthApart = health.enabled && health.listen !== undefined;
 
   const identification = config.server.client_identification;
+  const listeners = new ListenStreams();
+  // Set once the MCP handler exists; list changes before that have no listener to tell.
+  const modern: { notify?: McpHttpHandler['notify'] } = {};
   const registry = new DownstreamRegistry(config.mcp, {
+    onListChanged: (list) => {
+      listeners.listChanged(list);
+      if (list === 'prompts') modern.notify?.promptsChanged();
+      else modern.notify?.resourcesChanged();
+    },
+    onLog: (server, params) => listeners.log(server, params),
     logger,
     redactor,
     connectTimeoutMs: options.connectTimeoutMs,
@@ -186,6 +196,7 @@ export async function startNexus(config: Config, options: NexusOptions): Promise
     legacy: 'stateless',
     onerror: (error) => logger.debug({ err: error.message }, 'mcp handler error'),
   });
+  modern.notify = handler.notify;
 
   const oauth: OAuthGuard | undefined = config.server.oauth
     ? new (await import('./http/oauth.js')).OAuthGuard({
@@ -234,12 +245,16 @@ export async function startNexus(config: Config, options: NexusOptions): Promise
       maxJsonDepth: config.server.limits.max_json_depth,
       callTool: (name, args, context) => gateway.callTool(name, args, context),
       relay,
+      listeners,
+      mayUse: (group, server) => registry.policy.viewFor(group).server(server),
     });
   }
 
   const servers: HttpServer[] = [];
   const closeAll = async () => {
     oauth?.close();
+    // GET streams only listen: they end at once rather than hold shutdown for its grace.
+    listeners.close();
     await Promise.all(servers.map(closeGracefully));
     await handler.close();
     await relay.close();

@@ -10,12 +10,14 @@ import {
   ElicitRequestSchema,
   ListRootsRequestSchema,
   LoggingMessageNotificationSchema,
+  PromptListChangedNotificationSchema,
 } from '@modelcontextprotocol/sdk/types.js';
 import { describe, expect, it } from 'vitest';
 import type { RunningNexus } from '../src/server.js';
 import { closedAfterEach, firstText } from './helpers/nexus.js';
 import { Client as ClientV2, StreamableHTTPClientTransport as TransportV2 } from '@modelcontextprotocol/client';
 import { EVERYTHING, FIXTURE_SERVER, startEverything, startFixtureHttp } from './helpers/processes.js';
+import { startRedis } from './helpers/redis.js';
 
 const { nexusWith: start, started } = closedAfterEach();
 const fixtureStdio = (extra = '') => `
@@ -32,8 +34,10 @@ cmd = ["node", "${EVERYTHING}", "stdio"]
 
 type Capabilities = ConstructorParameters<typeof ClientV1>[1] extends infer O ? (O extends { capabilities?: infer C } ? C : never) : never;
 
+type Fetch = (input: string | URL | Request, init?: RequestInit) => Promise<Response>;
+
 /** A 2025-era client (SDK v1) that answers sampling, elicitation and roots as a test says. */
-async function legacyClient(nexus: RunningNexus, capabilities: Capabilities, name = 'v1-client') {
+async function legacyClient(nexus: RunningNexus, capabilities: Capabilities, name = 'v1-client', fetch?: Fetch) {
   const client = track(new ClientV1({ name, version: '1.0.0' }, { capabilities }));
   const seen = { sampling: [] as unknown[], elicitation: [] as unknown[], roots: 0, logs: [] as unknown[] };
   if (capabilities?.sampling) {
@@ -55,7 +59,7 @@ async function legacyClient(nexus: RunningNexus, capabilities: Capabilities, nam
     });
   }
   client.setNotificationHandler(LoggingMessageNotificationSchema, (notification) => void seen.logs.push(notification.params));
-  await client.connect(new TransportV1(new URL(`${nexus.url}/mcp`)));
+  await client.connect(new TransportV1(new URL(`${nexus.url}/mcp`), fetch ? { fetch } : undefined));
   return { client, seen };
 }
 
@@ -89,7 +93,7 @@ describe('server-to-client requests, 2025-era client (more)', () => {
     expect(JSON.stringify(result)).toMatch(/did not declare the sampling capability/);
   });
 
-  it('roots/list is answered from the server\'s `roots` when set, else by the calling client', async () => {
+  it("roots/list is answered from the server's `roots` when set, else by the calling client", async () => {
     const configured = await start(fixtureStdio('roots = ["file:///srv/configured"]'));
     const first = await legacyClient(configured, { roots: {} });
     expect(firstText(await execute(first.client, 'fixture__ask_client', { kind: 'roots' }))).toContain('file:///srv/configured');
@@ -117,7 +121,9 @@ describe('server-to-client requests, 2025-era client (more)', () => {
     const nexus = await start(`[mcp.servers.everything]\nurl = "${everything.url}"\n`);
     const [a, b] = await Promise.all([legacyClient(nexus, { sampling: {} }, 'alice'), legacyClient(nexus, { sampling: {} }, 'bob')]);
     const runs = await Promise.all(
-      Array.from({ length: 6 }, (_, i) => execute(i % 2 ? b.client : a.client, 'everything__trigger-sampling-request', { prompt: `p${i}` })),
+      Array.from({ length: 6 }, (_, i) =>
+        execute(i % 2 ? b.client : a.client, 'everything__trigger-sampling-request', { prompt: `p${i}` }),
+      ),
     );
     runs.forEach((result, i) => expect(JSON.stringify(result)).toContain(`sampled by ${i % 2 ? 'bob' : 'alice'}`));
     expect([a.seen.sampling.length, b.seen.sampling.length]).toEqual([3, 3]);
@@ -134,7 +140,7 @@ describe('server-to-client requests, 2025-era client (more)', () => {
 });
 
 /** A 2026-era client (SDK v2), which answers the server's requests in its retries. */
-async function modernClient(nexus: RunningNexus, name = 'v2-client') {
+async function modernClient(nexus: RunningNexus, name = 'v2-client', fetch?: Fetch) {
   const client = track(
     new ClientV2(
       { name, version: '1.0.0' },
@@ -151,7 +157,7 @@ async function modernClient(nexus: RunningNexus, name = 'v2-client') {
     return { action: 'accept', content: { name: 'Grace' } };
   });
   client.setRequestHandler('roots/list', () => ({ roots: [{ uri: 'file:///modern' }] }));
-  await client.connect(new TransportV2(new URL(`${nexus.url}/mcp`)));
+  await client.connect(new TransportV2(new URL(`${nexus.url}/mcp`), fetch ? { fetch } : undefined));
   return { client, seen };
 }
 
@@ -162,20 +168,116 @@ describe('server-to-client requests, 2026-era client', () => {
     expect(client.getNegotiatedProtocolVersion?.()).toBe('2026-07-28');
   });
 
-  it('a 2025-era server\'s sampling request comes back as input_required and the retry answers it', async () => {
+  it("a 2025-era server's sampling request comes back as input_required and the retry answers it", async () => {
     const nexus = await start(everythingStdio);
     const { client, seen } = await modernClient(nexus);
-    const result = await client.callTool({ name: 'execute', arguments: { name: 'everything__trigger-sampling-request', arguments: { prompt: 'x' } } });
+    const result = await client.callTool({
+      name: 'execute',
+      arguments: { name: 'everything__trigger-sampling-request', arguments: { prompt: 'x' } },
+    });
     expect(seen.sampling).toBe(1);
     expect(JSON.stringify(result)).toContain('sampled by v2-client');
   });
 
-  it('a 2026-era server\'s own input_required passes through, rounds and all', async () => {
+  it("a 2026-era server's own input_required passes through, rounds and all", async () => {
     const fixture = started(await startFixtureHttp());
     const nexus = await start(`[mcp.servers.fixture]\nurl = "${fixture.url}"\n`);
     const { client, seen } = await modernClient(nexus);
-    const result = await client.callTool({ name: 'execute', arguments: { name: 'fixture__ask_client', arguments: { kind: 'elicitation', rounds: 3 } } });
+    const result = await client.callTool({
+      name: 'execute',
+      arguments: { name: 'fixture__ask_client', arguments: { kind: 'elicitation', rounds: 3 } },
+    });
     expect(seen.elicitation).toBe(3);
     expect(JSON.parse(firstText(result))).toMatchObject({ rounds: 3, answer: { action: 'accept', content: { name: 'Grace' } } });
+  });
+});
+
+const until = async (check: () => boolean, ms = 5_000) => {
+  for (const deadline = Date.now() + ms; !check();) {
+    if (Date.now() > deadline) throw new Error('timed out waiting');
+    await new Promise((resolve) => setTimeout(resolve, 20));
+  }
+};
+
+describe('listening clients', () => {
+  it('a 2025-era client hears of list changes and of log messages outside a call on its GET stream', async () => {
+    const nexus = await start(fixtureStdio());
+    const { client, seen } = await legacyClient(nexus, {});
+    let changes = 0;
+    client.setNotificationHandler(PromptListChangedNotificationSchema, () => void changes++);
+    await new Promise((resolve) => setTimeout(resolve, 200)); // the GET stream opens after initialize
+    await execute(client, 'fixture__add_prompt', { name: 'farewell' });
+    await until(() => changes === 1);
+    expect((await client.listPrompts()).prompts.map((prompt) => prompt.name)).toContain('fixture__farewell');
+    await execute(client, 'fixture__log_later', { message: 'after the call' });
+    await until(() => seen.logs.length === 1);
+    expect(seen.logs[0]).toMatchObject({ level: 'info', data: 'after the call' });
+  });
+
+  it('a 2026-era client hears of list changes through subscriptions/listen', async () => {
+    const nexus = await start(fixtureStdio());
+    let changes = 0;
+    const client = track(
+      new ClientV2(
+        { name: 'listener', version: '1.0.0' },
+        { versionNegotiation: { mode: 'auto' }, listChanged: { prompts: { onChanged: () => void changes++ } } },
+      ),
+    );
+    await client.connect(new TransportV2(new URL(`${nexus.url}/mcp`)));
+    await new Promise((resolve) => setTimeout(resolve, 200));
+    await client.callTool({ name: 'execute', arguments: { name: 'fixture__add_prompt', arguments: { name: 'farewell' } } });
+    await until(() => changes >= 1);
+  });
+});
+
+/** A fetch that sends the requests `elsewhere` picks to `other` instead (a load balancer without stickiness). */
+function balancer(from: RunningNexus, other: RunningNexus, elsewhere: (body: string) => boolean): Fetch & { moved: number } {
+  const send = (input: string | URL | Request, init?: RequestInit) => {
+    const body = typeof init?.body === 'string' ? init.body : '';
+    const url = String(input instanceof Request ? input.url : input);
+    const move = init?.method === 'POST' && elsewhere(body);
+    if (move) send.moved++;
+    return fetch(move ? url.replace(from.url, other.url) : url, init);
+  };
+  send.moved = 0;
+  return send;
+}
+
+describe('scale-out: answers that reach another instance', () => {
+  const pair = async (redisUrl: string | undefined) => {
+    const relay = redisUrl ? `[mcp.relay]\nredis_url = "${redisUrl}"\n` : '';
+    return Promise.all([start(everythingStdio + relay), start(everythingStdio + relay)]);
+  };
+
+  it('instances sharing Redis hand each other the answers, for both eras', async () => {
+    const redis = started(await startRedis());
+    const [a, b] = await pair(redis.url);
+    const answers = (body: string) => body.includes('"result"') && !body.includes('"method"');
+    const toB = balancer(a, b, answers);
+    const legacy = await legacyClient(a, { sampling: {} }, 'legacy', toB);
+    expect(JSON.stringify(await execute(legacy.client, 'everything__trigger-sampling-request', { prompt: 'x' }))).toContain(
+      'sampled by legacy',
+    );
+    expect(toB.moved).toBe(1);
+
+    const retries = (body: string) => body.includes('"inputResponses"');
+    const retriesToB = balancer(a, b, retries);
+    const modern = await modernClient(a, 'modern', retriesToB);
+    const result = await modern.client.callTool({
+      name: 'execute',
+      arguments: { name: 'everything__trigger-sampling-request', arguments: { prompt: 'y' } },
+    });
+    expect(JSON.stringify(result)).toContain('sampled by modern');
+    expect([legacy.seen.sampling.length, modern.seen.sampling, retriesToB.moved]).toEqual([1, 1, 1]);
+  });
+
+  it('without Redis, an answer that reaches another instance gets a clear error', async () => {
+    const [a, b] = await pair(undefined);
+    const retries = (body: string) => body.includes('"inputResponses"');
+    const modern = await modernClient(a, 'modern', balancer(a, b, retries));
+    const outcome = await modern.client
+      .callTool({ name: 'execute', arguments: { name: 'everything__trigger-sampling-request', arguments: { prompt: 'y' } } })
+      .catch((error: unknown) => error);
+    expect(String(outcome)).toMatch(/held by another nexus instance.*mcp\.relay\.redis_url/);
   });
 });

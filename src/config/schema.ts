@@ -318,7 +318,12 @@ const mcpSection = z.strictObject({
   servers: z.record(serverName, downstream).default({}),
   /** Where instances hand each other the answers of server-to-client requests (scale-out). */
   relay: z
-    .strictObject({ redis_url: z.string().regex(/^rediss?:\/\//, 'bad URL: must start with redis:// or rediss://').optional() })
+    .strictObject({
+      redis_url: z
+        .string()
+        .regex(/^rediss?:\/\//, 'bad URL: must start with redis:// or rediss://')
+        .optional(),
+    })
     .prefault({}),
 });
 

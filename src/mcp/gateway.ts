@@ -273,7 +273,9 @@ export class Gateway {
       if (resumed) return resumed as Promise<never>;
       const downstream = registry.serverForResource(request.params.uri, this.viewOf(call));
       if (!downstream) throw new ResourceNotFoundError(request.params.uri);
-      return this.forward(downstream, call, (options, peer, retry) => downstream.readResource({ ...request.params, ...retry }, options, peer));
+      return this.forward(downstream, call, (options, peer, retry) =>
+        downstream.readResource({ ...request.params, ...retry }, options, peer),
+      );
     });
     // Applied by nexus to what it relays; a 2025-era client's level is remembered by its session.
     server.setRequestHandler('logging/setLevel', (request, ctx) => {
@@ -361,7 +363,9 @@ export class Gateway {
     const sharedDownstream = shared && registry.get(shared.server);
     if (shared && sharedDownstream) {
       await this.checkLimit(shared);
-      return this.forward(sharedDownstream, call, (options, peer, retry) => sharedDownstream.callTool(params(shared, retry), options, peer));
+      return this.forward(sharedDownstream, call, (options, peer, retry) =>
+        sharedDownstream.callTool(params(shared, retry), options, peer),
+      );
     }
     // Not a shared tool: perhaps one of the caller's forward servers has it.
     return this.withForwardedSession(call, async (session) => {

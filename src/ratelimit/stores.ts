@@ -99,9 +99,7 @@ export async function redisStore(config: RedisStorageConfig, logger: Logger): Pr
 }
 
 /** How nexus connects to a Redis (also the relay's, relay/bus.ts): timeouts, no offline queue, TLS. */
-export function redisOptions(
-  config: Pick<RedisStorageConfig, 'url' | 'tls' | 'connection_timeout' | 'response_timeout'>,
-): RedisOptions {
+export function redisOptions(config: Pick<RedisStorageConfig, 'url' | 'tls' | 'connection_timeout' | 'response_timeout'>): RedisOptions {
   const tls = config.tls;
   const read = (path: string | undefined) => (path ? readFileSync(path) : undefined);
   return {

@@ -452,9 +452,11 @@ export class Downstream {
     client.onerror = (error) => errors.warn({ err: this.explain(error) }, 'downstream transport error (skipped)');
     client.onclose = () => this.onClosed(client);
     for (const method of SERVER_REQUESTS) {
-      client.setRequestHandler(method, (request, ctx) =>
-        // The SDK checks the client's answer against the method's result schema.
-        this.serverRequest(method, (request.params ?? {}) as Record<string, unknown>, ctx.mcpReq.id, ctx.mcpReq.signal) as Promise<never>,
+      client.setRequestHandler(
+        method,
+        (request, ctx) =>
+          // The SDK checks the client's answer against the method's result schema.
+          this.serverRequest(method, (request.params ?? {}) as Record<string, unknown>, ctx.mcpReq.id, ctx.mcpReq.signal) as Promise<never>,
       );
     }
     client.setNotificationHandler('notifications/message', (notification) => this.serverLog(notification.params));

@@ -8,7 +8,7 @@ import type { Logger } from '../../log.js';
 import type { Redactor } from '../../redact.js';
 import { AccessPolicy, OPEN_VIEW, type ToolView } from '../access.js';
 import { ToolIndex } from '../search/tool-index.js';
-import { Downstream } from './downstream.js';
+import { Downstream, EMPTY_CATALOG, type Catalog } from './downstream.js';
 import { ForwardedSessions } from './forwarded.js';
 import { compileUriTemplate, type UriMatcher } from './uri-template.js';
 
@@ -41,6 +41,10 @@ export interface RegistryOptions {
   onTools?: (server: string, tools: string[]) => void;
   /** The configured groups (`validation.group_values`): each gets its view ready from the start. */
   groups?: readonly string[];
+  /** Told when the prompts or resources (with their templates) nexus shows have changed. */
+  onListChanged?: (list: 'prompts' | 'resources') => void;
+  /** A log message a server sent outside any call nexus could tell it belonged to. */
+  onLog?: (server: string, params: Record<string, unknown>) => void;
 }
 
 export class DownstreamRegistry {
@@ -62,10 +66,14 @@ export class DownstreamRegistry {
   /** Compiled resource templates, by template text. */
   private readonly templates = new Map<string, UriMatcher>();
   private readonly onTools: RegistryOptions['onTools'];
+  private readonly onListChanged: RegistryOptions['onListChanged'];
+  /** The prompt and resource lists last announced, per server, to tell which changed. */
+  private readonly announced = new Map<string, Pick<Catalog, 'prompts' | 'resources' | 'resourceTemplates'>>();
 
   constructor(config: McpConfig, options: RegistryOptions) {
     const connectTimeoutMs = options.connectTimeoutMs;
     this.onTools = options.onTools;
+    this.onListChanged = options.onListChanged;
     this.policy = new AccessPolicy(config);
     if (this.policy.restricted) {
       for (const group of [undefined, ...(options.groups ?? [])]) {
@@ -85,7 +93,11 @@ export class DownstreamRegistry {
         redactor: options.redactor,
         globalHeaders: config.headers,
         logger: options.logger,
-        onCatalog: (changed) => this.reindex(changed),
+        onCatalog: (changed) => {
+          this.reindex(changed);
+          this.announce(changed);
+        },
+        onLog: (from, params) => options.onLog?.(from.name, params),
       });
       this.downstreams.set(name, downstream);
     }
@@ -110,6 +122,19 @@ export class DownstreamRegistry {
    */
   async start(): Promise<void> {
     await Promise.all(this.all().map((downstream) => downstream.connect()));
+  }
+
+  /** Tells listening clients which of a server's lists changed (a server coming up changes them all). */
+  private announce({ name, catalog }: Downstream): void {
+    const before = this.announced.get(name);
+    this.announced.set(name, catalog);
+    const changed = (list: 'prompts' | 'resources' | 'resourceTemplates') => (before?.[list] ?? EMPTY_CATALOG[list]) !== catalog[list];
+    if (changed('prompts') && (before || catalog.prompts.length > 0)) this.onListChanged?.('prompts');
+    if (
+      (changed('resources') || changed('resourceTemplates')) &&
+      (before || catalog.resources.length + catalog.resourceTemplates.length > 0)
+    )
+      this.onListChanged?.('resources');
   }
 
   /** Re-indexes a server's tools when its tool list changed (not its prompts or resources). */

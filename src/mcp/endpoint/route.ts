@@ -8,12 +8,13 @@
  * that carries what the client can receive (session.ts), so that any instance knows it, and a
  * later `notifications/cancelled` from the same client can name its own calls.
  */
-import type { Hono } from 'hono';
+import type { Context, Hono } from 'hono';
 import type { CallToolResult, ClientCapabilities, JSONRPCResponse, McpHttpHandler } from '@modelcontextprotocol/server';
 import { authInfoFor, type CallContext } from '../gateway.js';
 import type { Relay } from '../relay/relay.js';
 import { callerKey, newSessionId, SESSION_HEADER, sessionCapabilities } from '../../session.js';
 import { LegacyExchange } from './legacy-exchange.js';
+import type { ListenStreams } from './listen-streams.js';
 import type { AppEnv } from '../../http/app-env.js';
 import { readBody } from '../../http/body.js';
 import { nestedDeeperThan } from '../../json-depth.js';
@@ -34,6 +35,10 @@ export interface McpRouteOptions {
   /** Runs `search` or `execute` for a plain tool call, without the SDK's server. */
   callTool: (name: string, args: Record<string, unknown>, context: CallContext) => Promise<CallToolResult>;
   relay: Relay;
+  /** 2025-era clients' GET streams. */
+  listeners: ListenStreams;
+  /** Whether a caller of `group` may use `server` (and so hear of it). */
+  mayUse: (group: string | undefined, server: string) => boolean;
 }
 
 interface JsonRpcMessage {
@@ -53,9 +58,11 @@ function requestId(body: unknown): string | number | null {
   return typeof id === 'string' || typeof id === 'number' ? id : null;
 }
 
-export function mountMcp(app: Hono<AppEnv>, { path, handler, ready, onCancelled, maxJsonDepth, callTool, relay }: McpRouteOptions): void {
+export function mountMcp(app: Hono<AppEnv>, options: McpRouteOptions): void {
+  const { path, handler, ready, onCancelled, maxJsonDepth, callTool, relay } = options;
   app.all(path, async (c) => {
     await ready;
+    if (c.req.method === 'GET' && c.req.header('accept')?.includes('text/event-stream')) return listen(c, options);
     if (c.req.method !== 'POST') return handler.fetch(c.req.raw);
     const text = await readBody(c, MAX_BODY_BYTES);
     if (text === undefined) {
@@ -125,7 +132,24 @@ export function mountMcp(app: Hono<AppEnv>, { path, handler, ready, onCancelled,
     const authInfo = authInfoFor({ token: caller?.token, client });
     const response = await handler.fetch(c.req.raw, { parsedBody: body, authInfo });
     const initialize = messages.find((message) => message?.method === 'initialize');
-    if (initialize && !response.headers.has(SESSION_HEADER)) response.headers.set(SESSION_HEADER, newSessionId(initialize.params?.capabilities));
+    if (initialize && !response.headers.has(SESSION_HEADER))
+      response.headers.set(SESSION_HEADER, newSessionId(initialize.params?.capabilities));
     return response;
   });
+}
+
+/** A 2025-era client's GET stream: what nexus pushes outside any call (list changes, servers' log messages). */
+function listen(c: Context<AppEnv>, { listeners, relay, mayUse }: McpRouteOptions): Response {
+  const session = c.req.header(SESSION_HEADER);
+  const key = session === undefined ? undefined : callerKey(session, c.get('caller')?.token);
+  const group = c.get('client')?.group;
+  const stream = listeners.open({
+    mayUse: (server) => mayUse(group, server),
+    logLevel: () => relay.logLevels.get(key),
+    signal: c.req.raw.signal,
+  });
+  return (
+    stream ??
+    c.json({ jsonrpc: '2.0', id: null, error: { code: -32603, message: 'Too many open listening streams; try again later' } }, 503)
+  );
 }

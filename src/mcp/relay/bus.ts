@@ -30,7 +30,11 @@ export type RelayMessage =
     }
   /** A message for the client of a resumed call (progress, a log message), or its final outcome. */
   | { kind: 'related'; to: string; message: JSONRPCMessage }
-  | { kind: 'outcome'; to: string; outcome: { result: Record<string, unknown> } | { error: { code: number; message: string; data?: unknown } } };
+  | {
+      kind: 'outcome';
+      to: string;
+      outcome: { result: Record<string, unknown> } | { error: { code: number; message: string; data?: unknown } };
+    };
 
 export interface Reply {
   instance: string;

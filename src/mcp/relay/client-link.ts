@@ -36,7 +36,11 @@ export function isRelayedRequest(method: string): method is RelayedRequest {
  * Why `capabilities` cannot take a `method` request with `params`, or undefined when it can. A
  * 2025-06 client declared elicitation as `{}`, which means form mode.
  */
-export function missingCapability(method: RelayedRequest, params: Record<string, unknown>, capabilities: ClientCapabilities): string | undefined {
+export function missingCapability(
+  method: RelayedRequest,
+  params: Record<string, unknown>,
+  capabilities: ClientCapabilities,
+): string | undefined {
   switch (method) {
     case 'sampling/createMessage':
       if (!capabilities.sampling) return 'sampling';

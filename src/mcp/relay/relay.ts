@@ -107,7 +107,13 @@ export class Relay {
     return this.bus.close();
   }
 
-  private resumeHere(state: string, inputResponses: Record<string, unknown>, link: ClientLink, caller: string | undefined, signal: AbortSignal) {
+  private resumeHere(
+    state: string,
+    inputResponses: Record<string, unknown>,
+    link: ClientLink,
+    caller: string | undefined,
+    signal: AbortSignal,
+  ) {
     const parked = this.parked.get(state);
     // Another caller's state is as unknown as an expired one.
     if (!parked || parked.call.relay.caller !== caller) throw expired('it is unknown or has expired');

@@ -1,0 +1,93 @@
+/**
+ * 2025-era clients listening on a GET stream for what nexus pushes outside any call: prompt and
+ * resource list changes, and log messages servers send outside a call. (2026-era clients listen
+ * with `subscriptions/listen`, which the SDK serves.) Each stream lives as long as its client
+ * keeps it open; the count is bounded.
+ */
+import type { JSONRPCNotification, LoggingLevel } from '@modelcontextprotocol/server';
+import { logPasses } from '../relay/client-link.js';
+
+/** SSE comments on an idle stream, so idle timeouts and proxies keep it open. */
+const KEEP_ALIVE_MS = 15_000;
+
+const encoder = new TextEncoder();
+
+interface Listener {
+  /** Whether the listener may hear of `server` (its group's access rules). */
+  mayUse: (server: string) => boolean;
+  logLevel: () => LoggingLevel | undefined;
+  write: (bytes: Uint8Array) => void;
+  end: () => void;
+}
+
+export interface ListenerOptions {
+  mayUse: (server: string) => boolean;
+  logLevel: () => LoggingLevel | undefined;
+  /** Aborted when the client goes away. */
+  signal: AbortSignal;
+}
+
+export class ListenStreams {
+  private readonly listeners = new Set<Listener>();
+  private closed = false;
+
+  constructor(private readonly max = 1024) {}
+
+  /** A new stream, or undefined when `max` are open already. */
+  open({ mayUse, logLevel, signal }: ListenerOptions): Response | undefined {
+    if (this.closed || this.listeners.size >= this.max) return undefined;
+    let keepAlive: NodeJS.Timeout | undefined;
+    let listener: Listener | undefined;
+    const body = new ReadableStream<Uint8Array>({
+      start: (controller) => {
+        const end = () => {
+          if (!listener || !this.listeners.delete(listener)) return;
+          clearInterval(keepAlive);
+          signal.removeEventListener('abort', end);
+          try {
+            controller.close();
+          } catch {
+            // The client cancelled the stream: it is closed already.
+          }
+        };
+        listener = { mayUse, logLevel, write: (bytes) => controller.enqueue(bytes), end };
+        this.listeners.add(listener);
+        keepAlive = setInterval(() => controller.enqueue(encoder.encode(': keep-alive\n\n')), KEEP_ALIVE_MS);
+        keepAlive.unref();
+        signal.addEventListener('abort', end, { once: true });
+      },
+      cancel: () => listener?.end(),
+    });
+    return new Response(body, { headers: { 'content-type': 'text/event-stream', 'cache-control': 'no-cache' } });
+  }
+
+  /** A list changed: every listener hears of it (it carries no content, only that it changed). */
+  listChanged(list: 'prompts' | 'resources'): void {
+    this.send({ jsonrpc: '2.0', method: `notifications/${list}/list_changed` }, () => true);
+  }
+
+  /** A server's log message outside any call: to the listeners who may use that server, at their level. */
+  log(server: string, params: Record<string, unknown>): void {
+    const message: JSONRPCNotification = { jsonrpc: '2.0', method: 'notifications/message', params };
+    this.send(message, (listener) => listener.mayUse(server) && logPasses(params['level'], listener.logLevel()));
+  }
+
+  /** Ends every stream, and opens no more (nexus is shutting down). */
+  close(): void {
+    this.closed = true;
+    for (const listener of [...this.listeners]) listener.end();
+  }
+
+  private send(message: JSONRPCNotification, to: (listener: Listener) => boolean): void {
+    let bytes: Uint8Array | undefined;
+    for (const listener of this.listeners) {
+      if (!to(listener)) continue;
+      bytes ??= encoder.encode(`event: message\ndata: ${JSON.stringify(message)}\n\n`);
+      try {
+        listener.write(bytes);
+      } catch {
+        listener.end();
+      }
+    }
+  }
+}
