@@ -1,0 +1,218 @@
+/**
+ * Edges of the server-to-client relay (see relay.test.ts for the main paths): the SSE transport,
+ * a client that cancels or a server that dies while a request is open, call_timeout paused while
+ * the client answers, a 2026-era client without a capability, and an answer nobody waits for.
+ */
+import { readFile } from 'node:fs/promises';
+import { Client as ClientV1 } from '@modelcontextprotocol/sdk/client/index.js';
+import { StreamableHTTPClientTransport as TransportV1 } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
+import { CreateMessageRequestSchema, ElicitRequestSchema } from '@modelcontextprotocol/sdk/types.js';
+import { Client as ClientV2, StreamableHTTPClientTransport as TransportV2 } from '@modelcontextprotocol/client';
+import { afterEach, describe, expect, it } from 'vitest';
+import type { RunningNexus } from '../src/server.js';
+import { closedAfterEach, firstText } from './helpers/nexus.js';
+import { childPids, FIXTURE_SERVER, isAlive, startEverything } from './helpers/processes.js';
+
+const { nexusWith: start, started } = closedAfterEach();
+/** Clients are closed before nexus (this hook runs first): an open client connection would hold nexus's shutdown for its grace. */
+const clients: { close(): Promise<unknown> }[] = [];
+afterEach(() => Promise.all(clients.splice(0).map((client) => client.close())));
+const track = <T extends { close(): Promise<unknown> }>(client: T): T => (clients.push(client), client);
+const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+
+const fixtureStdio = (extra = '') => `
+[mcp.servers.fixture]
+cmd = ["node", "${FIXTURE_SERVER}", "stdio"]
+${extra}
+`;
+
+type Capabilities = ConstructorParameters<typeof ClientV1>[1] extends infer O ? (O extends { capabilities?: infer C } ? C : never) : never;
+type SamplingHandler = Parameters<typeof ClientV1.prototype.setRequestHandler<typeof CreateMessageRequestSchema>>[1];
+type ElicitationHandler = Parameters<typeof ClientV1.prototype.setRequestHandler<typeof ElicitRequestSchema>>[1];
+
+const sampled = (text: string) => ({ model: 'edge-model', role: 'assistant' as const, content: { type: 'text' as const, text } });
+
+/** A 2025-era client (SDK v1) whose sampling and elicitation handlers a test gives. */
+async function legacyClient(
+  nexus: RunningNexus,
+  capabilities: Capabilities,
+  handlers: { sampling?: SamplingHandler; elicitation?: ElicitationHandler } = {},
+) {
+  const client = track(new ClientV1({ name: 'edge-v1', version: '1.0.0' }, { capabilities }));
+  if (handlers.sampling) client.setRequestHandler(CreateMessageRequestSchema, handlers.sampling);
+  if (handlers.elicitation) client.setRequestHandler(ElicitRequestSchema, handlers.elicitation);
+  await client.connect(new TransportV1(new URL(`${nexus.url}/mcp`)));
+  return client;
+}
+
+const execute = (
+  client: ClientV1,
+  name: string,
+  args: Record<string, unknown> = {},
+  options?: { signal?: AbortSignal; timeout?: number },
+) => client.callTool({ name: 'execute', arguments: { name, arguments: args } }, undefined, { timeout: 10_000, ...options });
+
+/** What a call came to: its result, or its error's message. */
+const outcomeOf = (call: Promise<unknown>) =>
+  call.then(
+    (result) => ({ result, error: undefined }),
+    (error: unknown) => ({ result: undefined, error: error instanceof Error ? error.message : String(error) }),
+  );
+
+const until = async (check: () => boolean | Promise<boolean>, ms = 5_000) => {
+  for (const deadline = Date.now() + ms; !(await check());) {
+    if (Date.now() > deadline) throw new Error('timed out waiting');
+    await sleep(20);
+  }
+};
+
+/** The stdio fixture servers this process (the in-process nexus) has started. */
+async function fixtureChildren(): Promise<number[]> {
+  const pids: number[] = [];
+  for (const pid of await childPids(process.pid)) {
+    const cmdline = await readFile(`/proc/${pid}/cmdline`, 'utf8').catch(() => '');
+    if (cmdline.includes(FIXTURE_SERVER)) pids.push(pid);
+  }
+  return pids;
+}
+
+describe('relay over the SSE transport', () => {
+  it("a 2025-era client's sampling answer reaches a server behind SSE", async () => {
+    const everything = started(await startEverything('sse'));
+    const nexus = await start(`[mcp.servers.everything]\nurl = "${everything.url}"\nprotocol = "sse"\n`);
+    const seen: unknown[] = [];
+    const client = await legacyClient(nexus, { sampling: {} }, { sampling: (request) => (seen.push(request.params), sampled('via sse')) });
+    const result = await execute(client, 'everything__trigger-sampling-request', { prompt: 'hello over sse', maxTokens: 5 });
+    expect(seen).toHaveLength(1);
+    expect(JSON.stringify(seen[0])).toContain('hello over sse');
+    expect(JSON.stringify(result)).toContain('via sse');
+  });
+});
+
+describe('a call that ends while the client is answering', () => {
+  it('the client cancels its call: the open sampling request is cancelled too, and nexus serves on', async () => {
+    const nexus = await start(fixtureStdio());
+    let asked!: () => void;
+    const wasAsked = new Promise<void>((resolve) => (asked = resolve));
+    let handlerSignal: AbortSignal | undefined;
+    const client = await legacyClient(
+      nexus,
+      { sampling: {} },
+      {
+        // Never answers: waits until it is told the request is over.
+        sampling: (_request, extra) =>
+          new Promise((_resolve, reject) => {
+            handlerSignal = extra.signal;
+            extra.signal.addEventListener('abort', () => reject(new Error('the sampling request was cancelled')));
+            asked();
+          }),
+      },
+    );
+    const controller = new AbortController();
+    const call = outcomeOf(execute(client, 'fixture__ask_client', { kind: 'sampling' }, { signal: controller.signal }));
+    await wasAsked;
+    const cancelledAt = Date.now();
+    controller.abort(new Error('the user gave up'));
+    const { result, error } = await call;
+    expect(result).toBeUndefined();
+    expect(error).toMatch(/gave up|cancel|abort/i);
+    expect(Date.now() - cancelledAt).toBeLessThan(1_000);
+    // nexus tells the client its request is over (notifications/cancelled for the relayed request).
+    await until(() => handlerSignal?.aborted === true, 3_000);
+    expect(firstText(await execute(client, 'fixture__echo', { message: 'still here' }))).toBe('Echo: still here');
+  });
+
+  it('the server dies while the client answers: a clear error, the server reconnected, later calls work', async () => {
+    const nexus = await start(fixtureStdio());
+    const [pid, ...others] = await fixtureChildren();
+    expect(pid).toBeDefined();
+    expect(others).toEqual([]);
+    const client = await legacyClient(
+      nexus,
+      { sampling: {} },
+      {
+        sampling: async () => {
+          process.kill(pid as number, 'SIGKILL');
+          await sleep(300);
+          return sampled('too late');
+        },
+      },
+    );
+    const startedAt = Date.now();
+    const { result, error } = await outcomeOf(execute(client, 'fixture__ask_client', { kind: 'sampling' }));
+    expect(result).toBeUndefined();
+    expect(error).toMatch(/-32603.*request to server 'fixture' failed: .*closed/i);
+    expect(error).not.toMatch(/timed out/i);
+    expect(Date.now() - startedAt).toBeLessThan(5_000);
+    expect(isAlive(pid as number)).toBe(false);
+
+    await until(() => nexus.registry.get('fixture')?.state.status === 'ready', 10_000);
+    const [successor] = await fixtureChildren();
+    expect(successor).toBeDefined();
+    expect(successor).not.toBe(pid);
+    expect(firstText(await execute(client, 'fixture__echo', { message: 'back again' }))).toBe('Echo: back again');
+  });
+});
+
+describe('call_timeout and a client that is answering', () => {
+  it('a call waiting for its client is not cut by call_timeout; a server that is slow is', async () => {
+    const nexus = await start(fixtureStdio('call_timeout = "1s"'));
+    const client = await legacyClient(
+      nexus,
+      { elicitation: {} },
+      {
+        elicitation: async () => {
+          await sleep(2_500);
+          return { action: 'accept', content: { name: 'Patient' } };
+        },
+      },
+    );
+    const answered = await execute(client, 'fixture__ask_client', { kind: 'elicitation' });
+    expect(JSON.parse(firstText(answered))).toMatchObject({ rounds: 1, answer: { action: 'accept', content: { name: 'Patient' } } });
+
+    // The control: the same call_timeout ends a call whose server takes too long.
+    const startedAt = Date.now();
+    const { result, error } = await outcomeOf(execute(client, 'fixture__wait_for_cancel', { ms: 3_000 }));
+    expect(result).toBeUndefined();
+    expect(error).toMatch(/timed out/i);
+    expect(Date.now() - startedAt).toBeLessThan(2_500);
+  });
+});
+
+describe('a 2026-era client without a capability', () => {
+  it("the server's sampling request gets an error naming the missing capability", async () => {
+    const nexus = await start(fixtureStdio());
+    const client = track(
+      new ClientV2(
+        { name: 'edge-v2', version: '1.0.0' },
+        { capabilities: { elicitation: { form: {} } }, versionNegotiation: { mode: 'auto' } },
+      ),
+    );
+    await client.connect(new TransportV2(new URL(`${nexus.url}/mcp`)));
+    expect(client.getNegotiatedProtocolVersion?.()).toBe('2026-07-28');
+    const { result, error } = await outcomeOf(
+      client.callTool({ name: 'execute', arguments: { name: 'fixture__ask_client', arguments: { kind: 'sampling' } } }),
+    );
+    expect(error ?? JSON.stringify(result)).toMatch(/did not declare the sampling capability/);
+  });
+});
+
+describe('an answer nobody waits for', () => {
+  it('gets HTTP 400 with a JSON-RPC error saying so', async () => {
+    const nexus = await start(fixtureStdio());
+    const response = await fetch(`${nexus.url}/mcp`, {
+      method: 'POST',
+      headers: {
+        'content-type': 'application/json',
+        accept: 'application/json, text/event-stream',
+        'mcp-protocol-version': '2025-06-18',
+      },
+      body: JSON.stringify({ jsonrpc: '2.0', id: 'nexus.0123456789ab.xxxxxxxx', result: {} }),
+    });
+    expect(response.status).toBe(400);
+    const body = (await response.json()) as { jsonrpc: string; error?: { code: number; message: string } };
+    expect(body.jsonrpc).toBe('2.0');
+    expect(body.error?.code).toBe(-32600);
+    expect(body.error?.message).toMatch(/nobody is waiting for this answer/);
+  });
+});
