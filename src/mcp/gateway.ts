@@ -414,8 +414,10 @@ export class Gateway {
     call: CallContext,
     run: (options: RequestOptions, peer: CallRelay, retry: Partial<Retry> | undefined) => Promise<T>,
   ): Promise<T> {
+    // One controller ends the downstream call: the client going away or cancelling, or call_timeout.
     const controller = new AbortController();
-    const { signal, release } = this.inFlight.track(call.caller, call.requestId, controller.signal);
+    const { signal } = controller;
+    const release = this.inFlight.track(call.caller, call.requestId, controller);
     const timeout = downstream.config.call_timeout;
     const timer = new CallTimer(timeout, () => controller.abort(timeoutError(timeout)));
     const peer = new CallRelay(call.link, {

@@ -7,24 +7,13 @@
 export class InFlightCalls {
   private readonly calls = new Map<string, AbortController>();
 
-  /** Registers a call; returns its signal (aborted by the client's signal or a cancel) and a release. */
-  track(
-    caller: string | undefined,
-    requestId: string | number,
-    clientSignal: AbortSignal,
-  ): {
-    signal: AbortSignal;
-    release: () => void;
-  } {
-    if (caller === undefined) return { signal: clientSignal, release: () => undefined };
+  /** Registers a call, which a cancel aborts through `controller`; returns its release. */
+  track(caller: string | undefined, requestId: string | number, controller: AbortController): () => void {
+    if (caller === undefined) return () => undefined;
     const key = keyOf(caller, requestId);
-    const controller = new AbortController();
     this.calls.set(key, controller);
-    return {
-      signal: AbortSignal.any([clientSignal, controller.signal]),
-      release: () => {
-        if (this.calls.get(key) === controller) this.calls.delete(key);
-      },
+    return () => {
+      if (this.calls.get(key) === controller) this.calls.delete(key);
     };
   }
 

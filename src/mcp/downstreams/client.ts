@@ -1,4 +1,4 @@
-/** The SDK client nexus uses for downstreams, with one ordering fix. */
+/** The SDK client nexus uses for downstreams, with one ordering fix and its 2026-era envelope in reach. */
 import { Client, type JSONRPCResponse } from '@modelcontextprotocol/client';
 
 /**
@@ -11,5 +11,10 @@ import { Client, type JSONRPCResponse } from '@modelcontextprotocol/client';
 export class DownstreamClient extends Client {
   protected override _onresponse(response: JSONRPCResponse): void {
     queueMicrotask(() => super._onresponse(response));
+  }
+
+  /** The `_meta` envelope this client attaches to a 2026-era request (none on a 2025-era session), for nexus's direct path. */
+  outboundEnvelope(): Readonly<Record<string, unknown>> | undefined {
+    return this._outboundMetaEnvelope();
   }
 }

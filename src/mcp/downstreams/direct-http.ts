@@ -35,6 +35,11 @@ const MAX_ERROR_BODY_BYTES = 64 * 1024;
 /** Same-origin 307/308 redirects followed, as the SDK transports do. */
 const MAX_REDIRECTS = 5;
 
+/** The 2026-07-28 revision: no session, and each request carries its own envelope and headers. */
+const MODERN_VERSION = '2026-07-28';
+/** Tool names sent as they are in the Mcp-Name header (anything else takes the SDK's path, which encodes it). */
+const PLAIN_HEADER_VALUE = /^[\x21-\x7E](?:[\x20-\x7E]*[\x21-\x7E])?$/;
+
 /** Ids of our own requests: far above the SDK client's counter, so the two never meet on one session. */
 let nextId = 2 ** 40;
 
@@ -65,6 +70,11 @@ function sleep(ms: number, signal: AbortSignal): Promise<boolean> {
 export class DirectHttp {
   private baseHeaders: Record<string, string> | undefined;
   private closed = false;
+  /**
+   * The per-request `_meta` envelope of a 2026-era session (protocol version, client info and
+   * capabilities), as the SDK client attaches it; set once the client exists.
+   */
+  envelope: (() => Readonly<Record<string, unknown>> | undefined) | undefined;
   /** How to end each call under way when the connection closes (a set, not listeners on one long-lived signal). */
   private readonly underway = new Set<() => void>();
 
@@ -79,10 +89,18 @@ export class DirectHttp {
     private readonly maxResultBytes: number,
   ) {}
 
-  /** Only 2025-era sessions: a 2026-era exchange carries per-request envelopes the SDK owns. */
+  /** A 2025-era session, or a 2026-era one whose envelope the SDK client gives us. */
   get usable(): boolean {
     const version = this.transport.protocolVersion;
-    return !this.closed && version !== undefined && SUPPORTED_PROTOCOL_VERSIONS.includes(version);
+    if (this.closed || version === undefined) return false;
+    return SUPPORTED_PROTOCOL_VERSIONS.includes(version) || (version === MODERN_VERSION && this.envelope?.() !== undefined);
+  }
+
+  /** Whether a tool call named `name` can go this way (a 2026-era request names its tool in a header). */
+  usableFor(name: unknown): boolean {
+    return (
+      this.usable && (this.transport.protocolVersion !== MODERN_VERSION || (typeof name === 'string' && PLAIN_HEADER_VALUE.test(name)))
+    );
   }
 
   /** Ends every call under way (the connection is closing). */
@@ -104,12 +122,17 @@ export class DirectHttp {
   ): Promise<unknown> {
     if (options.signal?.aborted) return Promise.reject(new SdkError(SdkErrorCode.RequestTimeout, String(options.signal.reason)));
     const id = nextId++;
+    const modern = this.transport.protocolVersion === MODERN_VERSION;
     const body = JSON.stringify({
       jsonrpc: '2.0',
       id,
       method,
-      params: { ...params, _meta: { ...(params['_meta'] as object), progressToken: id } },
+      params: { ...params, _meta: { ...(modern && this.envelope?.()), ...(params['_meta'] as object), progressToken: id } },
     });
+    // A 2026-era request names its method and tool in headers too, for routing by proxies.
+    const perRequest = modern
+      ? { 'mcp-method': method, ...(typeof params['name'] === 'string' && { 'mcp-name': params['name'] }) }
+      : undefined;
     return new Promise((resolve, reject) => {
       const http = new AbortController();
       const timeoutMs = options.timeout ?? DEFAULT_TIMEOUT_MS;
@@ -147,7 +170,8 @@ export class DirectHttp {
       arm();
       const onMessage = (message: Incoming): void => {
         if (settled) return;
-        if (message.id === id && message.method === undefined) {
+        // An error with a null id, on this request's own exchange, is about this request.
+        if ((message.id === id || (message.id === null && message.error)) && message.method === undefined) {
           settle(() => {
             if (message.error) return reject(new ProtocolError(message.error.code, message.error.message, message.error.data));
             const result = message.result;
@@ -164,7 +188,7 @@ export class DirectHttp {
         }
       };
       // Ending unanswered is not an error by itself: the call then waits for its timeout.
-      this.exchange(body, http.signal, onMessage, () => settled).catch((error: unknown) => settle(() => reject(error)));
+      this.exchange(body, http.signal, onMessage, () => settled, perRequest).catch((error: unknown) => settle(() => reject(error)));
     });
   }
 
@@ -174,11 +198,12 @@ export class DirectHttp {
     signal: AbortSignal,
     onMessage: (message: Incoming) => void,
     answered: () => boolean,
+    perRequest?: Record<string, string>,
   ): Promise<void> {
     const headers = this.headers();
     let response = await this.post(
       body,
-      { ...headers, 'content-type': 'application/json', accept: 'application/json, text/event-stream' },
+      { ...headers, ...perRequest, 'content-type': 'application/json', accept: 'application/json, text/event-stream' },
       signal,
     );
     for (;;) {
@@ -187,6 +212,9 @@ export class DirectHttp {
       if (status === 202) return void response.resume();
       if (status < 200 || status >= 300) {
         const text = await readText(response, MAX_ERROR_BODY_BYTES).catch(() => '');
+        // A 2026-era server answers a request it refuses with a JSON-RPC error in an error status.
+        const refused = perRequest && type === 'application/json' ? jsonRpcError(text) : undefined;
+        if (refused) return onMessage(refused);
         const statusText = response.statusMessage;
         throw new SdkHttpError(SdkErrorCode.ClientHttpNotImplemented, `Error POSTing to endpoint: ${text}`, { status, statusText, text });
       }
@@ -259,4 +287,14 @@ async function readEvents(
     onMessage(message);
   }
   return { lastEventId: parser.lastEventId, retryMs: parser.retry };
+}
+
+/** The JSON-RPC error response `text` holds, if it is one. */
+function jsonRpcError(text: string): Incoming | undefined {
+  try {
+    const message = JSON.parse(text) as Incoming;
+    return message !== null && typeof message === 'object' && message.error && typeof message.error.code === 'number' ? message : undefined;
+  } catch {
+    return undefined;
+  }
 }

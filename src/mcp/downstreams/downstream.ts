@@ -175,7 +175,7 @@ export class Downstream {
     return this.run(
       options,
       ({ client, opened }, guarded) =>
-        opened.direct?.usable
+        opened.direct?.usableFor(params.name)
           ? (opened.direct.request('tools/call', params, guarded, peer && this.sameStream(peer)) as Promise<CallToolResult>)
           : client.request({ method: 'tools/call', params }, { ...guarded, allowInputRequired: true }),
       peer,
@@ -460,6 +460,7 @@ export class Downstream {
       );
     }
     client.setNotificationHandler('notifications/message', (notification) => this.serverLog(notification.params));
+    if (opened.direct) opened.direct.envelope = () => client.outboundEnvelope();
     const connection = { client, opened };
     try {
       await client.connect(opened.transport, { signal, timeout: this.connectTimeoutMs });

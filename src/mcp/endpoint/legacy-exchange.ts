@@ -12,15 +12,18 @@ const KEEP_ALIVE_MS = 15_000;
 const encoder = new TextEncoder();
 const frame = (message: JSONRPCMessage) => encoder.encode(`event: message\ndata: ${JSON.stringify(message)}\n\n`);
 
+/** How the answer goes out: one JSON message (written by the caller, on its framework's fast path) or a stream. */
+export type ExchangeAnswer = { json: JSONRPCMessage } | { stream: Response };
+
 export class LegacyExchange {
-  readonly response: Promise<Response>;
-  private respond!: (response: Response) => void;
+  readonly answer: Promise<ExchangeAnswer>;
+  private respond!: (answer: ExchangeAnswer) => void;
   private stream: ReadableStreamDefaultController<Uint8Array> | undefined;
   private keepAlive: NodeJS.Timeout | undefined;
   private ended = false;
 
   constructor() {
-    this.response = new Promise((resolve) => (this.respond = resolve));
+    this.answer = new Promise((resolve) => (this.respond = resolve));
   }
 
   /** A message before the result: the answer becomes a stream, if it is not one already. */
@@ -36,7 +39,7 @@ export class LegacyExchange {
     if (this.ended) return;
     this.ended = true;
     clearInterval(this.keepAlive);
-    if (!this.stream) return this.respond(Response.json(message));
+    if (!this.stream) return this.respond({ json: message });
     this.stream.enqueue(frame(message));
     this.stream.close();
   }
@@ -53,6 +56,6 @@ export class LegacyExchange {
     });
     this.keepAlive = setInterval(() => this.stream?.enqueue(encoder.encode(': keep-alive\n\n')), KEEP_ALIVE_MS);
     this.keepAlive.unref();
-    this.respond(new Response(body, { headers: { 'content-type': 'text/event-stream', 'cache-control': 'no-cache' } }));
+    this.respond({ stream: new Response(body, { headers: { 'content-type': 'text/event-stream', 'cache-control': 'no-cache' } }) });
   }
 }

@@ -126,7 +126,8 @@ export function mountMcp(app: Hono<AppEnv>, options: McpRouteOptions): void {
         },
       };
       void answer(call, () => callTool(call.name, call.arguments, context)).then((message) => exchange.finish(message as never));
-      return exchange.response;
+      const answered = await exchange.answer;
+      return 'json' in answered ? c.json(answered.json) : answered.stream;
     }
     // The validated caller's token (for forward servers) and identity reach the gateway in the SDK's authInfo.
     const authInfo = authInfoFor({ token: caller?.token, client });

@@ -42,8 +42,8 @@ export class CallRelay implements CallPeer {
   private readonly asks = new Map<string, Ask>();
   private asked = 0;
   private wake: (() => void) | undefined;
-  /** Aborted when the call is over: requests still open for the client are withdrawn. */
-  private readonly over = new AbortController();
+  /** Aborted when the call is over: requests still open for the client are withdrawn (made at the first request). */
+  private over: AbortController | undefined;
 
   constructor(
     /** The client's link for the current round (a 2026-era call gets a new one with each retry). */
@@ -65,6 +65,7 @@ export class CallRelay implements CallPeer {
     }
     const resume = this.options.pauseTimeout();
     try {
+      this.over ??= new AbortController();
       const until = AbortSignal.any([signal, this.over.signal]);
       return link.era === 'legacy' ? await this.askNow(method, params, until) : await this.askInRetry(method, params, until);
     } finally {
@@ -165,6 +166,7 @@ export class CallRelay implements CallPeer {
   /** Ends every request still waiting for a client (the call is over). */
   end(reason: string): void {
     // Before the call's answer is written: a 2025-era client hears its request withdrawn first.
+    if (!this.over) return;
     this.over.abort(new ProtocolError(-32603, reason));
     for (const ask of this.asks.values()) ask.reject(new ProtocolError(-32603, reason));
     this.asks.clear();
