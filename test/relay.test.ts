@@ -12,7 +12,7 @@ import {
   LoggingMessageNotificationSchema,
   PromptListChangedNotificationSchema,
 } from '@modelcontextprotocol/sdk/types.js';
-import { describe, expect, it } from 'vitest';
+import { afterEach, describe, expect, it } from 'vitest';
 import type { RunningNexus } from '../src/server.js';
 import { closedAfterEach, firstText } from './helpers/nexus.js';
 import { Client as ClientV2, StreamableHTTPClientTransport as TransportV2 } from '@modelcontextprotocol/client';
@@ -25,7 +25,10 @@ const fixtureStdio = (extra = '') => `
 cmd = ["node", "${FIXTURE_SERVER}", "stdio"]
 ${extra}
 `;
-const track = <T extends { close(): Promise<unknown> }>(client: T): T => (started({ kill: () => client.close() }), client);
+// Clients close before nexus (hooks registered later run first): an open client stream would hold nexus's shutdown.
+const clients: { close(): Promise<unknown> }[] = [];
+afterEach(async () => void (await Promise.all(clients.splice(0).map((client) => client.close()))));
+const track = <T extends { close(): Promise<unknown> }>(client: T): T => (clients.push(client), client);
 
 const everythingStdio = `
 [mcp.servers.everything]
@@ -198,6 +201,23 @@ const until = async (check: () => boolean, ms = 5_000) => {
     await new Promise((resolve) => setTimeout(resolve, 20));
   }
 };
+
+describe('log messages to a 2026-era client', () => {
+  it('reach it during a call, at the level its request names', async () => {
+    const nexus = await start(fixtureStdio());
+    const logs: string[] = [];
+    const client = track(new ClientV2({ name: 'logs', version: '1.0.0' }, { versionNegotiation: { mode: 'auto' } }));
+    client.setNotificationHandler('notifications/message', (notification) => void logs.push(notification.params.level));
+    await client.connect(new TransportV2(new URL(`${nexus.url}/mcp`)));
+    const call = (meta: Record<string, unknown>) =>
+      client.callTool({ name: 'execute', arguments: { name: 'fixture__log_levels' }, _meta: meta });
+    await call({});
+    expect(logs).toEqual(['debug', 'info', 'warning', 'error']);
+    logs.length = 0;
+    await call({ 'io.modelcontextprotocol/logLevel': 'warning' });
+    expect(logs).toEqual(['warning', 'error']);
+  });
+});
 
 describe('listening clients', () => {
   it('a 2025-era client hears of list changes and of log messages outside a call on its GET stream', async () => {
