@@ -24,6 +24,7 @@ import type { Readable } from 'node:stream';
 import { decodedBody, readText } from '../../net/body-limits.js';
 import { mediaType, send, type Pool } from '../../net/http-client.js';
 import { SseParser, sseEvents } from '../../net/sse.js';
+import { notification } from '../jsonrpc.js';
 
 /** The SDK client's default request timeout, for a call that names none. */
 const DEFAULT_TIMEOUT_MS = 60_000;
@@ -151,7 +152,7 @@ export class DirectHttp {
         settle(() => {
           http.abort();
           const params = { requestId: id, reason: String(reason) };
-          this.transport.send({ jsonrpc: '2.0', method: 'notifications/cancelled', params }).catch(() => undefined);
+          this.transport.send(notification('notifications/cancelled', params)).catch(() => undefined);
           reject(reason instanceof SdkError ? reason : new SdkError(SdkErrorCode.RequestTimeout, String(reason)));
         });
       const arm = () => {

@@ -8,6 +8,7 @@
  */
 import type { JSONRPCErrorResponse } from '@modelcontextprotocol/client';
 import { formatBytes } from '../../net/body-limits.js';
+import { errorResponse } from '../jsonrpc.js';
 
 type Id = string | number;
 
@@ -46,7 +47,8 @@ export function tooLargeError(server: string, limit: number): JSONRPCErrorRespon
 
 /** The error response put in place of an oversized answer to request `id`. */
 export function tooLargeAnswer(id: Id, server: string, limit: number): JSONRPCErrorResponse {
-  return { jsonrpc: '2.0', id, error: tooLargeError(server, limit) };
+  const { code, message, data } = tooLargeError(server, limit);
+  return errorResponse(id, code, message, data);
 }
 
 /**

@@ -8,6 +8,7 @@ import type { Logger } from '../../log.js';
 import { boundedBody, decodedBody, SseSizeGuard } from '../../net/body-limits.js';
 import { createPool, mediaType, poolFetch, type Pool } from '../../net/http-client.js';
 import { DirectHttp } from './direct-http.js';
+import { sseFrame } from '../jsonrpc.js';
 import { eventData, messageId, SentIds, tooLargeAnswer } from './oversized.js';
 import type { OpenedTransport, RemoteProtocol } from './transport.js';
 
@@ -78,7 +79,7 @@ function boundedMessages(response: IncomingMessage, sent: SentIds, { server, max
   if (mediaType(response.headers['content-type']) !== 'text/event-stream') return boundedBody(response, maxResultBytes);
   const replace = (head: Buffer, tail: Buffer): Buffer | undefined => {
     const id = messageId(eventData(head.toString()), tail.toString());
-    if (id !== undefined && sent.take(id)) return Buffer.from(`data: ${JSON.stringify(tooLargeAnswer(id, server, maxResultBytes))}\n\n`);
+    if (id !== undefined && sent.take(id)) return Buffer.from(sseFrame(tooLargeAnswer(id, server, maxResultBytes)));
     logger.warn({ server, max_result_size: maxResultBytes }, 'dropped a message from the server larger than max_result_size');
     return undefined;
   };

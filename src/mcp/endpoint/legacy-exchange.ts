@@ -5,12 +5,13 @@
  * SDK's transport does too; the response starts only once it is known which of the two it is.
  */
 import type { JSONRPCMessage } from '@modelcontextprotocol/server';
+import { sseFrame } from '../jsonrpc.js';
 
 /** SSE comments sent while a stream waits (a client's user may take minutes), so that idle timeouts and proxies keep it open. */
 const KEEP_ALIVE_MS = 15_000;
 
 const encoder = new TextEncoder();
-const frame = (message: JSONRPCMessage) => encoder.encode(`event: message\ndata: ${JSON.stringify(message)}\n\n`);
+const frame = (message: JSONRPCMessage) => encoder.encode(sseFrame(message));
 
 /** How the answer goes out: one JSON message (written by the caller, on its framework's fast path) or a stream. */
 export type ExchangeAnswer = { json: JSONRPCMessage } | { stream: Response };

@@ -6,6 +6,7 @@
  */
 import type { JSONRPCNotification, LoggingLevel } from '@modelcontextprotocol/server';
 import { logPasses } from '../relay/client-link.js';
+import { notification, sseFrame } from '../jsonrpc.js';
 
 /** SSE comments on an idle stream, so idle timeouts and proxies keep it open. */
 const KEEP_ALIVE_MS = 15_000;
@@ -63,12 +64,12 @@ export class ListenStreams {
 
   /** A list changed: every listener hears of it (it carries no content, only that it changed). */
   listChanged(list: 'prompts' | 'resources'): void {
-    this.send({ jsonrpc: '2.0', method: `notifications/${list}/list_changed` }, () => true);
+    this.send(notification(`notifications/${list}/list_changed`), () => true);
   }
 
   /** A server's log message outside any call: to the listeners who may use that server, at their level. */
   log(server: string, params: Record<string, unknown>): void {
-    const message: JSONRPCNotification = { jsonrpc: '2.0', method: 'notifications/message', params };
+    const message = notification('notifications/message', params);
     this.send(message, (listener) => listener.mayUse(server) && logPasses(params['level'], listener.logLevel()));
   }
 
@@ -82,7 +83,7 @@ export class ListenStreams {
     let bytes: Uint8Array | undefined;
     for (const listener of this.listeners) {
       if (!to(listener)) continue;
-      bytes ??= encoder.encode(`event: message\ndata: ${JSON.stringify(message)}\n\n`);
+      bytes ??= encoder.encode(sseFrame(message));
       try {
         listener.write(bytes);
       } catch {

@@ -8,6 +8,7 @@
  * the protocol's corners.
  */
 import { ProtocolErrorCode, SUPPORTED_PROTOCOL_VERSIONS, type CallToolResult } from '@modelcontextprotocol/server';
+import { errorResponse, resultResponse } from '../jsonrpc.js';
 
 export interface PlainToolCall {
   id: string | number;
@@ -74,11 +75,15 @@ export async function answer(call: PlainToolCall, run: (call: PlainToolCall) => 
   try {
     const result = await run(call);
     const contentless = result.content === undefined && !OTHER_RESULT_KINDS.some((key) => key in result);
-    return { jsonrpc: '2.0', id: call.id, result: contentless ? { ...result, content: [] } : result };
+    return resultResponse(call.id, contentless ? { ...result, content: [] } : result);
   } catch (thrown) {
     const error = (thrown ?? {}) as { code?: unknown; message?: unknown; data?: unknown };
-    const code = Number.isSafeInteger(error.code) ? (error.code === -32002 ? -32602 : error.code) : ProtocolErrorCode.InternalError;
+    const code = Number.isSafeInteger(error.code)
+      ? error.code === -32002
+        ? -32602
+        : (error.code as number)
+      : ProtocolErrorCode.InternalError;
     const message = typeof error.message === 'string' ? error.message : 'Internal error';
-    return { jsonrpc: '2.0', id: call.id, error: { code, message, ...(error.data !== undefined && { data: error.data }) } };
+    return errorResponse(call.id, code, message, error.data);
   }
 }

@@ -19,6 +19,7 @@ import type { AppEnv } from '../../http/app-env.js';
 import { readBody } from '../../http/body.js';
 import { nestedDeeperThan } from '../../json-depth.js';
 import { answer, plainToolCall } from './plain-tool-call.js';
+import { errorResponse } from '../jsonrpc.js';
 
 /** The largest request body accepted, as the SDK's own handler does. */
 export const MAX_BODY_BYTES = 4 * 1024 * 1024;
@@ -66,21 +67,18 @@ export function mountMcp(app: Hono<AppEnv>, options: McpRouteOptions): void {
     if (c.req.method !== 'POST') return handler.fetch(c.req.raw);
     const text = await readBody(c, MAX_BODY_BYTES);
     if (text === undefined) {
-      return c.json(
-        { jsonrpc: '2.0', id: null, error: { code: -32600, message: `Request body is larger than ${MAX_BODY_BYTES} bytes` } },
-        413,
-      );
+      return c.json(errorResponse(null, -32600, `Request body is larger than ${MAX_BODY_BYTES} bytes`), 413);
     }
     let body: unknown;
     try {
       body = JSON.parse(text);
     } catch (error) {
       const reason = error instanceof Error ? error.message : 'invalid JSON';
-      return c.json({ jsonrpc: '2.0', id: null, error: { code: -32700, message: `Parse error: ${reason}` } }, 400);
+      return c.json(errorResponse(null, -32700, `Parse error: ${reason}`), 400);
     }
     if (nestedDeeperThan(body, maxJsonDepth)) {
       const message = `Invalid Request: the body nests deeper than ${maxJsonDepth} levels (server.limits.max_json_depth)`;
-      return c.json({ jsonrpc: '2.0', id: requestId(body), error: { code: -32600, message } }, 400);
+      return c.json(errorResponse(requestId(body), -32600, message), 400);
     }
     const messages = (Array.isArray(body) ? body : [body]) as JsonRpcMessage[];
     const session = c.req.header(SESSION_HEADER);
@@ -91,7 +89,7 @@ export function mountMcp(app: Hono<AppEnv>, options: McpRouteOptions): void {
       const delivered = await Promise.all(messages.map((message) => relay.pending.deliver(message, key)));
       if (delivered.every(Boolean)) return c.body(null, 202);
       const message = 'Invalid Request: nobody is waiting for this answer (the request is unknown, answered already, or over)';
-      return c.json({ jsonrpc: '2.0', id: null, error: { code: -32600, message } }, 400);
+      return c.json(errorResponse(null, -32600, message), 400);
     }
     // Only JSON requests (what the SDK will accept) may cancel, and only the caller's own calls.
     if (session !== undefined && c.req.header('content-type')?.includes('application/json')) {
@@ -149,8 +147,5 @@ function listen(c: Context<AppEnv>, { listeners, relay, mayUse }: McpRouteOption
     logLevel: () => relay.logLevels.get(key),
     signal: c.req.raw.signal,
   });
-  return (
-    stream ??
-    c.json({ jsonrpc: '2.0', id: null, error: { code: -32603, message: 'Too many open listening streams; try again later' } }, 503)
-  );
+  return stream ?? c.json(errorResponse(null, -32603, 'Too many open listening streams; try again later'), 503);
 }

@@ -9,10 +9,11 @@
  *
  * While the client is answering, the call's timeout is paused: a person may be filling in a form.
  */
-import { ProtocolError, type JSONRPCRequest, type LoggingMessageNotificationParams } from '@modelcontextprotocol/server';
+import { ProtocolError, type LoggingMessageNotificationParams } from '@modelcontextprotocol/server';
 import type { CallPeer } from '../downstreams/call-peer.js';
 import { isRelayedRequest, logPasses, missingCapability, type ClientLink } from './client-link.js';
 import { resultOf, type PendingAnswers } from './pending-answers.js';
+import { notification, request } from '../jsonrpc.js';
 
 export interface CallRelayOptions {
   /** The downstream's name, for errors. */
@@ -75,14 +76,14 @@ export class CallRelay implements CallPeer {
 
   log(params: Record<string, unknown>): void {
     if (!logPasses((params as Partial<LoggingMessageNotificationParams>).level, this.link.logLevel)) return;
-    this.link.send({ jsonrpc: '2.0', method: 'notifications/message', params }).catch(() => undefined);
+    this.link.send(notification('notifications/message', params)).catch(() => undefined);
   }
 
   /** Downstream progress, relayed under the client's progress token when it gave one. */
   async progress(progress: { progress: number; total?: number; message?: string }): Promise<void> {
     const { progressToken } = this.link;
     if (progressToken === undefined) return;
-    await this.link.send({ jsonrpc: '2.0', method: 'notifications/progress', params: { ...progress, progressToken } });
+    await this.link.send(notification('notifications/progress', { ...progress, progressToken }));
   }
 
   /** A 2025-era client: the request goes out now on the call's stream. */
@@ -96,14 +97,13 @@ export class CallRelay implements CallPeer {
         forget();
         // The server gave up on its request (or the call ended): the client may stop asking its user.
         const params = { requestId: id, reason: String(signal.reason ?? 'cancelled') };
-        link.send({ jsonrpc: '2.0', method: 'notifications/cancelled', params }).catch(() => undefined);
+        link.send(notification('notifications/cancelled', params)).catch(() => undefined);
         reject(signal.reason instanceof Error ? signal.reason : new ProtocolError(-32800, 'Request cancelled'));
       };
       signal.addEventListener('abort', onAbort, { once: true });
     });
     try {
-      const request: JSONRPCRequest = { jsonrpc: '2.0', id, method, params };
-      await link.send(request);
+      await link.send(request(id, method, params));
       return resultOf(await Promise.race([answer, aborted]));
     } finally {
       if (onAbort) signal.removeEventListener('abort', onAbort);
