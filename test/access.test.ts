@@ -6,7 +6,7 @@
 import { Client, ProtocolError, StreamableHTTPClientTransport } from '@modelcontextprotocol/client';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { McpConfig } from '../src/config/schema.js';
-import { AccessPolicy } from '../src/mcp/access.js';
+import { AccessPolicy } from '../src/mcp/access/policy.js';
 import { ToolIndex } from '../src/mcp/search/tool-index.js';
 import type { RunningNexus } from '../src/server.js';
 import { AUDIENCE, ISSUER, JwksServer, signingKey, token, type SigningKey } from './helpers/jwks.js';

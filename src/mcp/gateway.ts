@@ -29,7 +29,7 @@ import { CallTimer } from './call-timer.js';
 import { DownstreamUnavailableError, NO_TIMEOUT, timeoutError, type Downstream } from './downstreams/downstream.js';
 import type { ForwardedSession } from './downstreams/forwarded.js';
 import type { DownstreamRegistry } from './downstreams/registry.js';
-import type { ToolView } from './access.js';
+import type { ToolView } from './access/policy.js';
 import { InFlightCalls } from './in-flight.js';
 import { CallRelay } from './relay/call-relay.js';
 import { isLoggingLevel, type ClientLink, type ProtocolEra } from './relay/client-link.js';

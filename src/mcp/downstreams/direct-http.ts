@@ -24,7 +24,7 @@ import type { Readable } from 'node:stream';
 import { decodedBody, readText } from '../../net/body-limits.js';
 import { mediaType, send, type Pool } from '../../net/http-client.js';
 import { SseParser, sseEvents } from '../../net/sse.js';
-import { notification } from '../jsonrpc.js';
+import { notification } from '../protocol/jsonrpc.js';
 
 /** The SDK client's default request timeout, for a call that names none. */
 const DEFAULT_TIMEOUT_MS = 60_000;

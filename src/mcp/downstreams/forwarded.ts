@@ -8,7 +8,7 @@ import { createHash } from 'node:crypto';
 import type { RemoteServerConfig } from '../../config/schema.js';
 import { redactingLogger, type Logger } from '../../log.js';
 import type { Redactor } from '../../redact.js';
-import { OPEN_VIEW, type ToolView } from '../access.js';
+import { OPEN_VIEW, type ToolView } from '../access/policy.js';
 import { ToolIndex } from '../search/tool-index.js';
 import { Downstream } from './downstream.js';
 

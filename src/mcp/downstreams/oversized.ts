@@ -8,7 +8,7 @@
  */
 import type { JSONRPCErrorResponse } from '@modelcontextprotocol/client';
 import { formatBytes } from '../../net/body-limits.js';
-import { errorResponse } from '../jsonrpc.js';
+import { errorResponse } from '../protocol/jsonrpc.js';
 
 type Id = string | number;
 

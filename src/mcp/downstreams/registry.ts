@@ -6,7 +6,7 @@ import type { Prompt, Resource, ResourceTemplateType } from '@modelcontextprotoc
 import type { McpConfig, RemoteServerConfig } from '../../config/schema.js';
 import type { Logger } from '../../log.js';
 import type { Redactor } from '../../redact.js';
-import { AccessPolicy, OPEN_VIEW, type ToolView } from '../access.js';
+import { AccessPolicy, OPEN_VIEW, type ToolView } from '../access/policy.js';
 import { ToolIndex } from '../search/tool-index.js';
 import { Downstream, EMPTY_CATALOG, type Catalog } from './downstream.js';
 import { ForwardedSessions } from './forwarded.js';

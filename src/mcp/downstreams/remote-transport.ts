@@ -8,7 +8,7 @@ import type { Logger } from '../../log.js';
 import { boundedBody, decodedBody, SseSizeGuard } from '../../net/body-limits.js';
 import { createPool, mediaType, poolFetch, type Pool } from '../../net/http-client.js';
 import { DirectHttp } from './direct-http.js';
-import { sseFrame } from '../jsonrpc.js';
+import { sseFrame } from '../protocol/jsonrpc.js';
 import { eventData, messageId, SentIds, tooLargeAnswer } from './oversized.js';
 import type { OpenedTransport, RemoteProtocol } from './transport.js';
 

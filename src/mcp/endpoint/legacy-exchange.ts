@@ -5,7 +5,7 @@
  * SDK's transport does too; the response starts only once it is known which of the two it is.
  */
 import type { JSONRPCMessage } from '@modelcontextprotocol/server';
-import { sseFrame } from '../jsonrpc.js';
+import { sseFrame } from '../protocol/jsonrpc.js';
 
 /** SSE comments sent while a stream waits (a client's user may take minutes), so that idle timeouts and proxies keep it open. */
 const KEEP_ALIVE_MS = 15_000;

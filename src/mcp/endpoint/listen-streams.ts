@@ -6,7 +6,7 @@
  */
 import type { JSONRPCNotification, LoggingLevel } from '@modelcontextprotocol/server';
 import { logPasses } from '../relay/client-link.js';
-import { notification, sseFrame } from '../jsonrpc.js';
+import { notification, sseFrame } from '../protocol/jsonrpc.js';
 
 /** SSE comments on an idle stream, so idle timeouts and proxies keep it open. */
 const KEEP_ALIVE_MS = 15_000;

@@ -8,7 +8,7 @@
  * the protocol's corners.
  */
 import { ProtocolErrorCode, SUPPORTED_PROTOCOL_VERSIONS, type CallToolResult } from '@modelcontextprotocol/server';
-import { errorResponse, resultResponse } from '../jsonrpc.js';
+import { errorResponse, resultResponse } from '../protocol/jsonrpc.js';
 
 export interface PlainToolCall {
   id: string | number;

@@ -19,7 +19,7 @@ import type { AppEnv } from '../../http/app-env.js';
 import { readBody } from '../../http/body.js';
 import { nestedDeeperThan } from '../../json-depth.js';
 import { answer, plainToolCall } from './plain-tool-call.js';
-import { errorResponse } from '../jsonrpc.js';
+import { errorResponse } from '../protocol/jsonrpc.js';
 
 /** The largest request body accepted, as the SDK's own handler does. */
 export const MAX_BODY_BYTES = 4 * 1024 * 1024;

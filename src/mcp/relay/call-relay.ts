@@ -13,7 +13,7 @@ import { ProtocolError, type LoggingMessageNotificationParams } from '@modelcont
 import type { CallPeer } from '../downstreams/call-peer.js';
 import { isRelayedRequest, logPasses, missingCapability, type ClientLink } from './client-link.js';
 import { resultOf, type PendingAnswers } from './pending-answers.js';
-import { notification, request } from '../jsonrpc.js';
+import { notification, request } from '../protocol/jsonrpc.js';
 
 export interface CallRelayOptions {
   /** The downstream's name, for errors. */

@@ -5,7 +5,7 @@
  * without a group is never named); a rule with neither admits everyone. Prompts and resources
  * follow the server's rule.
  */
-import type { McpConfig } from '../config/schema.js';
+import type { McpConfig } from '../../config/schema.js';
 
 export interface Rule {
   allow?: readonly string[];
