@@ -16,6 +16,16 @@ export function callerKey(session: string, token: string | undefined): string {
 }
 
 /**
+ * Who a request is from, as far as nexus can tell: its session bound to its token, or its token
+ * alone (a 2026-era client has no session), or nobody in particular. Only the same caller may
+ * answer, resume or cancel what a caller started.
+ */
+export function callerOf(session: string | undefined, token: string | undefined): string | undefined {
+  if (session !== undefined) return callerKey(session, token);
+  return token === undefined ? undefined : callerKey('', token);
+}
+
+/**
  * The client capabilities a relay needs, one letter each. A 2025-era client declares them once,
  * in `initialize`, and nexus keeps no session state, so they ride in the session id it hands out:
  * any instance can read them from every later request.

@@ -8,10 +8,11 @@ import { Client as ClientV1 } from '@modelcontextprotocol/sdk/client/index.js';
 import { StreamableHTTPClientTransport as TransportV1 } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
 import { CreateMessageRequestSchema, ElicitRequestSchema } from '@modelcontextprotocol/sdk/types.js';
 import { Client as ClientV2, StreamableHTTPClientTransport as TransportV2 } from '@modelcontextprotocol/client';
-import { afterEach, describe, expect, it } from 'vitest';
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import type { RunningNexus } from '../src/server.js';
 import { closedAfterEach, firstText } from './helpers/nexus.js';
-import { childPids, FIXTURE_SERVER, isAlive, startEverything } from './helpers/processes.js';
+import { AUDIENCE, ISSUER, JwksServer, signingKey, token } from './helpers/jwks.js';
+import { childPids, EVERYTHING, FIXTURE_SERVER, isAlive, startEverything } from './helpers/processes.js';
 
 const { nexusWith: start, started } = closedAfterEach();
 /** Clients are closed before nexus (this hook runs first): an open client connection would hold nexus's shutdown for its grace. */
@@ -214,5 +215,48 @@ describe('an answer nobody waits for', () => {
     expect(body.jsonrpc).toBe('2.0');
     expect(body.error?.code).toBe(-32600);
     expect(body.error?.message).toMatch(/nobody is waiting for this answer/);
+  });
+});
+
+describe('only the caller who started a call may answer for it (OAuth on)', () => {
+  const jwks = new JwksServer();
+  let alice: string;
+  let mallory: string;
+  beforeAll(async () => {
+    const key = await signingKey('k1');
+    jwks.keys = [key];
+    await jwks.start();
+    [alice, mallory] = await Promise.all([token(key, { sub: 'alice' }), token(key, { sub: 'mallory' })]);
+  });
+  afterAll(() => jwks.stop());
+
+  it("a 2026-era retry with another caller's token finds no parked call", async () => {
+    const nexus = await start(`
+      [server.oauth]
+      url = "${jwks.url}"
+      expected_issuer = "${ISSUER}"
+      expected_audience = "${AUDIENCE}"
+      [mcp.servers.everything]
+      cmd = ["node", "${EVERYTHING}", "stdio"]
+    `);
+    let stolen = 0;
+    // Alice's retry (the request that carries her answers) goes out with Mallory's token.
+    const fetchAs = (input: string | URL | Request, init?: RequestInit) => {
+      const retry = typeof init?.body === 'string' && init.body.includes('"inputResponses"');
+      if (retry) stolen++;
+      const headers = new Headers(init?.headers);
+      headers.set('authorization', `Bearer ${retry ? mallory : alice}`);
+      return fetch(input, { ...init, headers });
+    };
+    const client = track(
+      new ClientV2({ name: 'alice', version: '1.0.0' }, { capabilities: { sampling: {} }, versionNegotiation: { mode: 'auto' } }),
+    );
+    client.setRequestHandler('sampling/createMessage', () => sampled('from alice'));
+    await client.connect(new TransportV2(new URL(`${nexus.url}/mcp`), { fetch: fetchAs }));
+    const outcome = await client
+      .callTool({ name: 'execute', arguments: { name: 'everything__trigger-sampling-request', arguments: { prompt: 'x' } } })
+      .catch((error: unknown) => error);
+    expect(stolen).toBe(1);
+    expect(String(outcome)).toMatch(/Invalid or expired requestState: it is unknown or has expired/);
   });
 });

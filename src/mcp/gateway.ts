@@ -23,7 +23,7 @@ import {
 } from '@modelcontextprotocol/server';
 import type { ClientIdentity } from '../context.js';
 import type { ExecuteLimits } from '../ratelimit/execute-limits.js';
-import { callerKey, SESSION_HEADER, sessionCapabilities } from '../session.js';
+import { callerOf, SESSION_HEADER, sessionCapabilities } from '../session.js';
 import { NEXUS_VERSION } from '../version.js';
 import { CallTimer } from './call-timer.js';
 import { DownstreamUnavailableError, NO_TIMEOUT, timeoutError, type Downstream } from './downstreams/downstream.js';
@@ -73,7 +73,7 @@ export interface CallContext {
   token: string | undefined;
   /** Who is calling, with client identification on: their group decides what they may use. */
   client: ClientIdentity | undefined;
-  /** callerKey() of the caller's session, when it has one: its notifications/cancelled find the call. */
+  /** callerOf() the request: its notifications/cancelled find the call, and only it may answer for the call. */
   caller: string | undefined;
   requestId: string | number;
   /** Aborted when the client goes away or cancels. */
@@ -100,7 +100,7 @@ export function authInfoFor(caller: CallerInfo): AuthInfo | undefined {
 function contextOf(ctx: ServerContext, server: Server, era: ProtocolEra, relay: Relay): CallContext {
   const { token, client } = (ctx.http?.authInfo?.extra?.['caller'] as CallerInfo | undefined) ?? { token: undefined, client: undefined };
   const session = ctx.http?.req?.headers.get(SESSION_HEADER) ?? undefined;
-  const caller = session === undefined ? undefined : callerKey(session, token);
+  const caller = callerOf(session, token);
   const progressToken = ctx.mcpReq._meta?.progressToken;
   let link: ClientLink;
   if (era === 'modern') {

@@ -12,7 +12,7 @@ import type { Context, Hono } from 'hono';
 import type { CallToolResult, ClientCapabilities, JSONRPCResponse, McpHttpHandler } from '@modelcontextprotocol/server';
 import { authInfoFor, type CallContext } from '../gateway.js';
 import type { Relay } from '../relay/relay.js';
-import { callerKey, newSessionId, SESSION_HEADER, sessionCapabilities } from '../../session.js';
+import { callerOf, newSessionId, SESSION_HEADER, sessionCapabilities } from '../../session.js';
 import { LegacyExchange } from './legacy-exchange.js';
 import type { ListenStreams } from './listen-streams.js';
 import type { AppEnv } from '../../http/app-env.js';
@@ -29,7 +29,7 @@ export interface McpRouteOptions {
   handler: McpHttpHandler;
   /** Awaited before serving, so early clients see the downstreams that come up quickly. */
   ready: Promise<void>;
-  /** A client cancelled its request `requestId`; `caller` is its callerKey(). */
+  /** A client cancelled its request `requestId`; `caller` is its callerOf(). */
   onCancelled: (caller: string, requestId: string | number, reason: string | undefined) => void;
   /** Bodies nesting deeper are refused before anything reads them further (`server.limits.max_json_depth`). */
   maxJsonDepth: number;
@@ -83,7 +83,7 @@ export function mountMcp(app: Hono<AppEnv>, options: McpRouteOptions): void {
     const messages = (Array.isArray(body) ? body : [body]) as JsonRpcMessage[];
     const session = c.req.header(SESSION_HEADER);
     const caller = c.get('caller');
-    const key = session === undefined ? undefined : callerKey(session, caller?.token);
+    const key = callerOf(session, caller?.token);
     if (messages.length > 0 && messages.every(isResponse) && messages.some((message) => relay.isOurs(message.id))) {
       // Answers to the server's requests: each goes to the call waiting for it, on whichever instance.
       const delivered = await Promise.all(messages.map((message) => relay.pending.deliver(message, key)));
@@ -140,7 +140,7 @@ export function mountMcp(app: Hono<AppEnv>, options: McpRouteOptions): void {
 /** A 2025-era client's GET stream: what nexus pushes outside any call (list changes, servers' log messages). */
 function listen(c: Context<AppEnv>, { listeners, relay, mayUse }: McpRouteOptions): Response {
   const session = c.req.header(SESSION_HEADER);
-  const key = session === undefined ? undefined : callerKey(session, c.get('caller')?.token);
+  const key = callerOf(session, c.get('caller')?.token);
   const group = c.get('client')?.group;
   const stream = listeners.open({
     mayUse: (server) => mayUse(group, server),
