@@ -13,6 +13,8 @@ import { PendingAnswers } from './pending-answers.js';
 
 /** How long a call parked for input waits for the client's retry (the SDK's own round timeout). */
 export const INPUT_WAIT_MS = 600_000;
+/** Calls parked at once on one instance: each holds a server's call open, so hostile clients must not pile them up. */
+export const MAX_PARKED_CALLS = 1_000;
 
 /** A downstream call under way for a 2026-era client, between its rounds. */
 export interface ParkedCall {
@@ -60,6 +62,14 @@ export class Relay {
     try {
       const step = await call.relay.next(call.running);
       if (step.done) return step.result;
+      if (this.parked.size >= MAX_PARKED_CALLS) {
+        call.running.catch(() => undefined);
+        call.abort('too many calls are waiting for their clients');
+        throw new ProtocolError(
+          -32603,
+          `the server asked for input, and ${MAX_PARKED_CALLS} calls already wait for theirs: try again later`,
+        );
+      }
       return inputRequired({ inputRequests: step.inputRequests as never, requestState: this.park(call) });
     } finally {
       signal.removeEventListener('abort', onAbort);
