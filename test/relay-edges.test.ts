@@ -12,7 +12,8 @@ import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import type { RunningNexus } from '../src/server.js';
 import { closedAfterEach, firstText } from './helpers/nexus.js';
 import { AUDIENCE, ISSUER, JwksServer, signingKey, token } from './helpers/jwks.js';
-import { childPids, EVERYTHING, FIXTURE_SERVER, isAlive, startEverything } from './helpers/processes.js';
+import { startRedis } from './helpers/redis.js';
+import { childPids, EVERYTHING, FIXTURE_SERVER, isAlive, ROOT, startEverything, startOnOwnPort } from './helpers/processes.js';
 
 const { nexusWith: start, started } = closedAfterEach();
 /** Clients are closed before nexus (this hook runs first): an open client connection would hold nexus's shutdown for its grace. */
@@ -258,5 +259,108 @@ describe('only the caller who started a call may answer for it (OAuth on)', () =
       .catch((error: unknown) => error);
     expect(stolen).toBe(1);
     expect(String(outcome)).toMatch(/Invalid or expired requestState: it is unknown or has expired/);
+  });
+});
+
+describe('which call a request belongs to, when the transport does not say', () => {
+  it("a request from a server still working on a call its client cancelled never reaches another client's call", async () => {
+    const nexus = await start(`[mcp.servers.raw]\ncmd = ["node", "${ROOT}test/fixtures/raw-stdio-server.mjs"]\n`);
+    const client = async (name: string) => {
+      const c = track(new ClientV1({ name, version: '1' }, { capabilities: { elicitation: {} } }));
+      const seen: string[] = [];
+      c.setRequestHandler(ElicitRequestSchema, (request) => (seen.push(String(request.params.message)), { action: 'decline' as const }));
+      await c.connect(new TransportV1(new URL(`${nexus.url}/mcp`)));
+      return { c, seen };
+    };
+    const [alice, bob] = await Promise.all([client('alice'), client('bob')]);
+    const gaveUp = await alice.c
+      .callTool({ name: 'execute', arguments: { name: 'raw__ask_after_cancel', arguments: { secret: "alice's account" } } }, undefined, {
+        signal: AbortSignal.timeout(150),
+      })
+      .catch((error: unknown) => error);
+    expect(gaveUp).toBeInstanceOf(Error);
+    // Bob's is the only call under way when the server asks its question about Alice's.
+    await bob.c.callTool({ name: 'execute', arguments: { name: 'raw__slow', arguments: { ms: 700 } } });
+    expect(bob.seen).toEqual([]);
+    expect(alice.seen).toEqual([]);
+  });
+
+  it("requests a server sends on calls' own streams are forgotten with their calls", async () => {
+    const server = started(await startOnOwnPort(`${ROOT}test/fixtures/pinging-http-server.mjs`));
+    const nexus = await start(`[mcp.servers.ping]\nurl = "http://127.0.0.1:${server.port}/mcp"\nprotocol = "streamable-http"\n`);
+    const client = track(new ClientV2({ name: 'c', version: '1' }));
+    await client.connect(new TransportV2(new URL(`${nexus.url}/mcp`)));
+    for (let i = 0; i < 50; i++) await client.callTool({ name: 'execute', arguments: { name: 'ping__t', arguments: {} } });
+    // White-box: what the downstream remembers of its calls' streams (it once kept every request id).
+    const related = (nexus.registry.get('ping') as unknown as { related: Map<unknown, unknown> }).related;
+    expect(related.size).toBe(0);
+  });
+});
+
+/** A raw 2026-07-28 call of `execute`, for what the SDK client does not let a test do (retry elsewhere, give up). */
+async function modernExecute(url: string, params: Record<string, unknown>, signal?: AbortSignal) {
+  const meta = {
+    'io.modelcontextprotocol/protocolVersion': '2026-07-28',
+    'io.modelcontextprotocol/clientInfo': { name: 'raw', version: '1' },
+    'io.modelcontextprotocol/clientCapabilities': { sampling: {} },
+  };
+  const response = await fetch(`${url}/mcp`, {
+    method: 'POST',
+    signal,
+    headers: {
+      'content-type': 'application/json',
+      accept: 'application/json, text/event-stream',
+      'mcp-protocol-version': '2026-07-28',
+      'mcp-method': 'tools/call',
+      'mcp-name': 'execute',
+    },
+    body: JSON.stringify({ jsonrpc: '2.0', id: 1, method: 'tools/call', params: { name: 'execute', ...params, _meta: meta } }),
+  });
+  const text = await response.text();
+  const data = text.startsWith('{')
+    ? text
+    : (
+        text
+          .split('\n')
+          .filter((line) => line.startsWith('data: '))
+          .pop() ?? ''
+      ).slice(6);
+  return JSON.parse(data) as { result?: Record<string, unknown>; error?: { message: string } };
+}
+
+describe('a retry that reaches another instance', () => {
+  it('is cancelled on the instance holding the call when its client gives up', async () => {
+    const redis = started(await startRedis());
+    const toml = `[mcp.servers.raw]\ncmd = ["node", "${ROOT}test/fixtures/raw-stdio-server.mjs"]\n[mcp.relay]\nredis_url = "${redis.url}"\n`;
+    const [a, b] = await Promise.all([start(toml), start(toml)]);
+    const call = { arguments: { name: 'raw__ask_then_wait', arguments: { ms: 20_000 } } };
+    const first = await modernExecute(a.url, call);
+    const inputRequests = first.result?.['inputRequests'] as Record<string, unknown>;
+    const answer = { role: 'assistant', model: 'm', content: { type: 'text', text: 'ok' } };
+    const retry = {
+      ...call,
+      requestState: first.result?.['requestState'],
+      inputResponses: { [Object.keys(inputRequests)[0] as string]: answer },
+    };
+    const giveUp = new AbortController();
+    const retried = modernExecute(b.url, retry, giveUp.signal).catch((error: unknown) => error);
+    await sleep(600);
+    giveUp.abort();
+    await retried;
+    await sleep(500);
+    const count = await modernExecute(a.url, { arguments: { name: 'raw__cancellations' } });
+    expect(firstText(count.result)).toBe('1');
+  });
+
+  it('a batch of more answers than a client could owe is refused whole', async () => {
+    const nexus = await start(fixtureStdio());
+    const answers = Array.from({ length: 17 }, (_, i) => ({ jsonrpc: '2.0', id: `nexus.0123456789ab.answer${i}`, result: {} }));
+    const response = await fetch(`${nexus.url}/mcp`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json', accept: 'application/json, text/event-stream', 'mcp-protocol-version': '2025-06-18' },
+      body: JSON.stringify(answers),
+    });
+    expect(response.status).toBe(400);
+    expect(JSON.stringify(await response.json())).toMatch(/at most 16 answers in one batch/);
   });
 });

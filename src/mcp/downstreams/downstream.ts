@@ -82,6 +82,9 @@ export const RELAY_CAPABILITIES = {
   roots: { listChanged: true },
 };
 
+/** How long after a call is cancelled nexus will not guess which call a server's request belongs to. */
+const ABANDONED_GRACE_MS = 5_000;
+
 /** The requests a server may make of nexus's clients, as the SDK client names its handlers. */
 const SERVER_REQUESTS = ['sampling/createMessage', 'elicitation/create', 'roots/list'] as const;
 
@@ -143,6 +146,8 @@ export class Downstream {
   private readonly peers = new Set<CallPeer>();
   /** Requests the server sent on a call's own stream, by their id: their call is known exactly. */
   private readonly related = new Map<string | number, CallPeer>();
+  /** When a call was last cancelled or timed out (ms since the epoch). */
+  private abandonedAt = 0;
 
   constructor(
     readonly name: string,
@@ -204,7 +209,8 @@ export class Downstream {
         peer.log(this.redactor.value((message.params ?? {}) as Record<string, unknown>));
         return true;
       }
-      if (typeof message.id === 'string' || typeof message.id === 'number') this.related.set(message.id, peer);
+      const { id, method } = message;
+      if ((typeof id === 'string' || typeof id === 'number') && SERVER_REQUESTS.includes(method as never)) this.related.set(id, peer);
       return false;
     };
   }
@@ -227,7 +233,28 @@ export class Downstream {
         : options;
     if (!peer) return this.watch(connection, request(connection, guarded), options);
     this.peers.add(peer);
-    return this.watch(connection, request(connection, guarded), options).finally(() => this.peers.delete(peer));
+    return this.watch(connection, request(connection, guarded), options).finally(() => {
+      this.peers.delete(peer);
+      for (const [id, owner] of this.related) if (owner === peer) this.related.delete(id);
+      // Cancelled or timed out: the server may still be working on it, and ask for it later.
+      if (options.signal?.aborted) this.abandonedAt = Date.now();
+    });
+  }
+
+  /**
+   * The call a request or log message that did not come on a call's own stream belongs to: the
+   * only call under way, unless a call was abandoned moments ago (the server may still be serving
+   * it, and what it sends may be for that call's client). Else why not.
+   */
+  private onlyCall(): CallPeer | string {
+    if (this.peers.size !== 1) {
+      return this.peers.size === 0
+        ? 'no call is under way'
+        : `${this.peers.size} calls are under way and the request did not come on the stream of one of them`;
+    }
+    if (Date.now() - this.abandonedAt < ABANDONED_GRACE_MS)
+      return 'a call that may still be running on the server was cancelled moments ago';
+    return this.peers.values().next().value as CallPeer;
   }
 
   /**
@@ -240,14 +267,9 @@ export class Downstream {
     const related = this.related.get(id);
     this.related.delete(id);
     if (method === 'roots/list' && this.config.roots) return { roots: this.config.roots.map((uri) => ({ uri })) };
-    const peer = related ?? (this.peers.size === 1 ? (this.peers.values().next().value as CallPeer) : undefined);
-    if (!peer) {
-      const why =
-        this.peers.size === 0
-          ? 'no call is under way'
-          : `${this.peers.size} calls are under way and the request did not come on the stream of one of them`;
-      throw new ProtocolError(-32603, `nexus relays ${method} to the client of the call it belongs to, and ${why}`);
-    }
+    const peer = related ?? this.onlyCall();
+    if (typeof peer === 'string')
+      throw new ProtocolError(-32603, `nexus relays ${method} to the client of the call it belongs to, and ${peer}`);
     // What the server says reaches a client: nexus's secrets do not.
     return peer.ask(method, this.redactor.value(params), signal);
   }
@@ -255,9 +277,9 @@ export class Downstream {
   /** A log message outside a known call goes to listening clients; one during the only call, to its client. */
   private serverLog(params: Record<string, unknown>): void {
     const redacted = this.redactor.value(params);
-    const peer = this.peers.size === 1 ? (this.peers.values().next().value as CallPeer) : undefined;
-    if (peer) peer.log(redacted);
-    else this.options.onLog?.(this, redacted);
+    const peer = this.onlyCall();
+    if (typeof peer === 'string') this.options.onLog?.(this, redacted);
+    else peer.log(redacted);
   }
 
   async close(): Promise<void> {

@@ -21,6 +21,9 @@ import { nestedDeeperThan } from '../../json-depth.js';
 import { answer, plainToolCall } from './plain-tool-call.js';
 import { errorResponse } from '../protocol/jsonrpc.js';
 
+/** Answers to the server's requests one POST may carry. */
+const MAX_ANSWERS_PER_POST = 16;
+
 /** The largest request body accepted, as the SDK's own handler does. */
 export const MAX_BODY_BYTES = 4 * 1024 * 1024;
 
@@ -86,6 +89,10 @@ export function mountMcp(app: Hono<AppEnv>, options: McpRouteOptions): void {
     const key = callerOf(session, caller?.token);
     if (messages.length > 0 && messages.every(isResponse) && messages.some((message) => relay.isOurs(message.id))) {
       // Answers to the server's requests: each goes to the call waiting for it, on whichever instance.
+      // A client has a handful open at a time; a flood of them would be a flood of Redis messages.
+      if (messages.length > MAX_ANSWERS_PER_POST) {
+        return c.json(errorResponse(null, -32600, `Invalid Request: at most ${MAX_ANSWERS_PER_POST} answers in one batch`), 400);
+      }
       const delivered = await Promise.all(messages.map((message) => relay.pending.deliver(message, key)));
       if (delivered.every(Boolean)) return c.body(null, 202);
       const message = 'Invalid Request: nobody is waiting for this answer (the request is unknown, answered already, or over)';

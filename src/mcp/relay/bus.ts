@@ -28,6 +28,10 @@ export type RelayMessage =
       link: { capabilities: unknown; logLevel: unknown; progressToken: string | number | undefined };
       reply: Reply;
     }
+  /** The client of a resumed call went away; the owner cancels it. */
+  | { kind: 'cancel'; to: string }
+  /** A resumed call is still running (its client's instance waits only so long without a word). */
+  | { kind: 'alive'; to: string }
   /** A message for the client of a resumed call (progress, a log message), or its final outcome. */
   | { kind: 'related'; to: string; message: JSONRPCMessage }
   | {

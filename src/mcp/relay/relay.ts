@@ -13,6 +13,12 @@ import { PendingAnswers } from './pending-answers.js';
 
 /** How long a call parked for input waits for the client's retry (the SDK's own round timeout). */
 export const INPUT_WAIT_MS = 600_000;
+/** While a resumed call runs for another instance, how often it says it is still at it; and how long that instance waits without a word. */
+export const ALIVE_EVERY_MS = 15_000;
+export const SILENCE_LIMIT_MS = 60_000;
+/** Tries at handing a resumed call's outcome back (Redis may be briefly away). */
+const OUTCOME_TRIES = 5;
+
 /** Calls parked at once on one instance: each holds a server's call open, so hostile clients must not pile them up. */
 export const MAX_PARKED_CALLS = 1_000;
 
@@ -31,8 +37,12 @@ interface Parked {
 /** Another instance resuming one of this instance's parked calls: where its outcome goes. */
 interface RemoteWait {
   link: ClientLink;
-  settle: (outcome: Extract<RelayMessage, { kind: 'outcome' }>['outcome']) => void;
+  settle: (outcome: Outcome) => void;
+  /** The owner said something: it is still at it. */
+  touch: () => void;
 }
+
+type Outcome = Extract<RelayMessage, { kind: 'outcome' }>['outcome'];
 
 type ErrorShape = { code: number; message: string; data?: unknown };
 
@@ -41,6 +51,8 @@ export class Relay {
   readonly logLevels = new LogLevels();
   private readonly parked = new Map<string, Parked>();
   private readonly remoteWaits = new Map<string, RemoteWait>();
+  /** Calls resumed here for another instance, by its reply id: its client going away cancels them. */
+  private readonly resumedHere = new Map<string, AbortController>();
 
   constructor(
     readonly bus: RelayBus,
@@ -86,9 +98,19 @@ export class Relay {
     const owner = ownerOf(state);
     if (owner === this.bus.instance) return this.resumeHere(state, inputResponses, link, caller, signal);
     const id = relayId(this.bus.instance);
-    const outcome = new Promise<Extract<RelayMessage, { kind: 'outcome' }>['outcome']>((settle) =>
-      this.remoteWaits.set(id, { link, settle }),
-    );
+    let silence: NodeJS.Timeout | undefined;
+    const outcome = new Promise<Outcome>((settle) => {
+      const gone = () => settle({ error: { code: -32603, message: 'the nexus instance holding this call stopped answering' } });
+      const touch = () => {
+        clearTimeout(silence);
+        silence = setTimeout(gone, SILENCE_LIMIT_MS);
+      };
+      this.remoteWaits.set(id, { link, settle, touch });
+      touch();
+    });
+    // The client went away: the owner cancels the call.
+    const onAbort = () => void this.bus.send(owner as string, { kind: 'cancel', to: id });
+    signal.addEventListener('abort', onAbort, { once: true });
     try {
       const { capabilities, logLevel, progressToken } = link;
       const reached = await this.bus.send(owner as string, {
@@ -104,6 +126,8 @@ export class Relay {
       if ('error' in settled) throw new ProtocolError(settled.error.code, settled.error.message, settled.error.data);
       return settled.result;
     } finally {
+      clearTimeout(silence);
+      signal.removeEventListener('abort', onAbort);
       this.remoteWaits.delete(id);
     }
   }
@@ -148,23 +172,34 @@ export class Relay {
     return state;
   }
 
+  /** A message from another instance (or this one): shapes are trusted no further than Redis is, but never crash. */
   private onMessage(message: RelayMessage): void {
-    switch (message.kind) {
-      case 'answer':
-        this.pending.settle(message.response, message.caller);
-        return;
-      case 'resume':
-        void this.resumeFor(message);
-        return;
-      case 'related':
-        this.remoteWaits
-          .get(message.to)
-          ?.link.send(message.message as never)
-          .catch(() => undefined);
-        return;
-      case 'outcome':
-        this.remoteWaits.get(message.to)?.settle(message.outcome);
-        return;
+    try {
+      switch (message.kind) {
+        case 'answer':
+          this.pending.settle(message.response, message.caller);
+          return;
+        case 'resume':
+          this.resumeFor(message).catch((error: unknown) => this.logger.warn({ err: String(error) }, 'could not resume a parked call'));
+          return;
+        case 'cancel':
+          this.resumedHere.get(message.to)?.abort();
+          return;
+        case 'alive':
+          this.remoteWaits.get(message.to)?.touch();
+          return;
+        case 'related': {
+          const wait = this.remoteWaits.get(message.to);
+          wait?.touch();
+          wait?.link.send(message.message as never).catch(() => undefined);
+          return;
+        }
+        case 'outcome':
+          this.remoteWaits.get(message.to)?.settle(message.outcome);
+          return;
+      }
+    } catch (error) {
+      this.logger.warn({ err: String(error) }, 'skipped a relay message that could not be used');
     }
   }
 
@@ -178,17 +213,29 @@ export class Relay {
       progressToken: message.link.progressToken,
       send: async (related) => void (await this.bus.send(reply.instance, { kind: 'related', to: reply.id, message: related })),
     };
-    let outcome: Extract<RelayMessage, { kind: 'outcome' }>['outcome'];
+    const controller = new AbortController();
+    this.resumedHere.set(reply.id, controller);
+    const alive = setInterval(() => void this.bus.send(reply.instance, { kind: 'alive', to: reply.id }), ALIVE_EVERY_MS);
+    alive.unref();
+    let outcome: Outcome;
     try {
-      const result = await this.resumeHere(message.state, message.inputResponses, link, message.caller, new AbortController().signal);
+      const result = await this.resumeHere(message.state, message.inputResponses, link, message.caller, controller.signal);
       outcome = { result: result as Record<string, unknown> };
     } catch (error) {
       const { code, message: text, data } = (error ?? {}) as Partial<ErrorShape>;
       outcome = { error: { code: Number.isSafeInteger(code) ? (code as number) : -32603, message: String(text ?? error), data } };
+    } finally {
+      clearInterval(alive);
+      this.resumedHere.delete(reply.id);
     }
-    if (!(await this.bus.send(reply.instance, { kind: 'outcome', to: reply.id, outcome }))) {
-      this.logger.warn({ instance: reply.instance }, 'the instance that resumed a parked call is gone; its outcome is dropped');
+    for (let attempt = 1; attempt <= OUTCOME_TRIES; attempt++) {
+      if (await this.bus.send(reply.instance, { kind: 'outcome', to: reply.id, outcome })) return;
+      await new Promise((resolve) => setTimeout(resolve, 200 * attempt));
     }
+    this.logger.warn(
+      { instance: reply.instance },
+      "could not hand a resumed call's outcome back to the instance its client is on; it is dropped",
+    );
   }
 }
 
