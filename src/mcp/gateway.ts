@@ -31,6 +31,7 @@ import type { ForwardedSession } from './downstreams/forwarded.js';
 import type { DownstreamRegistry } from './downstreams/registry.js';
 import type { ToolView } from './access/policy.js';
 import { InFlightCalls } from './in-flight.js';
+import { metaToPassOn } from './protocol/meta.js';
 import { CallRelay } from './relay/call-relay.js';
 import { isLoggingLevel, type ClientLink, type ProtocolEra } from './relay/client-link.js';
 import type { Relay } from './relay/relay.js';
@@ -82,6 +83,8 @@ export interface CallContext {
   link: ClientLink;
   /** Set on a 2026-era client's retry of a call that needed input. */
   retry?: Retry;
+  /** The request's `_meta` to pass on to the server (metaToPassOn()), if any. */
+  meta?: Record<string, unknown>;
 }
 
 /** The caller as http/ hands it to the SDK's server: in its authInfo, when there is one. */
@@ -129,7 +132,9 @@ function contextOf(ctx: ServerContext, server: Server, era: ProtocolEra, relay: 
   }
   const state = era === 'modern' ? ctx.mcpReq.requestState<unknown>() : undefined;
   const inputResponses = ctx.mcpReq.inputResponses;
+  const meta = metaToPassOn(ctx.mcpReq._meta);
   return {
+    ...(meta && { meta }),
     token,
     client,
     caller,
@@ -159,6 +164,12 @@ const resultItemSchema = {
     description: { type: 'string' },
     input_schema: { type: 'object', description: 'JSON Schema of the tool arguments.' },
     score: { type: 'number', description: 'Relevance; higher is better.' },
+    title: { type: 'string', description: "The tool's display name, when it has one." },
+    annotations: { type: 'object', description: 'Hints about the tool (readOnlyHint, destructiveHint, ...), when it has them.' },
+    icons: { type: 'array', items: { type: 'object' }, description: "The tool's icons, when it has them." },
+    output_schema: { type: 'object', description: 'JSON Schema of the structured result, when the tool declares one.' },
+    execution: { type: 'object', description: 'How the tool runs (task support), when it says.' },
+    _meta: { type: 'object', description: "The tool's _meta, when it has one." },
   },
   required: ['name', 'description', 'input_schema', 'score'],
 };
@@ -260,7 +271,7 @@ export class Gateway {
       if (!qualified || !downstream?.catalog.prompts.some((prompt) => prompt.name === qualified.name)) {
         throw new ProtocolError(ProtocolErrorCode.InvalidParams, `Unknown prompt: ${request.params.name}`);
       }
-      const params = { ...request.params, name: qualified.name };
+      const params = { name: qualified.name, arguments: request.params.arguments, ...(call.meta && { _meta: call.meta }) };
       return this.forward(downstream, call, (options, peer, retry) => downstream.getPrompt({ ...params, ...retry }, options, peer));
     });
     server.setRequestHandler('resources/list', (_request, ctx) => ({ resources: registry.resources(this.viewOf(context(ctx))) }));
@@ -356,6 +367,7 @@ export class Gateway {
     const params = (entry: IndexedTool, retry: Partial<Retry> | undefined) => ({
       name: entry.tool.name,
       arguments: toolArgs as Record<string, unknown>,
+      ...(call.meta && { _meta: call.meta }),
       ...retry,
     });
     const view = this.viewOf(call);

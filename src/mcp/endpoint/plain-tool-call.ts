@@ -14,6 +14,8 @@ export interface PlainToolCall {
   id: string | number;
   name: 'search' | 'execute';
   arguments: Record<string, unknown>;
+  /** The request's `_meta` (no progress token, no reserved keys: those go to the SDK). */
+  meta: Record<string, unknown> | undefined;
 }
 
 export interface RequestHeaders {
@@ -63,7 +65,7 @@ export function plainToolCall(body: unknown, headers: RequestHeaders): PlainTool
   if (meta !== undefined && (!isObject(meta) || 'progressToken' in meta || Object.keys(meta).some((key) => RESERVED_META.test(key)))) {
     return undefined;
   }
-  return { id: id as string | number, name, arguments: args ?? {} };
+  return { id: id as string | number, name, arguments: args ?? {}, meta: meta as Record<string, unknown> | undefined };
 }
 
 /**

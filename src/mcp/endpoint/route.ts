@@ -122,6 +122,7 @@ export function mountMcp(app: Hono<AppEnv>, options: McpRouteOptions): void {
         caller: key,
         requestId: call.id,
         signal: c.req.raw.signal,
+        ...(call.meta && Object.keys(call.meta).length > 0 && { meta: call.meta }),
         link: {
           era: 'legacy',
           capabilities: sessionCapabilities(session) as ClientCapabilities | undefined,

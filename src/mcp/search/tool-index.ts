@@ -24,11 +24,40 @@ export interface IndexedTool {
   tool: Tool;
 }
 
+/**
+ * One tool found: the original's fields (name, description, input_schema, score), and the rest of
+ * the tool's definition where it has it, so a client loses nothing it would see listing the tool
+ * itself (a title to show, hints such as destructiveHint to ask before acting, icons, the output
+ * schema, task support, and `_meta` such as an MCP App's `ui.resourceUri`).
+ */
 export interface SearchResult {
   name: string;
   description: string;
   input_schema: Tool['inputSchema'];
   score: number;
+  title?: string;
+  annotations?: Tool['annotations'];
+  icons?: Tool['icons'];
+  output_schema?: Tool['outputSchema'];
+  execution?: Tool['execution'];
+  _meta?: Tool['_meta'];
+}
+
+/** A tool as a search result. */
+function resultOf(name: string, tool: Tool, score: number): SearchResult {
+  const { title, annotations, icons, outputSchema, execution, _meta } = tool;
+  return {
+    name,
+    description: tool.description ?? '',
+    input_schema: tool.inputSchema,
+    score,
+    ...(title !== undefined && { title }),
+    ...(annotations !== undefined && { annotations }),
+    ...(icons !== undefined && { icons }),
+    ...(outputSchema !== undefined && { output_schema: outputSchema }),
+    ...(execution !== undefined && { execution }),
+    ...(_meta !== undefined && { _meta }),
+  };
 }
 
 export const MAX_RESULTS = 10;
@@ -169,14 +198,7 @@ export class ToolIndex {
     return topK(touched, final, (slot) => this.slots[slot]?.name ?? '', limit).flatMap((slot) => {
       const entry = this.slots[slot];
       if (!entry) return [];
-      return [
-        {
-          name: entry.name,
-          description: entry.tool.description ?? '',
-          input_schema: entry.tool.inputSchema,
-          score: Math.round(final(slot) * 1000) / 1000,
-        },
-      ];
+      return [resultOf(entry.name, entry.tool, Math.round(final(slot) * 1000) / 1000)];
     });
   }
 

@@ -1,0 +1,75 @@
+/**
+ * What passes through nexus unchanged: a request's `_meta` (custom keys, trace context) to the
+ * server, and a tool's whole definition in search results.
+ */
+import { Client as ClientV1 } from '@modelcontextprotocol/sdk/client/index.js';
+import { StreamableHTTPClientTransport as TransportV1 } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
+import { Client as ClientV2, StreamableHTTPClientTransport as TransportV2 } from '@modelcontextprotocol/client';
+import { afterEach, describe, expect, it } from 'vitest';
+import { closedAfterEach, firstText } from './helpers/nexus.js';
+import { FIXTURE_SERVER, startFixtureHttp } from './helpers/processes.js';
+
+const { nexusWith: start, started } = closedAfterEach();
+const clients: { close(): Promise<unknown> }[] = [];
+afterEach(async () => void (await Promise.all(clients.splice(0).map((client) => client.close()))));
+
+const META = {
+  traceparent: '00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01',
+  tracestate: 'vendor=value',
+  baggage: 'team=search',
+  'example.com/request': { custom: true },
+};
+
+async function servers() {
+  const http = started(await startFixtureHttp());
+  return start(`
+    [mcp.servers.local]
+    cmd = ["node", "${FIXTURE_SERVER}", "stdio"]
+    [mcp.servers.remote]
+    url = "${http.url}"
+  `);
+}
+
+describe("a request's _meta", () => {
+  it('reaches stdio and HTTP servers unchanged, from a 2025-era and a 2026-era client', async () => {
+    const nexus = await servers();
+    const legacy = new ClientV1({ name: 'v1', version: '1' });
+    const modern = new ClientV2({ name: 'v2', version: '1' }, { versionNegotiation: { mode: 'auto' } });
+    clients.push(legacy, modern);
+    await legacy.connect(new TransportV1(new URL(`${nexus.url}/mcp`)));
+    await modern.connect(new TransportV2(new URL(`${nexus.url}/mcp`)));
+    for (const server of ['local', 'remote']) {
+      const params = { name: 'execute', arguments: { name: `${server}__show_meta` }, _meta: META };
+      for (const result of [await legacy.callTool(params), await modern.callTool(params)]) {
+        const seen = JSON.parse(firstText(result)) as Record<string, unknown>;
+        expect(seen).toMatchObject(META);
+      }
+    }
+  });
+});
+
+describe('search results', () => {
+  it("carry the tool's title, annotations, icons, output schema and _meta beside the original's fields", async () => {
+    const nexus = await servers();
+    const client = new ClientV2({ name: 'v2', version: '1' });
+    clients.push(client);
+    await client.connect(new TransportV2(new URL(`${nexus.url}/mcp`)));
+    const result = await client.callTool({ name: 'search', arguments: { keywords: ['annotated', 'lookup'] } });
+    const found = (result.structuredContent as { results: Record<string, unknown>[] }).results.find(
+      (tool) => tool['name'] === 'local__annotated_lookup',
+    );
+    expect(found).toMatchObject({
+      name: 'local__annotated_lookup',
+      description: expect.stringContaining('Looks something up') as unknown,
+      input_schema: { type: 'object' },
+      score: expect.any(Number) as unknown,
+      title: 'Annotated lookup',
+      annotations: { readOnlyHint: true, destructiveHint: false, openWorldHint: false },
+      icons: [{ src: 'https://example.test/lookup.png', mimeType: 'image/png' }],
+      output_schema: { type: 'object', properties: { found: { type: 'boolean' } } },
+      _meta: { ui: { resourceUri: 'ui://fixture/lookup' } },
+    });
+    // The text copy says the same.
+    expect(JSON.parse(firstText(result))).toEqual(result.structuredContent);
+  });
+});
