@@ -385,3 +385,10 @@ allow = []
     expect(error.message).toContain(problem);
   });
 });
+
+describe('server names that would make the same qualified names', () => {
+  it('refuses `a` beside `a_`, naming both', async () => {
+    const error = await loadError('[mcp.servers.a]\ncmd = ["x"]\n[mcp.servers.a_]\ncmd = ["y"]\n');
+    expect(error.message).toMatch(/mcp\.servers\.a_: servers 'a' and 'a_' would give tools the same names/);
+  });
+});

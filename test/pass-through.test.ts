@@ -73,3 +73,18 @@ describe('search results', () => {
     expect(JSON.parse(firstText(result))).toEqual(result.structuredContent);
   });
 });
+
+describe('server names', () => {
+  it('a server whose name ends in "_" has its tools and prompts reachable', async () => {
+    const nexus = await start(`[mcp.servers.srv_]\ncmd = ["node", "${FIXTURE_SERVER}", "stdio"]\n`);
+    const client = new ClientV1({ name: 'v1', version: '1' });
+    clients.push(client);
+    await client.connect(new TransportV1(new URL(`${nexus.url}/mcp`)));
+    const prompts = (await client.listPrompts()).prompts.map((prompt) => prompt.name);
+    expect(prompts).toContain('srv___greeting');
+    const prompt = await client.getPrompt({ name: 'srv___greeting', arguments: { who: 'Ada' } });
+    expect(JSON.stringify(prompt.messages)).toContain('Hello, Ada!');
+    const echoed = await client.callTool({ name: 'execute', arguments: { name: 'srv___echo', arguments: { message: 'hi' } } });
+    expect(firstText(echoed)).toBe('Echo: hi');
+  });
+});

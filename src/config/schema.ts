@@ -315,7 +315,22 @@ const mcpSection = z.strictObject({
   max_result_size: byteSize.default(DEFAULT_MAX_RESULT_SIZE),
   headers: staticHeaders.default({}),
   downstream_cache: z.strictObject({ max_size: positiveInt.default(1000), idle_timeout: duration.default(600_000) }).prefault({}),
-  servers: z.record(serverName, downstream).default({}),
+  servers: z
+    .record(serverName, downstream)
+    .default({})
+    .superRefine((servers, ctx) => {
+      // `a` and `a_` would both make `a___x` (a's `_x`, or a_'s `x`).
+      for (const name of Object.keys(servers)) {
+        if (name.endsWith('_') && Object.hasOwn(servers, name.slice(0, -1))) {
+          const other = name.slice(0, -1);
+          ctx.addIssue({
+            code: 'custom',
+            path: [name],
+            message: `servers '${other}' and '${name}' would give tools the same names ('${name}__x' is also '${other}' with '_x'); rename one`,
+          });
+        }
+      }
+    }),
   /** Where instances hand each other the answers of server-to-client requests (scale-out). */
   relay: z
     .strictObject({

@@ -150,11 +150,17 @@ function contextOf(ctx: ServerContext, server: Server, era: ProtocolEra, relay: 
 /** The JSON-RPC error code of a refused `execute` (SPEC §5). */
 export const RATE_LIMITED = -32000;
 
-/** Splits `server__name` at the first `__`. */
-export function splitQualifiedName(name: string): { server: string; name: string } | undefined {
-  const at = name.indexOf('__');
-  if (at <= 0 || at + 2 >= name.length) return undefined;
-  return { server: name.slice(0, at), name: name.slice(at + 2) };
+/**
+ * Splits `server__name` into a configured server's name and the rest. Server names may end in `_`
+ * (`srv_` makes `srv___tool`), so the split is not simply at the first `__`: the longest server
+ * name that the qualified name starts with, followed by `__` and something, wins.
+ */
+export function splitQualifiedName(name: string, servers: Iterable<string>): { server: string; name: string } | undefined {
+  let best: string | undefined;
+  for (const server of servers) {
+    if (name.length > server.length + 2 && name.startsWith(`${server}__`) && server.length > (best?.length ?? -1)) best = server;
+  }
+  return best === undefined ? undefined : { server: best, name: name.slice(best.length + 2) };
 }
 
 const resultItemSchema = {
@@ -266,7 +272,7 @@ export class Gateway {
       const call = context(ctx);
       const resumed = this.resumed(call);
       if (resumed) return resumed as Promise<never>;
-      const qualified = splitQualifiedName(request.params.name);
+      const qualified = splitQualifiedName(request.params.name, registry.serverNames);
       const downstream = qualified && this.viewOf(call).server(qualified.server) ? registry.get(qualified.server) : undefined;
       if (!qualified || !downstream?.catalog.prompts.some((prompt) => prompt.name === qualified.name)) {
         throw new ProtocolError(ProtocolErrorCode.InvalidParams, `Unknown prompt: ${request.params.name}`);
@@ -387,7 +393,7 @@ export class Gateway {
       if (!entry || !downstream) {
         // A configured server that is down has no tools to find; say so rather than "unknown",
         // unless the caller may not use the tool (then it is as unknown as any).
-        const qualified = splitQualifiedName(name);
+        const qualified = splitQualifiedName(name, registry.serverNames);
         const server = qualified?.server ?? '';
         const down = registry.get(server) ?? session?.downstreams.get(server);
         if (down && down.state.status !== 'ready' && qualified && view.tool(server, qualified.name)) {
