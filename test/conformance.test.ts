@@ -43,8 +43,8 @@ import { ROOT, startOnOwnPort, type Spawned } from './helpers/processes.js';
  * server-sse-multiple-streams gets JSON, not SSE, from nexus ("SSE streaming is optional").
  *
  * Sampling, elicitation (both schema scenarios) and logging pass since the protocol relay (issue
- * 15). The others fail through nexus today (the suite's message after the colon); issue 16 routes them:
- *   completion-complete           completion/complete is not relayed: "MCP error -32601: Method not found"
+ * 15), completion since issue 16. The others fail through nexus today (the suite's message after
+ * the colon); issue 16 routes them:
  *   resources-subscribe           resources/subscribe is not relayed: "MCP error -32601: Method not found"
  *   resources-unsubscribe         its resources/subscribe first is not relayed: "MCP error -32601: Method not found"
  */
@@ -65,6 +65,7 @@ const PASSING_THROUGH_NEXUS = [
   'elicitation-sep1034-defaults',
   'elicitation-sep1330-enums',
   'logging-set-level',
+  'completion-complete',
   'json-schema-2020-12',
   'server-sse-polling',
   'server-sse-multiple-streams',

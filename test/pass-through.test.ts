@@ -88,3 +88,23 @@ describe('server names', () => {
     expect(firstText(echoed)).toBe('Echo: hi');
   });
 });
+
+describe('completions', () => {
+  it('go to the server of the prompt or resource template, as if asked directly', async () => {
+    const nexus = await servers();
+    const client = new ClientV1({ name: 'v1', version: '1' });
+    clients.push(client);
+    await client.connect(new TransportV1(new URL(`${nexus.url}/mcp`)));
+    const prompt = await client.complete({ ref: { type: 'ref/prompt', name: 'remote__greeting' }, argument: { name: 'who', value: 'A' } });
+    expect(prompt.completion.values).toEqual(['Ada', 'Alan']);
+    const template = await client.complete({
+      ref: { type: 'ref/resource', uri: 'fixture://items/{id}' },
+      argument: { name: 'id', value: '' },
+    });
+    expect(template.completion.values).toEqual(['1', '2', '3']);
+    const unknown = await client
+      .complete({ ref: { type: 'ref/prompt', name: 'nowhere__greeting' }, argument: { name: 'who', value: '' } })
+      .catch((error: unknown) => error);
+    expect(String(unknown)).toMatch(/Unknown reference: nowhere__greeting/);
+  });
+});

@@ -256,7 +256,7 @@ export class Gateway {
     const server = new Server(
       { name: 'nexus', title: 'Nexus MCP gateway', version: NEXUS_VERSION },
       {
-        capabilities: { tools: {}, prompts: { listChanged: true }, resources: { listChanged: true }, logging: {} },
+        capabilities: { tools: {}, prompts: { listChanged: true }, resources: { listChanged: true }, logging: {}, completions: {} },
         instructions: this.instructions,
       },
     );
@@ -293,6 +293,33 @@ export class Gateway {
       return this.forward(downstream, call, (options, peer, retry) =>
         downstream.readResource({ ...request.params, ...retry }, options, peer),
       );
+    });
+    // To the server of the prompt or resource template; one the caller may not use is as unknown as none.
+    server.setRequestHandler('completion/complete', (request, ctx) => {
+      const call = context(ctx);
+      const { ref } = request.params;
+      let downstream: Downstream | undefined;
+      let params = request.params;
+      if (ref.type === 'ref/prompt') {
+        const qualified = splitQualifiedName(ref.name, registry.serverNames);
+        const owner = qualified && this.viewOf(call).server(qualified.server) ? registry.get(qualified.server) : undefined;
+        if (qualified && owner?.catalog.prompts.some((prompt) => prompt.name === qualified.name)) {
+          downstream = owner;
+          params = { ...params, ref: { ...ref, name: qualified.name } };
+        }
+      } else {
+        downstream = registry.serverForTemplate(ref.uri, this.viewOf(call));
+      }
+      if (!downstream)
+        throw new ProtocolError(ProtocolErrorCode.InvalidParams, `Unknown reference: ${ref.type === 'ref/prompt' ? ref.name : ref.uri}`);
+      const target = downstream;
+      const forwarded = {
+        ref: params.ref,
+        argument: params.argument,
+        ...(params.context && { context: params.context }),
+        ...(call.meta && { _meta: call.meta }),
+      };
+      return this.forward(target, call, (options) => target.complete(forwarded, options));
     });
     // Applied by nexus to what it relays; a 2025-era client's level is remembered by its session.
     server.setRequestHandler('logging/setLevel', (request, ctx) => {

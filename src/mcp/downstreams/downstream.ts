@@ -5,6 +5,8 @@ import type {
   CallToolRequestParams,
   Client,
   CallToolResult,
+  CompleteRequestParams,
+  CompleteResult,
   GetPromptRequestParams,
   GetPromptResult,
   Prompt,
@@ -196,6 +198,15 @@ export class Downstream {
       options,
       ({ client }, guarded) => client.readResource(params, { ...guarded, cacheMode: 'bypass', allowInputRequired: true }),
       peer,
+    );
+  }
+
+  /** A completion of a prompt argument or resource template variable; none from a server that offers no completions. */
+  async complete(params: CompleteRequestParams, options: RequestOptions): Promise<CompleteResult> {
+    return this.run(options, ({ client }, guarded) =>
+      client.getServerCapabilities()?.completions
+        ? client.request({ method: 'completion/complete', params }, guarded)
+        : Promise.resolve({ completion: { values: [], hasMore: false } }),
     );
   }
 

@@ -197,6 +197,11 @@ export class DownstreamRegistry {
     );
   }
 
+  /** The server a completion of the resource template `uriTemplate` goes to: the first visible one that lists it. */
+  serverForTemplate(uriTemplate: string, view: ToolView): Downstream | undefined {
+    return this.visible(view).find((ds) => ds.catalog.resourceTemplates.some((template) => template.uriTemplate === uriTemplate));
+  }
+
   private matcher(template: string): UriMatcher {
     let matcher = this.templates.get(template);
     if (!matcher) this.templates.set(template, (matcher = compileUriTemplate(template)));
