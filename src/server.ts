@@ -147,6 +147,7 @@ export async function startNexus(config: Config, options: NexusOptions): Promise
 
   const identification = config.server.client_identification;
   const listeners = new ListenStreams();
+  const relay = new Relay(await relayBus(config, logger), logger);
   // Set once the MCP handler exists; list changes before that have no listener to tell.
   const modern: { notify?: McpHttpHandler['notify'] } = {};
   const registry = new DownstreamRegistry(config.mcp, {
@@ -156,6 +157,10 @@ export async function startNexus(config: Config, options: NexusOptions): Promise
       else modern.notify?.resourcesChanged();
     },
     onLog: (server, params) => listeners.log(server, params),
+    onResourceUpdated: (server, params) => {
+      listeners.resourceUpdated(params, relay.subscriptions.of(server, params.uri));
+      modern.notify?.resourceUpdated(params.uri);
+    },
     logger,
     redactor,
     connectTimeoutMs: options.connectTimeoutMs,
@@ -185,7 +190,6 @@ export async function startNexus(config: Config, options: NexusOptions): Promise
       logger.info({ tools: registry.index.size, downstreams: counts.join(' ') }, 'downstreams connected');
     });
   const startupGrace = new Promise<void>((resolve) => setTimeout(resolve, options.startupGraceMs ?? DEFAULT_STARTUP_GRACE_MS).unref());
-  const relay = new Relay(await relayBus(config, logger), logger);
   const gateway = new Gateway({
     registry,
     enableStructuredContent: config.mcp.enable_structured_content,

@@ -43,10 +43,7 @@ import { ROOT, startOnOwnPort, type Spawned } from './helpers/processes.js';
  * server-sse-multiple-streams gets JSON, not SSE, from nexus ("SSE streaming is optional").
  *
  * Sampling, elicitation (both schema scenarios) and logging pass since the protocol relay (issue
- * 15), completion since issue 16. The others fail through nexus today (the suite's message after
- * the colon); issue 16 routes them:
- *   resources-subscribe           resources/subscribe is not relayed: "MCP error -32601: Method not found"
- *   resources-unsubscribe         its resources/subscribe first is not relayed: "MCP error -32601: Method not found"
+ * 15); completion and resource subscriptions since issue 16. Every scenario passes through nexus.
  */
 const PASSING_THROUGH_NEXUS = [
   'server-initialize',
@@ -66,6 +63,8 @@ const PASSING_THROUGH_NEXUS = [
   'elicitation-sep1330-enums',
   'logging-set-level',
   'completion-complete',
+  'resources-subscribe',
+  'resources-unsubscribe',
   'json-schema-2020-12',
   'server-sse-polling',
   'server-sse-multiple-streams',

@@ -3,6 +3,7 @@
  * server, and a tool's whole definition in search results.
  */
 import { Client as ClientV1 } from '@modelcontextprotocol/sdk/client/index.js';
+import { ResourceUpdatedNotificationSchema } from '@modelcontextprotocol/sdk/types.js';
 import { StreamableHTTPClientTransport as TransportV1 } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
 import { Client as ClientV2, StreamableHTTPClientTransport as TransportV2 } from '@modelcontextprotocol/client';
 import { afterEach, describe, expect, it } from 'vitest';
@@ -106,5 +107,33 @@ describe('completions', () => {
       .complete({ ref: { type: 'ref/prompt', name: 'nowhere__greeting' }, argument: { name: 'who', value: '' } })
       .catch((error: unknown) => error);
     expect(String(unknown)).toMatch(/Unknown reference: nowhere__greeting/);
+  });
+});
+
+describe('resource subscriptions', () => {
+  it("reach the resource's server once; updates reach every subscribed client; the last unsubscribe ends it", async () => {
+    const nexus = await start(`[mcp.servers.local]\ncmd = ["node", "${FIXTURE_SERVER}", "stdio"]\n`);
+    const subscriber = async () => {
+      const client = new ClientV1({ name: 'v1', version: '1' });
+      clients.push(client);
+      const updates: string[] = [];
+      client.setNotificationHandler(ResourceUpdatedNotificationSchema, (notification) => void updates.push(notification.params.uri));
+      await client.connect(new TransportV1(new URL(`${nexus.url}/mcp`)));
+      return { client, updates };
+    };
+    const [a, b] = await Promise.all([subscriber(), subscriber()]);
+    await new Promise((resolve) => setTimeout(resolve, 200)); // their GET streams open after initialize
+    const uri = 'fixture://notes/readme';
+    await a.client.subscribeResource({ uri });
+    await b.client.subscribeResource({ uri });
+    const subscribed = async () =>
+      JSON.parse(firstText(await a.client.callTool({ name: 'execute', arguments: { name: 'local__subscribed' } })));
+    expect(await subscribed()).toEqual([uri]);
+    await a.client.callTool({ name: 'execute', arguments: { name: 'local__touch_resource', arguments: { uri } } });
+    await expect.poll(() => [a.updates.length, b.updates.length]).toEqual([1, 1]);
+    await a.client.unsubscribeResource({ uri });
+    expect(await subscribed()).toEqual([uri]);
+    await b.client.unsubscribeResource({ uri });
+    expect(await subscribed()).toEqual([]);
   });
 });

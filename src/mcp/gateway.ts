@@ -256,7 +256,13 @@ export class Gateway {
     const server = new Server(
       { name: 'nexus', title: 'Nexus MCP gateway', version: NEXUS_VERSION },
       {
-        capabilities: { tools: {}, prompts: { listChanged: true }, resources: { listChanged: true }, logging: {}, completions: {} },
+        capabilities: {
+          tools: {},
+          prompts: { listChanged: true },
+          resources: { listChanged: true, subscribe: true },
+          logging: {},
+          completions: {},
+        },
         instructions: this.instructions,
       },
     );
@@ -293,6 +299,26 @@ export class Gateway {
       return this.forward(downstream, call, (options, peer, retry) =>
         downstream.readResource({ ...request.params, ...retry }, options, peer),
       );
+    });
+    // The server of the resource is subscribed once, for its first subscriber, and unsubscribed after its last.
+    server.setRequestHandler('resources/subscribe', async (request, ctx) => {
+      const call = context(ctx);
+      const { uri } = request.params;
+      const downstream = registry.serverForResource(uri, this.viewOf(call));
+      if (!downstream) throw new ResourceNotFoundError(uri);
+      if (relay.subscriptions.add(downstream.name, uri, call.caller ?? '')) {
+        await this.forward(downstream, call, (options) => downstream.subscription(uri, true, options).then(() => ({})));
+      }
+      return {};
+    });
+    server.setRequestHandler('resources/unsubscribe', async (request, ctx) => {
+      const call = context(ctx);
+      const { uri } = request.params;
+      const downstream = registry.serverForResource(uri, this.viewOf(call));
+      if (downstream && relay.subscriptions.remove(downstream.name, uri, call.caller ?? '')) {
+        await this.forward(downstream, call, (options) => downstream.subscription(uri, false, options).then(() => ({})));
+      }
+      return {};
     });
     // To the server of the prompt or resource template; one the caller may not use is as unknown as none.
     server.setRequestHandler('completion/complete', (request, ctx) => {

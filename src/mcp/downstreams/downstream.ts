@@ -72,6 +72,8 @@ export interface DownstreamOptions {
   onCatalog: (downstream: Downstream) => void;
   /** A log message the server sent outside any call it was serving (or when nexus cannot tell which). */
   onLog?: (downstream: Downstream, params: Record<string, unknown>) => void;
+  /** The server says a resource it was subscribed to changed. */
+  onResourceUpdated?: (downstream: Downstream, params: { uri: string } & Record<string, unknown>) => void;
 }
 
 /**
@@ -199,6 +201,14 @@ export class Downstream {
       ({ client }, guarded) => client.readResource(params, { ...guarded, cacheMode: 'bypass', allowInputRequired: true }),
       peer,
     );
+  }
+
+  /** Subscribes to (or unsubscribes from) a resource's updates; a no-op on a server that offers none. */
+  async subscription(uri: string, subscribe: boolean, options: RequestOptions): Promise<void> {
+    await this.run(options, async ({ client }, guarded) => {
+      if (!client.getServerCapabilities()?.resources?.subscribe) return;
+      await (subscribe ? client.subscribeResource({ uri }, guarded) : client.unsubscribeResource({ uri }, guarded));
+    });
   }
 
   /** A completion of a prompt argument or resource template variable; none from a server that offers no completions. */
@@ -493,6 +503,9 @@ export class Downstream {
       );
     }
     client.setNotificationHandler('notifications/message', (notification) => this.serverLog(notification.params));
+    client.setNotificationHandler('notifications/resources/updated', (notification) =>
+      this.options.onResourceUpdated?.(this, this.redactor.value(notification.params)),
+    );
     if (opened.direct) opened.direct.envelope = () => client.outboundEnvelope();
     const connection = { client, opened };
     try {

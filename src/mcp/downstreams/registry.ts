@@ -45,6 +45,8 @@ export interface RegistryOptions {
   onListChanged?: (list: 'prompts' | 'resources') => void;
   /** A log message a server sent outside any call nexus could tell it belonged to. */
   onLog?: (server: string, params: Record<string, unknown>) => void;
+  /** A server says a resource changed that nexus subscribed to. */
+  onResourceUpdated?: (server: string, params: { uri: string } & Record<string, unknown>) => void;
 }
 
 export class DownstreamRegistry {
@@ -98,6 +100,7 @@ export class DownstreamRegistry {
           this.announce(changed);
         },
         onLog: (from, params) => options.onLog?.(from.name, params),
+        onResourceUpdated: (from, params) => options.onResourceUpdated?.(from.name, params),
       });
       this.downstreams.set(name, downstream);
     }

@@ -14,6 +14,8 @@ const KEEP_ALIVE_MS = 15_000;
 const encoder = new TextEncoder();
 
 interface Listener {
+  /** Who listens (callerOf()), for the resources they subscribed to. */
+  caller: string | undefined;
   /** Whether the listener may hear of `server` (its group's access rules). */
   mayUse: (server: string) => boolean;
   logLevel: () => LoggingLevel | undefined;
@@ -22,6 +24,7 @@ interface Listener {
 }
 
 export interface ListenerOptions {
+  caller: string | undefined;
   mayUse: (server: string) => boolean;
   logLevel: () => LoggingLevel | undefined;
   /** Aborted when the client goes away. */
@@ -35,7 +38,7 @@ export class ListenStreams {
   constructor(private readonly max = 1024) {}
 
   /** A new stream, or undefined when `max` are open already. */
-  open({ mayUse, logLevel, signal }: ListenerOptions): Response | undefined {
+  open({ caller, mayUse, logLevel, signal }: ListenerOptions): Response | undefined {
     if (this.closed || this.listeners.size >= this.max) return undefined;
     let keepAlive: NodeJS.Timeout | undefined;
     let listener: Listener | undefined;
@@ -51,7 +54,7 @@ export class ListenStreams {
             // The client cancelled the stream: it is closed already.
           }
         };
-        listener = { mayUse, logLevel, write: (bytes) => controller.enqueue(bytes), end };
+        listener = { caller, mayUse, logLevel, write: (bytes) => controller.enqueue(bytes), end };
         this.listeners.add(listener);
         keepAlive = setInterval(() => controller.enqueue(encoder.encode(': keep-alive\n\n')), KEEP_ALIVE_MS);
         keepAlive.unref();
@@ -65,6 +68,11 @@ export class ListenStreams {
   /** A list changed: every listener hears of it (it carries no content, only that it changed). */
   listChanged(list: 'prompts' | 'resources'): void {
     this.send(notification(`notifications/${list}/list_changed`), () => true);
+  }
+
+  /** A resource changed: the listeners who subscribed to it hear of it. */
+  resourceUpdated(params: Record<string, unknown>, subscribers: ReadonlySet<string>): void {
+    this.send(notification('notifications/resources/updated', params), (listener) => subscribers.has(listener.caller ?? ''));
   }
 
   /** A server's log message outside any call: to the listeners who may use that server, at their level. */

@@ -151,6 +151,7 @@ function listen(c: Context<AppEnv>, { listeners, relay, mayUse }: McpRouteOption
   const key = callerOf(session, c.get('caller')?.token);
   const group = c.get('client')?.group;
   const stream = listeners.open({
+    caller: key,
     mayUse: (server) => mayUse(group, server),
     logLevel: () => relay.logLevels.get(key),
     signal: c.req.raw.signal,

@@ -10,6 +10,7 @@ import type { CallRelay } from './call-relay.js';
 import type { ClientLink } from './client-link.js';
 import { LogLevels } from './log-levels.js';
 import { PendingAnswers } from './pending-answers.js';
+import { ResourceSubscriptions } from './subscriptions.js';
 
 /** How long a call parked for input waits for the client's retry (the SDK's own round timeout). */
 export const INPUT_WAIT_MS = 600_000;
@@ -49,6 +50,7 @@ type ErrorShape = { code: number; message: string; data?: unknown };
 export class Relay {
   readonly pending: PendingAnswers;
   readonly logLevels = new LogLevels();
+  readonly subscriptions = new ResourceSubscriptions();
   private readonly parked = new Map<string, Parked>();
   private readonly remoteWaits = new Map<string, RemoteWait>();
   /** Calls resumed here for another instance, by its reply id: its client going away cancels them. */
