@@ -62,6 +62,19 @@ export interface Retry {
   requestState: string | undefined;
 }
 
+/**
+ * How long a 2026-era client may keep nexus's lists (`ttlMs`, `cacheScope`). `search` and `execute`
+ * change only with nexus's configuration; prompts and resources change whenever a server's do, and
+ * differ by group (so never `public`). A resource read keeps the server's own hint when it gives one.
+ */
+const CACHE_HINTS = {
+  'tools/list': { ttlMs: 300_000, cacheScope: 'private' },
+  'prompts/list': { ttlMs: 0, cacheScope: 'private' },
+  'resources/list': { ttlMs: 0, cacheScope: 'private' },
+  'resources/templates/list': { ttlMs: 0, cacheScope: 'private' },
+  'resources/read': { ttlMs: 0, cacheScope: 'private' },
+} as const;
+
 /** A downstream's own requestState, as nexus hands it to the client: marked, so a retry finds its way back. */
 const DOWNSTREAM_STATE = 'downstream:';
 
@@ -264,6 +277,7 @@ export class Gateway {
           completions: {},
         },
         instructions: this.instructions,
+        cacheHints: CACHE_HINTS,
       },
     );
     const context = (ctx: ServerContext) => contextOf(ctx, server, era, relay);
