@@ -8,6 +8,7 @@ import { StreamableHTTPClientTransport as TransportV1 } from '@modelcontextproto
 import { Client as ClientV2, StreamableHTTPClientTransport as TransportV2 } from '@modelcontextprotocol/client';
 import { afterEach, describe, expect, it } from 'vitest';
 import { closedAfterEach, firstText } from './helpers/nexus.js';
+import { modernRequest } from './helpers/modern.js';
 import { FIXTURE_SERVER, startFixtureHttp } from './helpers/processes.js';
 
 const { nexusWith: start, started } = closedAfterEach();
@@ -138,36 +139,6 @@ describe('resource subscriptions', () => {
   });
 });
 
-/** A raw 2026-07-28 request to nexus: `headers` beside the ones the revision requires. */
-async function modernRequest(url: string, method: string, params: Record<string, unknown>, headers: Record<string, string> = {}) {
-  const meta = {
-    'io.modelcontextprotocol/protocolVersion': '2026-07-28',
-    'io.modelcontextprotocol/clientInfo': { name: 'raw', version: '1' },
-    'io.modelcontextprotocol/clientCapabilities': {},
-  };
-  const response = await fetch(`${url}/mcp`, {
-    method: 'POST',
-    headers: {
-      'content-type': 'application/json',
-      accept: 'application/json, text/event-stream',
-      'mcp-protocol-version': '2026-07-28',
-      'mcp-method': method,
-      ...headers,
-    },
-    body: JSON.stringify({ jsonrpc: '2.0', id: 1, method, params: { ...params, _meta: meta } }),
-  });
-  const text = await response.text();
-  const data = text.startsWith('{')
-    ? text
-    : (
-        text
-          .split('\n')
-          .filter((line) => line.startsWith('data: '))
-          .pop() ?? ''
-      ).slice(6);
-  return JSON.parse(data) as { result?: Record<string, unknown>; error?: { code: number; message: string } };
-}
-
 describe('what nexus owes 2026-07-28 clients as an intermediary', () => {
   it('caching hints on its lists: search and execute for minutes, prompts and resources not at all, never shared', async () => {
     const nexus = await start(`[mcp.servers.local]\ncmd = ["node", "${FIXTURE_SERVER}", "stdio"]\n`);
@@ -180,9 +151,9 @@ describe('what nexus owes 2026-07-28 clients as an intermediary', () => {
   it('refuses a request whose Mcp-Name header says another tool than its body', async () => {
     const nexus = await start(`[mcp.servers.local]\ncmd = ["node", "${FIXTURE_SERVER}", "stdio"]\n`);
     const params = { name: 'search', arguments: { keywords: ['echo'] } };
-    const mismatched = await modernRequest(nexus.url, 'tools/call', params, { 'mcp-name': 'execute' });
+    const mismatched = await modernRequest(nexus.url, 'tools/call', params, { headers: { 'mcp-name': 'execute' } });
     expect(mismatched.error?.code).toBe(-32020);
-    const matched = await modernRequest(nexus.url, 'tools/call', params, { 'mcp-name': 'search' });
+    const matched = await modernRequest(nexus.url, 'tools/call', params);
     expect(matched.result).toBeDefined();
   });
 });

@@ -12,6 +12,7 @@ import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import type { RunningNexus } from '../src/server.js';
 import { closedAfterEach, firstText } from './helpers/nexus.js';
 import { AUDIENCE, ISSUER, JwksServer, signingKey, token } from './helpers/jwks.js';
+import { modernRequest } from './helpers/modern.js';
 import { startRedis } from './helpers/redis.js';
 import { childPids, EVERYTHING, FIXTURE_SERVER, isAlive, ROOT, startEverything, startOnOwnPort } from './helpers/processes.js';
 
@@ -298,35 +299,8 @@ describe('which call a request belongs to, when the transport does not say', () 
 });
 
 /** A raw 2026-07-28 call of `execute`, for what the SDK client does not let a test do (retry elsewhere, give up). */
-async function modernExecute(url: string, params: Record<string, unknown>, signal?: AbortSignal) {
-  const meta = {
-    'io.modelcontextprotocol/protocolVersion': '2026-07-28',
-    'io.modelcontextprotocol/clientInfo': { name: 'raw', version: '1' },
-    'io.modelcontextprotocol/clientCapabilities': { sampling: {} },
-  };
-  const response = await fetch(`${url}/mcp`, {
-    method: 'POST',
-    signal,
-    headers: {
-      'content-type': 'application/json',
-      accept: 'application/json, text/event-stream',
-      'mcp-protocol-version': '2026-07-28',
-      'mcp-method': 'tools/call',
-      'mcp-name': 'execute',
-    },
-    body: JSON.stringify({ jsonrpc: '2.0', id: 1, method: 'tools/call', params: { name: 'execute', ...params, _meta: meta } }),
-  });
-  const text = await response.text();
-  const data = text.startsWith('{')
-    ? text
-    : (
-        text
-          .split('\n')
-          .filter((line) => line.startsWith('data: '))
-          .pop() ?? ''
-      ).slice(6);
-  return JSON.parse(data) as { result?: Record<string, unknown>; error?: { message: string } };
-}
+const modernExecute = (url: string, params: Record<string, unknown>, signal?: AbortSignal) =>
+  modernRequest(url, 'tools/call', { name: 'execute', ...params }, { signal, capabilities: { sampling: {} } });
 
 describe('a retry that reaches another instance', () => {
   it('is cancelled on the instance holding the call when its client gives up', async () => {
