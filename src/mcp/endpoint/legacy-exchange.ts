@@ -5,13 +5,7 @@
  * SDK's transport does too; the response starts only once it is known which of the two it is.
  */
 import type { JSONRPCMessage } from '@modelcontextprotocol/server';
-import { sseFrame } from '../protocol/jsonrpc.js';
-
-/** SSE comments sent while a stream waits (a client's user may take minutes), so that idle timeouts and proxies keep it open. */
-const KEEP_ALIVE_MS = 15_000;
-
-const encoder = new TextEncoder();
-const frame = (message: JSONRPCMessage) => encoder.encode(sseFrame(message));
+import { sseBytes, sseStream, type SseStream } from './sse-stream.js';
 
 /** How the answer goes out: one JSON message (written by the caller, on its framework's fast path) or a stream. */
 export type ExchangeAnswer = { json: JSONRPCMessage } | { stream: Response };
@@ -19,8 +13,7 @@ export type ExchangeAnswer = { json: JSONRPCMessage } | { stream: Response };
 export class LegacyExchange {
   readonly answer: Promise<ExchangeAnswer>;
   private respond!: (answer: ExchangeAnswer) => void;
-  private stream: ReadableStreamDefaultController<Uint8Array> | undefined;
-  private keepAlive: NodeJS.Timeout | undefined;
+  private stream: SseStream | undefined;
   private ended = false;
 
   constructor() {
@@ -30,8 +23,11 @@ export class LegacyExchange {
   /** A message before the result: the answer becomes a stream, if it is not one already. */
   send(message: JSONRPCMessage): Promise<void> {
     if (this.ended) return Promise.reject(new Error('the request is over'));
-    if (!this.stream) this.open();
-    this.stream?.enqueue(frame(message));
+    if (!this.stream) {
+      this.stream = sseStream(() => (this.ended = true));
+      this.respond({ stream: this.stream.response });
+    }
+    this.stream.write(sseBytes(message));
     return Promise.resolve();
   }
 
@@ -39,24 +35,8 @@ export class LegacyExchange {
   finish(message: JSONRPCMessage): void {
     if (this.ended) return;
     this.ended = true;
-    clearInterval(this.keepAlive);
     if (!this.stream) return this.respond({ json: message });
-    this.stream.enqueue(frame(message));
+    this.stream.write(sseBytes(message));
     this.stream.close();
-  }
-
-  private open(): void {
-    const body = new ReadableStream<Uint8Array>({
-      start: (controller) => {
-        this.stream = controller;
-      },
-      cancel: () => {
-        this.ended = true;
-        clearInterval(this.keepAlive);
-      },
-    });
-    this.keepAlive = setInterval(() => this.stream?.enqueue(encoder.encode(': keep-alive\n\n')), KEEP_ALIVE_MS);
-    this.keepAlive.unref();
-    this.respond({ stream: new Response(body, { headers: { 'content-type': 'text/event-stream', 'cache-control': 'no-cache' } }) });
   }
 }

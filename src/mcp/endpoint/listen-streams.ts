@@ -6,12 +6,8 @@
  */
 import type { JSONRPCNotification, LoggingLevel } from '@modelcontextprotocol/server';
 import { logPasses } from '../relay/client-link.js';
-import { notification, sseFrame } from '../protocol/jsonrpc.js';
-
-/** SSE comments on an idle stream, so idle timeouts and proxies keep it open. */
-const KEEP_ALIVE_MS = 15_000;
-
-const encoder = new TextEncoder();
+import { notification } from '../protocol/jsonrpc.js';
+import { sseBytes, sseStream } from './sse-stream.js';
 
 interface Listener {
   /** Who listens (callerOf()), for the resources they subscribed to. */
@@ -40,29 +36,16 @@ export class ListenStreams {
   /** A new stream, or undefined when `max` are open already. */
   open({ caller, mayUse, logLevel, signal }: ListenerOptions): Response | undefined {
     if (this.closed || this.listeners.size >= this.max) return undefined;
-    let keepAlive: NodeJS.Timeout | undefined;
-    let listener: Listener | undefined;
-    const body = new ReadableStream<Uint8Array>({
-      start: (controller) => {
-        const end = () => {
-          if (!listener || !this.listeners.delete(listener)) return;
-          clearInterval(keepAlive);
-          signal.removeEventListener('abort', end);
-          try {
-            controller.close();
-          } catch {
-            // The client cancelled the stream: it is closed already.
-          }
-        };
-        listener = { caller, mayUse, logLevel, write: (bytes) => controller.enqueue(bytes), end };
-        this.listeners.add(listener);
-        keepAlive = setInterval(() => controller.enqueue(encoder.encode(': keep-alive\n\n')), KEEP_ALIVE_MS);
-        keepAlive.unref();
-        signal.addEventListener('abort', end, { once: true });
-      },
-      cancel: () => listener?.end(),
-    });
-    return new Response(body, { headers: { 'content-type': 'text/event-stream', 'cache-control': 'no-cache' } });
+    const end = () => {
+      if (!this.listeners.delete(listener)) return;
+      signal.removeEventListener('abort', end);
+      stream.close();
+    };
+    const stream = sseStream(end);
+    const listener: Listener = { caller, mayUse, logLevel, write: stream.write, end };
+    this.listeners.add(listener);
+    signal.addEventListener('abort', end, { once: true });
+    return stream.response;
   }
 
   /** A list changed: every listener hears of it (it carries no content, only that it changed). */
@@ -91,7 +74,7 @@ export class ListenStreams {
     let bytes: Uint8Array | undefined;
     for (const listener of this.listeners) {
       if (!to(listener)) continue;
-      bytes ??= encoder.encode(sseFrame(message));
+      bytes ??= sseBytes(message);
       try {
         listener.write(bytes);
       } catch {
