@@ -292,12 +292,10 @@ export class Gateway {
       const call = context(ctx);
       const resumed = this.resumed(call);
       if (resumed) return resumed as Promise<never>;
-      const qualified = splitQualifiedName(request.params.name, registry.serverNames);
-      const downstream = qualified && this.viewOf(call).server(qualified.server) ? registry.get(qualified.server) : undefined;
-      if (!qualified || !downstream?.catalog.prompts.some((prompt) => prompt.name === qualified.name)) {
-        throw new ProtocolError(ProtocolErrorCode.InvalidParams, `Unknown prompt: ${request.params.name}`);
-      }
-      const params = { name: qualified.name, arguments: request.params.arguments, ...(call.meta && { _meta: call.meta }) };
+      const owner = this.promptOwner(request.params.name, call);
+      if (!owner) throw new ProtocolError(ProtocolErrorCode.InvalidParams, `Unknown prompt: ${request.params.name}`);
+      const { downstream, name } = owner;
+      const params = { name, arguments: request.params.arguments, ...(call.meta && { _meta: call.meta }) };
       return this.forward(downstream, call, (options, peer, retry) => downstream.getPrompt({ ...params, ...retry }, options, peer));
     });
     server.setRequestHandler('resources/list', (_request, ctx) => ({ resources: registry.resources(this.viewOf(context(ctx))) }));
@@ -310,9 +308,8 @@ export class Gateway {
       if (resumed) return resumed as Promise<never>;
       const downstream = registry.serverForResource(request.params.uri, this.viewOf(call));
       if (!downstream) throw new ResourceNotFoundError(request.params.uri);
-      return this.forward(downstream, call, (options, peer, retry) =>
-        downstream.readResource({ ...request.params, ...retry }, options, peer),
-      );
+      const params = { uri: request.params.uri, ...(call.meta && { _meta: call.meta }) };
+      return this.forward(downstream, call, (options, peer, retry) => downstream.readResource({ ...params, ...retry }, options, peer));
     });
     // The server of the resource is subscribed once, for its first subscriber, and unsubscribed after its last.
     server.setRequestHandler('resources/subscribe', async (request, ctx) => {
@@ -337,29 +334,18 @@ export class Gateway {
     // To the server of the prompt or resource template; one the caller may not use is as unknown as none.
     server.setRequestHandler('completion/complete', (request, ctx) => {
       const call = context(ctx);
-      const { ref } = request.params;
-      let downstream: Downstream | undefined;
-      let params = request.params;
-      if (ref.type === 'ref/prompt') {
-        const qualified = splitQualifiedName(ref.name, registry.serverNames);
-        const owner = qualified && this.viewOf(call).server(qualified.server) ? registry.get(qualified.server) : undefined;
-        if (qualified && owner?.catalog.prompts.some((prompt) => prompt.name === qualified.name)) {
-          downstream = owner;
-          params = { ...params, ref: { ...ref, name: qualified.name } };
-        }
-      } else {
-        downstream = registry.serverForTemplate(ref.uri, this.viewOf(call));
-      }
+      const { ref, argument, context: completing } = request.params;
+      const prompt = ref.type === 'ref/prompt' ? this.promptOwner(ref.name, call) : undefined;
+      const downstream = ref.type === 'ref/prompt' ? prompt?.downstream : registry.serverForTemplate(ref.uri, this.viewOf(call));
       if (!downstream)
         throw new ProtocolError(ProtocolErrorCode.InvalidParams, `Unknown reference: ${ref.type === 'ref/prompt' ? ref.name : ref.uri}`);
-      const target = downstream;
-      const forwarded = {
-        ref: params.ref,
-        argument: params.argument,
-        ...(params.context && { context: params.context }),
+      const params = {
+        ref: prompt ? { ...ref, name: prompt.name } : ref,
+        argument,
+        ...(completing && { context: completing }),
         ...(call.meta && { _meta: call.meta }),
       };
-      return this.forward(target, call, (options) => target.complete(forwarded, options));
+      return this.forward(downstream, call, (options) => downstream.complete(params, options));
     });
     // Applied by nexus to what it relays; a 2025-era client's level is remembered by its session.
     server.setRequestHandler('logging/setLevel', (request, ctx) => {
@@ -368,6 +354,15 @@ export class Gateway {
       return {};
     });
     return server;
+  }
+
+  /** The server of a qualified prompt name, and the prompt's own name there; undefined if the caller may not use it, or it has no such prompt. */
+  private promptOwner(qualifiedName: string, call: CallContext): { downstream: Downstream; name: string } | undefined {
+    const { registry } = this.options;
+    const qualified = splitQualifiedName(qualifiedName, registry.serverNames);
+    const downstream = qualified && this.viewOf(call).server(qualified.server) ? registry.get(qualified.server) : undefined;
+    if (!qualified || !downstream?.catalog.prompts.some((prompt) => prompt.name === qualified.name)) return undefined;
+    return { downstream, name: qualified.name };
   }
 
   /** A 2026-era retry of a call nexus parked for input: it goes on where it stopped. */
@@ -506,7 +501,6 @@ export class Gateway {
     const timeout = downstream.config.call_timeout;
     const timer = new CallTimer(timeout, () => controller.abort(timeoutError(timeout)));
     const peer = new CallRelay(call.link, {
-      server: downstream.name,
       caller: call.caller,
       pending: this.options.relay.pending,
       pauseTimeout: () => timer.pause(),

@@ -3,6 +3,14 @@
  * makes while serving the call (sampling, elicitation, roots) and its log messages about it go.
  * The relay (mcp/relay/) implements it; downstreams know only this.
  */
+/** The requests a server may make of the client while serving a call, which nexus relays. */
+export const SERVER_REQUESTS = ['sampling/createMessage', 'elicitation/create', 'roots/list'] as const;
+export type ServerRequestMethod = (typeof SERVER_REQUESTS)[number];
+
+export function isServerRequest(method: unknown): method is ServerRequestMethod {
+  return (SERVER_REQUESTS as readonly unknown[]).includes(method);
+}
+
 export interface CallPeer {
   /** A request the server made while serving the call; resolves with the answer's result. */
   ask(method: string, params: Record<string, unknown>, signal: AbortSignal): Promise<Record<string, unknown>>;

@@ -24,7 +24,7 @@ import { ThrottledWarnings } from '../../throttled-warnings.js';
 import { NEXUS_VERSION } from '../../version.js';
 import { nestedDeeperThan } from '../../json-depth.js';
 import { BodyTooLargeError } from '../../net/body-limits.js';
-import type { CallPeer } from './call-peer.js';
+import { isServerRequest, SERVER_REQUESTS, type CallPeer } from './call-peer.js';
 import { DownstreamClient } from './client.js';
 import { failureKind, pingShowsSessionGone } from './failures.js';
 import { tooLargeError } from './oversized.js';
@@ -88,9 +88,6 @@ export const RELAY_CAPABILITIES = {
 
 /** How long after a call is cancelled nexus will not guess which call a server's request belongs to. */
 const ABANDONED_GRACE_MS = 5_000;
-
-/** The requests a server may make of nexus's clients, as the SDK client names its handlers. */
-const SERVER_REQUESTS = ['sampling/createMessage', 'elicitation/create', 'roots/list'] as const;
 
 /** The SDK's timeout for a request whose call_timeout nexus keeps itself (setTimeout's longest). */
 export const NO_TIMEOUT = 2_147_483_647;
@@ -231,7 +228,7 @@ export class Downstream {
         return true;
       }
       const { id, method } = message;
-      if ((typeof id === 'string' || typeof id === 'number') && SERVER_REQUESTS.includes(method as never)) this.related.set(id, peer);
+      if ((typeof id === 'string' || typeof id === 'number') && isServerRequest(method)) this.related.set(id, peer);
       return false;
     };
   }

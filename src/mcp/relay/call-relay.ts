@@ -10,14 +10,12 @@
  * While the client is answering, the call's timeout is paused: a person may be filling in a form.
  */
 import { ProtocolError, type LoggingMessageNotificationParams } from '@modelcontextprotocol/server';
-import type { CallPeer } from '../downstreams/call-peer.js';
-import { isRelayedRequest, logPasses, missingCapability, type ClientLink } from './client-link.js';
+import { isServerRequest, type CallPeer } from '../downstreams/call-peer.js';
+import { logPasses, missingCapability, type ClientLink } from './client-link.js';
 import { resultOf, type PendingAnswers } from './pending-answers.js';
 import { notification, request } from '../protocol/jsonrpc.js';
 
 export interface CallRelayOptions {
-  /** The downstream's name, for errors. */
-  server: string;
   /** Who made the call (callerKey), who alone may answer for it. */
   caller: string | undefined;
   pending: PendingAnswers;
@@ -58,7 +56,7 @@ export class CallRelay implements CallPeer {
 
   async ask(method: string, params: Record<string, unknown>, signal: AbortSignal): Promise<Record<string, unknown>> {
     const { link } = this;
-    if (!isRelayedRequest(method)) throw new ProtocolError(-32601, `Method not found: ${method}`);
+    if (!isServerRequest(method)) throw new ProtocolError(-32601, `Method not found: ${method}`);
     const missing = link.capabilities ? missingCapability(method, params, link.capabilities) : 'any';
     if (missing !== undefined) {
       const why = missing === 'any' ? 'nexus does not know its capabilities' : `it did not declare the ${missing} capability`;

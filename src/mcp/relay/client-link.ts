@@ -4,6 +4,7 @@
  * related to the call. The MCP endpoint builds one per request; the relay uses it.
  */
 import type { ClientCapabilities, JSONRPCNotification, JSONRPCRequest, LoggingLevel } from '@modelcontextprotocol/server';
+import type { ServerRequestMethod } from '../downstreams/call-peer.js';
 
 export type ProtocolEra = 'legacy' | 'modern';
 
@@ -24,20 +25,12 @@ export interface ClientLink {
   send(message: JSONRPCNotification | JSONRPCRequest): Promise<void>;
 }
 
-/** The server-to-client requests nexus relays. */
-export const RELAYED_REQUESTS = ['sampling/createMessage', 'elicitation/create', 'roots/list'] as const;
-export type RelayedRequest = (typeof RELAYED_REQUESTS)[number];
-
-export function isRelayedRequest(method: string): method is RelayedRequest {
-  return (RELAYED_REQUESTS as readonly string[]).includes(method);
-}
-
 /**
  * Why `capabilities` cannot take a `method` request with `params`, or undefined when it can. A
  * 2025-06 client declared elicitation as `{}`, which means form mode.
  */
 export function missingCapability(
-  method: RelayedRequest,
+  method: ServerRequestMethod,
   params: Record<string, unknown>,
   capabilities: ClientCapabilities,
 ): string | undefined {
