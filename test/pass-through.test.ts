@@ -7,6 +7,7 @@ import { ResourceUpdatedNotificationSchema } from '@modelcontextprotocol/sdk/typ
 import { StreamableHTTPClientTransport as TransportV1 } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
 import { Client as ClientV2, StreamableHTTPClientTransport as TransportV2 } from '@modelcontextprotocol/client';
 import { afterEach, describe, expect, it } from 'vitest';
+import type { RunningNexus } from '../src/server.js';
 import { closedAfterEach, firstText } from './helpers/nexus.js';
 import { modernRequest } from './helpers/modern.js';
 import { FIXTURE_SERVER, startFixtureHttp } from './helpers/processes.js';
@@ -14,6 +15,22 @@ import { FIXTURE_SERVER, startFixtureHttp } from './helpers/processes.js';
 const { nexusWith: start, started } = closedAfterEach();
 const clients: { close(): Promise<unknown> }[] = [];
 afterEach(async () => void (await Promise.all(clients.splice(0).map((client) => client.close()))));
+
+/** A 2025-era client (SDK v1) of `nexus`, closed after the test. */
+async function legacyClient(nexus: RunningNexus): Promise<ClientV1> {
+  const client = new ClientV1({ name: 'v1', version: '1' });
+  clients.push(client);
+  await client.connect(new TransportV1(new URL(`${nexus.url}/mcp`)));
+  return client;
+}
+
+/** A client on the SDK v2, 2026-07-28 when `modern`, closed after the test. */
+async function v2Client(nexus: RunningNexus, modern = false): Promise<ClientV2> {
+  const client = new ClientV2({ name: 'v2', version: '1' }, modern ? { versionNegotiation: { mode: 'auto' } } : {});
+  clients.push(client);
+  await client.connect(new TransportV2(new URL(`${nexus.url}/mcp`)));
+  return client;
+}
 
 const META = {
   traceparent: '00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01',
@@ -35,11 +52,7 @@ async function servers() {
 describe("a request's _meta", () => {
   it('reaches stdio and HTTP servers unchanged, from a 2025-era and a 2026-era client', async () => {
     const nexus = await servers();
-    const legacy = new ClientV1({ name: 'v1', version: '1' });
-    const modern = new ClientV2({ name: 'v2', version: '1' }, { versionNegotiation: { mode: 'auto' } });
-    clients.push(legacy, modern);
-    await legacy.connect(new TransportV1(new URL(`${nexus.url}/mcp`)));
-    await modern.connect(new TransportV2(new URL(`${nexus.url}/mcp`)));
+    const [legacy, modern] = await Promise.all([legacyClient(nexus), v2Client(nexus, true)]);
     for (const server of ['local', 'remote']) {
       const params = { name: 'execute', arguments: { name: `${server}__show_meta` }, _meta: META };
       for (const result of [await legacy.callTool(params), await modern.callTool(params)]) {
@@ -53,9 +66,7 @@ describe("a request's _meta", () => {
 describe('search results', () => {
   it("carry the tool's title, annotations, icons, output schema and _meta beside the original's fields", async () => {
     const nexus = await servers();
-    const client = new ClientV2({ name: 'v2', version: '1' });
-    clients.push(client);
-    await client.connect(new TransportV2(new URL(`${nexus.url}/mcp`)));
+    const client = await v2Client(nexus);
     const result = await client.callTool({ name: 'search', arguments: { keywords: ['annotated', 'lookup'] } });
     const found = (result.structuredContent as { results: Record<string, unknown>[] }).results.find(
       (tool) => tool['name'] === 'local__annotated_lookup',
@@ -79,9 +90,7 @@ describe('search results', () => {
 describe('server names', () => {
   it('a server whose name ends in "_" has its tools and prompts reachable', async () => {
     const nexus = await start(`[mcp.servers.srv_]\ncmd = ["node", "${FIXTURE_SERVER}", "stdio"]\n`);
-    const client = new ClientV1({ name: 'v1', version: '1' });
-    clients.push(client);
-    await client.connect(new TransportV1(new URL(`${nexus.url}/mcp`)));
+    const client = await legacyClient(nexus);
     const prompts = (await client.listPrompts()).prompts.map((prompt) => prompt.name);
     expect(prompts).toContain('srv___greeting');
     const prompt = await client.getPrompt({ name: 'srv___greeting', arguments: { who: 'Ada' } });
@@ -94,9 +103,7 @@ describe('server names', () => {
 describe('completions', () => {
   it('go to the server of the prompt or resource template, as if asked directly', async () => {
     const nexus = await servers();
-    const client = new ClientV1({ name: 'v1', version: '1' });
-    clients.push(client);
-    await client.connect(new TransportV1(new URL(`${nexus.url}/mcp`)));
+    const client = await legacyClient(nexus);
     const prompt = await client.complete({ ref: { type: 'ref/prompt', name: 'remote__greeting' }, argument: { name: 'who', value: 'A' } });
     expect(prompt.completion.values).toEqual(['Ada', 'Alan']);
     const template = await client.complete({
@@ -115,11 +122,9 @@ describe('resource subscriptions', () => {
   it("reach the resource's server once; updates reach every subscribed client; the last unsubscribe ends it", async () => {
     const nexus = await start(`[mcp.servers.local]\ncmd = ["node", "${FIXTURE_SERVER}", "stdio"]\n`);
     const subscriber = async () => {
-      const client = new ClientV1({ name: 'v1', version: '1' });
-      clients.push(client);
+      const client = await legacyClient(nexus);
       const updates: string[] = [];
       client.setNotificationHandler(ResourceUpdatedNotificationSchema, (notification) => void updates.push(notification.params.uri));
-      await client.connect(new TransportV1(new URL(`${nexus.url}/mcp`)));
       return { client, updates };
     };
     const [a, b] = await Promise.all([subscriber(), subscriber()]);
