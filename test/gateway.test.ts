@@ -277,19 +277,19 @@ describe('prompts and resources', () => {
     await expectProtocolError(client.getPrompt({ name: 'fixture__nope' }), -32602);
   });
 
-  it('aggregates resources with their own URIs and routes reads to the server that listed them', async () => {
+  it('aggregates resources (qualified by server where two servers list the same URI) and routes reads to the server that listed them', async () => {
     const { resources } = await client.listResources();
-    expect(resources.map((resource) => resource.uri)).toContain('fixture://notes/readme');
-    const read = await client.readResource({ uri: 'fixture://notes/readme' });
+    expect(resources.map((resource) => resource.uri)).toContain('fixture://fixture/notes/readme');
+    const read = await client.readResource({ uri: 'fixture://fixture/notes/readme' });
     expect(read.contents[0]).toMatchObject({ text: 'contents of fixture://notes/readme' });
   });
 
   it('routes reads that match a resource template', async () => {
     const { resourceTemplates } = await client.listResourceTemplates();
-    expect(resourceTemplates.map((template) => template.uriTemplate)).toContain('fixture://items/{id}');
-    const read = await client.readResource({ uri: 'fixture://items/42' });
+    expect(resourceTemplates.map((template) => template.uriTemplate)).toContain('fixture://fixture_http/items/{id}');
+    const read = await client.readResource({ uri: 'fixture://fixture_http/items/42' });
     expect(read.contents[0]).toMatchObject({ text: 'contents of fixture://items/42' });
-    const file = await client.readResource({ uri: 'fixture://files/docs/guide.md' });
+    const file = await client.readResource({ uri: 'fixture://fixture/files/docs/guide.md' });
     expect(file.contents[0]).toMatchObject({ text: 'contents of fixture://files/docs/guide.md' });
   });
 

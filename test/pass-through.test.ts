@@ -9,7 +9,7 @@ import { Client as ClientV2, StreamableHTTPClientTransport as TransportV2 } from
 import { afterEach, describe, expect, it } from 'vitest';
 import type { RunningNexus } from '../src/server.js';
 import { closedAfterEach, firstText } from './helpers/nexus.js';
-import { modernRequest } from './helpers/modern.js';
+import { modernFetch, modernRequest } from './helpers/modern.js';
 import { FIXTURE_SERVER, startFixtureHttp } from './helpers/processes.js';
 
 const { nexusWith: start, started } = closedAfterEach();
@@ -106,8 +106,9 @@ describe('completions', () => {
     const client = await legacyClient(nexus);
     const prompt = await client.complete({ ref: { type: 'ref/prompt', name: 'remote__greeting' }, argument: { name: 'who', value: 'A' } });
     expect(prompt.completion.values).toEqual(['Ada', 'Alan']);
+    // Both servers have this template, so it is listed under each server's name.
     const template = await client.complete({
-      ref: { type: 'ref/resource', uri: 'fixture://items/{id}' },
+      ref: { type: 'ref/resource', uri: 'fixture://remote/items/{id}' },
       argument: { name: 'id', value: '' },
     });
     expect(template.completion.values).toEqual(['1', '2', '3']);
@@ -142,6 +143,32 @@ describe('resource subscriptions', () => {
     await b.client.unsubscribeResource({ uri });
     expect(await subscribed()).toEqual([]);
   });
+
+  it("of a 2026-era client's subscriptions/listen subscribe the server while the stream is open, and hear its updates", async () => {
+    const nexus = await start(`[mcp.servers.local]\ncmd = ["node", "${FIXTURE_SERVER}", "stdio"]\n`);
+    const uri = 'fixture://notes/readme';
+    const client = await legacyClient(nexus);
+    const subscribed = async () =>
+      JSON.parse(firstText(await client.callTool({ name: 'execute', arguments: { name: 'local__subscribed' } }))) as string[];
+    const stop = new AbortController();
+    const response = await modernFetch(
+      nexus.url,
+      'subscriptions/listen',
+      { notifications: { resourceSubscriptions: [uri] } },
+      { signal: stop.signal },
+    );
+    let heard = '';
+    const reading = (async () => {
+      const decoder = new TextDecoder();
+      for await (const chunk of response.body as AsyncIterable<Uint8Array>) heard += decoder.decode(chunk);
+    })().catch(() => undefined);
+    await expect.poll(subscribed).toEqual([uri]);
+    await client.callTool({ name: 'execute', arguments: { name: 'local__touch_resource', arguments: { uri } } });
+    await expect.poll(() => heard).toContain(`"method":"notifications/resources/updated","params":{"uri":"${uri}"`);
+    stop.abort();
+    await reading;
+    await expect.poll(subscribed).toEqual([]);
+  });
 });
 
 describe('what nexus owes 2026-07-28 clients as an intermediary', () => {
@@ -160,5 +187,93 @@ describe('what nexus owes 2026-07-28 clients as an intermediary', () => {
     expect(mismatched.error?.code).toBe(-32020);
     const matched = await modernRequest(nexus.url, 'tools/call', params);
     expect(matched.result).toBeDefined();
+  });
+});
+
+describe('resources two servers both offer', () => {
+  it('are listed and read qualified by server, each from its own; an MCP App points at its own', async () => {
+    const http = started(await startFixtureHttp({ FIXTURE_NAME: 'b', FIXTURE_APP: '1' }));
+    const direct = new ClientV2({ name: 'direct', version: '1' });
+    clients.push(direct);
+    await direct.connect(new TransportV2(new URL(http.url)));
+    const nexus = await start(`
+      [mcp.servers.a]
+      cmd = ["node", "${FIXTURE_SERVER}", "stdio"]
+      env = { FIXTURE_NAME = "a", FIXTURE_APP = "1" }
+      [mcp.servers.b]
+      url = "${http.url}"
+    `);
+    const [legacy, modern] = await Promise.all([legacyClient(nexus), v2Client(nexus, true)]);
+    // Directly, the server knows its resource by its own URI.
+    expect((await direct.readResource({ uri: 'fixture://notes/readme' })).contents[0]).toMatchObject({
+      uri: 'fixture://notes/readme',
+      text: 'contents of fixture://notes/readme (from b)',
+    });
+    for (const client of [legacy, modern]) {
+      const { resources } = await client.listResources();
+      expect(resources.map((resource) => resource.uri)).toEqual([
+        'fixture://a/notes/readme',
+        'ui://a/fixture/lookup',
+        'fixture://b/notes/readme',
+        'ui://b/fixture/lookup',
+      ]);
+      const { resourceTemplates } = await client.listResourceTemplates();
+      expect(resourceTemplates.map((template) => template.uriTemplate)).toEqual([
+        'fixture://a/items/{id}',
+        'fixture://a/files/{+path}',
+        'fixture://b/items/{id}',
+        'fixture://b/files/{+path}',
+      ]);
+      for (const server of ['a', 'b']) {
+        const uri = `fixture://${server}/notes/readme`;
+        const read = await client.readResource({ uri });
+        expect(read.contents[0]).toMatchObject({ uri, text: `contents of fixture://notes/readme (from ${server})` });
+        const item = await client.readResource({ uri: `fixture://${server}/items/7` });
+        expect(item.contents[0]).toMatchObject({ text: `contents of fixture://items/7 (from ${server})` });
+        const completed = await client.complete({
+          ref: { type: 'ref/resource', uri: `fixture://${server}/items/{id}` },
+          argument: { name: 'id', value: '' },
+        });
+        expect(completed.completion.values).toEqual(['1', '2', '3']);
+      }
+      // The URI as either server gives it belongs to both: nexus names the choices rather than pick one.
+      const ambiguous = await client.readResource({ uri: 'fixture://notes/readme' }).catch((error: Error) => error);
+      expect((ambiguous as Error).message).toContain('fixture://a/notes/readme, fixture://b/notes/readme');
+      // Each server's MCP App tool points at its own server's view.
+      const found = await client.callTool({ name: 'search', arguments: { keywords: ['annotated', 'lookup'] } });
+      const results = (JSON.parse(firstText(found)) as { results: { name: string; _meta?: { ui?: { resourceUri?: string } } }[] })
+        .results;
+      for (const server of ['a', 'b']) {
+        const uri = results.find((result) => result.name === `${server}__annotated_lookup`)?._meta?.ui?.resourceUri;
+        expect(uri).toBe(`ui://${server}/fixture/lookup`);
+        expect((await client.readResource({ uri: uri as string })).contents[0]).toMatchObject({
+          text: `contents of ui://fixture/lookup (from ${server})`,
+        });
+      }
+    }
+  });
+
+  it('leave a URI only one server offers as it is, and subscriptions by a qualified URI hear of it by that URI', async () => {
+    const nexus = await start(`
+      [mcp.servers.a]
+      cmd = ["node", "${FIXTURE_SERVER}", "stdio"]
+      env = { FIXTURE_NAME = "a", FIXTURE_APP = "1" }
+      [mcp.servers.b]
+      cmd = ["node", "${FIXTURE_SERVER}", "stdio"]
+      env = { FIXTURE_NAME = "b", FIXTURE_NO_TEMPLATES = "1" }
+    `);
+    const client = await legacyClient(nexus);
+    const updates: string[] = [];
+    client.setNotificationHandler(ResourceUpdatedNotificationSchema, (notification) => void updates.push(notification.params.uri));
+    const { resources } = await client.listResources();
+    expect(resources.map((resource) => resource.uri)).toEqual(['fixture://a/notes/readme', 'ui://fixture/lookup', 'fixture://b/notes/readme']);
+    // a's templates are b's no longer: nobody else's URI matches them, so they stay as a gives them.
+    const { resourceTemplates } = await client.listResourceTemplates();
+    expect(resourceTemplates.map((template) => template.uriTemplate)).toEqual(['fixture://items/{id}', 'fixture://files/{+path}']);
+    expect((await client.readResource({ uri: 'ui://fixture/lookup' })).contents[0]).toMatchObject({ uri: 'ui://fixture/lookup' });
+    await new Promise((resolve) => setTimeout(resolve, 200)); // the GET stream opens after initialize
+    await client.subscribeResource({ uri: 'fixture://b/notes/readme' });
+    await client.callTool({ name: 'execute', arguments: { name: 'b__touch_resource', arguments: { uri: 'fixture://notes/readme' } } });
+    await expect.poll(() => updates).toEqual(['fixture://b/notes/readme']);
   });
 });

@@ -1,6 +1,6 @@
 /** Routing resource reads by template: RFC 6570 operators, and linear time on hostile URIs. */
 import { describe, expect, it } from 'vitest';
-import { compileUriTemplate } from '../src/mcp/downstreams/uri-template.js';
+import { compileUriTemplate, templatesOverlap } from '../src/mcp/downstreams/uri-template.js';
 
 const matches = (template: string, uri: string) => compileUriTemplate(template)(uri);
 
@@ -29,5 +29,23 @@ describe('compileUriTemplate', () => {
     const uri = `x://${'a'.repeat(5000)}/`;
     expect(matches('x://{a}{b}{c}{d}{e}{f}', uri)).toBe(false);
     expect(matches('x://{+a}/{+b}/{+c}/{+d}/{+e}z', `x://${'/'.repeat(5000)}`)).toBe(false);
+  });
+});
+
+describe('templatesOverlap', () => {
+  it('says whether one URI could match both templates', () => {
+    expect(templatesOverlap('file:///{+path}', 'file:///logs/{name}')).toBe(true);
+    expect(templatesOverlap('fixture://items/{id}', 'fixture://items/{key}')).toBe(true);
+    expect(templatesOverlap('fixture://items/{id}', 'fixture://files/{+path}')).toBe(false);
+    // A simple expression never spans "/", a reserved one may.
+    expect(templatesOverlap('db://{table}', 'db://a/{b}')).toBe(false);
+    expect(templatesOverlap('db://{+rest}', 'db://a/{b}')).toBe(true);
+    expect(templatesOverlap('a://x{?q}', 'a://x')).toBe(true);
+  });
+
+  it('compares long templates quickly, and takes very long ones to overlap', () => {
+    const long = `x://${'{a}'.repeat(2000)}/`;
+    expect(templatesOverlap(long, `x://${'b'.repeat(100)}`)).toBe(false);
+    expect(templatesOverlap(long, `x://${'b'.repeat(1000)}`)).toBe(true);
   });
 });

@@ -21,6 +21,7 @@ import {
   type ServerContext,
   type Tool,
 } from '@modelcontextprotocol/server';
+import { randomUUID } from 'node:crypto';
 import type { ClientIdentity } from '../context.js';
 import type { ExecuteLimits } from '../ratelimit/execute-limits.js';
 import { callerOf, SESSION_HEADER, sessionCapabilities } from '../session.js';
@@ -29,6 +30,7 @@ import { CallTimer } from './call-timer.js';
 import { DownstreamUnavailableError, NO_TIMEOUT, timeoutError, type Downstream } from './downstreams/downstream.js';
 import type { ForwardedSession } from './downstreams/forwarded.js';
 import type { DownstreamRegistry } from './downstreams/registry.js';
+import type { ResourceDirectory, ResourceOwner } from './downstreams/resource-directory.js';
 import type { ToolView } from './access/policy.js';
 import { InFlightCalls } from './in-flight.js';
 import { metaToPassOn } from './protocol/meta.js';
@@ -298,35 +300,35 @@ export class Gateway {
       const params = { name, arguments: request.params.arguments, ...(call.meta && { _meta: call.meta }) };
       return this.forward(downstream, call, (options, peer, retry) => downstream.getPrompt({ ...params, ...retry }, options, peer));
     });
-    server.setRequestHandler('resources/list', (_request, ctx) => ({ resources: registry.resources(this.viewOf(context(ctx))) }));
-    server.setRequestHandler('resources/templates/list', (_request, ctx) => ({
-      resourceTemplates: registry.resourceTemplates(this.viewOf(context(ctx))),
-    }));
-    server.setRequestHandler('resources/read', (request, ctx) => {
+    server.setRequestHandler('resources/list', (_request, ctx) => ({ resources: this.resourcesOf(context(ctx)).resources }));
+    server.setRequestHandler('resources/templates/list', (_request, ctx) => ({ resourceTemplates: this.resourcesOf(context(ctx)).templates }));
+    server.setRequestHandler('resources/read', async (request, ctx) => {
       const call = context(ctx);
       const resumed = this.resumed(call);
       if (resumed) return resumed as Promise<never>;
-      const downstream = registry.serverForResource(request.params.uri, this.viewOf(call));
-      if (!downstream) throw new ResourceNotFoundError(request.params.uri);
-      const params = { uri: request.params.uri, ...(call.meta && { _meta: call.meta }) };
-      return this.forward(downstream, call, (options, peer, retry) => downstream.readResource({ ...params, ...retry }, options, peer));
+      const asked = request.params.uri;
+      const { downstream, uri } = this.resourceOwner(asked, call);
+      const params = { uri, ...(call.meta && { _meta: call.meta }) };
+      const result = await this.forward(downstream, call, (options, peer, retry) => downstream.readResource({ ...params, ...retry }, options, peer));
+      // The contents name the resource as the client asked for it.
+      if (asked === uri || !Array.isArray(result.contents)) return result;
+      return { ...result, contents: result.contents.map((content) => (content.uri === uri ? { ...content, uri: asked } : content)) };
     });
     // The server of the resource is subscribed once, for its first subscriber, and unsubscribed after its last.
     server.setRequestHandler('resources/subscribe', async (request, ctx) => {
       const call = context(ctx);
-      const { uri } = request.params;
-      const downstream = registry.serverForResource(uri, this.viewOf(call));
-      if (!downstream) throw new ResourceNotFoundError(uri);
-      if (relay.subscriptions.add(downstream.name, uri, call.caller ?? '')) {
+      const asked = request.params.uri;
+      const { downstream, uri } = this.resourceOwner(asked, call);
+      if (relay.subscriptions.add(downstream.name, uri, call.caller ?? '', asked)) {
         await this.forward(downstream, call, (options) => downstream.subscription(uri, true, options).then(() => ({})));
       }
       return {};
     });
     server.setRequestHandler('resources/unsubscribe', async (request, ctx) => {
       const call = context(ctx);
-      const { uri } = request.params;
-      const downstream = registry.serverForResource(uri, this.viewOf(call));
-      if (downstream && relay.subscriptions.remove(downstream.name, uri, call.caller ?? '')) {
+      const found = this.resourcesOf(call).lookup(request.params.uri);
+      if (found && 'downstream' in found && relay.subscriptions.remove(found.downstream.name, found.uri, call.caller ?? '')) {
+        const { downstream, uri } = found;
         await this.forward(downstream, call, (options) => downstream.subscription(uri, false, options).then(() => ({})));
       }
       return {};
@@ -336,11 +338,12 @@ export class Gateway {
       const call = context(ctx);
       const { ref, argument, context: completing } = request.params;
       const prompt = ref.type === 'ref/prompt' ? this.promptOwner(ref.name, call) : undefined;
-      const downstream = ref.type === 'ref/prompt' ? prompt?.downstream : registry.serverForTemplate(ref.uri, this.viewOf(call));
+      const template = ref.type === 'ref/resource' ? this.resourcesOf(call).templateOwner(ref.uri) : undefined;
+      const downstream = prompt?.downstream ?? template?.downstream;
       if (!downstream)
         throw new ProtocolError(ProtocolErrorCode.InvalidParams, `Unknown reference: ${ref.type === 'ref/prompt' ? ref.name : ref.uri}`);
       const params = {
-        ref: prompt ? { ...ref, name: prompt.name } : ref,
+        ref: prompt ? { ...ref, name: prompt.name } : template ? { ...ref, uri: template.uriTemplate } : ref,
         argument,
         ...(completing && { context: completing }),
         ...(call.meta && { _meta: call.meta }),
@@ -356,6 +359,30 @@ export class Gateway {
     return server;
   }
 
+  /**
+   * A 2026-era client's `subscriptions/listen` naming resources: each one's server is subscribed
+   * as for `resources/subscribe`, for as long as the stream is open (`signal`).
+   */
+  listen(uris: readonly string[], client: ClientIdentity | undefined, signal: AbortSignal): void {
+    const { registry, relay } = this.options;
+    const directory = registry.resourcesFor(registry.policy.viewFor(client?.group));
+    const owners = uris.flatMap((uri) => {
+      const found = directory.lookup(uri);
+      return found && 'downstream' in found ? [found] : [];
+    });
+    const stream = `listen:${randomUUID()}`;
+    const toggle = ({ downstream, uri }: ResourceOwner, subscribe: boolean) =>
+      downstream.subscription(uri, subscribe, { timeout: downstream.config.call_timeout }).catch((error: unknown) => {
+        downstream.log.warn({ uri, reason: (error as Error).message }, subscribe ? 'subscribing failed' : 'unsubscribing failed');
+      });
+    const end = () => {
+      for (const owner of owners) if (relay.subscriptions.remove(owner.downstream.name, owner.uri, stream)) void toggle(owner, false);
+    };
+    for (const owner of owners) if (relay.subscriptions.add(owner.downstream.name, owner.uri, stream)) void toggle(owner, true);
+    if (signal.aborted) end();
+    else signal.addEventListener('abort', end, { once: true });
+  }
+
   /** The server of a qualified prompt name, and the prompt's own name there; undefined if the caller may not use it, or it has no such prompt. */
   private promptOwner(qualifiedName: string, call: CallContext): { downstream: Downstream; name: string } | undefined {
     const { registry } = this.options;
@@ -363,6 +390,21 @@ export class Gateway {
     const downstream = qualified && this.viewOf(call).server(qualified.server) ? registry.get(qualified.server) : undefined;
     if (!qualified || !downstream?.catalog.prompts.some((prompt) => prompt.name === qualified.name)) return undefined;
     return { downstream, name: qualified.name };
+  }
+
+  /** The resources the caller may see (resource-directory.ts). */
+  private resourcesOf(call: CallContext): ResourceDirectory {
+    return this.options.registry.resourcesFor(this.viewOf(call));
+  }
+
+  /** The server and own URI of a resource URI the client sent; unknown or ambiguous ones are refused. */
+  private resourceOwner(uri: string, call: CallContext): ResourceOwner {
+    const found = this.resourcesOf(call).lookup(uri);
+    if (!found) throw new ResourceNotFoundError(uri);
+    if ('ambiguous' in found) {
+      throw new ResourceNotFoundError(uri, `Resource ${uri} is offered by several servers; ask for one of: ${found.ambiguous.join(', ')}`);
+    }
+    return found;
   }
 
   /** A 2026-era retry of a call nexus parked for input: it goes on where it stopped. */
@@ -417,9 +459,35 @@ export class Gateway {
       await Promise.race([session.ready, delay(FORWARD_SEARCH_WAIT_MS)]);
       return mergeResults(shared, session.index.search(keywords));
     });
-    const result: CallToolResult = { content: [{ type: 'text', text: JSON.stringify({ results }) }] };
-    if (this.options.enableStructuredContent) result.structuredContent = { results };
+    const shown = this.pointingRight(results, call);
+    const result: CallToolResult = { content: [{ type: 'text', text: JSON.stringify({ results: shown }) }] };
+    if (this.options.enableStructuredContent) result.structuredContent = { results: shown };
     return result;
+  }
+
+  /**
+   * Tools whose MCP App (`_meta.ui.resourceUri`, or the older `_meta["ui/resourceUri"]`) is a
+   * resource the caller sees qualified get that qualified URI, so that it reads their own server's.
+   */
+  private pointingRight(results: SearchResult[], call: CallContext): SearchResult[] {
+    const { registry } = this.options;
+    return results.map((result) => {
+      const meta = result._meta as { ui?: { resourceUri?: unknown }; 'ui/resourceUri'?: unknown } | undefined;
+      const nested = meta?.ui?.resourceUri;
+      const flat = meta?.['ui/resourceUri'];
+      if (typeof nested !== 'string' && typeof flat !== 'string') return result;
+      const server = splitQualifiedName(result.name, registry.serverNames)?.server ?? '';
+      const directory = this.resourcesOf(call);
+      const moved = (uri: unknown) => (typeof uri === 'string' ? directory.clientUri(server, uri) : uri);
+      return {
+        ...result,
+        _meta: {
+          ...meta,
+          ...(typeof nested === 'string' && { ui: { ...meta?.ui, resourceUri: moved(nested) } }),
+          ...(typeof flat === 'string' && { 'ui/resourceUri': moved(flat) }),
+        },
+      };
+    });
   }
 
   private async execute(args: Record<string, unknown>, call: CallContext): Promise<CallToolResult> {

@@ -2,7 +2,7 @@
  * Owns every downstream and the catalog built from them: the tool index, prompts by
  * `server__prompt`, and resources by URI. Created once per nexus and handed to the gateway.
  */
-import type { Prompt, Resource, ResourceTemplateType } from '@modelcontextprotocol/client';
+import type { Prompt } from '@modelcontextprotocol/client';
 import type { McpConfig, RemoteServerConfig } from '../../config/schema.js';
 import type { Logger } from '../../log.js';
 import type { Redactor } from '../../redact.js';
@@ -10,6 +10,7 @@ import { AccessPolicy, OPEN_VIEW, type ToolView } from '../access/policy.js';
 import { ToolIndex } from '../search/tool-index.js';
 import { Downstream, EMPTY_CATALOG, type Catalog } from './downstream.js';
 import { ForwardedSessions } from './forwarded.js';
+import { ResourceDirectory } from './resource-directory.js';
 import { compileUriTemplate, type UriMatcher } from './uri-template.js';
 
 /** One server as /status shows it. */
@@ -69,6 +70,8 @@ export class DownstreamRegistry {
   private readonly templates = new Map<string, UriMatcher>();
   private readonly onTools: RegistryOptions['onTools'];
   private readonly onListChanged: RegistryOptions['onListChanged'];
+  /** Each view's resources, built on first use and dropped when any server's resources change. */
+  private readonly directories = new Map<string, ResourceDirectory>();
   /** The prompt and resource lists last announced, per server, to tell which changed. */
   private readonly announced = new Map<string, Pick<Catalog, 'prompts' | 'resources' | 'resourceTemplates'>>();
 
@@ -133,11 +136,10 @@ export class DownstreamRegistry {
     this.announced.set(name, catalog);
     const changed = (list: 'prompts' | 'resources' | 'resourceTemplates') => (before?.[list] ?? EMPTY_CATALOG[list]) !== catalog[list];
     if (changed('prompts') && (before || catalog.prompts.length > 0)) this.onListChanged?.('prompts');
-    if (
-      (changed('resources') || changed('resourceTemplates')) &&
-      (before || catalog.resources.length + catalog.resourceTemplates.length > 0)
-    )
-      this.onListChanged?.('resources');
+    if (changed('resources') || changed('resourceTemplates')) {
+      this.directories.clear();
+      if (before || catalog.resources.length + catalog.resourceTemplates.length > 0) this.onListChanged?.('resources');
+    }
   }
 
   /** Re-indexes a server's tools when its tool list changed (not its prompts or resources). */
@@ -183,26 +185,11 @@ export class DownstreamRegistry {
     return this.visible(view).flatMap((ds) => ds.catalog.prompts.map((prompt) => ({ ...prompt, name: `${ds.name}__${prompt.name}` })));
   }
 
-  resources(view: ToolView): Resource[] {
-    return this.visible(view).flatMap((ds) => ds.catalog.resources);
-  }
-
-  resourceTemplates(view: ToolView): ResourceTemplateType[] {
-    return this.visible(view).flatMap((ds) => ds.catalog.resourceTemplates);
-  }
-
-  /** The server (of those `view` may use) that listed `uri`, or else the first whose template matches it. */
-  serverForResource(uri: string, view: ToolView): Downstream | undefined {
-    const all = this.visible(view);
-    return (
-      all.find((ds) => ds.catalog.resources.some((resource) => resource.uri === uri)) ??
-      all.find((ds) => ds.catalog.resourceTemplates.some((template) => this.matcher(template.uriTemplate)(uri)))
-    );
-  }
-
-  /** The server a completion of the resource template `uriTemplate` goes to: the first visible one that lists it. */
-  serverForTemplate(uriTemplate: string, view: ToolView): Downstream | undefined {
-    return this.visible(view).find((ds) => ds.catalog.resourceTemplates.some((template) => template.uriTemplate === uriTemplate));
+  /** The resources and templates `view` sees, and whose each URI is (resource-directory.ts). */
+  resourcesFor(view: ToolView): ResourceDirectory {
+    let directory = this.directories.get(view.key);
+    if (!directory) this.directories.set(view.key, (directory = new ResourceDirectory(this.visible(view), (text) => this.matcher(text))));
+    return directory;
   }
 
   private matcher(template: string): UriMatcher {

@@ -53,9 +53,12 @@ export class ListenStreams {
     this.send(notification(`notifications/${list}/list_changed`), () => true);
   }
 
-  /** A resource changed: the listeners who subscribed to it hear of it. */
-  resourceUpdated(params: Record<string, unknown>, subscribers: ReadonlySet<string>): void {
-    this.send(notification('notifications/resources/updated', params), (listener) => subscribers.has(listener.caller ?? ''));
+  /** A resource changed: the listeners who subscribed to it hear of it, by the URI each subscribed with. */
+  resourceUpdated(params: Record<string, unknown>, subscribers: ReadonlyMap<string, string>): void {
+    for (const uri of new Set(subscribers.values())) {
+      const message = notification('notifications/resources/updated', { ...params, uri });
+      this.send(message, (listener) => subscribers.get(listener.caller ?? '') === uri);
+    }
   }
 
   /** A server's log message outside any call: to the listeners who may use that server, at their level. */

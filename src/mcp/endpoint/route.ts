@@ -16,6 +16,7 @@ import { callerOf, newSessionId, SESSION_HEADER, sessionCapabilities } from '../
 import { LegacyExchange } from './legacy-exchange.js';
 import type { ListenStreams } from './listen-streams.js';
 import type { AppEnv } from '../../http/app-env.js';
+import type { ClientIdentity } from '../../context.js';
 import { readBody } from '../../http/body.js';
 import { nestedDeeperThan } from '../../json-depth.js';
 import { answer, plainToolCall } from './plain-tool-call.js';
@@ -23,6 +24,9 @@ import { errorResponse } from '../protocol/jsonrpc.js';
 
 /** Answers to the server's requests one POST may carry. */
 const MAX_ANSWERS_PER_POST = 16;
+
+/** Resources one `subscriptions/listen` may name: each may subscribe a server. */
+export const MAX_LISTENED_RESOURCES = 256;
 
 /** The largest request body accepted, as the SDK's own handler does. */
 export const MAX_BODY_BYTES = 4 * 1024 * 1024;
@@ -43,12 +47,20 @@ export interface McpRouteOptions {
   listeners: ListenStreams;
   /** Whether a caller of `group` may use `server` (and so hear of it). */
   mayUse: (group: string | undefined, server: string) => boolean;
+  /** A 2026-era `subscriptions/listen` names these resources, until `signal` ends the stream. */
+  onListen: (uris: readonly string[], client: ClientIdentity | undefined, signal: AbortSignal) => void;
 }
 
 interface JsonRpcMessage {
   id?: unknown;
   method?: unknown;
-  params?: { requestId?: unknown; reason?: unknown; capabilities?: unknown };
+  params?: { requestId?: unknown; reason?: unknown; capabilities?: unknown; notifications?: { resourceSubscriptions?: unknown } };
+}
+
+/** The resource URIs a `subscriptions/listen` request names, if any. */
+function listenedResources(message: JsonRpcMessage): string[] {
+  const uris = message.method === 'subscriptions/listen' ? message.params?.notifications?.resourceSubscriptions : undefined;
+  return Array.isArray(uris) ? uris.filter((uri): uri is string => typeof uri === 'string') : [];
 }
 
 /** Whether `message` is a JSON-RPC response (a client's answer to a server's request). */
@@ -135,6 +147,12 @@ export function mountMcp(app: Hono<AppEnv>, options: McpRouteOptions): void {
       const answered = await exchange.answer;
       return 'json' in answered ? c.json(answered.json) : answered.stream;
     }
+    const listened = messages.length === 1 ? listenedResources(messages[0] as JsonRpcMessage) : [];
+    if (listened.length > MAX_LISTENED_RESOURCES) {
+      const message = `Invalid params: a subscription may name at most ${MAX_LISTENED_RESOURCES} resources`;
+      return c.json(errorResponse(requestId(body), -32602, message), 400);
+    }
+    if (listened.length > 0) options.onListen(listened, client, c.req.raw.signal);
     // The validated caller's token (for forward servers) and identity reach the gateway in the SDK's authInfo.
     const authInfo = authInfoFor({ token: caller?.token, client });
     const response = await handler.fetch(c.req.raw, { parsedBody: body, authInfo });

@@ -5,18 +5,18 @@
  * (a client that went away) holds an entry until the bound pushes the oldest out.
  */
 export class ResourceSubscriptions {
-  /** `server\0uri` -> the callers subscribed. */
-  private readonly subscribers = new Map<string, Set<string>>();
+  /** `server\0uri` -> the callers subscribed, each with the URI it subscribed by (which may be qualified). */
+  private readonly subscribers = new Map<string, Map<string, string>>();
 
   constructor(private readonly max = 10_000) {}
 
-  /** Adds `caller`; true when it is the resource's first subscriber (the server must be subscribed). */
-  add(server: string, uri: string, caller: string): boolean {
+  /** Adds `caller`, who knows the resource as `clientUri`; true when it is the resource's first subscriber (the server must be subscribed). */
+  add(server: string, uri: string, caller: string, clientUri = uri): boolean {
     const key = `${server}\u0000${uri}`;
     const callers = this.subscribers.get(key);
-    if (callers) return (void callers.add(caller), false);
+    if (callers) return (void callers.set(caller, clientUri), false);
     if (this.subscribers.size >= this.max) this.subscribers.delete(this.subscribers.keys().next().value as string);
-    this.subscribers.set(key, new Set([caller]));
+    this.subscribers.set(key, new Map([[caller, clientUri]]));
     return true;
   }
 
@@ -29,8 +29,8 @@ export class ResourceSubscriptions {
     return true;
   }
 
-  /** Who is subscribed to `uri` of `server`. */
-  of(server: string, uri: string): ReadonlySet<string> {
-    return this.subscribers.get(`${server}\u0000${uri}`) ?? new Set();
+  /** Who is subscribed to `uri` of `server`, each with the URI it knows the resource by. */
+  of(server: string, uri: string): ReadonlyMap<string, string> {
+    return this.subscribers.get(`${server}\u0000${uri}`) ?? new Map();
   }
 }
