@@ -265,6 +265,7 @@ export async function startNexus(config: Config, options: NexusOptions): Promise
     listeners.close();
     await Promise.all(servers.map(closeGracefully));
     await handler.close();
+    gateway.close();
     await relay.close();
     await registry.close();
     llm?.close();

@@ -241,8 +241,7 @@ describe('resources two servers both offer', () => {
       expect((ambiguous as Error).message).toContain('fixture://a/notes/readme, fixture://b/notes/readme');
       // Each server's MCP App tool points at its own server's view.
       const found = await client.callTool({ name: 'search', arguments: { keywords: ['annotated', 'lookup'] } });
-      const results = (JSON.parse(firstText(found)) as { results: { name: string; _meta?: { ui?: { resourceUri?: string } } }[] })
-        .results;
+      const results = (JSON.parse(firstText(found)) as { results: { name: string; _meta?: { ui?: { resourceUri?: string } } }[] }).results;
       for (const server of ['a', 'b']) {
         const uri = results.find((result) => result.name === `${server}__annotated_lookup`)?._meta?.ui?.resourceUri;
         expect(uri).toBe(`ui://${server}/fixture/lookup`);
@@ -266,7 +265,11 @@ describe('resources two servers both offer', () => {
     const updates: string[] = [];
     client.setNotificationHandler(ResourceUpdatedNotificationSchema, (notification) => void updates.push(notification.params.uri));
     const { resources } = await client.listResources();
-    expect(resources.map((resource) => resource.uri)).toEqual(['fixture://a/notes/readme', 'ui://fixture/lookup', 'fixture://b/notes/readme']);
+    expect(resources.map((resource) => resource.uri)).toEqual([
+      'fixture://a/notes/readme',
+      'ui://fixture/lookup',
+      'fixture://b/notes/readme',
+    ]);
     // a's templates are b's no longer: nobody else's URI matches them, so they stay as a gives them.
     const { resourceTemplates } = await client.listResourceTemplates();
     expect(resourceTemplates.map((template) => template.uriTemplate)).toEqual(['fixture://items/{id}', 'fixture://files/{+path}']);

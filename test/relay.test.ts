@@ -17,6 +17,7 @@ import type { RunningNexus } from '../src/server.js';
 import { closedAfterEach, firstText } from './helpers/nexus.js';
 import { Client as ClientV2, StreamableHTTPClientTransport as TransportV2 } from '@modelcontextprotocol/client';
 import { EVERYTHING, FIXTURE_SERVER, startEverything, startFixtureHttp } from './helpers/processes.js';
+import { balancer, type Fetch } from './helpers/balancer.js';
 import { startRedis } from './helpers/redis.js';
 
 const { nexusWith: start, started } = closedAfterEach();
@@ -36,8 +37,6 @@ cmd = ["node", "${EVERYTHING}", "stdio"]
 `;
 
 type Capabilities = ConstructorParameters<typeof ClientV1>[1] extends infer O ? (O extends { capabilities?: infer C } ? C : never) : never;
-
-type Fetch = (input: string | URL | Request, init?: RequestInit) => Promise<Response>;
 
 /** A 2025-era client (SDK v1) that answers sampling, elicitation and roots as a test says. */
 async function legacyClient(nexus: RunningNexus, capabilities: Capabilities, name = 'v1-client', fetch?: Fetch) {
@@ -249,19 +248,6 @@ describe('listening clients', () => {
     await until(() => changes >= 1);
   });
 });
-
-/** A fetch that sends the requests `elsewhere` picks to `other` instead (a load balancer without stickiness). */
-function balancer(from: RunningNexus, other: RunningNexus, elsewhere: (body: string) => boolean): Fetch & { moved: number } {
-  const send = (input: string | URL | Request, init?: RequestInit) => {
-    const body = typeof init?.body === 'string' ? init.body : '';
-    const url = String(input instanceof Request ? input.url : input);
-    const move = init?.method === 'POST' && elsewhere(body);
-    if (move) send.moved++;
-    return fetch(move ? url.replace(from.url, other.url) : url, init);
-  };
-  send.moved = 0;
-  return send;
-}
 
 describe('scale-out: answers that reach another instance', () => {
   const pair = async (redisUrl: string | undefined) => {

@@ -8,11 +8,13 @@ import {
   CLIENT_CAPABILITIES_META_KEY,
   isInputRequiredResult,
   LOG_LEVEL_META_KEY,
+  MissingRequiredClientCapabilityError,
   ProtocolError,
   ProtocolErrorCode,
   ResourceNotFoundError,
   Server,
   type AuthInfo,
+  type CallToolRequestParams,
   type CallToolResult,
   type ClientCapabilities,
   type InputRequiredResult,
@@ -22,6 +24,7 @@ import {
   type Tool,
 } from '@modelcontextprotocol/server';
 import { randomUUID } from 'node:crypto';
+import { z } from 'zod';
 import type { ClientIdentity } from '../context.js';
 import type { ExecuteLimits } from '../ratelimit/execute-limits.js';
 import { callerOf, SESSION_HEADER, sessionCapabilities } from '../session.js';
@@ -38,6 +41,8 @@ import { CallRelay } from './relay/call-relay.js';
 import { isLoggingLevel, type ClientLink, type ProtocolEra } from './relay/client-link.js';
 import type { Relay } from './relay/relay.js';
 import { MAX_RESULTS, type IndexedTool, type SearchResult } from './search/tool-index.js';
+import { TaskDirectory } from './tasks/task-directory.js';
+import { TASKS_EXTENSION, TaskRelay, type TaskMethod } from './tasks/task-relay.js';
 
 /** An assistant sends a handful of keywords; these bounds keep a hostile search cheap. */
 export const MAX_KEYWORDS = 50;
@@ -100,6 +105,11 @@ export interface CallContext {
   retry?: Retry;
   /** The request's `_meta` to pass on to the server (metaToPassOn()), if any. */
   meta?: Record<string, unknown>;
+  /**
+   * The client takes a task for this call: a 2025-era request asked for one (with its ttl), or a
+   * 2026-era client declared the tasks extension (tasks/task-relay.ts).
+   */
+  task?: { ttl?: number };
 }
 
 /** The caller as http/ hands it to the SDK's server: in its authInfo, when there is one. */
@@ -148,8 +158,10 @@ function contextOf(ctx: ServerContext, server: Server, era: ProtocolEra, relay: 
   const state = era === 'modern' ? ctx.mcpReq.requestState<unknown>() : undefined;
   const inputResponses = ctx.mcpReq.inputResponses;
   const meta = metaToPassOn(ctx.mcpReq._meta);
+  const extensions = (link.capabilities as { extensions?: Record<string, unknown> } | undefined)?.extensions;
   return {
     ...(meta && { meta }),
+    ...(era === 'modern' && extensions?.[TASKS_EXTENSION] !== undefined && { task: {} }),
     token,
     client,
     caller,
@@ -233,6 +245,8 @@ function gatewayTools(structured: boolean): Tool[] {
       },
       required: ['name'],
     },
+    // Any call may run as a task (2025-11-25 tasks): the tool's server's own, or else nexus's.
+    execution: { taskSupport: 'optional' },
   };
   return [search, execute];
 }
@@ -259,7 +273,27 @@ export class Gateway {
   private readonly tools: Tool[];
   private readonly instructions: string;
 
+  private readonly taskDirectory: TaskDirectory;
+  private readonly tasks: TaskRelay<CallContext>;
+
   constructor(private readonly options: GatewayOptions) {
+    this.taskDirectory = new TaskDirectory(options.relay.bus.instance);
+    this.tasks = new TaskRelay(
+      this.taskDirectory,
+      (name) => options.registry.get(name),
+      (downstream, call, run) => this.forward(downstream, call, run),
+    );
+    // Other instances' clients asking about this instance's tasks.
+    options.relay.onTaskRequest = (method, taskId, link, caller, signal) =>
+      this.taskRequest(method as TaskMethod, taskId, {
+        token: undefined,
+        client: undefined,
+        caller,
+        requestId: `task:${randomUUID()}`,
+        signal,
+        link,
+        task: {},
+      });
     this.tools = gatewayTools(options.enableStructuredContent);
     // With access rules, the names of servers are not everyone's to know.
     this.instructions = instructionsFor(options.registry.policy.restricted ? undefined : [...options.registry.serverNames]);
@@ -277,6 +311,10 @@ export class Gateway {
           resources: { listChanged: true, subscribe: true },
           logging: {},
           completions: {},
+          // Tasks: 2025-11-25 declares them so; the 2026-07-28 extension by its name.
+          ...(era === 'legacy'
+            ? { tasks: { list: {}, cancel: {}, requests: { tools: { call: {} } } } }
+            : { extensions: { [TASKS_EXTENSION]: {} } }),
         },
         instructions: this.instructions,
         cacheHints: CACHE_HINTS,
@@ -286,8 +324,11 @@ export class Gateway {
     server.setRequestHandler('tools/list', () => ({ tools: this.tools }));
     server.setRequestHandler('tools/call', (request, ctx) => {
       const call = context(ctx);
+      const { task } = request.params as { task?: { ttl?: number } };
+      if (era === 'legacy' && task) call.task = { ...(typeof task.ttl === 'number' && { ttl: task.ttl }) };
       return (this.resumed(call) as Promise<never> | undefined) ?? this.callTool(request.params.name, request.params.arguments ?? {}, call);
     });
+    this.serveTasks(server, era, context);
     // Prompts and resources of a server the caller may not use are as absent as unknown ones.
     server.setRequestHandler('prompts/list', (_request, ctx) => ({ prompts: registry.prompts(this.viewOf(context(ctx))) }));
     server.setRequestHandler('prompts/get', (request, ctx) => {
@@ -301,7 +342,9 @@ export class Gateway {
       return this.forward(downstream, call, (options, peer, retry) => downstream.getPrompt({ ...params, ...retry }, options, peer));
     });
     server.setRequestHandler('resources/list', (_request, ctx) => ({ resources: this.resourcesOf(context(ctx)).resources }));
-    server.setRequestHandler('resources/templates/list', (_request, ctx) => ({ resourceTemplates: this.resourcesOf(context(ctx)).templates }));
+    server.setRequestHandler('resources/templates/list', (_request, ctx) => ({
+      resourceTemplates: this.resourcesOf(context(ctx)).templates,
+    }));
     server.setRequestHandler('resources/read', async (request, ctx) => {
       const call = context(ctx);
       const resumed = this.resumed(call);
@@ -309,7 +352,9 @@ export class Gateway {
       const asked = request.params.uri;
       const { downstream, uri } = this.resourceOwner(asked, call);
       const params = { uri, ...(call.meta && { _meta: call.meta }) };
-      const result = await this.forward(downstream, call, (options, peer, retry) => downstream.readResource({ ...params, ...retry }, options, peer));
+      const result = await this.forward(downstream, call, (options, peer, retry) =>
+        downstream.readResource({ ...params, ...retry }, options, peer),
+      );
       // The contents name the resource as the client asked for it.
       if (asked === uri || !Array.isArray(result.contents)) return result;
       return { ...result, contents: result.contents.map((content) => (content.uri === uri ? { ...content, uri: asked } : content)) };
@@ -416,6 +461,8 @@ export class Gateway {
 
   /** `tools/call` of one of the two gateway tools. */
   callTool(name: string, args: Record<string, unknown>, call: CallContext): Promise<CallToolResult> {
+    if (name === 'search' && call.task && call.link.era === 'legacy')
+      return Promise.resolve(this.localTask(call, (detached) => this.search(args, detached)));
     if (name === 'search') return this.search(args, call);
     if (name === 'execute') return this.execute(args, call);
     throw new ProtocolError(ProtocolErrorCode.MethodNotFound, `Unknown tool: ${name}`);
@@ -511,9 +558,7 @@ export class Gateway {
     const sharedDownstream = shared && registry.get(shared.server);
     if (shared && sharedDownstream) {
       await this.checkLimit(shared);
-      return this.forward(sharedDownstream, call, (options, peer, retry) =>
-        sharedDownstream.callTool(params(shared, retry), options, peer),
-      );
+      return this.run(sharedDownstream, shared, call, params, true);
     }
     // Not a shared tool: perhaps one of the caller's forward servers has it.
     return this.withForwardedSession(call, async (session) => {
@@ -532,8 +577,91 @@ export class Gateway {
         throw new ProtocolError(ProtocolErrorCode.MethodNotFound, `Unknown tool: ${name}`);
       }
       await this.checkLimit(entry);
-      return this.forward(downstream, call, (options, peer, retry) => downstream.callTool(params(entry, retry), options, peer));
+      // A forward server's connection is the caller's for a while only: its tasks are not handed out.
+      return this.run(downstream, entry, call, params, false);
     });
+  }
+
+  /**
+   * One tool call: as a task of its server's for a client that takes tasks (when `serverTasks`),
+   * of nexus's for a 2025-era client asking for one on a tool that runs none, or run to its end
+   * when the tool requires a task and the client takes none; else a plain call.
+   */
+  private run(
+    downstream: Downstream,
+    entry: IndexedTool,
+    call: CallContext,
+    params: (entry: IndexedTool, retry: Partial<Retry> | undefined) => CallToolRequestParams,
+    serverTasks: boolean,
+  ): Promise<CallToolResult> {
+    const support = downstream.taskSupport(entry.tool);
+    if (call.task && support && serverTasks) return this.tasks.start(downstream, params(entry, undefined), call.task.ttl, call) as never;
+    if (call.task && call.link.era === 'legacy') {
+      return Promise.resolve(this.localTask(call, (detached) => this.run(downstream, entry, detached, params, serverTasks)));
+    }
+    if (support === 'required') return this.tasks.runToEnd(downstream, params(entry, undefined), call);
+    return this.forward(downstream, call, (options, peer, retry) => downstream.callTool(params(entry, retry), options, peer));
+  }
+
+  /** Runs `run` as nexus's own task, in a context of its own: the request that started it is over at once. */
+  private localTask(call: CallContext, run: (detached: CallContext) => Promise<CallToolResult>): CallToolResult {
+    return this.tasks.startLocal(call, call.task?.ttl, (signal) =>
+      run({
+        ...call,
+        task: undefined,
+        retry: undefined,
+        signal,
+        requestId: `task:${randomUUID()}`,
+        // Nobody listens on a task's behalf: what the server says on the way is not relayed, and it cannot ask.
+        link: {
+          ...call.link,
+          progressToken: undefined,
+          send: (message) => ('id' in message ? Promise.reject(new Error('a task of nexus has no client to ask')) : Promise.resolve()),
+        },
+      }),
+    ) as CallToolResult;
+  }
+
+  /** `tasks/*`, for tasks nexus handed out (tasks/task-relay.ts); a 2026-era client must have declared the extension. */
+  private serveTasks(server: Server, era: ProtocolEra, context: (ctx: ServerContext) => CallContext): void {
+    const taskParams = z.looseObject({ taskId: z.string() });
+    const tasksFor = (ctx: ServerContext) => {
+      const call = context(ctx);
+      if (era === 'modern' && !call.task) {
+        throw new MissingRequiredClientCapabilityError({ requiredCapabilities: { extensions: { [TASKS_EXTENSION]: {} } } } as never);
+      }
+      return call;
+    };
+    // A task another instance holds is asked about there.
+    const handle = (method: TaskMethod, taskId: string, ctx: ServerContext) => {
+      const call = tasksFor(ctx);
+      return (
+        this.options.relay.taskElsewhere(method, taskId, call.link, call.caller, call.signal) ?? this.taskRequest(method, taskId, call)
+      );
+    };
+    server.setRequestHandler('tasks/get', { params: taskParams }, (params, ctx) => handle('tasks/get', params.taskId, ctx));
+    server.setRequestHandler('tasks/cancel', { params: taskParams }, (params, ctx) => handle('tasks/cancel', params.taskId, ctx));
+    if (era === 'legacy') {
+      server.setRequestHandler('tasks/result', { params: taskParams }, (params, ctx) => handle('tasks/result', params.taskId, ctx));
+      // Lists the tasks this instance holds.
+      const listParams = z.looseObject({ cursor: z.string().optional() }).optional();
+      server.setRequestHandler('tasks/list', { params: listParams }, (params, ctx) => this.tasks.list(params?.cursor, tasksFor(ctx)));
+    } else {
+      server.setRequestHandler('tasks/update', { params: taskParams }, (params, ctx) => handle('tasks/update', params.taskId, ctx));
+    }
+  }
+
+  /** A request about one of this instance's tasks. */
+  private taskRequest(method: TaskMethod, taskId: string, call: CallContext): Promise<Result> {
+    if (method === 'tasks/get') return this.tasks.get(taskId, call);
+    if (method === 'tasks/result') return this.tasks.result(taskId, call);
+    if (method === 'tasks/cancel') return this.tasks.cancel(taskId, call);
+    return this.tasks.update(taskId, call);
+  }
+
+  /** Ends nexus's own tasks (shutting down). */
+  close(): void {
+    this.taskDirectory.close();
   }
 
   /** Counts a call against its server's or tool's limit; over it, a -32000 error saying when to retry. */

@@ -12,7 +12,12 @@ export interface ModernOptions {
 }
 
 /** One request with the per-request envelope and the headers the revision requires; `headers` beside them. */
-export async function modernRequest(url: string, method: string, params: Record<string, unknown>, options: ModernOptions = {}): Promise<ModernAnswer> {
+export async function modernRequest(
+  url: string,
+  method: string,
+  params: Record<string, unknown>,
+  options: ModernOptions = {},
+): Promise<ModernAnswer> {
   const text = await (await modernFetch(url, method, params, options)).text();
   // One JSON body, or an event stream whose last message is the answer.
   const data = text.startsWith('{')

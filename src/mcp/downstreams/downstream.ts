@@ -76,6 +76,13 @@ export interface DownstreamOptions {
   onResourceUpdated?: (downstream: Downstream, params: { uri: string } & Record<string, unknown>) => void;
 }
 
+/** A server's task, as 2025-11-25 tasks describe it (the fields nexus reads; the rest passes through). */
+const TASK = z.looseObject({ taskId: z.string(), status: z.string() });
+export type TaskShape = z.infer<typeof TASK>;
+const CREATED_TASK = z.looseObject({ task: TASK });
+const ANY_RESULT = z.looseObject({});
+export type TaskMethod = 'tasks/get' | 'tasks/result' | 'tasks/cancel';
+
 /**
  * The client capabilities nexus declares to every server: what it can relay to its own clients
  * (mcp/relay/). A server asks only what the calling client can take; the relay refuses the rest.
@@ -186,6 +193,32 @@ export class Downstream {
           : client.request({ method: 'tools/call', params }, { ...guarded, allowInputRequired: true }),
       peer,
     );
+  }
+
+  /**
+   * How this server runs `tool` as a task (2025-11-25 tasks): `required`, `optional`, or
+   * undefined when it does not (the tool says so, or the server offers no tasks for tool calls).
+   */
+  taskSupport(tool: Tool): 'required' | 'optional' | undefined {
+    const support = tool.execution?.taskSupport;
+    if (support !== 'required' && support !== 'optional') return undefined;
+    return this.connection?.client.getServerCapabilities()?.tasks?.requests?.tools?.call ? support : undefined;
+  }
+
+  /** Starts `params` as a task on the server; resolves with the task it created (its status, id, ttl). */
+  async startTask(params: CallToolRequestParams, ttl: number | undefined, options: RequestOptions, peer?: CallPeer): Promise<TaskShape> {
+    const task = ttl === undefined ? {} : { ttl };
+    const created = await this.run(
+      options,
+      ({ client }, guarded) => client.request({ method: 'tools/call', params: { ...params, task } }, CREATED_TASK, guarded),
+      peer,
+    );
+    return created.task;
+  }
+
+  /** `tasks/get`, `tasks/result` or `tasks/cancel` of one of this server's tasks, its result as the server gave it. */
+  async taskRequest(method: TaskMethod, taskId: string, options: RequestOptions, peer?: CallPeer): Promise<Record<string, unknown>> {
+    return this.run(options, ({ client }, guarded) => client.request({ method, params: { taskId } }, ANY_RESULT, guarded), peer);
   }
 
   async getPrompt(params: GetPromptRequestParams, options: RequestOptions, peer?: CallPeer): Promise<GetPromptResult> {

@@ -100,7 +100,12 @@ export class ResourceDirectory {
   }
 
   /** An item as the caller sees it: qualified when `shared`, and remembered as such. */
-  private shown<T extends { uri: string } | { uriTemplate: string }>(downstream: Downstream, item: T, key: keyof T & string, shared: boolean): T {
+  private shown<T extends { uri: string } | { uriTemplate: string }>(
+    downstream: Downstream,
+    item: T,
+    key: keyof T & string,
+    shared: boolean,
+  ): T {
     if (!shared) return item;
     const original = item[key] as string;
     this.qualified.add(`${downstream.name}\u0000${original}`);

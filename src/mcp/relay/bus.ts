@@ -28,6 +28,15 @@ export type RelayMessage =
       link: { capabilities: unknown; logLevel: unknown; progressToken: string | number | undefined };
       reply: Reply;
     }
+  /** A client's request about a task another instance holds (tasks/task-relay.ts); `reply` is where its outcome goes. */
+  | {
+      kind: 'task';
+      caller: string | undefined;
+      method: string;
+      taskId: string;
+      era: 'legacy' | 'modern';
+      reply: Reply;
+    }
   /** The client of a resumed call went away; the owner cancels it. */
   | { kind: 'cancel'; to: string }
   /** A resumed call is still running (its client's instance waits only so long without a word). */

@@ -5,7 +5,7 @@
  */
 import { inputRequired, ProtocolError, type ClientCapabilities, type LoggingLevel, type Result } from '@modelcontextprotocol/server';
 import type { Logger } from '../../log.js';
-import { ownerOf, relayId, type RelayBus, type RelayMessage } from './bus.js';
+import { ownerOf, relayId, type RelayBus, type RelayMessage, type Reply } from './bus.js';
 import type { CallRelay } from './call-relay.js';
 import type { ClientLink } from './client-link.js';
 import { LogLevels } from './log-levels.js';
@@ -53,7 +53,7 @@ export class Relay {
   readonly subscriptions = new ResourceSubscriptions();
   private readonly parked = new Map<string, Parked>();
   private readonly remoteWaits = new Map<string, RemoteWait>();
-  /** Calls resumed here for another instance, by its reply id: its client going away cancels them. */
+  /** Requests served here for another instance's client, by its reply id: the client going away cancels them. */
   private readonly resumedHere = new Map<string, AbortController>();
 
   constructor(
@@ -99,7 +99,54 @@ export class Relay {
   async resume(state: string, inputResponses: Record<string, unknown>, link: ClientLink, caller: string | undefined, signal: AbortSignal) {
     const owner = ownerOf(state);
     if (owner === this.bus.instance) return this.resumeHere(state, inputResponses, link, caller, signal);
-    const id = relayId(this.bus.instance);
+    const { capabilities, logLevel, progressToken } = link;
+    const reply = { instance: this.bus.instance, id: relayId(this.bus.instance) };
+    const message = { kind: 'resume', caller, state, inputResponses, link: { capabilities, logLevel, progressToken }, reply } as const;
+    return this.atOwner(owner as string, message, link, signal, () =>
+      expired('it is held by another nexus instance, which this one cannot reach (see mcp.relay.redis_url)'),
+    );
+  }
+
+  /**
+   * A request about a task of another instance's (`taskId` names it), run there: its outcome, or
+   * undefined when the task is this instance's own.
+   */
+  taskElsewhere(
+    method: string,
+    taskId: string,
+    link: ClientLink,
+    caller: string | undefined,
+    signal: AbortSignal,
+  ): Promise<Result> | undefined {
+    const owner = ownerOf(taskId);
+    if (owner === undefined || owner === this.bus.instance) return undefined;
+    const reply = { instance: this.bus.instance, id: relayId(this.bus.instance) };
+    const message = { kind: 'task', caller, method, taskId, era: link.era, reply } as const;
+    return this.atOwner(
+      owner,
+      message,
+      link,
+      signal,
+      () => new ProtocolError(-32602, `Failed to retrieve task: ${taskId} is held by another nexus instance, which this one cannot reach`),
+    );
+  }
+
+  /** Serves the tasks of this instance that other instances' clients ask about. */
+  onTaskRequest?: (method: string, taskId: string, link: ClientLink, caller: string | undefined, signal: AbortSignal) => Promise<Result>;
+
+  /**
+   * Sends `message` to the instance `owner` and waits for its outcome, passing on to `link` what
+   * comes before it; the client going away (`signal`) cancels it there, and an owner silent for
+   * SILENCE_LIMIT_MS is given up on.
+   */
+  private async atOwner(
+    owner: string,
+    message: Extract<RelayMessage, { reply: unknown }>,
+    link: ClientLink,
+    signal: AbortSignal,
+    unreachable: () => Error,
+  ): Promise<Result> {
+    const { id } = message.reply;
     let silence: NodeJS.Timeout | undefined;
     const outcome = new Promise<Outcome>((settle) => {
       const gone = () => settle({ error: { code: -32603, message: 'the nexus instance holding this call stopped answering' } });
@@ -111,19 +158,10 @@ export class Relay {
       touch();
     });
     // The client went away: the owner cancels the call.
-    const onAbort = () => void this.bus.send(owner as string, { kind: 'cancel', to: id });
+    const onAbort = () => void this.bus.send(owner, { kind: 'cancel', to: id });
     signal.addEventListener('abort', onAbort, { once: true });
     try {
-      const { capabilities, logLevel, progressToken } = link;
-      const reached = await this.bus.send(owner as string, {
-        kind: 'resume',
-        caller,
-        state,
-        inputResponses,
-        link: { capabilities, logLevel, progressToken },
-        reply: { instance: this.bus.instance, id },
-      });
-      if (!reached) throw expired('it is held by another nexus instance, which this one cannot reach (see mcp.relay.redis_url)');
+      if (!(await this.bus.send(owner, message))) throw unreachable();
       const settled = await outcome;
       if ('error' in settled) throw new ProtocolError(settled.error.code, settled.error.message, settled.error.data);
       return settled.result;
@@ -181,9 +219,25 @@ export class Relay {
         case 'answer':
           this.pending.settle(message.response, message.caller);
           return;
-        case 'resume':
-          this.resumeFor(message).catch((error: unknown) => this.logger.warn({ err: String(error) }, 'could not resume a parked call'));
+        case 'resume': {
+          const { state, inputResponses, caller } = message;
+          const link = this.linkTo(message.reply, 'modern', message.link);
+          const run = (signal: AbortSignal) => this.resumeHere(state, inputResponses, link, caller, signal);
+          this.serveFor(message.reply, run).catch((error: unknown) =>
+            this.logger.warn({ err: String(error) }, 'could not resume a parked call'),
+          );
           return;
+        }
+        case 'task': {
+          const { method, taskId, caller } = message;
+          const link = this.linkTo(message.reply, message.era === 'legacy' ? 'legacy' : 'modern');
+          const run = (signal: AbortSignal) =>
+            this.onTaskRequest?.(method, taskId, link, caller, signal) ?? Promise.reject(new ProtocolError(-32601, 'Method not found'));
+          this.serveFor(message.reply, run).catch((error: unknown) =>
+            this.logger.warn({ err: String(error) }, 'could not serve a task request'),
+          );
+          return;
+        }
         case 'cancel':
           this.resumedHere.get(message.to)?.abort();
           return;
@@ -205,23 +259,26 @@ export class Relay {
     }
   }
 
-  /** Resumes a parked call for a retry that reached another instance, and sends that instance what follows. */
-  private async resumeFor(message: Extract<RelayMessage, { kind: 'resume' }>): Promise<void> {
-    const { reply } = message;
-    const link: ClientLink = {
-      era: 'modern',
-      capabilities: message.link.capabilities as ClientCapabilities | undefined,
-      logLevel: message.link.logLevel as LoggingLevel | undefined,
-      progressToken: message.link.progressToken,
+  /** How to reach a client on another instance: what is sent goes to that instance, as `related` messages. */
+  private linkTo(reply: Reply, era: ClientLink['era'], declared?: Extract<RelayMessage, { kind: 'resume' }>['link']): ClientLink {
+    return {
+      era,
+      capabilities: declared?.capabilities as ClientCapabilities | undefined,
+      logLevel: declared?.logLevel as LoggingLevel | undefined,
+      progressToken: declared?.progressToken,
       send: async (related) => void (await this.bus.send(reply.instance, { kind: 'related', to: reply.id, message: related })),
     };
+  }
+
+  /** Runs a request for a client on another instance, and sends that instance its outcome (saying meanwhile that it is at it). */
+  private async serveFor(reply: Reply, run: (signal: AbortSignal) => Promise<Result>): Promise<void> {
     const controller = new AbortController();
     this.resumedHere.set(reply.id, controller);
     const alive = setInterval(() => void this.bus.send(reply.instance, { kind: 'alive', to: reply.id }), ALIVE_EVERY_MS);
     alive.unref();
     let outcome: Outcome;
     try {
-      const result = await this.resumeHere(message.state, message.inputResponses, link, message.caller, controller.signal);
+      const result = await run(controller.signal);
       outcome = { result: result as Record<string, unknown> };
     } catch (error) {
       const { code, message: text, data } = (error ?? {}) as Partial<ErrorShape>;
@@ -236,7 +293,7 @@ export class Relay {
     }
     this.logger.warn(
       { instance: reply.instance },
-      "could not hand a resumed call's outcome back to the instance its client is on; it is dropped",
+      "could not hand a request's outcome back to the instance its client is on; it is dropped",
     );
   }
 }

@@ -1,0 +1,203 @@
+/**
+ * Tasks through nexus, side by side with the same server called directly: a tool that runs only
+ * as a task runs for every client; a 2025-era client's tasks start on the tool's server and are
+ * polled, fetched, listed and cancelled under nexus's ids; a 2026-era client declaring the tasks
+ * extension gets them in that revision's shape.
+ */
+import { fileURLToPath } from 'node:url';
+import { Client as ClientV1 } from '@modelcontextprotocol/sdk/client/index.js';
+import { StdioClientTransport } from '@modelcontextprotocol/sdk/client/stdio.js';
+import { StreamableHTTPClientTransport as TransportV1 } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
+import { CallToolResultSchema, CreateTaskResultSchema, McpError } from '@modelcontextprotocol/sdk/types.js';
+import { Client as ClientV2, StreamableHTTPClientTransport as TransportV2 } from '@modelcontextprotocol/client';
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import type { RunningNexus } from '../src/server.js';
+import { balancer } from './helpers/balancer.js';
+import { closedAfterEach, firstText, startTestNexus } from './helpers/nexus.js';
+import { startRedis } from './helpers/redis.js';
+import { modernRequest } from './helpers/modern.js';
+import { EVERYTHING } from './helpers/processes.js';
+
+const TASK_SERVER = fileURLToPath(new URL('./fixtures/task-server.mjs', import.meta.url));
+const TASKS = { extensions: { 'io.modelcontextprotocol/tasks': {} } };
+
+let nexus: RunningNexus;
+const clients: { close(): Promise<unknown> }[] = [];
+
+beforeAll(async () => {
+  nexus = await startTestNexus(`
+    [mcp.servers.tasks]
+    cmd = ["node", "${TASK_SERVER}"]
+    [mcp.servers.everything]
+    cmd = ["node", "${EVERYTHING}", "stdio"]
+  `);
+});
+afterAll(async () => nexus?.close());
+afterEach(async () => void (await Promise.all(clients.splice(0).map((client) => client.close()))));
+
+async function legacyClient(): Promise<ClientV1> {
+  const client = new ClientV1({ name: 'v1', version: '1' });
+  clients.push(client);
+  await client.connect(new TransportV1(new URL(`${nexus.url}/mcp`)));
+  return client;
+}
+
+/** The task server itself, over stdio. */
+async function directClient(): Promise<ClientV1> {
+  const client = new ClientV1({ name: 'direct', version: '1' });
+  clients.push(client);
+  await client.connect(new StdioClientTransport({ command: process.execPath, args: [TASK_SERVER], stderr: 'ignore' }));
+  return client;
+}
+
+const execute = (name: string, args: Record<string, unknown> = {}) => ({ name: 'execute', arguments: { name, arguments: args } });
+const taskLog = async (client: ClientV1) =>
+  JSON.parse(firstText(await client.callTool(execute('tasks__task_log')))) as { started: number; cancelled: number };
+
+describe('a tool that runs only as a task', () => {
+  it('runs through execute for clients that take no tasks, where directly it needs one', async () => {
+    const direct = await directClient();
+    const refused = await direct
+      .request({ method: 'tools/call', params: { name: 'slow_echo', arguments: { text: 'hi' } } }, CallToolResultSchema)
+      .catch((error: unknown) => error);
+    expect((refused as McpError).code).toBe(-32601);
+    const legacy = await legacyClient();
+    expect(firstText(await legacy.callTool(execute('tasks__slow_echo', { text: 'hi' })))).toBe('echo: hi');
+    const modern = new ClientV2({ name: 'v2', version: '1' }, { versionNegotiation: { mode: 'auto' } });
+    clients.push(modern);
+    await modern.connect(new TransportV2(new URL(`${nexus.url}/mcp`)));
+    const result = await modern.callTool(execute('tasks__slow_echo', { text: 'modern' }));
+    expect(firstText(result)).toBe('echo: modern');
+    // The server's task is nexus's business: its id does not reach a client that took no task.
+    expect(JSON.stringify(result)).not.toContain('related-task');
+  });
+
+  it("runs server-everything's research task to its report", async () => {
+    const legacy = await legacyClient();
+    const report = firstText(await legacy.callTool(execute('everything__simulate-research-query', { topic: 'gateways' })));
+    expect(report).toContain('gateways');
+  });
+
+  it('is cancelled on its server when the client cancels the call', async () => {
+    const legacy = await legacyClient();
+    const before = await taskLog(legacy);
+    const stop = new AbortController();
+    const call = legacy.callTool(execute('tasks__long_job'), undefined, { signal: stop.signal }).catch((error: unknown) => error);
+    await expect.poll(async () => (await taskLog(legacy)).started).toBe(before.started + 1);
+    stop.abort();
+    await call;
+    await expect.poll(async () => (await taskLog(legacy)).cancelled).toBe(before.cancelled + 1);
+  });
+});
+
+describe("a 2025-era client's tasks", () => {
+  it("start on the tool's server and stream to the result, as they do directly", async () => {
+    const direct = await directClient();
+    const legacy = await legacyClient();
+    const run = async (client: ClientV1, params: { name: string; arguments: Record<string, unknown> }) => {
+      const seen: { type: string; taskId?: string; text?: string }[] = [];
+      for await (const message of client.experimental.tasks.callToolStream(params, CallToolResultSchema, { task: { ttl: 60_000 } })) {
+        if (message.type === 'taskCreated') seen.push({ type: message.type, taskId: message.task.taskId });
+        if (message.type === 'result') seen.push({ type: message.type, text: firstText(message.result) });
+        if (message.type === 'error') seen.push({ type: message.type, text: message.error.message });
+      }
+      return seen;
+    };
+    const directly = await run(direct, { name: 'slow_echo', arguments: { text: 'hi' } });
+    const through = await run(legacy, execute('tasks__slow_echo', { text: 'hi' }));
+    expect(directly.map(({ type, text }) => ({ type, text }))).toEqual([
+      { type: 'taskCreated', text: undefined },
+      { type: 'result', text: 'echo: hi' },
+    ]);
+    expect(through.map(({ type, text }) => ({ type, text }))).toEqual(directly.map(({ type, text }) => ({ type, text })));
+    // Under nexus's own id, not the server's.
+    expect(through[0]?.taskId).toMatch(/^nexus\.[0-9a-f]{12}\./);
+  });
+
+  it("are polled, listed and cancelled by their starter only, the cancel reaching the server's task", async () => {
+    const legacy = await legacyClient();
+    const other = await legacyClient();
+    const before = await taskLog(legacy);
+    const { task } = await legacy.request({ method: 'tools/call', params: execute('tasks__long_job') }, CreateTaskResultSchema, {
+      task: { ttl: 60_000 },
+    });
+    expect(task).toMatchObject({ status: 'working', ttl: 60_000 });
+    expect(await legacy.experimental.tasks.getTask(task.taskId)).toMatchObject({ taskId: task.taskId, status: 'working' });
+    const listed = await legacy.experimental.tasks.listTasks();
+    expect(listed.tasks.map((entry) => entry.taskId)).toContain(task.taskId);
+    // Another client knows nothing of it, even with its id.
+    await expect(other.experimental.tasks.getTask(task.taskId)).rejects.toThrow(/unknown task/);
+    expect((await other.experimental.tasks.listTasks()).tasks).toEqual([]);
+    expect(await legacy.experimental.tasks.cancelTask(task.taskId)).toMatchObject({ taskId: task.taskId, status: 'cancelled' });
+    expect((await taskLog(legacy)).cancelled).toBe(before.cancelled + 1);
+  });
+
+  it('run as a task of nexus when the tool runs none, with its result fetched later', async () => {
+    const legacy = await legacyClient();
+    const { task } = await legacy.request({ method: 'tools/call', params: execute('tasks__task_log') }, CreateTaskResultSchema, {
+      task: {},
+    });
+    const result = await legacy.experimental.tasks.getTaskResult(task.taskId, CallToolResultSchema);
+    expect(JSON.parse(firstText(result))).toHaveProperty('started');
+    expect(await legacy.experimental.tasks.getTask(task.taskId)).toMatchObject({ status: 'completed' });
+  });
+});
+
+describe("a 2026-era client's tasks (the tasks extension)", () => {
+  it('come as a task handle, polled with tasks/get to the result, and cancelled', async () => {
+    const options = { capabilities: TASKS };
+    const started = await modernRequest(nexus.url, 'tools/call', execute('tasks__slow_echo', { text: 'hi' }), options);
+    expect(started.result).toMatchObject({ resultType: 'task', status: 'working', ttlMs: 60_000 });
+    const taskId = started.result?.['taskId'] as string;
+    const done = async () =>
+      (await modernRequest(nexus.url, 'tasks/get', { taskId }, { ...options, headers: { 'mcp-name': taskId } })).result;
+    await expect.poll(async () => (await done())?.['status']).toBe('completed');
+    expect(await done()).toMatchObject({ resultType: 'complete', result: { content: [{ type: 'text', text: 'echo: hi' }] } });
+
+    const long = await modernRequest(nexus.url, 'tools/call', execute('tasks__long_job'), options);
+    const longId = long.result?.['taskId'] as string;
+    const cancelled = await modernRequest(nexus.url, 'tasks/cancel', { taskId: longId }, { ...options, headers: { 'mcp-name': longId } });
+    expect(cancelled.result).toMatchObject({ resultType: 'complete' });
+    const after = await modernRequest(nexus.url, 'tasks/get', { taskId: longId }, { ...options, headers: { 'mcp-name': longId } });
+    expect(after.result).toMatchObject({ status: 'cancelled' });
+  });
+
+  it('are refused to a client without the extension, and tasks/result and tasks/list are not of this revision', async () => {
+    const without = await modernRequest(nexus.url, 'tasks/get', { taskId: 'x' }, { headers: { 'mcp-name': 'x' } });
+    expect(without.error?.code).toBe(-32021);
+    const result = await modernRequest(nexus.url, 'tasks/result', { taskId: 'x' }, { capabilities: TASKS, headers: { 'mcp-name': 'x' } });
+    expect(result.error?.code).toBe(-32601);
+  });
+});
+
+describe('tasks on several instances', () => {
+  const { nexusWith, started } = closedAfterEach();
+
+  it("a task's requests that reach another instance are served by the one holding it, through Redis", async () => {
+    const redis = started(await startRedis());
+    const config = `
+      [mcp.servers.tasks]
+      cmd = ["node", "${TASK_SERVER}"]
+      [mcp.relay]
+      redis_url = "${redis.url}"
+    `;
+    const [a, b] = await Promise.all([nexusWith(config), nexusWith(config)]);
+    const toB = balancer(a, b, (body) => body.includes('"method":"tasks/'));
+    const client = new ClientV1({ name: 'v1', version: '1' });
+    clients.push(client);
+    await client.connect(new TransportV1(new URL(`${a.url}/mcp`), { fetch: toB }));
+    const slow = await client.request(
+      { method: 'tools/call', params: execute('tasks__slow_echo', { text: 'far' }) },
+      CreateTaskResultSchema,
+      {
+        task: {},
+      },
+    );
+    expect(firstText(await client.experimental.tasks.getTaskResult(slow.task.taskId, CallToolResultSchema))).toBe('echo: far');
+    const long = await client.request({ method: 'tools/call', params: execute('tasks__long_job') }, CreateTaskResultSchema, { task: {} });
+    expect(await client.experimental.tasks.getTask(long.task.taskId)).toMatchObject({ status: 'working' });
+    expect(await client.experimental.tasks.cancelTask(long.task.taskId)).toMatchObject({ status: 'cancelled' });
+    expect(toB.moved).toBe(3);
+    expect((await taskLog(client)).cancelled).toBe(1);
+  });
+});
