@@ -8,7 +8,7 @@ import { fileURLToPath } from 'node:url';
 import { Client as ClientV1 } from '@modelcontextprotocol/sdk/client/index.js';
 import { StdioClientTransport } from '@modelcontextprotocol/sdk/client/stdio.js';
 import { StreamableHTTPClientTransport as TransportV1 } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
-import { CallToolResultSchema, CreateTaskResultSchema, McpError } from '@modelcontextprotocol/sdk/types.js';
+import { CallToolResultSchema, CreateTaskResultSchema, ElicitRequestSchema, McpError } from '@modelcontextprotocol/sdk/types.js';
 import { Client as ClientV2, StreamableHTTPClientTransport as TransportV2 } from '@modelcontextprotocol/client';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import type { RunningNexus } from '../src/server.js';
@@ -16,27 +16,37 @@ import { balancer } from './helpers/balancer.js';
 import { closedAfterEach, firstText, startTestNexus } from './helpers/nexus.js';
 import { startRedis } from './helpers/redis.js';
 import { modernRequest } from './helpers/modern.js';
-import { EVERYTHING } from './helpers/processes.js';
+import { EVERYTHING, startOnOwnPort, type Spawned } from './helpers/processes.js';
 
 const TASK_SERVER = fileURLToPath(new URL('./fixtures/task-server.mjs', import.meta.url));
 const TASKS = { extensions: { 'io.modelcontextprotocol/tasks': {} } };
 
 let nexus: RunningNexus;
+let modernServer: Spawned;
 const clients: { close(): Promise<unknown> }[] = [];
 
 beforeAll(async () => {
+  // The same task server over HTTP, which nexus speaks 2026-07-28 with: its tasks are the extension's.
+  modernServer = await startOnOwnPort(TASK_SERVER);
   nexus = await startTestNexus(`
     [mcp.servers.tasks]
     cmd = ["node", "${TASK_SERVER}"]
+    [mcp.servers.modern]
+    url = "http://127.0.0.1:${(modernServer as Spawned & { port: number }).port}/mcp"
     [mcp.servers.everything]
     cmd = ["node", "${EVERYTHING}", "stdio"]
   `);
 });
-afterAll(async () => nexus?.close());
+afterAll(async () => {
+  await nexus?.close();
+  await modernServer?.kill();
+});
 afterEach(async () => void (await Promise.all(clients.splice(0).map((client) => client.close()))));
 
+/** A 2025-era client (SDK v1) that says its name is Ada when asked. */
 async function legacyClient(): Promise<ClientV1> {
-  const client = new ClientV1({ name: 'v1', version: '1' });
+  const client = new ClientV1({ name: 'v1', version: '1' }, { capabilities: { elicitation: {} } });
+  client.setRequestHandler(ElicitRequestSchema, () => ({ action: 'accept', content: { name: 'Ada' } }));
   clients.push(client);
   await client.connect(new TransportV1(new URL(`${nexus.url}/mcp`)));
   return client;
@@ -51,8 +61,8 @@ async function directClient(): Promise<ClientV1> {
 }
 
 const execute = (name: string, args: Record<string, unknown> = {}) => ({ name: 'execute', arguments: { name, arguments: args } });
-const taskLog = async (client: ClientV1) =>
-  JSON.parse(firstText(await client.callTool(execute('tasks__task_log')))) as { started: number; cancelled: number };
+const taskLog = async (client: ClientV1, server = 'tasks') =>
+  JSON.parse(firstText(await client.callTool(execute(`${server}__task_log`)))) as { started: number; cancelled: number };
 
 describe('a tool that runs only as a task', () => {
   it('runs through execute for clients that take no tasks, where directly it needs one', async () => {
@@ -167,6 +177,68 @@ describe("a 2026-era client's tasks (the tasks extension)", () => {
     expect(without.error?.code).toBe(-32021);
     const result = await modernRequest(nexus.url, 'tasks/result', { taskId: 'x' }, { capabilities: TASKS, headers: { 'mcp-name': 'x' } });
     expect(result.error?.code).toBe(-32601);
+  });
+});
+
+describe("a 2026-era server's tasks (nexus takes the extension)", () => {
+  it('run to their end for clients that take no tasks, its questions put to the client', async () => {
+    const legacy = await legacyClient();
+    expect(firstText(await legacy.callTool(execute('modern__slow_echo', { text: 'hi' })))).toBe('echo: hi');
+    expect(firstText(await legacy.callTool(execute('modern__maybe_task', { text: 'now' })))).toBe('echo: now');
+    // Asked on the 2026-era server's task (tasks/get, tasks/update), and on the 2025-era one's tasks/result stream.
+    expect(firstText(await legacy.callTool(execute('modern__ask_name')))).toBe('Hello, Ada!');
+    expect(firstText(await legacy.callTool(execute('tasks__ask_name')))).toBe('Hello, Ada!');
+    const modern = new ClientV2(
+      { name: 'v2', version: '1' },
+      { capabilities: { elicitation: { form: {} } }, versionNegotiation: { mode: 'auto' } },
+    );
+    modern.setRequestHandler('elicitation/create', () => ({ action: 'accept', content: { name: 'Grace' } }));
+    clients.push(modern);
+    await modern.connect(new TransportV2(new URL(`${nexus.url}/mcp`)));
+    expect(firstText(await modern.callTool(execute('modern__ask_name')))).toBe('Hello, Grace!');
+  });
+
+  it('are handed to a 2025-era client in its shape: polled, fetched and cancelled', async () => {
+    const legacy = await legacyClient();
+    const slow = await legacy.request(
+      { method: 'tools/call', params: execute('modern__slow_echo', { text: 'far' }) },
+      CreateTaskResultSchema,
+      {
+        task: {},
+      },
+    );
+    expect(slow.task).toMatchObject({ status: 'working', ttl: 60_000 });
+    expect(firstText(await legacy.experimental.tasks.getTaskResult(slow.task.taskId, CallToolResultSchema))).toBe('echo: far');
+    expect(await legacy.experimental.tasks.getTask(slow.task.taskId)).toMatchObject({ status: 'completed', ttl: 60_000 });
+    const long = await legacy.request({ method: 'tools/call', params: execute('modern__long_job') }, CreateTaskResultSchema, { task: {} });
+    expect(await legacy.experimental.tasks.cancelTask(long.task.taskId)).toMatchObject({ status: 'cancelled' });
+    // The server answered this one at once: the client that asked for a task gets one, over already.
+    const now = await legacy.request(
+      { method: 'tools/call', params: execute('modern__maybe_task', { text: 'now' }) },
+      CreateTaskResultSchema,
+      {
+        task: {},
+      },
+    );
+    expect(firstText(await legacy.experimental.tasks.getTaskResult(now.task.taskId, CallToolResultSchema))).toBe('echo: now');
+  });
+
+  it('are handed to a 2026-era client as they are: its questions in tasks/get, its answers by tasks/update', async () => {
+    const options = { capabilities: TASKS };
+    const started = await modernRequest(nexus.url, 'tools/call', execute('modern__ask_name'), options);
+    const taskId = started.result?.['taskId'] as string;
+    const named = { ...options, headers: { 'mcp-name': taskId } };
+    await expect
+      .poll(async () => (await modernRequest(nexus.url, 'tasks/get', { taskId }, named)).result?.['status'])
+      .toBe('input_required');
+    const asking = await modernRequest(nexus.url, 'tasks/get', { taskId }, named);
+    expect(asking.result).toMatchObject({ taskId, inputRequests: { name: { method: 'elicitation/create' } } });
+    const answer = { name: { action: 'accept', content: { name: 'Lin' } } };
+    expect((await modernRequest(nexus.url, 'tasks/update', { taskId, inputResponses: answer }, named)).result).toBeDefined();
+    await expect.poll(async () => (await modernRequest(nexus.url, 'tasks/get', { taskId }, named)).result?.['status']).toBe('completed');
+    expect((await modernRequest(nexus.url, 'tasks/get', { taskId }, named)).result).toMatchObject({
+      result: { content: [{ type: 'text', text: 'Hello, Lin!' }] },
+    });
   });
 });
 

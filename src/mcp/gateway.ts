@@ -42,7 +42,8 @@ import { isLoggingLevel, type ClientLink, type ProtocolEra } from './relay/clien
 import type { Relay } from './relay/relay.js';
 import { MAX_RESULTS, type IndexedTool, type SearchResult } from './search/tool-index.js';
 import { TaskDirectory } from './tasks/task-directory.js';
-import { TASKS_EXTENSION, TaskRelay, type TaskMethod } from './tasks/task-relay.js';
+import { TaskRelay, type TaskMethod } from './tasks/task-relay.js';
+import { TASKS_EXTENSION, taskOf, type TaskShape } from './protocol/tasks.js';
 
 /** An assistant sends a handful of keywords; these bounds keep a hostile search cheap. */
 export const MAX_KEYWORDS = 50;
@@ -284,16 +285,10 @@ export class Gateway {
       (downstream, call, run) => this.forward(downstream, call, run),
     );
     // Other instances' clients asking about this instance's tasks.
-    options.relay.onTaskRequest = (method, taskId, link, caller, signal) =>
-      this.taskRequest(method as TaskMethod, taskId, {
-        token: undefined,
-        client: undefined,
-        caller,
-        requestId: `task:${randomUUID()}`,
-        signal,
-        link,
-        task: {},
-      });
+    options.relay.onTaskRequest = (method, taskId, inputResponses, link, caller, signal) => {
+      const call = { token: undefined, client: undefined, caller, requestId: `task:${randomUUID()}`, signal, link, task: {} };
+      return this.taskRequest(method as TaskMethod, taskId, call, inputResponses);
+    };
     this.tools = gatewayTools(options.enableStructuredContent);
     // With access rules, the names of servers are not everyone's to know.
     this.instructions = instructionsFor(options.registry.policy.restricted ? undefined : [...options.registry.serverNames]);
@@ -595,12 +590,23 @@ export class Gateway {
     serverTasks: boolean,
   ): Promise<CallToolResult> {
     const support = downstream.taskSupport(entry.tool);
-    if (call.task && support && serverTasks) return this.tasks.start(downstream, params(entry, undefined), call.task.ttl, call) as never;
-    if (call.task && call.link.era === 'legacy') {
+    // A 2025-era server that runs no task of this tool, for a 2025-era client asking for one: nexus runs it.
+    if (call.task && call.link.era === 'legacy' && !support && !downstream.modern) {
       return Promise.resolve(this.localTask(call, (detached) => this.run(downstream, entry, detached, params, serverTasks)));
     }
-    if (support === 'required') return this.tasks.runToEnd(downstream, params(entry, undefined), call);
-    return this.forward(downstream, call, (options, peer, retry) => downstream.callTool(params(entry, retry), options, peer));
+    return this.forward<CallToolResult>(downstream, call, async (options, peer, retry) => {
+      // A 2025-era server runs a task when asked; a 2026-era one when it chooses.
+      const asked = support !== undefined && (call.task !== undefined || support === 'required');
+      const outcome: Result = asked
+        ? await downstream.startTask(params(entry, undefined), call.task?.ttl, options, peer)
+        : await downstream.callTool(params(entry, retry), options, peer);
+      const task = asked ? (outcome as TaskShape) : taskOf(outcome);
+      if (task) return this.tasks.started(downstream, task, call, options, peer, serverTasks) as Promise<CallToolResult>;
+      // A 2026-era server answered at once a 2025-era client that asked for a task: a task, over already.
+      if (call.task && call.link.era === 'legacy')
+        return this.tasks.startLocal(call, call.task.ttl, () => Promise.resolve(outcome as CallToolResult)) as CallToolResult;
+      return outcome as CallToolResult;
+    });
   }
 
   /** Runs `run` as nexus's own task, in a context of its own: the request that started it is over at once. */
@@ -633,11 +639,10 @@ export class Gateway {
       return call;
     };
     // A task another instance holds is asked about there.
-    const handle = (method: TaskMethod, taskId: string, ctx: ServerContext) => {
+    const handle = (method: TaskMethod, taskId: string, ctx: ServerContext, inputResponses?: Record<string, unknown>) => {
       const call = tasksFor(ctx);
-      return (
-        this.options.relay.taskElsewhere(method, taskId, call.link, call.caller, call.signal) ?? this.taskRequest(method, taskId, call)
-      );
+      const elsewhere = this.options.relay.taskElsewhere(method, taskId, inputResponses, call.link, call.caller, call.signal);
+      return elsewhere ?? this.taskRequest(method, taskId, call, inputResponses);
     };
     server.setRequestHandler('tasks/get', { params: taskParams }, (params, ctx) => handle('tasks/get', params.taskId, ctx));
     server.setRequestHandler('tasks/cancel', { params: taskParams }, (params, ctx) => handle('tasks/cancel', params.taskId, ctx));
@@ -647,16 +652,19 @@ export class Gateway {
       const listParams = z.looseObject({ cursor: z.string().optional() }).optional();
       server.setRequestHandler('tasks/list', { params: listParams }, (params, ctx) => this.tasks.list(params?.cursor, tasksFor(ctx)));
     } else {
-      server.setRequestHandler('tasks/update', { params: taskParams }, (params, ctx) => handle('tasks/update', params.taskId, ctx));
+      // The SDK hands a request's `inputResponses` to the handler in its context, not its params.
+      server.setRequestHandler('tasks/update', { params: taskParams }, (params, ctx) =>
+        handle('tasks/update', params.taskId, ctx, ctx.mcpReq.inputResponses ?? {}),
+      );
     }
   }
 
   /** A request about one of this instance's tasks. */
-  private taskRequest(method: TaskMethod, taskId: string, call: CallContext): Promise<Result> {
+  private taskRequest(method: TaskMethod, taskId: string, call: CallContext, inputResponses?: Record<string, unknown>): Promise<Result> {
     if (method === 'tasks/get') return this.tasks.get(taskId, call);
     if (method === 'tasks/result') return this.tasks.result(taskId, call);
     if (method === 'tasks/cancel') return this.tasks.cancel(taskId, call);
-    return this.tasks.update(taskId, call);
+    return this.tasks.update(taskId, inputResponses ?? {}, call);
   }
 
   /** Ends nexus's own tasks (shutting down). */

@@ -25,7 +25,8 @@ import { NEXUS_VERSION } from '../../version.js';
 import { nestedDeeperThan } from '../../json-depth.js';
 import { BodyTooLargeError } from '../../net/body-limits.js';
 import { isServerRequest, SERVER_REQUESTS, type CallPeer } from './call-peer.js';
-import { DownstreamClient } from './client.js';
+import { DownstreamClient, unwrapTaskHandle } from './client.js';
+import { RELATED_TASK, TASKS_EXTENSION, type TaskShape } from '../protocol/tasks.js';
 import { failureKind, pingShowsSessionGone } from './failures.js';
 import { tooLargeError } from './oversized.js';
 import { remoteTransport } from './remote-transport.js';
@@ -77,20 +78,21 @@ export interface DownstreamOptions {
 }
 
 /** A server's task, as 2025-11-25 tasks describe it (the fields nexus reads; the rest passes through). */
-const TASK = z.looseObject({ taskId: z.string(), status: z.string() });
-export type TaskShape = z.infer<typeof TASK>;
-const CREATED_TASK = z.looseObject({ task: TASK });
+const CREATED_TASK = z.looseObject({ task: z.looseObject({ taskId: z.string(), status: z.string() }) });
 const ANY_RESULT = z.looseObject({});
-export type TaskMethod = 'tasks/get' | 'tasks/result' | 'tasks/cancel';
+/** What nexus asks a server about one of its tasks (2026-era servers take `tasks/update`, 2025-era ones `tasks/result`). */
+export type ServerTaskMethod = 'tasks/get' | 'tasks/result' | 'tasks/cancel' | 'tasks/update';
 
 /**
  * The client capabilities nexus declares to every server: what it can relay to its own clients
- * (mcp/relay/). A server asks only what the calling client can take; the relay refuses the rest.
+ * (mcp/relay/), and tasks (mcp/tasks/), which it runs to their end for clients that take none.
+ * A server asks only what the calling client can take; the relay refuses the rest.
  */
 export const RELAY_CAPABILITIES = {
   sampling: { tools: {} },
   elicitation: { form: {}, url: {} },
   roots: { listChanged: true },
+  extensions: { [TASKS_EXTENSION]: {} },
 };
 
 /** How long after a call is cancelled nexus will not guess which call a server's request belongs to. */
@@ -117,7 +119,7 @@ class DownstreamCallError extends Error {}
 const MAX_LIST_PAGES = 1000;
 
 interface Connection {
-  client: Client;
+  client: DownstreamClient;
   opened: OpenedTransport;
   /** A ping under way to see whether the session survived an HTTP error status. */
   checking?: Promise<void>;
@@ -154,6 +156,8 @@ export class Downstream {
   private readonly peers = new Set<CallPeer>();
   /** Requests the server sent on a call's own stream, by their id: their call is known exactly. */
   private readonly related = new Map<string | number, CallPeer>();
+  /** The calls waiting for a task's result, by the server's task id: a request naming the task (`related-task`) is theirs. */
+  private readonly taskWaiters = new Map<string, CallPeer>();
   /** When a call was last cancelled or timed out (ms since the epoch). */
   private abandonedAt = 0;
 
@@ -190,7 +194,7 @@ export class Downstream {
       ({ client, opened }, guarded) =>
         opened.direct?.usableFor(params.name)
           ? (opened.direct.request('tools/call', params, guarded, peer && this.sameStream(peer)) as Promise<CallToolResult>)
-          : client.request({ method: 'tools/call', params }, { ...guarded, allowInputRequired: true }),
+          : client.request({ method: 'tools/call', params }, { ...guarded, allowInputRequired: true }).then(unwrapTaskHandle),
       peer,
     );
   }
@@ -205,7 +209,12 @@ export class Downstream {
     return this.connection?.client.getServerCapabilities()?.tasks?.requests?.tools?.call ? support : undefined;
   }
 
-  /** Starts `params` as a task on the server; resolves with the task it created (its status, id, ttl). */
+  /** Whether nexus speaks 2026-07-28 with this server (whose tasks are then the extension's). */
+  get modern(): boolean {
+    return this.connection?.client.modern ?? false;
+  }
+
+  /** Starts `params` as a task on a 2025-era server; resolves with the task it created (its status, id, ttl). */
   async startTask(params: CallToolRequestParams, ttl: number | undefined, options: RequestOptions, peer?: CallPeer): Promise<TaskShape> {
     const task = ttl === undefined ? {} : { ttl };
     const created = await this.run(
@@ -216,9 +225,20 @@ export class Downstream {
     return created.task;
   }
 
-  /** `tasks/get`, `tasks/result` or `tasks/cancel` of one of this server's tasks, its result as the server gave it. */
-  async taskRequest(method: TaskMethod, taskId: string, options: RequestOptions, peer?: CallPeer): Promise<Record<string, unknown>> {
-    return this.run(options, ({ client }, guarded) => client.request({ method, params: { taskId } }, ANY_RESULT, guarded), peer);
+  /** A request about one of this server's tasks, its result as the server gave it. */
+  async taskRequest(
+    method: ServerTaskMethod,
+    params: { taskId: string } & Record<string, unknown>,
+    options: RequestOptions,
+    peer?: CallPeer,
+  ): Promise<Record<string, unknown>> {
+    const waiting = method === 'tasks/result' && peer !== undefined && !this.taskWaiters.has(params.taskId);
+    if (waiting) this.taskWaiters.set(params.taskId, peer);
+    try {
+      return await this.run(options, ({ client }, guarded) => client.request({ method, params }, ANY_RESULT, guarded), peer);
+    } finally {
+      if (waiting) this.taskWaiters.delete(params.taskId);
+    }
   }
 
   async getPrompt(params: GetPromptRequestParams, options: RequestOptions, peer?: CallPeer): Promise<GetPromptResult> {
@@ -318,17 +338,23 @@ export class Downstream {
     const related = this.related.get(id);
     this.related.delete(id);
     if (method === 'roots/list' && this.config.roots) return { roots: this.config.roots.map((uri) => ({ uri })) };
-    const peer = related ?? this.onlyCall();
+    const peer = related ?? this.taskWaiter(params) ?? this.onlyCall();
     if (typeof peer === 'string')
       throw new ProtocolError(-32603, `nexus relays ${method} to the client of the call it belongs to, and ${peer}`);
     // What the server says reaches a client: nexus's secrets do not.
     return peer.ask(method, this.redactor.value(params), signal);
   }
 
-  /** A log message outside a known call goes to listening clients; one during the only call, to its client. */
+  /** The call waiting for the task a message names (2025-11-25 tasks mark theirs `related-task`). */
+  private taskWaiter(params: Record<string, unknown>): CallPeer | undefined {
+    const related = (params['_meta'] as Record<string, { taskId?: unknown } | undefined> | undefined)?.[RELATED_TASK]?.taskId;
+    return typeof related === 'string' ? this.taskWaiters.get(related) : undefined;
+  }
+
+  /** A log message outside a known call goes to listening clients; one during the only call (or about a task a call waits for), to its client. */
   private serverLog(params: Record<string, unknown>): void {
     const redacted = this.redactor.value(params);
-    const peer = this.onlyCall();
+    const peer = this.taskWaiter(params) ?? this.onlyCall();
     if (typeof peer === 'string') this.options.onLog?.(this, redacted);
     else peer.log(redacted);
   }

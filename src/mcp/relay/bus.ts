@@ -34,6 +34,8 @@ export type RelayMessage =
       caller: string | undefined;
       method: string;
       taskId: string;
+      /** A 2026-era `tasks/update`'s answers. */
+      inputResponses?: Record<string, unknown>;
       era: 'legacy' | 'modern';
       reply: Reply;
     }

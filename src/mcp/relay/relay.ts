@@ -114,6 +114,7 @@ export class Relay {
   taskElsewhere(
     method: string,
     taskId: string,
+    inputResponses: Record<string, unknown> | undefined,
     link: ClientLink,
     caller: string | undefined,
     signal: AbortSignal,
@@ -121,7 +122,7 @@ export class Relay {
     const owner = ownerOf(taskId);
     if (owner === undefined || owner === this.bus.instance) return undefined;
     const reply = { instance: this.bus.instance, id: relayId(this.bus.instance) };
-    const message = { kind: 'task', caller, method, taskId, era: link.era, reply } as const;
+    const message = { kind: 'task', caller, method, taskId, inputResponses, era: link.era, reply } as const;
     return this.atOwner(
       owner,
       message,
@@ -132,7 +133,14 @@ export class Relay {
   }
 
   /** Serves the tasks of this instance that other instances' clients ask about. */
-  onTaskRequest?: (method: string, taskId: string, link: ClientLink, caller: string | undefined, signal: AbortSignal) => Promise<Result>;
+  onTaskRequest?: (
+    method: string,
+    taskId: string,
+    inputResponses: Record<string, unknown> | undefined,
+    link: ClientLink,
+    caller: string | undefined,
+    signal: AbortSignal,
+  ) => Promise<Result>;
 
   /**
    * Sends `message` to the instance `owner` and waits for its outcome, passing on to `link` what
@@ -229,10 +237,11 @@ export class Relay {
           return;
         }
         case 'task': {
-          const { method, taskId, caller } = message;
+          const { method, taskId, inputResponses, caller } = message;
           const link = this.linkTo(message.reply, message.era === 'legacy' ? 'legacy' : 'modern');
           const run = (signal: AbortSignal) =>
-            this.onTaskRequest?.(method, taskId, link, caller, signal) ?? Promise.reject(new ProtocolError(-32601, 'Method not found'));
+            this.onTaskRequest?.(method, taskId, inputResponses, link, caller, signal) ??
+            Promise.reject(new ProtocolError(-32601, 'Method not found'));
           this.serveFor(message.reply, run).catch((error: unknown) =>
             this.logger.warn({ err: String(error) }, 'could not serve a task request'),
           );

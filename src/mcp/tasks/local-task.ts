@@ -4,6 +4,7 @@
  * client asks how it is going, for its result, or cancels it.
  */
 import type { CallToolResult } from '@modelcontextprotocol/server';
+import type { TaskShape } from '../protocol/tasks.js';
 
 export type TaskStatus = 'working' | 'completed' | 'failed' | 'cancelled';
 
@@ -30,7 +31,7 @@ export class LocalTask {
   }
 
   /** The task as 2025-11-25 `tasks/get` describes it. */
-  describe(taskId: string): Record<string, unknown> {
+  describe(taskId: string): TaskShape {
     return {
       taskId,
       status: this.status,

@@ -1,38 +1,33 @@
 /**
- * Tasks through nexus. A server's task (2025-11-25 tasks, a tool whose `execution.taskSupport`
- * allows one) is started for a client that takes tasks and handed out under an id of nexus's
- * (task-directory.ts), whose `tasks/*` requests then go to that server; nexus runs a call as a
- * task of its own for a 2025-era client asking for one on a tool that runs none; and a tool that
- * requires a task runs for a client that takes none, nexus waiting for the task's result as for
- * any call's. A 2026-era client takes tasks by declaring the tasks extension, and sees them in
- * that revision's shape (`resultType: "task"`, `ttlMs`, the result inside `tasks/get`).
+ * Tasks through nexus (the two shapes: protocol/tasks.ts). A task a server started for a client
+ * that takes tasks is handed out under an id of nexus's (task-directory.ts), and that client's
+ * `tasks/*` requests about it go to the server, in the server's shape; a task started for a client
+ * that takes none is followed to its end by nexus, which passes on its requests for input, and
+ * the client gets the result as of any call. nexus runs a call as a task of its own for a
+ * 2025-era client asking for one on a tool whose server runs none.
  */
-import {
-  ProtocolError,
-  ProtocolErrorCode,
-  type CallToolRequestParams,
-  type CallToolResult,
-  type RequestOptions,
-  type Result,
-} from '@modelcontextprotocol/server';
+import { ProtocolError, ProtocolErrorCode, type CallToolResult, type RequestOptions, type Result } from '@modelcontextprotocol/server';
 import type { CallPeer } from '../downstreams/call-peer.js';
-import type { Downstream, TaskShape } from '../downstreams/downstream.js';
+import type { Downstream } from '../downstreams/downstream.js';
+import { fromModern, relatedTo, shownTask, TERMINAL_STATUSES, type TaskShape } from '../protocol/tasks.js';
 import type { ProtocolEra } from '../relay/client-link.js';
 import { LocalTask } from './local-task.js';
 import type { TaskDirectory, TaskRecord } from './task-directory.js';
 
-export const TASKS_EXTENSION = 'io.modelcontextprotocol/tasks';
 /** The requests a client makes about one task. */
 export type TaskMethod = 'tasks/get' | 'tasks/result' | 'tasks/cancel' | 'tasks/update';
-const RELATED_TASK = 'io.modelcontextprotocol/related-task';
 /** Tasks one `tasks/list` page holds (each a request to its server). */
 export const TASK_PAGE_SIZE = 50;
-const TERMINAL = new Set(['completed', 'failed', 'cancelled']);
+/** The bounds on how often nexus asks a 2026-era server how a task it follows is going. */
+const MIN_POLL_MS = 50;
+const MAX_POLL_MS = 5_000;
 
 /** What a task request needs of the call it comes in. */
 export interface TaskCall {
   caller: string | undefined;
   link: { era: ProtocolEra };
+  /** Set when the client takes tasks (with the ttl a 2025-era client asked for). */
+  task?: { ttl?: number };
 }
 
 /** Runs a request on a server for `call`, as every request nexus relays is run (gateway.ts forward()). */
@@ -42,30 +37,37 @@ export type Forward<C extends TaskCall> = <T extends Result>(
   run: (options: RequestOptions, peer: CallPeer) => Promise<T>,
 ) => Promise<T>;
 
-/** A task as a client of `era` sees it, under nexus's id. */
-function shown(task: Record<string, unknown>, taskId: string, era: ProtocolEra): Record<string, unknown> {
-  if (era === 'legacy') return { ...task, taskId };
-  const { ttl, pollInterval, ...rest } = task;
-  return { ...rest, taskId, ttlMs: ttl ?? null, ...(typeof pollInterval === 'number' && { pollIntervalMs: pollInterval }) };
-}
-
 /** The answer to a call that started a task. */
-function created(task: Record<string, unknown>, taskId: string, era: ProtocolEra): Result {
+function created(task: TaskShape, taskId: string, era: ProtocolEra): Result {
   // A 2025-era tools/call result must carry content, even beside a task (the SDK's own rule).
-  return era === 'legacy' ? { task: shown(task, taskId, era), content: [] } : { resultType: 'task', ...shown(task, taskId, era) };
+  return era === 'legacy' ? { task: shownTask(task, taskId, era), content: [] } : { resultType: 'task', ...shownTask(task, taskId, era) };
 }
 
-/** A server's result with the task it belongs to named by nexus's id (or not at all). */
-function relatedTo<T extends Result>(result: T, taskId: string | undefined): T {
-  const meta = result._meta as Record<string, unknown> | undefined;
-  if (!meta || !(RELATED_TASK in meta)) return result;
-  const { [RELATED_TASK]: _related, ...rest } = meta;
-  const _meta = taskId === undefined ? rest : { ...rest, [RELATED_TASK]: { taskId } };
-  return { ...result, _meta };
-}
-
+const isObject = (value: unknown): value is Record<string, unknown> => value !== null && typeof value === 'object' && !Array.isArray(value);
 const unknownTask = (taskId: string) =>
   new ProtocolError(ProtocolErrorCode.InvalidParams, `Failed to retrieve task: unknown task ${taskId}`);
+
+function pause(ms: number, signal: AbortSignal | undefined): Promise<void> {
+  return new Promise((resolve, reject) => {
+    if (signal?.aborted) return reject(signal.reason as Error);
+    const onAbort = () => (clearTimeout(timer), reject(signal?.reason as Error));
+    const timer = setTimeout(() => (signal?.removeEventListener('abort', onAbort), resolve()), ms);
+    signal?.addEventListener('abort', onAbort, { once: true });
+  });
+}
+
+/** The outcome a 2026-era server's task details carry, as a result or an error. */
+function outcomeOf(details: Record<string, unknown>): CallToolResult {
+  if (details['status'] === 'completed' && isObject(details['result'])) return relatedTo(details['result'] as CallToolResult, undefined);
+  const error = isObject(details['error']) ? details['error'] : {};
+  const code = Number.isSafeInteger(error['code']) ? (error['code'] as number) : ProtocolErrorCode.InternalError;
+  const why = typeof details['statusMessage'] === 'string' ? `: ${details['statusMessage']}` : '';
+  throw new ProtocolError(
+    code,
+    typeof error['message'] === 'string' ? error['message'] : `the task ended ${String(details['status'])}${why}`,
+    error['data'],
+  );
+}
 
 export class TaskRelay<C extends TaskCall> {
   constructor(
@@ -74,15 +76,25 @@ export class TaskRelay<C extends TaskCall> {
     private readonly forward: Forward<C>,
   ) {}
 
-  /** Starts `params` as a task on its server, for a client that takes tasks. */
-  async start(downstream: Downstream, params: CallToolRequestParams, ttl: number | undefined, call: C): Promise<Result> {
-    const task = await this.forward(downstream, call, (options, peer) => downstream.startTask(params, ttl, options, peer));
-    const id = this.directory.add(
-      call.caller,
-      { kind: 'server', server: downstream.name, taskId: task.taskId },
-      task['ttl'] as number | null,
-    );
-    return created(task, id, call.link.era);
+  /**
+   * A tool call that started `task` on its server: handed to a client that takes tasks (when
+   * `handOut`: nexus can find the server again), else followed to its end. Runs within the call.
+   */
+  async started(
+    downstream: Downstream,
+    task: TaskShape,
+    call: C,
+    options: RequestOptions,
+    peer: CallPeer,
+    handOut: boolean,
+  ): Promise<Result> {
+    if (call.task && handOut) {
+      const record = { kind: 'server', server: downstream.name, taskId: task.taskId } as const;
+      return created(task, this.directory.add(call.caller, record, task['ttl'] as number | null), call.link.era);
+    }
+    const result = await this.follow(downstream, task.taskId, options, peer);
+    // A 2025-era client asked for a task: it gets one, over already.
+    return call.task && call.link.era === 'legacy' ? this.startLocal(call, call.task.ttl, () => Promise.resolve(result)) : result;
   }
 
   /** Runs a call as nexus's own task (`run` gets the task's signal); answers at once with the task. */
@@ -92,66 +104,53 @@ export class TaskRelay<C extends TaskCall> {
     return created(task.describe(id), id, call.link.era);
   }
 
-  /** A tool that requires a task, for a client that takes none: its task's result, as a call's. */
-  async runToEnd(downstream: Downstream, params: CallToolRequestParams, call: C): Promise<CallToolResult> {
-    return this.forward(downstream, call, async (options, peer) => {
-      const task: TaskShape = await downstream.startTask(params, undefined, options, peer);
-      try {
-        return relatedTo((await downstream.taskRequest('tasks/result', task.taskId, options, peer)) as CallToolResult, undefined);
-      } catch (error) {
-        // The client went away or call_timeout passed: the server's task is not left running.
-        if (options.signal?.aborted) void this.cancelQuietly(downstream, task.taskId);
-        throw error;
-      }
-    });
-  }
-
-  /** `tasks/get`: the task's state (for a 2026-era client, with its result or error once it has one). */
+  /** `tasks/get`: the task's state (for a 2026-era client, with its outcome or requests for input). */
   async get(taskId: string, call: C): Promise<Result> {
     const record = this.find(taskId, call);
     if (record.kind === 'local') return this.details(record.task.describe(taskId), taskId, call, () => record.task.result());
     const downstream = this.serverOf(record);
-    const task = await this.forward(downstream, call, (options, peer) => downstream.taskRequest('tasks/get', record.taskId, options, peer));
-    return this.details(task, taskId, call, () =>
-      this.forward(downstream, call, (options, peer) => downstream.taskRequest('tasks/result', record.taskId, options, peer)),
-    );
+    const task = await this.ask(downstream, call, 'tasks/get', record.taskId);
+    if (downstream.modern) {
+      // Already a 2026-era task's details: the client of that era sees them as they are.
+      return call.link.era === 'modern' ? { ...task, taskId } : shownTask(fromModern(task), taskId, 'legacy');
+    }
+    return this.details(task as TaskShape, taskId, call, () => this.ask(downstream, call, 'tasks/result', record.taskId));
   }
 
   /** `tasks/result` (2025-era): waits for the task to end, then its result. */
   async result(taskId: string, call: C): Promise<Result> {
     const record = this.find(taskId, call);
-    if (record.kind === 'local') return { ...(await record.task.result()), _meta: { [RELATED_TASK]: { taskId } } };
+    if (record.kind === 'local') return relatedTo(await record.task.result(), taskId);
     const downstream = this.serverOf(record);
-    const result = await this.forward(downstream, call, (options, peer) =>
-      downstream.taskRequest('tasks/result', record.taskId, options, peer),
-    );
+    const result = await this.forward(downstream, call, (options, peer) => this.follow(downstream, record.taskId, options, peer, false));
     return relatedTo(result, taskId);
   }
 
   /** `tasks/cancel`: the task as it is now (2025-era), or nothing (2026-era, where cancelling is a request). */
   async cancel(taskId: string, call: C): Promise<Result> {
     const record = this.find(taskId, call);
+    const legacy = call.link.era === 'legacy';
     if (record.kind === 'local') {
-      if (!record.task.cancel('cancelled by the client') && call.link.era === 'legacy') {
+      if (!record.task.cancel('cancelled by the client') && legacy) {
         throw new ProtocolError(ProtocolErrorCode.InvalidParams, `Cannot cancel task ${taskId}: it is ${record.task.status} already`);
       }
-      return call.link.era === 'legacy' ? record.task.describe(taskId) : {};
+      return legacy ? record.task.describe(taskId) : {};
     }
     const downstream = this.serverOf(record);
-    const task = await this.forward(downstream, call, (options, peer) =>
-      downstream.taskRequest('tasks/cancel', record.taskId, options, peer),
-    );
-    return call.link.era === 'legacy' ? shown(task, taskId, 'legacy') : {};
+    const task = await this.ask(downstream, call, 'tasks/cancel', record.taskId);
+    if (!legacy) return {};
+    // A 2026-era server acknowledges only; a 2025-era client is owed the task as it now stands.
+    return downstream.modern ? this.get(taskId, call) : shownTask(task as TaskShape, taskId, 'legacy');
   }
 
-  /**
-   * `tasks/update` (2026-era): answers to a task's requests for input. The servers nexus starts
-   * tasks on (2025-11-25 tasks) ask for input on their `tasks/result` stream, which nexus does not
-   * hand a 2026-era client; so no task of nexus's ever waits for one.
-   */
-  update(taskId: string, call: C): Promise<Result> {
-    this.find(taskId, call);
-    return Promise.reject(new ProtocolError(ProtocolErrorCode.InvalidParams, `Task ${taskId} is not waiting for input`));
+  /** `tasks/update` (2026-era): answers to a task's requests for input, for the server whose task it is. */
+  async update(taskId: string, inputResponses: unknown, call: C): Promise<Result> {
+    const record = this.find(taskId, call);
+    const downstream = record.kind === 'server' ? this.serverOf(record) : undefined;
+    // A 2025-era server asks for input on its `tasks/result` stream, which a 2026-era client never opens.
+    if (!downstream?.modern) throw new ProtocolError(ProtocolErrorCode.InvalidParams, `Task ${taskId} is not waiting for input`);
+    await this.ask(downstream, call, 'tasks/update', (record as { taskId: string }).taskId, { inputResponses });
+    return {};
   }
 
   /** `tasks/list` (2025-era): the caller's own tasks, a page at a time. */
@@ -161,27 +160,71 @@ export class TaskRelay<C extends TaskCall> {
     const mine = this.directory.of(call.caller);
     const page = mine.slice(start, start + TASK_PAGE_SIZE);
     const tasks = await Promise.all(
-      page.map(([id, record]) =>
-        record.kind === 'local'
-          ? record.task.describe(id)
-          : this.get(id, call).catch((error: unknown) => ({ taskId: id, status: 'failed', statusMessage: (error as Error).message })),
+      page.map(([id]) =>
+        this.get(id, call).catch((error: unknown) => ({ taskId: id, status: 'failed', statusMessage: (error as Error).message })),
       ),
     );
     const next = start + TASK_PAGE_SIZE < mine.length ? String(start + TASK_PAGE_SIZE) : undefined;
     return { tasks, ...(next !== undefined && { nextCursor: next }) };
   }
 
-  /** A task as `tasks/get` shows it; for a 2026-era client with `resultType: "complete"`, and its outcome once it is over. */
-  private async details(task: Record<string, unknown>, taskId: string, call: C, outcome: () => Promise<Result>): Promise<Result> {
-    if (call.link.era === 'legacy') return shown(task, taskId, 'legacy');
-    const details = { ...shown(task, taskId, 'modern'), resultType: 'complete' };
-    if (!TERMINAL.has(task['status'] as string) || task['status'] === 'cancelled') return details;
+  /**
+   * A server's task to its end: a 2025-era server's `tasks/result` (its requests for input come on
+   * that request's stream, and are relayed as any call's); a 2026-era server's `tasks/get`, asked
+   * again at its poll interval, its requests for input put to the client and answered with
+   * `tasks/update`. The call ending first (the client went away, call_timeout) cancels the task,
+   * unless `cancelIfLeft` is false (a client's own `tasks/result` leaves its task running).
+   */
+  private async follow(
+    downstream: Downstream,
+    taskId: string,
+    options: RequestOptions,
+    peer: CallPeer,
+    cancelIfLeft = true,
+  ): Promise<CallToolResult> {
+    try {
+      if (!downstream.modern)
+        return relatedTo((await downstream.taskRequest('tasks/result', { taskId }, options, peer)) as CallToolResult, undefined);
+      for (;;) {
+        const details = await downstream.taskRequest('tasks/get', { taskId }, options, peer);
+        if (TERMINAL_STATUSES.has(details['status'] as string)) return outcomeOf(details);
+        const requests = details['inputRequests'];
+        if (details['status'] === 'input_required' && isObject(requests)) {
+          const inputResponses: Record<string, unknown> = {};
+          for (const [key, request] of Object.entries(requests)) {
+            const { method, params } = request as { method: string; params?: Record<string, unknown> };
+            inputResponses[key] = await peer.ask(method, params ?? {}, options.signal ?? new AbortController().signal);
+          }
+          await downstream.taskRequest('tasks/update', { taskId, inputResponses }, options, peer);
+          continue;
+        }
+        const every = Number(details['pollIntervalMs']);
+        await pause(Math.min(Math.max(Number.isFinite(every) ? every : 1_000, MIN_POLL_MS), MAX_POLL_MS), options.signal);
+      }
+    } catch (error) {
+      if (cancelIfLeft && options.signal?.aborted) {
+        void downstream.taskRequest('tasks/cancel', { taskId }, { timeout: downstream.config.call_timeout }).catch(() => undefined);
+      }
+      throw error;
+    }
+  }
+
+  /** A 2025-era task as `tasks/get` shows it; for a 2026-era client with `resultType: "complete"`, and its outcome once it is over. */
+  private async details(task: TaskShape, taskId: string, call: C, outcome: () => Promise<Result>): Promise<Result> {
+    if (call.link.era === 'legacy') return shownTask(task, taskId, 'legacy');
+    const details = { ...shownTask(task, taskId, 'modern'), resultType: 'complete' };
+    if (!TERMINAL_STATUSES.has(task.status) || task.status === 'cancelled') return details;
     try {
       return { ...details, result: relatedTo(await outcome(), undefined) };
     } catch (error) {
       const { code, message } = error as { code?: unknown; message?: unknown };
       return { ...details, status: 'failed', error: { code: Number.isSafeInteger(code) ? code : -32603, message: String(message) } };
     }
+  }
+
+  /** One request about a server's task, run as the client's request. */
+  private ask(downstream: Downstream, call: C, method: TaskMethod, taskId: string, more: Record<string, unknown> = {}) {
+    return this.forward(downstream, call, (options, peer) => downstream.taskRequest(method, { ...more, taskId }, options, peer));
   }
 
   private find(taskId: string, call: C): TaskRecord {
@@ -194,9 +237,5 @@ export class TaskRelay<C extends TaskCall> {
     const downstream = this.servers(record.server);
     if (!downstream) throw unknownTask(record.taskId);
     return downstream;
-  }
-
-  private async cancelQuietly(downstream: Downstream, taskId: string): Promise<void> {
-    await downstream.taskRequest('tasks/cancel', taskId, { timeout: downstream.config.call_timeout }).catch(() => undefined);
   }
 }
