@@ -23,7 +23,6 @@ import type { OAuthGuard } from './http/oauth.js';
 import { redactingLogger, type Logger } from './log.js';
 import { configuredSecrets } from './config/secrets.js';
 import { Redactor } from './redact.js';
-import { qualifyUri } from './mcp/downstreams/resource-directory.js';
 import { DownstreamRegistry } from './mcp/downstreams/registry.js';
 import { ExecuteLimits, type ServerRateLimits } from './ratelimit/execute-limits.js';
 import { toQuota, type LimiterStore } from './ratelimit/limiter.js';
@@ -160,9 +159,8 @@ export async function startNexus(config: Config, options: NexusOptions): Promise
     onLog: (server, params) => listeners.log(server, params),
     onResourceUpdated: (server, params) => {
       listeners.resourceUpdated(params, relay.subscriptions.of(server, params.uri));
-      // 2026-era listeners name the resource as they saw it listed: as the server gave it, or qualified.
-      modern.notify?.resourceUpdated(params.uri);
-      modern.notify?.resourceUpdated(qualifyUri(server, params.uri));
+      // 2026-era listen streams hear of it by the URI they named it by (as the server gave it, or qualified).
+      for (const uri of relay.subscriptions.listenedAs(server, params.uri)) modern.notify?.resourceUpdated(uri);
     },
     logger,
     redactor,
@@ -254,6 +252,7 @@ export async function startNexus(config: Config, options: NexusOptions): Promise
       relay,
       listeners,
       mayUse: (group, server) => registry.policy.viewFor(group).server(server),
+      listenable: (uris, client) => gateway.listenable(uris, client),
       onListen: (uris, client, signal) => gateway.listen(uris, client, signal),
     });
   }

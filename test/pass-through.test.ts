@@ -157,16 +157,12 @@ describe('resource subscriptions', () => {
       { notifications: { resourceSubscriptions: [uri] } },
       { signal: stop.signal },
     );
-    let heard = '';
-    const reading = (async () => {
-      const decoder = new TextDecoder();
-      for await (const chunk of response.body as AsyncIterable<Uint8Array>) heard += decoder.decode(chunk);
-    })().catch(() => undefined);
+    const listening = reader(response);
     await expect.poll(subscribed).toEqual([uri]);
     await client.callTool({ name: 'execute', arguments: { name: 'local__touch_resource', arguments: { uri } } });
-    await expect.poll(() => heard).toContain(`"method":"notifications/resources/updated","params":{"uri":"${uri}"`);
+    await expect.poll(() => listening.text()).toContain(`"method":"notifications/resources/updated","params":{"uri":"${uri}"`);
     stop.abort();
-    await reading;
+    await listening.done;
     await expect.poll(subscribed).toEqual([]);
   });
 });
@@ -187,6 +183,88 @@ describe('what nexus owes 2026-07-28 clients as an intermediary', () => {
     expect(mismatched.error?.code).toBe(-32020);
     const matched = await modernRequest(nexus.url, 'tools/call', params);
     expect(matched.result).toBeDefined();
+  });
+});
+
+const IDENTITY = `
+[server.client_identification]
+enabled = true
+client_id.http_header = "x-client-id"
+group_id.http_header = "x-group"
+[server.client_identification.validation]
+group_values = ["support", "admin"]
+`;
+
+/** Reads a streaming response's text as it comes, until it ends. */
+function reader(response: Response): { text: () => string; done: Promise<unknown> } {
+  let text = '';
+  const decoder = new TextDecoder();
+  const done = (async () => {
+    for await (const chunk of response.body as AsyncIterable<Uint8Array>) text += decoder.decode(chunk);
+  })().catch(() => undefined);
+  return { text: () => text, done };
+}
+
+describe('subscriptions/listen that subscribes nothing', () => {
+  it('one the SDK refuses leaves no server subscribed', async () => {
+    const nexus = await start(`[mcp.servers.local]\ncmd = ["node", "${FIXTURE_SERVER}", "stdio"]\n`);
+    const client = await legacyClient(nexus);
+    const subscribed = async () =>
+      JSON.parse(firstText(await client.callTool({ name: 'execute', arguments: { name: 'local__subscribed' } }))) as string[];
+    const uri = 'fixture://notes/readme';
+    const invalid = await modernFetch(nexus.url, 'subscriptions/listen', {
+      notifications: { resourceSubscriptions: [uri], toolsListChanged: 'yes' },
+    });
+    expect(await invalid.text()).toContain('-32602');
+    const oldEra = await modernFetch(
+      nexus.url,
+      'subscriptions/listen',
+      { notifications: { resourceSubscriptions: [uri] } },
+      {
+        headers: { 'mcp-protocol-version': '2025-11-25' },
+      },
+    );
+    expect(oldEra.status).toBe(400);
+    await oldEra.text();
+    expect(await subscribed()).toEqual([]);
+  });
+
+  it("one naming a server's resource its group may not use hears nothing of it", async () => {
+    const nexus = await start(`${IDENTITY}
+      [mcp.servers.secret]
+      cmd = ["node", "${FIXTURE_SERVER}", "stdio"]
+      allow = ["admin"]
+      [mcp.servers.open]
+      cmd = ["node", "${FIXTURE_SERVER}", "stdio"]
+      env = { FIXTURE_NO_TEMPLATES = "1" }
+    `);
+    const admin = new ClientV1({ name: 'admin', version: '1' });
+    clients.push(admin);
+    await admin.connect(
+      new TransportV1(new URL(`${nexus.url}/mcp`), { requestInit: { headers: { 'x-client-id': 'bo', 'x-group': 'admin' } } }),
+    );
+    const stop = new AbortController();
+    const listening = reader(
+      await modernFetch(
+        nexus.url,
+        'subscriptions/listen',
+        { notifications: { resourceSubscriptions: ['fixture://secret/notes/readme', 'fixture://notes/readme'] } },
+        { signal: stop.signal, headers: { 'x-client-id': 'ana', 'x-group': 'support' } },
+      ),
+    );
+    // Acknowledged for the resource it may hear of only: the one it sees, open's (which only it, of what it sees, lists).
+    await expect.poll(() => listening.text()).toContain('"resourceSubscriptions":["fixture://notes/readme"]');
+    const touch = (server: string) =>
+      admin.callTool({ name: 'execute', arguments: { name: `${server}__touch_resource`, arguments: { uri: 'fixture://notes/readme' } } });
+    await admin.subscribeResource({ uri: 'fixture://secret/notes/readme' });
+    expect(firstText(await touch('secret'))).toBe('told');
+    expect(firstText(await touch('open'))).toBe('told');
+    // secret's update came first, had it come at all.
+    await expect.poll(() => listening.text()).toContain('"uri":"fixture://notes/readme"');
+    stop.abort();
+    await listening.done;
+    expect(listening.text()).not.toContain('secret');
+    expect(listening.text().split('notifications/resources/updated').length - 1).toBe(1);
   });
 });
 

@@ -38,6 +38,7 @@ import type { ToolView } from './access/policy.js';
 import { InFlightCalls } from './in-flight.js';
 import { metaToPassOn } from './protocol/meta.js';
 import { CallRelay } from './relay/call-relay.js';
+import { LISTEN_STREAM, type Evicted } from './relay/subscriptions.js';
 import { isLoggingLevel, type ClientLink, type ProtocolEra } from './relay/client-link.js';
 import type { Relay } from './relay/relay.js';
 import { MAX_RESULTS, type IndexedTool, type SearchResult } from './search/tool-index.js';
@@ -359,9 +360,11 @@ export class Gateway {
       const call = context(ctx);
       const asked = request.params.uri;
       const { downstream, uri } = this.resourceOwner(asked, call);
-      if (relay.subscriptions.add(downstream.name, uri, call.caller ?? '', asked)) {
+      const { added, evicted } = relay.subscriptions.add(downstream.name, uri, call.caller ?? '', asked);
+      if (evicted) this.unsubscribeEvicted(evicted);
+      if (added === 'full') throw new ProtocolError(-32603, 'nexus holds as many resource subscriptions as it may; try again later');
+      if (added === 'first')
         await this.forward(downstream, call, (options) => downstream.subscription(uri, true, options).then(() => ({})));
-      }
       return {};
     });
     server.setRequestHandler('resources/unsubscribe', async (request, ctx) => {
@@ -399,28 +402,56 @@ export class Gateway {
     return server;
   }
 
-  /**
-   * A 2026-era client's `subscriptions/listen` naming resources: each one's server is subscribed
-   * as for `resources/subscribe`, for as long as the stream is open (`signal`).
-   */
-  listen(uris: readonly string[], client: ClientIdentity | undefined, signal: AbortSignal): void {
-    const { registry, relay } = this.options;
-    const directory = registry.resourcesFor(registry.policy.viewFor(client?.group));
-    const owners = uris.flatMap((uri) => {
+  /** Of the resource URIs a 2026-era client's `subscriptions/listen` names, those it may hear of (they name a resource it sees). */
+  listenable(uris: readonly string[], client: ClientIdentity | undefined): string[] {
+    const directory = this.directoryFor(client);
+    return uris.filter((uri) => {
       const found = directory.lookup(uri);
-      return found && 'downstream' in found ? [found] : [];
+      return found !== undefined && 'downstream' in found;
     });
-    const stream = `listen:${randomUUID()}`;
+  }
+
+  /**
+   * A 2026-era client's `subscriptions/listen` stream, open, naming resources: each one's server
+   * is subscribed as for `resources/subscribe`, until the stream ends (`ended`).
+   */
+  listen(uris: readonly string[], client: ClientIdentity | undefined, ended: AbortSignal): void {
+    const { relay } = this.options;
+    const directory = this.directoryFor(client);
+    const stream = `${LISTEN_STREAM}${randomUUID()}`;
     const toggle = ({ downstream, uri }: ResourceOwner, subscribe: boolean) =>
       downstream.subscription(uri, subscribe, { timeout: downstream.config.call_timeout }).catch((error: unknown) => {
         downstream.log.warn({ uri, reason: (error as Error).message }, subscribe ? 'subscribing failed' : 'unsubscribing failed');
       });
+    const owners: ResourceOwner[] = [];
+    for (const uri of uris) {
+      const found = directory.lookup(uri);
+      if (!found || !('downstream' in found)) continue;
+      const { added, evicted } = relay.subscriptions.add(found.downstream.name, found.uri, stream, uri);
+      if (evicted) this.unsubscribeEvicted(evicted);
+      if (added === 'full') {
+        found.downstream.log.warn({ uri }, 'a subscriptions/listen stream is not subscribed: nexus holds all the subscriptions it may');
+        continue;
+      }
+      owners.push(found);
+      if (added === 'first') void toggle(found, true);
+    }
     const end = () => {
       for (const owner of owners) if (relay.subscriptions.remove(owner.downstream.name, owner.uri, stream)) void toggle(owner, false);
     };
-    for (const owner of owners) if (relay.subscriptions.add(owner.downstream.name, owner.uri, stream)) void toggle(owner, true);
-    if (signal.aborted) end();
-    else signal.addEventListener('abort', end, { once: true });
+    if (ended.aborted) end();
+    else ended.addEventListener('abort', end, { once: true });
+  }
+
+  /** A resource whose last subscriber made room for another: its server need not tell of it any more. */
+  private unsubscribeEvicted({ server, uri }: Evicted): void {
+    const downstream = this.options.registry.get(server);
+    void downstream?.subscription(uri, false, { timeout: downstream.config.call_timeout }).catch(() => undefined);
+  }
+
+  private directoryFor(client: ClientIdentity | undefined): ResourceDirectory {
+    const { registry } = this.options;
+    return registry.resourcesFor(registry.policy.viewFor(client?.group));
   }
 
   /** The server of a qualified prompt name, and the prompt's own name there; undefined if the caller may not use it, or it has no such prompt. */
@@ -434,7 +465,7 @@ export class Gateway {
 
   /** The resources the caller may see (resource-directory.ts). */
   private resourcesOf(call: CallContext): ResourceDirectory {
-    return this.options.registry.resourcesFor(this.viewOf(call));
+    return this.directoryFor(call.client);
   }
 
   /** The server and own URI of a resource URI the client sent; unknown or ambiguous ones are refused. */

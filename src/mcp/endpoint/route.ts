@@ -47,8 +47,10 @@ export interface McpRouteOptions {
   listeners: ListenStreams;
   /** Whether a caller of `group` may use `server` (and so hear of it). */
   mayUse: (group: string | undefined, server: string) => boolean;
-  /** A 2026-era `subscriptions/listen` names these resources, until `signal` ends the stream. */
-  onListen: (uris: readonly string[], client: ClientIdentity | undefined, signal: AbortSignal) => void;
+  /** Of the resources a 2026-era `subscriptions/listen` names, those the client may hear of. */
+  listenable: (uris: readonly string[], client: ClientIdentity | undefined) => string[];
+  /** A 2026-era `subscriptions/listen` stream is open for these resources, until `ended`. */
+  onListen: (uris: readonly string[], client: ClientIdentity | undefined, ended: AbortSignal) => void;
 }
 
 interface JsonRpcMessage {
@@ -147,20 +149,44 @@ export function mountMcp(app: Hono<AppEnv>, options: McpRouteOptions): void {
       const answered = await exchange.answer;
       return 'json' in answered ? c.json(answered.json) : answered.stream;
     }
+    // The validated caller's token (for forward servers) and identity reach the gateway in the SDK's authInfo.
+    const authInfo = authInfoFor({ token: caller?.token, client });
     const listened = messages.length === 1 ? listenedResources(messages[0] as JsonRpcMessage) : [];
     if (listened.length > MAX_LISTENED_RESOURCES) {
       const message = `Invalid params: a subscription may name at most ${MAX_LISTENED_RESOURCES} resources`;
       return c.json(errorResponse(requestId(body), -32602, message), 400);
     }
-    if (listened.length > 0) options.onListen(listened, client, c.req.raw.signal);
-    // The validated caller's token (for forward servers) and identity reach the gateway in the SDK's authInfo.
-    const authInfo = authInfoFor({ token: caller?.token, client });
+    if (listened.length > 0) return listenToResources(c, body as JsonRpcMessage, listened, options, authInfo);
     const response = await handler.fetch(c.req.raw, { parsedBody: body, authInfo });
     const initialize = messages.find((message) => message?.method === 'initialize');
     if (initialize && !response.headers.has(SESSION_HEADER))
       response.headers.set(SESSION_HEADER, newSessionId(initialize.params?.capabilities));
     return response;
   });
+}
+
+/**
+ * A 2026-era `subscriptions/listen` naming resources: the SDK serves the stream, told only of
+ * those the client may hear of; while it is open, their servers are subscribed.
+ */
+async function listenToResources(
+  c: Context<AppEnv>,
+  message: JsonRpcMessage,
+  uris: string[],
+  { handler, listenable, onListen }: McpRouteOptions,
+  authInfo: ReturnType<typeof authInfoFor>,
+): Promise<Response> {
+  const client = c.get('client');
+  const visible = listenable(uris, client);
+  const notifications = { ...message.params?.notifications, resourceSubscriptions: visible };
+  const response = await handler.fetch(c.req.raw, { parsedBody: { ...message, params: { ...message.params, notifications } }, authInfo });
+  // Refused, or nothing to listen for: no stream, no subscription.
+  if (!response.body || visible.length === 0 || !response.headers.get('content-type')?.includes('text/event-stream')) return response;
+  const ended = new AbortController();
+  c.req.raw.signal.addEventListener('abort', () => ended.abort(), { once: true });
+  const body = response.body.pipeThrough(new TransformStream({ flush: () => ended.abort() }));
+  onListen(visible, client, ended.signal);
+  return new Response(body, response);
 }
 
 /** A 2025-era client's GET stream: what nexus pushes outside any call (list changes, servers' log messages). */
