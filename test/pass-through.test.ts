@@ -176,6 +176,16 @@ describe('what nexus owes 2026-07-28 clients as an intermediary', () => {
     expect(prompts.result).toMatchObject({ ttlMs: 0, cacheScope: 'private' });
   });
 
+  it('answers ping in 2025-era sessions; to a 2026-07-28 client, which has no ping, it is unknown, as from the server itself', async () => {
+    const nexus = await start(`[mcp.servers.local]\ncmd = ["node", "${FIXTURE_SERVER}", "stdio"]\n`);
+    const legacy = await legacyClient(nexus);
+    expect(await legacy.ping()).toEqual({});
+    const http = started(await startFixtureHttp());
+    const direct = await modernRequest(http.url.replace(/\/mcp$/, ''), 'ping', {});
+    const through = await modernRequest(nexus.url, 'ping', {});
+    expect([direct.error?.code, through.error?.code]).toEqual([-32601, -32601]);
+  });
+
   it('refuses a request whose Mcp-Name header says another tool than its body', async () => {
     const nexus = await start(`[mcp.servers.local]\ncmd = ["node", "${FIXTURE_SERVER}", "stdio"]\n`);
     const params = { name: 'search', arguments: { keywords: ['echo'] } };
