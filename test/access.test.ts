@@ -14,7 +14,7 @@ import { parse } from 'smol-toml';
 import { parseConfig } from '../src/config/load.js';
 import { startNexus } from '../src/server.js';
 import { capturedLogger } from './helpers/logs.js';
-import { firstText, startTestNexus } from './helpers/nexus.js';
+import { firstText, identifiedBy, startTestNexus } from './helpers/nexus.js';
 import { FIXTURE_SERVER, startFixtureHttp, type Spawned } from './helpers/processes.js';
 
 const rules = (
@@ -58,14 +58,7 @@ describe('AccessPolicy', () => {
   });
 });
 
-const IDENTITY = `
-[server.client_identification]
-enabled = true
-client_id.http_header = "x-client-id"
-group_id.http_header = "x-group"
-[server.client_identification.validation]
-group_values = ["support", "admin", "dba"]
-`;
+const IDENTITY = identifiedBy(['support', 'admin', 'dba']);
 
 const SERVERS = ['tickets', 'db', 'open', 'closed'];
 const ACCESS_CONFIG = `${IDENTITY}

@@ -8,7 +8,7 @@ import { StreamableHTTPClientTransport as TransportV1 } from '@modelcontextproto
 import { Client as ClientV2, StreamableHTTPClientTransport as TransportV2 } from '@modelcontextprotocol/client';
 import { afterEach, describe, expect, it } from 'vitest';
 import type { RunningNexus } from '../src/server.js';
-import { closedAfterEach, firstText } from './helpers/nexus.js';
+import { closedAfterEach, firstText, identifiedBy } from './helpers/nexus.js';
 import { modernFetch, modernRequest } from './helpers/modern.js';
 import { FIXTURE_SERVER, startFixtureHttp } from './helpers/processes.js';
 
@@ -196,14 +196,7 @@ describe('what nexus owes 2026-07-28 clients as an intermediary', () => {
   });
 });
 
-const IDENTITY = `
-[server.client_identification]
-enabled = true
-client_id.http_header = "x-client-id"
-group_id.http_header = "x-group"
-[server.client_identification.validation]
-group_values = ["support", "admin"]
-`;
+const IDENTITY = identifiedBy(['support', 'admin']);
 
 /** Reads a streaming response's text as it comes, until it ends. */
 function reader(response: Response): { text: () => string; done: Promise<unknown> } {

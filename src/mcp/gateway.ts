@@ -286,7 +286,7 @@ export class Gateway {
       (downstream, call, run) => this.forward(downstream, call, run),
     );
     // Other instances' clients asking about this instance's tasks.
-    options.relay.onTaskRequest = (method, taskId, inputResponses, link, caller, signal) => {
+    options.relay.onTaskRequest = ({ method, taskId, inputResponses, caller }, link, signal) => {
       const call = { token: undefined, client: undefined, caller, requestId: `task:${randomUUID()}`, signal, link, task: {} };
       return this.taskRequest(method as TaskMethod, taskId, call, inputResponses);
     };
@@ -672,7 +672,7 @@ export class Gateway {
     // A task another instance holds is asked about there.
     const handle = (method: TaskMethod, taskId: string, ctx: ServerContext, inputResponses?: Record<string, unknown>) => {
       const call = tasksFor(ctx);
-      const elsewhere = this.options.relay.taskElsewhere(method, taskId, inputResponses, call.link, call.caller, call.signal);
+      const elsewhere = this.options.relay.taskElsewhere({ method, taskId, inputResponses, caller: call.caller }, call.link, call.signal);
       return elsewhere ?? this.taskRequest(method, taskId, call, inputResponses);
     };
     server.setRequestHandler('tasks/get', { params: taskParams }, (params, ctx) => handle('tasks/get', params.taskId, ctx));

@@ -56,3 +56,15 @@ export function closedAfterEach() {
     },
   };
 }
+
+/** Config for client identification by `x-client-id` and `x-group` headers, with these groups. */
+export function identifiedBy(groups: string[]): string {
+  return `
+[server.client_identification]
+enabled = true
+client_id.http_header = "x-client-id"
+group_id.http_header = "x-group"
+[server.client_identification.validation]
+group_values = ${JSON.stringify(groups)}
+`;
+}

@@ -45,6 +45,9 @@ interface RemoteWait {
 
 type Outcome = Extract<RelayMessage, { kind: 'outcome' }>['outcome'];
 
+/** A client's request about a task (tasks/task-relay.ts), as instances hand it to each other. */
+export type TaskRequest = Pick<Extract<RelayMessage, { kind: 'task' }>, 'method' | 'taskId' | 'inputResponses' | 'caller'>;
+
 type ErrorShape = { code: number; message: string; data?: unknown };
 
 export class Relay {
@@ -111,18 +114,12 @@ export class Relay {
    * A request about a task of another instance's (`taskId` names it), run there: its outcome, or
    * undefined when the task is this instance's own.
    */
-  taskElsewhere(
-    method: string,
-    taskId: string,
-    inputResponses: Record<string, unknown> | undefined,
-    link: ClientLink,
-    caller: string | undefined,
-    signal: AbortSignal,
-  ): Promise<Result> | undefined {
+  taskElsewhere(request: TaskRequest, link: ClientLink, signal: AbortSignal): Promise<Result> | undefined {
+    const { taskId } = request;
     const owner = ownerOf(taskId);
     if (owner === undefined || owner === this.bus.instance) return undefined;
     const reply = { instance: this.bus.instance, id: relayId(this.bus.instance) };
-    const message = { kind: 'task', caller, method, taskId, inputResponses, era: link.era, reply } as const;
+    const message = { kind: 'task', ...request, era: link.era, reply } as const;
     return this.atOwner(
       owner,
       message,
@@ -133,14 +130,7 @@ export class Relay {
   }
 
   /** Serves the tasks of this instance that other instances' clients ask about. */
-  onTaskRequest?: (
-    method: string,
-    taskId: string,
-    inputResponses: Record<string, unknown> | undefined,
-    link: ClientLink,
-    caller: string | undefined,
-    signal: AbortSignal,
-  ) => Promise<Result>;
+  onTaskRequest?: (request: TaskRequest, link: ClientLink, signal: AbortSignal) => Promise<Result>;
 
   /**
    * Sends `message` to the instance `owner` and waits for its outcome, passing on to `link` what
@@ -240,7 +230,7 @@ export class Relay {
           const { method, taskId, inputResponses, caller } = message;
           const link = this.linkTo(message.reply, message.era === 'legacy' ? 'legacy' : 'modern');
           const run = (signal: AbortSignal) =>
-            this.onTaskRequest?.(method, taskId, inputResponses, link, caller, signal) ??
+            this.onTaskRequest?.({ method, taskId, inputResponses, caller }, link, signal) ??
             Promise.reject(new ProtocolError(-32601, 'Method not found'));
           this.serveFor(message.reply, run).catch((error: unknown) =>
             this.logger.warn({ err: String(error) }, 'could not serve a task request'),
