@@ -142,6 +142,28 @@ describe("a 2025-era client's tasks", () => {
     expect((await taskLog(legacy)).cancelled).toBe(before.cancelled + 1);
   });
 
+  it('of a caller nexus cannot tell from others (no session, no token) are never listed: the id is the only key', async () => {
+    const raw = async (method: string, params: Record<string, unknown>) => {
+      const response = await fetch(`${nexus.url}/mcp`, {
+        method: 'POST',
+        headers: {
+          'content-type': 'application/json',
+          accept: 'application/json, text/event-stream',
+          'mcp-protocol-version': '2025-11-25',
+        },
+        body: JSON.stringify({ jsonrpc: '2.0', id: 1, method, params }),
+      });
+      const text = await response.text();
+      return JSON.parse(text.startsWith('{') ? text : (text.split('\n').find((line) => line.startsWith('data: ')) ?? '').slice(6)) as {
+        result?: Record<string, unknown>;
+      };
+    };
+    const started = await raw('tools/call', { ...execute('tasks__slow_echo', { text: 'mine' }), task: {} });
+    const taskId = (started.result?.['task'] as { taskId: string }).taskId;
+    expect((await raw('tasks/list', {})).result).toEqual({ tasks: [] });
+    expect((await raw('tasks/get', { taskId })).result).toMatchObject({ taskId });
+  });
+
   it('run as a task of nexus when the tool runs none, with its result fetched later', async () => {
     const legacy = await legacyClient();
     const { task } = await legacy.request({ method: 'tools/call', params: execute('tasks__task_log') }, CreateTaskResultSchema, {
@@ -156,7 +178,7 @@ describe("a 2025-era client's tasks", () => {
 describe("a 2026-era client's tasks (the tasks extension)", () => {
   it('come as a task handle, polled with tasks/get to the result, and cancelled', async () => {
     const options = { capabilities: TASKS };
-    const started = await modernRequest(nexus.url, 'tools/call', execute('tasks__slow_echo', { text: 'hi' }), options);
+    const started = await modernRequest(nexus.url, 'tools/call', execute('modern__slow_echo', { text: 'hi' }), options);
     expect(started.result).toMatchObject({ resultType: 'task', status: 'working', ttlMs: 60_000 });
     const taskId = started.result?.['taskId'] as string;
     const done = async () =>
@@ -164,12 +186,23 @@ describe("a 2026-era client's tasks (the tasks extension)", () => {
     await expect.poll(async () => (await done())?.['status']).toBe('completed');
     expect(await done()).toMatchObject({ resultType: 'complete', result: { content: [{ type: 'text', text: 'echo: hi' }] } });
 
-    const long = await modernRequest(nexus.url, 'tools/call', execute('tasks__long_job'), options);
+    const long = await modernRequest(nexus.url, 'tools/call', execute('modern__long_job'), options);
     const longId = long.result?.['taskId'] as string;
     const cancelled = await modernRequest(nexus.url, 'tasks/cancel', { taskId: longId }, { ...options, headers: { 'mcp-name': longId } });
     expect(cancelled.result).toMatchObject({ resultType: 'complete' });
     const after = await modernRequest(nexus.url, 'tasks/get', { taskId: longId }, { ...options, headers: { 'mcp-name': longId } });
     expect(after.result).toMatchObject({ status: 'cancelled' });
+  });
+
+  it('of a 2025-era server, which asks for input where such a client never looks, are run to their end for it instead', async () => {
+    const modern = new ClientV2(
+      { name: 'v2', version: '1' },
+      { capabilities: { ...TASKS, elicitation: { form: {} } }, versionNegotiation: { mode: 'auto' } },
+    );
+    modern.setRequestHandler('elicitation/create', () => ({ action: 'accept', content: { name: 'Grace' } }));
+    clients.push(modern);
+    await modern.connect(new TransportV2(new URL(`${nexus.url}/mcp`)));
+    expect(firstText(await modern.callTool(execute('tasks__ask_name')))).toBe('Hello, Grace!');
   });
 
   it('are refused to a client without the extension, and tasks/result and tasks/list are not of this revision', async () => {
@@ -242,6 +275,52 @@ describe("a 2026-era server's tasks (nexus takes the extension)", () => {
   });
 });
 
+describe('tasks that misbehave or last', () => {
+  const { nexusWith, started } = closedAfterEach();
+
+  it("a 2026-era server's task asking for input again and again is given up after 8 rounds", async () => {
+    const legacy = await legacyClient();
+    let asked = 0;
+    legacy.setRequestHandler(ElicitRequestSchema, () => (asked++, { action: 'accept', content: { name: 'Ada' } }));
+    const outcome = await legacy.callTool(execute('modern__ask_forever')).catch((error: unknown) => error);
+    expect(String(outcome)).toMatch(/asked for input more than 8 times/);
+    expect(asked).toBe(8);
+  });
+
+  it("a 2025-era server's task asking again and again asks as long as the client answers, and ends when it cancels", async () => {
+    const legacy = await legacyClient();
+    const before = await taskLog(legacy);
+    const stop = new AbortController();
+    let asked = 0;
+    legacy.setRequestHandler(ElicitRequestSchema, () => {
+      if (++asked === 20) stop.abort();
+      return { action: 'accept', content: { name: 'Ada' } };
+    });
+    await legacy.callTool(execute('tasks__ask_forever'), undefined, { signal: stop.signal }).catch(() => undefined);
+    await expect.poll(async () => (await taskLog(legacy)).cancelled).toBe(before.cancelled + 1);
+    expect(asked).toBe(20);
+  });
+
+  it('a task still at work outlasts call_timeout', async () => {
+    const modernServer = started(await startOnOwnPort(TASK_SERVER));
+    const short = await nexusWith(`
+      [mcp.servers.tasks]
+      cmd = ["node", "${TASK_SERVER}"]
+      call_timeout = "1s"
+      [mcp.servers.modern]
+      url = "http://127.0.0.1:${modernServer.port}/mcp"
+      call_timeout = "1s"
+    `);
+    const client = new ClientV1({ name: 'v1', version: '1' });
+    clients.push(client);
+    await client.connect(new TransportV1(new URL(`${short.url}/mcp`)));
+    for (const server of ['tasks', 'modern']) {
+      const result = await client.callTool(execute(`${server}__long_job`, { seconds: 2.5 }));
+      expect(firstText(result)).toBe('long job done');
+    }
+  });
+});
+
 describe('tasks on several instances', () => {
   const { nexusWith, started } = closedAfterEach();
 
@@ -255,7 +334,8 @@ describe('tasks on several instances', () => {
     `;
     const [a, b] = await Promise.all([nexusWith(config), nexusWith(config)]);
     const toB = balancer(a, b, (body) => body.includes('"method":"tasks/'));
-    const client = new ClientV1({ name: 'v1', version: '1' });
+    const client = new ClientV1({ name: 'v1', version: '1' }, { capabilities: { elicitation: {} } });
+    client.setRequestHandler(ElicitRequestSchema, () => ({ action: 'accept', content: { name: 'Ada' } }));
     clients.push(client);
     await client.connect(new TransportV1(new URL(`${a.url}/mcp`), { fetch: toB }));
     const slow = await client.request(
@@ -269,7 +349,10 @@ describe('tasks on several instances', () => {
     const long = await client.request({ method: 'tools/call', params: execute('tasks__long_job') }, CreateTaskResultSchema, { task: {} });
     expect(await client.experimental.tasks.getTask(long.task.taskId)).toMatchObject({ status: 'working' });
     expect(await client.experimental.tasks.cancelTask(long.task.taskId)).toMatchObject({ status: 'cancelled' });
-    expect(toB.moved).toBe(3);
+    // The task's question reaches the client through the instance its tasks/result went to.
+    const asking = await client.request({ method: 'tools/call', params: execute('tasks__ask_name') }, CreateTaskResultSchema, { task: {} });
+    expect(firstText(await client.experimental.tasks.getTaskResult(asking.task.taskId, CallToolResultSchema))).toBe('Hello, Ada!');
+    expect(toB.moved).toBe(4);
     expect((await taskLog(client)).cancelled).toBe(1);
   });
 });

@@ -37,7 +37,7 @@ import type { ResourceDirectory, ResourceOwner } from './downstreams/resource-di
 import type { ToolView } from './access/policy.js';
 import { InFlightCalls } from './in-flight.js';
 import { metaToPassOn } from './protocol/meta.js';
-import { CallRelay } from './relay/call-relay.js';
+import { CallRelay, MAX_INPUT_ROUNDS } from './relay/call-relay.js';
 import { LISTEN_STREAM, type Evicted } from './relay/subscriptions.js';
 import { isLoggingLevel, type ClientLink, type ProtocolEra } from './relay/client-link.js';
 import type { Relay } from './relay/relay.js';
@@ -61,9 +61,6 @@ export interface GatewayOptions {
   executeLimits?: ExecuteLimits;
   relay: Relay;
 }
-
-/** Rounds of input a 2026-era server may ask for in one call of a 2025-era client (the SDK's own bound). */
-const MAX_INPUT_ROUNDS = 8;
 
 /** A 2026-era retry of a call: the client's answers to the input requests, and the state it echoes. */
 export interface Retry {
@@ -739,6 +736,7 @@ export class Gateway {
       caller: call.caller,
       pending: this.options.relay.pending,
       pauseTimeout: () => timer.pause(),
+      restartTimeout: () => timer.restart(),
     });
     let relayed = Promise.resolve();
     const options: RequestOptions = {

@@ -16,4 +16,6 @@ export interface CallPeer {
   ask(method: string, params: Record<string, unknown>, signal: AbortSignal): Promise<Record<string, unknown>>;
   /** A `notifications/message` the server sent while serving the call. */
   log(params: Record<string, unknown>): void;
+  /** The call is still getting somewhere (a task it waits for is at work): its timeout starts again. */
+  alive(): void;
 }

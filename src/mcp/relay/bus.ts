@@ -24,8 +24,7 @@ export type RelayMessage =
       caller: string | undefined;
       state: string;
       inputResponses: Record<string, unknown>;
-      /** What the retry's client declared, for the requests and messages that follow. */
-      link: { capabilities: unknown; logLevel: unknown; progressToken: string | number | undefined };
+      link: DeclaredLink;
       reply: Reply;
     }
   /** A client's request about a task another instance holds (tasks/task-relay.ts); `reply` is where its outcome goes. */
@@ -37,6 +36,7 @@ export type RelayMessage =
       /** A 2026-era `tasks/update`'s answers. */
       inputResponses?: Record<string, unknown>;
       era: 'legacy' | 'modern';
+      link: DeclaredLink;
       reply: Reply;
     }
   /** The client of a resumed call went away; the owner cancels it. */
@@ -50,6 +50,13 @@ export type RelayMessage =
       to: string;
       outcome: { result: Record<string, unknown> } | { error: { code: number; message: string; data?: unknown } };
     };
+
+/** What a client declared, for the requests and messages that follow its request on another instance. */
+export interface DeclaredLink {
+  capabilities: unknown;
+  logLevel: unknown;
+  progressToken: string | number | undefined;
+}
 
 export interface Reply {
   instance: string;

@@ -21,7 +21,12 @@ export interface CallRelayOptions {
   pending: PendingAnswers;
   /** Pauses the call's timeout; returns the resume. */
   pauseTimeout: () => () => void;
+  /** Starts the call's timeout again. */
+  restartTimeout: () => void;
 }
+
+/** Rounds of input a server may ask for in one call (or one task nexus follows): the SDK's own bound. */
+export const MAX_INPUT_ROUNDS = 8;
 
 /** A request from the server to be answered in a 2026-era client's next retry. */
 interface Ask {
@@ -75,6 +80,10 @@ export class CallRelay implements CallPeer {
   log(params: Record<string, unknown>): void {
     if (!logPasses((params as Partial<LoggingMessageNotificationParams>).level, this.link.logLevel)) return;
     this.link.send(notification('notifications/message', params)).catch(() => undefined);
+  }
+
+  alive(): void {
+    this.options.restartTimeout();
   }
 
   /** Downstream progress, relayed under the client's progress token when it gave one. */

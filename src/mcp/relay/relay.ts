@@ -5,7 +5,7 @@
  */
 import { inputRequired, ProtocolError, type ClientCapabilities, type LoggingLevel, type Result } from '@modelcontextprotocol/server';
 import type { Logger } from '../../log.js';
-import { ownerOf, relayId, type RelayBus, type RelayMessage, type Reply } from './bus.js';
+import { ownerOf, relayId, type DeclaredLink, type RelayBus, type RelayMessage, type Reply } from './bus.js';
 import type { CallRelay } from './call-relay.js';
 import type { ClientLink } from './client-link.js';
 import { LogLevels } from './log-levels.js';
@@ -102,9 +102,8 @@ export class Relay {
   async resume(state: string, inputResponses: Record<string, unknown>, link: ClientLink, caller: string | undefined, signal: AbortSignal) {
     const owner = ownerOf(state);
     if (owner === this.bus.instance) return this.resumeHere(state, inputResponses, link, caller, signal);
-    const { capabilities, logLevel, progressToken } = link;
     const reply = { instance: this.bus.instance, id: relayId(this.bus.instance) };
-    const message = { kind: 'resume', caller, state, inputResponses, link: { capabilities, logLevel, progressToken }, reply } as const;
+    const message = { kind: 'resume', caller, state, inputResponses, link: declared(link), reply } as const;
     return this.atOwner(owner as string, message, link, signal, () =>
       expired('it is held by another nexus instance, which this one cannot reach (see mcp.relay.redis_url)'),
     );
@@ -119,7 +118,7 @@ export class Relay {
     const owner = ownerOf(taskId);
     if (owner === undefined || owner === this.bus.instance) return undefined;
     const reply = { instance: this.bus.instance, id: relayId(this.bus.instance) };
-    const message = { kind: 'task', ...request, era: link.era, reply } as const;
+    const message = { kind: 'task', ...request, era: link.era, link: declared(link), reply } as const;
     return this.atOwner(
       owner,
       message,
@@ -228,7 +227,7 @@ export class Relay {
         }
         case 'task': {
           const { method, taskId, inputResponses, caller } = message;
-          const link = this.linkTo(message.reply, message.era === 'legacy' ? 'legacy' : 'modern');
+          const link = this.linkTo(message.reply, message.era === 'legacy' ? 'legacy' : 'modern', message.link);
           const run = (signal: AbortSignal) =>
             this.onTaskRequest?.({ method, taskId, inputResponses, caller }, link, signal) ??
             Promise.reject(new ProtocolError(-32601, 'Method not found'));
@@ -259,12 +258,12 @@ export class Relay {
   }
 
   /** How to reach a client on another instance: what is sent goes to that instance, as `related` messages. */
-  private linkTo(reply: Reply, era: ClientLink['era'], declared?: Extract<RelayMessage, { kind: 'resume' }>['link']): ClientLink {
+  private linkTo(reply: Reply, era: ClientLink['era'], said: DeclaredLink | undefined): ClientLink {
     return {
       era,
-      capabilities: declared?.capabilities as ClientCapabilities | undefined,
-      logLevel: declared?.logLevel as LoggingLevel | undefined,
-      progressToken: declared?.progressToken,
+      capabilities: said?.capabilities as ClientCapabilities | undefined,
+      logLevel: said?.logLevel as LoggingLevel | undefined,
+      progressToken: said?.progressToken,
       send: async (related) => void (await this.bus.send(reply.instance, { kind: 'related', to: reply.id, message: related })),
     };
   }
@@ -295,6 +294,11 @@ export class Relay {
       "could not hand a request's outcome back to the instance its client is on; it is dropped",
     );
   }
+}
+
+/** What of a client's link travels to another instance. */
+function declared({ capabilities, logLevel, progressToken }: ClientLink): DeclaredLink {
+  return { capabilities, logLevel, progressToken };
 }
 
 function expired(why: string): ProtocolError {

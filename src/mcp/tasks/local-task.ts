@@ -13,21 +13,37 @@ const POLL_INTERVAL_MS = 1_000;
 
 export class LocalTask {
   status: TaskStatus = 'working';
+  /** The size of the result kept, once there is one. */
+  resultBytes = 0;
   readonly createdAt = new Date().toISOString();
   private lastUpdatedAt = this.createdAt;
   private statusMessage: string | undefined;
   private readonly controller = new AbortController();
-  private readonly outcome: Promise<CallToolResult>;
+  private outcome: Promise<CallToolResult> | undefined;
+  private told: ((bytes: number) => void) | undefined;
 
   constructor(
-    run: (signal: AbortSignal) => Promise<CallToolResult>,
-    private readonly ttl: number | null,
-  ) {
-    this.outcome = run(this.controller.signal);
+    private readonly run: (signal: AbortSignal) => Promise<CallToolResult>,
+    /** How long nexus keeps the task (its ttl). */
+    private readonly keepMs: number,
+  ) {}
+
+  /** Starts the call. */
+  start(): void {
+    this.outcome = this.run(this.controller.signal);
     this.outcome.then(
-      () => this.settle('completed'),
+      (result) => {
+        this.settle('completed');
+        this.resultBytes = sizeOf(result);
+        this.told?.(this.resultBytes);
+      },
       (error: unknown) => this.settle('failed', error instanceof Error ? error.message : String(error)),
     );
+  }
+
+  /** Tells `told` the size of the result once there is one. */
+  onResult(told: (bytes: number) => void): void {
+    this.told = told;
   }
 
   /** The task as 2025-11-25 `tasks/get` describes it. */
@@ -38,14 +54,14 @@ export class LocalTask {
       ...(this.statusMessage !== undefined && { statusMessage: this.statusMessage }),
       createdAt: this.createdAt,
       lastUpdatedAt: this.lastUpdatedAt,
-      ttl: this.ttl,
+      ttl: this.keepMs,
       pollInterval: POLL_INTERVAL_MS,
     };
   }
 
   /** The call's result once it is over; its error if it failed or was cancelled. */
   result(): Promise<CallToolResult> {
-    return this.outcome;
+    return this.outcome ?? Promise.reject(new Error('the task has not started'));
   }
 
   /** False when the task was over already. */
@@ -61,5 +77,13 @@ export class LocalTask {
     this.status = status;
     this.statusMessage = message;
     this.lastUpdatedAt = new Date().toISOString();
+  }
+}
+
+function sizeOf(result: CallToolResult): number {
+  try {
+    return Buffer.byteLength(JSON.stringify(result));
+  } catch {
+    return 0;
   }
 }

@@ -1,15 +1,24 @@
 /**
  * The tasks nexus handed out, by the id it gave the client. A task is a server's own (nexus
  * started it there and passes its requests on) or nexus's (a client asked for a task, and the
- * tool's server runs none). Ids name their instance (relay/bus.ts), which alone holds the task;
- * only the caller who started a task may see it, as an unknown id otherwise. Bounded in number
- * and in time: a task is forgotten after its ttl, and after a day at most.
+ * tool's server runs none). Ids name their instance (relay/bus.ts), which alone holds the task.
+ *
+ * Only the caller who started a task may see it, as an unknown id otherwise. A caller nexus
+ * cannot tell from others (no session, no token) has the task's id as its only key: such tasks
+ * are never listed. Bounded: a task is forgotten after its ttl (a day at most; nexus's own, an
+ * hour), a caller holds at most MAX_TASKS_PER_CALLER, an instance MAX_TASKS (past either, a new
+ * task is refused rather than another caller's pushed out), and the results of nexus's own tasks
+ * at most MAX_RESULT_BYTES together (past it, the oldest finished ones are forgotten).
  */
+import { ProtocolError } from '@modelcontextprotocol/server';
 import { relayId } from '../relay/bus.js';
 import type { LocalTask } from './local-task.js';
 
 export const MAX_TASKS = 10_000;
+export const MAX_TASKS_PER_CALLER = 1_000;
 export const MAX_TASK_KEEP_MS = 24 * 60 * 60 * 1000;
+export const MAX_LOCAL_TASK_KEEP_MS = 60 * 60 * 1000;
+export const MAX_RESULT_BYTES = 256 * 1024 * 1024;
 
 export type TaskRecord = { kind: 'server'; server: string; taskId: string } | { kind: 'local'; task: LocalTask };
 
@@ -19,20 +28,33 @@ interface Entry {
   expiresAt: number;
 }
 
+/** How long a task is kept, given the ttl asked for (null or none: as long as nexus keeps any). */
+export function keptFor(ttlMs: number | null | undefined, longest: number): number {
+  return Math.min(typeof ttlMs === 'number' && ttlMs > 0 ? ttlMs : longest, longest);
+}
+
 export class TaskDirectory {
   private readonly entries = new Map<string, Entry>();
+  private readonly perCaller = new Map<string | undefined, number>();
+  private resultBytes = 0;
 
   constructor(
     private readonly instance: string,
     private readonly max = MAX_TASKS,
+    private readonly maxPerCaller = MAX_TASKS_PER_CALLER,
+    private readonly maxResultBytes = MAX_RESULT_BYTES,
   ) {}
 
-  /** Records a task for `caller`, kept for `ttlMs` (null: as long as nexus keeps any); its id for the client. */
-  add(caller: string | undefined, record: TaskRecord, ttlMs: number | null | undefined): string {
-    if (this.entries.size >= this.max) this.forget(this.entries.keys().next().value as string);
+  /** Records a task for `caller`, kept for `keepMs`; its id for the client. Refused when full. */
+  add(caller: string | undefined, record: TaskRecord, keepMs: number): string {
+    this.sweep();
+    if (this.entries.size >= this.max || (this.perCaller.get(caller) ?? 0) >= this.maxPerCaller) {
+      throw new ProtocolError(-32603, 'nexus holds as many tasks as it may for now; try again when some have ended');
+    }
     const id = relayId(this.instance);
-    const keep = Math.min(typeof ttlMs === 'number' && ttlMs > 0 ? ttlMs : MAX_TASK_KEEP_MS, MAX_TASK_KEEP_MS);
-    this.entries.set(id, { caller, record, expiresAt: Date.now() + keep });
+    this.entries.set(id, { caller, record, expiresAt: Date.now() + keepMs });
+    this.perCaller.set(caller, (this.perCaller.get(caller) ?? 0) + 1);
+    if (record.kind === 'local') record.task.onResult((bytes) => this.kept(bytes));
     return id;
   }
 
@@ -44,14 +66,12 @@ export class TaskDirectory {
     return entry.caller === caller ? entry.record : undefined;
   }
 
-  /** `caller`'s tasks still kept, oldest first. */
+  /** `caller`'s tasks still kept, oldest first; none for a caller nexus cannot tell from others. */
   of(caller: string | undefined): [string, TaskRecord][] {
-    const now = Date.now();
+    if (caller === undefined) return [];
+    this.sweep();
     const found: [string, TaskRecord][] = [];
-    for (const [id, entry] of this.entries) {
-      if (entry.expiresAt <= now) this.forget(id);
-      else if (entry.caller === caller) found.push([id, entry.record]);
-    }
+    for (const [id, entry] of this.entries) if (entry.caller === caller) found.push([id, entry.record]);
     return found;
   }
 
@@ -60,9 +80,30 @@ export class TaskDirectory {
     for (const id of [...this.entries.keys()]) this.forget(id);
   }
 
+  /** A result of nexus's own kept: past the budget, the oldest finished ones are forgotten. */
+  private kept(bytes: number): void {
+    this.resultBytes += bytes;
+    for (const [id, entry] of this.entries) {
+      if (this.resultBytes <= this.maxResultBytes) return;
+      if (entry.record.kind === 'local' && entry.record.task.status !== 'working') this.forget(id);
+    }
+  }
+
+  private sweep(): void {
+    const now = Date.now();
+    for (const [id, entry] of this.entries) if (entry.expiresAt <= now) this.forget(id);
+  }
+
   private forget(id: string): void {
     const entry = this.entries.get(id);
+    if (!entry) return;
     this.entries.delete(id);
-    if (entry?.record.kind === 'local') entry.record.task.cancel('the task was forgotten');
+    const left = (this.perCaller.get(entry.caller) ?? 1) - 1;
+    if (left > 0) this.perCaller.set(entry.caller, left);
+    else this.perCaller.delete(entry.caller);
+    if (entry.record.kind === 'local') {
+      this.resultBytes -= entry.record.task.resultBytes;
+      entry.record.task.cancel('the task was forgotten');
+    }
   }
 }

@@ -11,8 +11,9 @@ import type { CallPeer } from '../downstreams/call-peer.js';
 import type { Downstream } from '../downstreams/downstream.js';
 import { fromModern, relatedTo, shownTask, TERMINAL_STATUSES, type TaskShape } from '../protocol/tasks.js';
 import type { ProtocolEra } from '../relay/client-link.js';
+import { MAX_INPUT_ROUNDS } from '../relay/call-relay.js';
 import { LocalTask } from './local-task.js';
-import type { TaskDirectory, TaskRecord } from './task-directory.js';
+import { keptFor, MAX_LOCAL_TASK_KEEP_MS, MAX_TASK_KEEP_MS, type TaskDirectory, type TaskRecord } from './task-directory.js';
 
 /** The requests a client makes about one task. */
 export type TaskMethod = 'tasks/get' | 'tasks/result' | 'tasks/cancel' | 'tasks/update';
@@ -25,6 +26,7 @@ const MAX_POLL_MS = 5_000;
 /** What a task request needs of the call it comes in. */
 export interface TaskCall {
   caller: string | undefined;
+  requestId: string | number;
   link: { era: ProtocolEra };
   /** Set when the client takes tasks (with the ttl a 2025-era client asked for). */
   task?: { ttl?: number };
@@ -88,9 +90,12 @@ export class TaskRelay<C extends TaskCall> {
     peer: CallPeer,
     handOut: boolean,
   ): Promise<Result> {
-    if (call.task && handOut) {
+    // A 2025-era server's task asks for input on `tasks/result`, which a 2026-era client never
+    // opens: such a client gets the result of the call instead, nexus following the task.
+    if (call.task && handOut && (downstream.modern || call.link.era === 'legacy')) {
       const record = { kind: 'server', server: downstream.name, taskId: task.taskId } as const;
-      return created(task, this.directory.add(call.caller, record, task['ttl'] as number | null), call.link.era);
+      const id = this.directory.add(call.caller, record, keptFor(task['ttl'] as number | null, MAX_TASK_KEEP_MS));
+      return created(task, id, call.link.era);
     }
     const result = await this.follow(downstream, task.taskId, options, peer);
     // A 2025-era client asked for a task: it gets one, over already.
@@ -99,8 +104,10 @@ export class TaskRelay<C extends TaskCall> {
 
   /** Runs a call as nexus's own task (`run` gets the task's signal); answers at once with the task. */
   startLocal(call: C, ttl: number | undefined, run: (signal: AbortSignal) => Promise<CallToolResult>): Result {
-    const task = new LocalTask(run, ttl ?? null);
-    const id = this.directory.add(call.caller, { kind: 'local', task }, ttl);
+    const keep = keptFor(ttl, MAX_LOCAL_TASK_KEEP_MS);
+    const task = new LocalTask(run, keep);
+    const id = this.directory.add(call.caller, { kind: 'local', task }, keep);
+    task.start();
     return created(task.describe(id), id, call.link.era);
   }
 
@@ -160,8 +167,13 @@ export class TaskRelay<C extends TaskCall> {
     const mine = this.directory.of(call.caller);
     const page = mine.slice(start, start + TASK_PAGE_SIZE);
     const tasks = await Promise.all(
-      page.map(([id]) =>
-        this.get(id, call).catch((error: unknown) => ({ taskId: id, status: 'failed', statusMessage: (error as Error).message })),
+      page.map(([id], index) =>
+        // Each its own request id, so that every one of them is a call of its own in flight.
+        this.get(id, { ...call, requestId: `${call.requestId}#${index}` }).catch((error: unknown) => {
+          const now = new Date().toISOString();
+          const why = `nexus could not ask the server: ${(error as Error).message}`;
+          return { taskId: id, status: 'failed', statusMessage: why, createdAt: now, lastUpdatedAt: now, ttl: null };
+        }),
       ),
     );
     const next = start + TASK_PAGE_SIZE < mine.length ? String(start + TASK_PAGE_SIZE) : undefined;
@@ -169,11 +181,13 @@ export class TaskRelay<C extends TaskCall> {
   }
 
   /**
-   * A server's task to its end: a 2025-era server's `tasks/result` (its requests for input come on
-   * that request's stream, and are relayed as any call's); a 2026-era server's `tasks/get`, asked
-   * again at its poll interval, its requests for input put to the client and answered with
-   * `tasks/update`. The call ending first (the client went away, call_timeout) cancels the task,
-   * unless `cancelIfLeft` is false (a client's own `tasks/result` leaves its task running).
+   * A server's task to its end: its status asked at the server's poll interval, each answer that
+   * it is still at work starting the call's timeout again. A 2025-era server's result, and its
+   * questions, come on `tasks/result`, asked once the task needs input or is over; a 2026-era
+   * server's come in `tasks/get`, its questions put to the client and answered with
+   * `tasks/update` (at most MAX_INPUT_ROUNDS times). The call ending first (the client went away,
+   * call_timeout) cancels the task, unless `cancelIfLeft` is false (a client's own `tasks/result`
+   * leaves its task running).
    */
   private async follow(
     downstream: Downstream,
@@ -182,23 +196,29 @@ export class TaskRelay<C extends TaskCall> {
     peer: CallPeer,
     cancelIfLeft = true,
   ): Promise<CallToolResult> {
+    let rounds = 0;
     try {
-      if (!downstream.modern)
-        return relatedTo((await downstream.taskRequest('tasks/result', { taskId }, options, peer)) as CallToolResult, undefined);
       for (;;) {
         const details = await downstream.taskRequest('tasks/get', { taskId }, options, peer);
-        if (TERMINAL_STATUSES.has(details['status'] as string)) return outcomeOf(details);
+        const status = String(details['status']);
+        if (!downstream.modern && (status === 'input_required' || TERMINAL_STATUSES.has(status))) {
+          return relatedTo((await downstream.taskRequest('tasks/result', { taskId }, options, peer)) as CallToolResult, undefined);
+        }
+        if (TERMINAL_STATUSES.has(status)) return outcomeOf(details);
         const requests = details['inputRequests'];
-        if (details['status'] === 'input_required' && isObject(requests)) {
+        if (downstream.modern && status === 'input_required' && isObject(requests) && Object.keys(requests).length > 0) {
+          if (++rounds > MAX_INPUT_ROUNDS) {
+            throw new ProtocolError(-32603, `the task on server '${downstream.name}' asked for input more than ${MAX_INPUT_ROUNDS} times`);
+          }
           const inputResponses: Record<string, unknown> = {};
           for (const [key, request] of Object.entries(requests)) {
             const { method, params } = request as { method: string; params?: Record<string, unknown> };
             inputResponses[key] = await peer.ask(method, params ?? {}, options.signal ?? new AbortController().signal);
           }
           await downstream.taskRequest('tasks/update', { taskId, inputResponses }, options, peer);
-          continue;
         }
-        const every = Number(details['pollIntervalMs']);
+        peer.alive();
+        const every = Number(details['pollIntervalMs'] ?? details['pollInterval']);
         await pause(Math.min(Math.max(Number.isFinite(every) ? every : 1_000, MIN_POLL_MS), MAX_POLL_MS), options.signal);
       }
     } catch (error) {
