@@ -159,8 +159,7 @@ export async function startNexus(config: Config, options: NexusOptions): Promise
     onLog: (server, params) => listeners.log(server, params),
     onResourceUpdated: (server, params) => {
       listeners.resourceUpdated(params, relay.subscriptions.of(server, params.uri));
-      // 2026-era listen streams hear of it by the URI they named it by (as the server gave it, or qualified).
-      for (const uri of relay.subscriptions.listenedAs(server, params.uri)) modern.notify?.resourceUpdated(uri);
+      gateway.resourceUpdated(server, params.uri);
     },
     logger,
     redactor,
@@ -253,7 +252,7 @@ export async function startNexus(config: Config, options: NexusOptions): Promise
       listeners,
       mayUse: (group, server) => registry.policy.viewFor(group).server(server),
       listenable: (uris, client) => gateway.listenable(uris, client),
-      onListen: (uris, client, signal) => gateway.listen(uris, client, signal),
+      onListen: (uris, client, ended, tell) => gateway.listen(uris, client, ended, tell),
     });
   }
 

@@ -271,6 +271,60 @@ describe('subscriptions/listen that subscribes nothing', () => {
   });
 });
 
+describe('subscriptions/listen across groups', () => {
+  it('a stream hears only of the server its own group sees under the URI it named, even when another group sees another server there', async () => {
+    const nexus = await start(`${IDENTITY}
+      [mcp.servers.secret]
+      cmd = ["node", "${FIXTURE_SERVER}", "stdio"]
+      allow = ["admin"]
+      [mcp.servers.open]
+      cmd = ["node", "${FIXTURE_SERVER}", "stdio"]
+      allow = ["support"]
+    `);
+    const uri = 'fixture://notes/readme';
+    const admin = new ClientV1({ name: 'admin', version: '1' });
+    clients.push(admin);
+    await admin.connect(
+      new TransportV1(new URL(`${nexus.url}/mcp`), { requestInit: { headers: { 'x-client-id': 'bo', 'x-group': 'admin' } } }),
+    );
+    const stop = new AbortController();
+    const listen = async (who: string, group: string) =>
+      reader(
+        await modernFetch(
+          nexus.url,
+          'subscriptions/listen',
+          { notifications: { resourceSubscriptions: [uri] } },
+          {
+            signal: stop.signal,
+            headers: { 'x-client-id': who, 'x-group': group },
+          },
+        ),
+      );
+    // Each group sees one of the two servers, under the same bare URI.
+    const [adminStream, supportStream] = [await listen('bo', 'admin'), await listen('ana', 'support')];
+    await expect.poll(() => supportStream.text()).toContain('acknowledged');
+    const touch = (server: string) =>
+      admin.callTool({ name: 'execute', arguments: { name: `${server}__touch_resource`, arguments: { uri } } });
+    await expect.poll(async () => firstText(await touch('secret'))).toBe('told');
+    await expect.poll(() => adminStream.text()).toContain('notifications/resources/updated');
+    // Written to every stream at once, had it been: a moment is plenty for it to arrive.
+    await new Promise((resolve) => setTimeout(resolve, 300));
+    expect(supportStream.text()).not.toContain('notifications/resources/updated');
+    const support = new ClientV1({ name: 'support', version: '1' });
+    clients.push(support);
+    await support.connect(
+      new TransportV1(new URL(`${nexus.url}/mcp`), { requestInit: { headers: { 'x-client-id': 'ana', 'x-group': 'support' } } }),
+    );
+    expect(firstText(await support.callTool({ name: 'execute', arguments: { name: 'open__touch_resource', arguments: { uri } } }))).toBe(
+      'told',
+    );
+    await expect.poll(() => supportStream.text()).toContain('notifications/resources/updated');
+    stop.abort();
+    await Promise.all([adminStream.done, supportStream.done]);
+    expect(supportStream.text()).toContain('"io.modelcontextprotocol/subscriptionId":1');
+  });
+});
+
 describe('resources two servers both offer', () => {
   it('are listed and read qualified by server, each from its own; an MCP App points at its own', async () => {
     const http = started(await startFixtureHttp({ FIXTURE_NAME: 'b', FIXTURE_APP: '1' }));

@@ -55,6 +55,19 @@ describe('ResourceDirectory', () => {
     expect(found.clientUri('logs', 'file:///logs/today')).toBe('file://logs//logs/today');
   });
 
+  it('qualifies as many rounds as collisions with qualified forms take, listing and routing every resource', () => {
+    // a and b share x://p; c lists a's qualified form; a lists c's; and so on, five rounds deep.
+    const a = server('a', ['x://p', 'x://c/a/p', 'x://c/a/c/a/p'], ['x://c/a/c/a/{id}']);
+    const found = directory(a, server('b', ['x://p']), server('c', ['x://a/p', 'x://a/c/a/p']));
+    const shown = [...found.resources.map((resource) => resource.uri), ...found.templates.map((template) => template.uriTemplate)];
+    expect(shown).toHaveLength(7);
+    expect(new Set(shown).size).toBe(7);
+    for (const uri of found.resources.map((resource) => resource.uri)) {
+      const lookup = found.lookup(uri);
+      expect(lookup && 'downstream' in lookup ? found.clientUri(lookup.downstream.name, lookup.uri) : lookup).toBe(uri);
+    }
+  });
+
   it('stops comparing after its budget, qualifying what is left, so odd templates cannot hold up nexus', () => {
     const a = server(
       'a',

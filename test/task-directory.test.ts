@@ -19,6 +19,14 @@ describe('TaskDirectory', () => {
     expect(tasks.get(mine, 'victim')).toEqual(server('v'));
   });
 
+  it('bounds callers it cannot tell apart by the instance only, not by one shared allowance', () => {
+    const tasks = new TaskDirectory('0123456789ab', 4, 2);
+    for (let i = 0; i < 3; i++) tasks.add(undefined, server(`anonymous${i}`), HOUR);
+    expect(tasks.hasRoom(undefined)).toBe(true);
+    tasks.add(undefined, server('last'), HOUR);
+    expect(tasks.hasRoom(undefined)).toBe(false);
+  });
+
   it('lists no tasks of a caller it cannot tell from others, whose id is its only key', () => {
     const tasks = new TaskDirectory('0123456789ab');
     const id = tasks.add(undefined, server('x'), HOUR);

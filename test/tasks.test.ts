@@ -43,12 +43,15 @@ afterAll(async () => {
 });
 afterEach(async () => void (await Promise.all(clients.splice(0).map((client) => client.close()))));
 
-/** A 2025-era client (SDK v1) that says its name is Ada when asked. */
-async function legacyClient(): Promise<ClientV1> {
+/** A 2025-era client (SDK v1) of the shared nexus that says its name is Ada when asked. */
+const legacyClient = (): Promise<ClientV1> => legacyClientOf(nexus);
+
+/** A 2025-era client (SDK v1) of `of` that says its name is Ada when asked. */
+async function legacyClientOf(of: RunningNexus): Promise<ClientV1> {
   const client = new ClientV1({ name: 'v1', version: '1' }, { capabilities: { elicitation: {} } });
   client.setRequestHandler(ElicitRequestSchema, () => ({ action: 'accept', content: { name: 'Ada' } }));
   clients.push(client);
-  await client.connect(new TransportV1(new URL(`${nexus.url}/mcp`)));
+  await client.connect(new TransportV1(new URL(`${of.url}/mcp`)));
   return client;
 }
 
@@ -318,6 +321,9 @@ describe('tasks that misbehave or last', () => {
       const result = await client.callTool(execute(`${server}__long_job`, { seconds: 2.5 }));
       expect(firstText(result)).toBe('long job done');
     }
+    // And after a question, answered on a 2025-era server's tasks/result stream.
+    const asked = await legacyClientOf(short);
+    expect(firstText(await asked.callTool(execute('tasks__ask_then_work', { seconds: 2.5 })))).toBe('Hello, Ada, after work!');
   });
 });
 

@@ -42,7 +42,7 @@ import { LISTEN_STREAM, type Evicted } from './relay/subscriptions.js';
 import { isLoggingLevel, type ClientLink, type ProtocolEra } from './relay/client-link.js';
 import type { Relay } from './relay/relay.js';
 import { MAX_RESULTS, type IndexedTool, type SearchResult } from './search/tool-index.js';
-import { TaskDirectory } from './tasks/task-directory.js';
+import { full, TaskDirectory } from './tasks/task-directory.js';
 import { TaskRelay, type TaskMethod } from './tasks/task-relay.js';
 import { TASKS_EXTENSION, taskOf, type TaskShape } from './protocol/tasks.js';
 
@@ -273,6 +273,8 @@ export class Gateway {
   private readonly instructions: string;
 
   private readonly taskDirectory: TaskDirectory;
+  /** Open 2026-era listen streams naming resources, by their key in relay.subscriptions: how to tell each of an update. */
+  private readonly listening = new Map<string, (uri: string) => void>();
   private readonly tasks: TaskRelay<CallContext>;
 
   constructor(private readonly options: GatewayOptions) {
@@ -358,19 +360,16 @@ export class Gateway {
       const asked = request.params.uri;
       const { downstream, uri } = this.resourceOwner(asked, call);
       const { added, evicted } = relay.subscriptions.add(downstream.name, uri, call.caller ?? '', asked);
-      if (evicted) this.unsubscribeEvicted(evicted);
+      if (evicted) void this.unsubscribeServer(evicted);
       if (added === 'full') throw new ProtocolError(-32603, 'nexus holds as many resource subscriptions as it may; try again later');
       if (added === 'first')
         await this.forward(downstream, call, (options) => downstream.subscription(uri, true, options).then(() => ({})));
       return {};
     });
+    // By the URI the client subscribed with, wherever a list change since may have moved it.
     server.setRequestHandler('resources/unsubscribe', async (request, ctx) => {
-      const call = context(ctx);
-      const found = this.resourcesOf(call).lookup(request.params.uri);
-      if (found && 'downstream' in found && relay.subscriptions.remove(found.downstream.name, found.uri, call.caller ?? '')) {
-        const { downstream, uri } = found;
-        await this.forward(downstream, call, (options) => downstream.subscription(uri, false, options).then(() => ({})));
-      }
+      const { caller } = context(ctx);
+      await Promise.all(relay.subscriptions.forget(caller ?? '', request.params.uri).map((gone) => this.unsubscribeServer(gone)));
       return {};
     });
     // To the server of the prompt or resource template; one the caller may not use is as unknown as none.
@@ -410,9 +409,10 @@ export class Gateway {
 
   /**
    * A 2026-era client's `subscriptions/listen` stream, open, naming resources: each one's server
-   * is subscribed as for `resources/subscribe`, until the stream ends (`ended`).
+   * is subscribed as for `resources/subscribe`, until the stream ends (`ended`); the servers'
+   * updates of them are written on it with `tell` (resourceUpdated()).
    */
-  listen(uris: readonly string[], client: ClientIdentity | undefined, ended: AbortSignal): void {
+  listen(uris: readonly string[], client: ClientIdentity | undefined, ended: AbortSignal, tell: (uri: string) => void): void {
     const { relay } = this.options;
     const directory = this.directoryFor(client);
     const stream = `${LISTEN_STREAM}${randomUUID()}`;
@@ -420,30 +420,41 @@ export class Gateway {
       downstream.subscription(uri, subscribe, { timeout: downstream.config.call_timeout }).catch((error: unknown) => {
         downstream.log.warn({ uri, reason: (error as Error).message }, subscribe ? 'subscribing failed' : 'unsubscribing failed');
       });
-    const owners: ResourceOwner[] = [];
-    for (const uri of uris) {
+    // One subscription per URI named, so that one resource named twice is told of by both names.
+    const held: [ResourceOwner, string][] = [];
+    for (const [index, uri] of uris.entries()) {
       const found = directory.lookup(uri);
       if (!found || !('downstream' in found)) continue;
-      const { added, evicted } = relay.subscriptions.add(found.downstream.name, found.uri, stream, uri);
-      if (evicted) this.unsubscribeEvicted(evicted);
+      const key = `${stream}#${index}`;
+      const { added, evicted } = relay.subscriptions.add(found.downstream.name, found.uri, key, uri);
+      if (evicted) void this.unsubscribeServer(evicted);
       if (added === 'full') {
         found.downstream.log.warn({ uri }, 'a subscriptions/listen stream is not subscribed: nexus holds all the subscriptions it may');
         continue;
       }
-      owners.push(found);
+      held.push([found, key]);
       if (added === 'first') void toggle(found, true);
     }
+    this.listening.set(stream, tell);
     const end = () => {
-      for (const owner of owners) if (relay.subscriptions.remove(owner.downstream.name, owner.uri, stream)) void toggle(owner, false);
+      this.listening.delete(stream);
+      for (const [owner, key] of held) if (relay.subscriptions.remove(owner.downstream.name, owner.uri, key)) void toggle(owner, false);
     };
     if (ended.aborted) end();
     else ended.addEventListener('abort', end, { once: true });
   }
 
-  /** A resource whose last subscriber made room for another: its server need not tell of it any more. */
-  private unsubscribeEvicted({ server, uri }: Evicted): void {
+  /** A server's resource changed: the 2026-era listen streams subscribed to it hear of it, by the URI each named. */
+  resourceUpdated(server: string, uri: string): void {
+    for (const [key, clientUri] of this.options.relay.subscriptions.of(server, uri)) {
+      if (key.startsWith(LISTEN_STREAM)) this.listening.get(key.slice(0, key.indexOf('#')))?.(clientUri);
+    }
+  }
+
+  /** A resource nobody is subscribed to any more: its server need not tell of it. */
+  private async unsubscribeServer({ server, uri }: Evicted): Promise<void> {
     const downstream = this.options.registry.get(server);
-    void downstream?.subscription(uri, false, { timeout: downstream.config.call_timeout }).catch(() => undefined);
+    await downstream?.subscription(uri, false, { timeout: downstream.config.call_timeout }).catch(() => undefined);
   }
 
   private directoryFor(client: ClientIdentity | undefined): ResourceDirectory {
@@ -618,6 +629,8 @@ export class Gateway {
     serverTasks: boolean,
   ): Promise<CallToolResult> {
     const support = downstream.taskSupport(entry.tool);
+    // A call that will start a task is refused before anything runs, not after, when there is no room.
+    if (call.task && (call.link.era === 'legacy' || support) && !this.tasks.hasRoom(call)) throw full();
     // A 2025-era server that runs no task of this tool, for a 2025-era client asking for one: nexus runs it.
     if (call.task && call.link.era === 'legacy' && !support && !downstream.modern) {
       return Promise.resolve(this.localTask(call, (detached) => this.run(downstream, entry, detached, params, serverTasks)));

@@ -48,10 +48,8 @@ export interface ResourceOwner {
 
 export type Lookup = ResourceOwner | { ambiguous: string[] } | undefined;
 
-/** Steps the comparisons of one directory may take (about 20 ms); past them, what is left undecided is qualified. */
+/** Steps the comparisons of one directory may take (tens of milliseconds); past them, whatever is left is qualified. */
 const BUILD_BUDGET = 2_000_000;
-/** Rounds of qualifying what a qualified form now collides with; one or two settle any real lists. */
-const MAX_ROUNDS = 4;
 
 /** One resource or template of one server, and how the caller is shown it. */
 interface Item {
@@ -70,10 +68,14 @@ export class ResourceDirectory {
   private readonly byShownUri = new Map<string, Item>();
   /** Templates by the text the caller is shown. */
   private readonly byShownTemplate = new Map<string, Item>();
-  /** Every server's items, in order. */
-  private readonly items: Item[] = [];
+  /** Shown templates by their literal prefix, and the lengths those prefixes have (longest first), for lookups. */
+  private readonly byPrefix = new Map<string, Item[]>();
+  private prefixLengths: number[] = [];
+  /** Each server's resources by their own URI, and its templates. */
+  private readonly byServer = new Map<string, { resources: Map<string, Item>; templates: Item[] }>();
   /** Exact URIs -> the servers listing them (for a helpful error when one URI is several servers'). */
   private readonly listedBy = new Map<string, Item[]>();
+  private readonly items: Item[] = [];
   private budget = BUILD_BUDGET;
 
   constructor(
@@ -84,10 +86,12 @@ export class ResourceDirectory {
       for (const { uri } of downstream.catalog.resources) this.items.push(item(downstream, uri, false));
       for (const { uriTemplate } of downstream.catalog.resourceTemplates) this.items.push(item(downstream, uriTemplate, true));
     }
-    // Qualify whatever another server could also answer for, then whatever now collides with a
-    // qualified form (a server listing `ui://weather/x` beside weather's qualified `ui://x`).
-    for (let round = 0; round < MAX_ROUNDS; round++) {
-      const colliding = this.items.filter((entry) => entry.shown === entry.original && this.collides(entry));
+    // Qualify whatever another server could also answer for, then whatever collides with a
+    // qualified form (a server listing `ui://weather/x` beside weather's qualified `ui://x`),
+    // until nothing does. Qualified forms of two servers never collide (their authorities differ),
+    // so each round qualifies something or is the last; a spent budget qualifies all that is left.
+    for (;;) {
+      const colliding = this.colliding();
       for (const entry of colliding) {
         entry.shown = qualifyUri(entry.downstream.name, entry.original);
         entry.prefix = literalPrefix(entry.shown);
@@ -100,6 +104,7 @@ export class ResourceDirectory {
       for (const template of downstream.catalog.resourceTemplates)
         this.show(this.items[at++] as Item, template, 'uriTemplate', this.templates);
     }
+    this.prefixLengths = [...new Set([...this.byPrefix.keys()].map((prefix) => prefix.length))].sort((a, b) => b - a);
   }
 
   /** The server and original URI of a URI the client sent. */
@@ -107,11 +112,13 @@ export class ResourceDirectory {
     const listed = this.byShownUri.get(uri);
     if (listed) return { downstream: listed.downstream, uri: listed.original };
     const owners: ResourceOwner[] = [];
-    for (const entry of this.byShownTemplate.values()) {
-      if (!uri.startsWith(entry.prefix) || !this.matcher(entry.shown)(uri)) continue;
-      const own = entry.shown === entry.original ? uri : unqualifyFor(entry.downstream.name, uri);
-      if (own !== undefined && !owners.some((owner) => owner.downstream === entry.downstream))
-        owners.push({ downstream: entry.downstream, uri: own });
+    for (const length of this.prefixLengths) {
+      if (length > uri.length) continue;
+      for (const entry of this.byPrefix.get(uri.slice(0, length)) ?? []) {
+        if (owners.some((owner) => owner.downstream === entry.downstream) || !this.matcher(entry.shown)(uri)) continue;
+        const own = entry.shown === entry.original ? uri : unqualifyFor(entry.downstream.name, uri);
+        if (own !== undefined) owners.push({ downstream: entry.downstream, uri: own });
+      }
     }
     if (owners.length === 1) return owners[0];
     // A URI several servers list (or could answer for) is shown under each one's name.
@@ -124,9 +131,8 @@ export class ResourceDirectory {
 
   /** How the caller knows `uri` of `server`: qualified where it is shown so, else unchanged. */
   clientUri(server: string, uri: string): string {
-    const entry =
-      this.items.find((candidate) => candidate.downstream.name === server && !candidate.template && candidate.original === uri) ??
-      this.items.find((candidate) => candidate.downstream.name === server && candidate.template && this.matcher(candidate.original)(uri));
+    const own = this.byServer.get(server);
+    const entry = own?.resources.get(uri) ?? own?.templates.find((template) => this.matcher(template.original)(uri));
     return entry && entry.shown !== entry.original ? qualifyUri(server, uri) : uri;
   }
 
@@ -136,33 +142,69 @@ export class ResourceDirectory {
     return entry && { downstream: entry.downstream, uriTemplate: entry.original };
   }
 
-  /** Whether another server's resource or template, as shown now, could be the same URI as `entry`. */
-  private collides(entry: Item): boolean {
-    return this.items.some((other) => {
-      if (other.downstream === entry.downstream) return false;
-      if (this.budget <= 0) return true;
-      if (!entry.template && !other.template) return other.shown === entry.shown;
-      if (entry.template && other.template) {
-        if (!mayMeet(entry.prefix, other.prefix)) return false;
-        this.budget -= (entry.shown.length + 1) * (other.shown.length + 1);
-        return templatesOverlap(entry.shown, other.shown);
+  /** The items shown as their server gives them that another server's, as shown now, could be the same URI as. */
+  private colliding(): Item[] {
+    const resourceServers = new Map<string, Set<Downstream>>();
+    const templates: Item[] = [];
+    const resources: Item[] = [];
+    for (const entry of this.items) {
+      if (entry.template) templates.push(entry);
+      else {
+        resources.push(entry);
+        resourceServers.set(entry.shown, (resourceServers.get(entry.shown) ?? new Set()).add(entry.downstream));
       }
-      const [template, resource] = entry.template ? [entry, other] : [other, entry];
-      if (!resource.shown.startsWith(template.prefix)) return false;
-      this.budget -= resource.shown.length + template.shown.length;
-      return this.matcher(template.shown)(resource.shown);
+    }
+    this.budget -= this.items.length;
+    return this.items.filter((entry) => {
+      if (entry.shown !== entry.original) return false;
+      if (this.budget <= 0) return true;
+      if (!entry.template && (resourceServers.get(entry.shown)?.size ?? 0) > 1) return true;
+      return entry.template
+        ? templates.some((other) => this.overlapping(entry, other)) || resources.some((other) => this.matching(entry, other))
+        : templates.some((other) => this.matching(other, entry));
     });
   }
 
-  /** Lists an item as the caller is shown it. */
+  /** Whether two servers' templates could match one URI (charged to the budget). */
+  private overlapping(entry: Item, other: Item): boolean {
+    if (other.downstream === entry.downstream) return false;
+    this.budget -= 1;
+    if (!mayMeet(entry.prefix, other.prefix)) return false;
+    this.budget -= (entry.shown.length + 1) * (other.shown.length + 1);
+    return this.budget <= 0 || templatesOverlap(entry.shown, other.shown);
+  }
+
+  /** Whether a server's template matches another server's resource (charged to the budget). */
+  private matching(template: Item, resource: Item): boolean {
+    if (template.downstream === resource.downstream) return false;
+    this.budget -= 1;
+    if (!resource.shown.startsWith(template.prefix)) return false;
+    this.budget -= resource.shown.length + template.shown.length;
+    return this.budget <= 0 || this.matcher(template.shown)(resource.shown);
+  }
+
+  /** Lists an item as the caller is shown it; a server's second listing of the same text is left out. */
   private show<T extends object>(entry: Item, original: T, key: 'uri' | 'uriTemplate', into: T[]): void {
     const index = entry.template ? this.byShownTemplate : this.byShownUri;
-    // The same text twice from one server (or a collision left after every round): the first one shown wins.
     if (index.has(entry.shown)) return;
     index.set(entry.shown, entry);
-    if (!entry.template) this.listedBy.set(entry.original, [...(this.listedBy.get(entry.original) ?? []), entry]);
+    const own = this.byServer.get(entry.downstream.name) ?? { resources: new Map<string, Item>(), templates: [] };
+    this.byServer.set(entry.downstream.name, own);
+    if (entry.template) {
+      own.templates.push(entry);
+      pushTo(this.byPrefix, entry.prefix, entry);
+    } else {
+      own.resources.set(entry.original, entry);
+      pushTo(this.listedBy, entry.original, entry);
+    }
     into.push(entry.shown === entry.original ? original : { ...original, [key]: entry.shown });
   }
+}
+
+function pushTo<K, V>(map: Map<K, V[]>, key: K, value: V): void {
+  const values = map.get(key);
+  if (values) values.push(value);
+  else map.set(key, [value]);
 }
 
 function item(downstream: Downstream, original: string, template: boolean): Item {

@@ -9,7 +9,13 @@
  * later `notifications/cancelled` from the same client can name its own calls.
  */
 import type { Context, Hono } from 'hono';
-import type { CallToolResult, ClientCapabilities, JSONRPCResponse, McpHttpHandler } from '@modelcontextprotocol/server';
+import {
+  SUBSCRIPTION_ID_META_KEY,
+  type CallToolResult,
+  type ClientCapabilities,
+  type JSONRPCResponse,
+  type McpHttpHandler,
+} from '@modelcontextprotocol/server';
 import { authInfoFor, type CallContext } from '../gateway.js';
 import type { Relay } from '../relay/relay.js';
 import { callerOf, newSessionId, SESSION_HEADER, sessionCapabilities } from '../../session.js';
@@ -20,7 +26,8 @@ import type { ClientIdentity } from '../../context.js';
 import { readBody } from '../../http/body.js';
 import { nestedDeeperThan } from '../../json-depth.js';
 import { answer, plainToolCall } from './plain-tool-call.js';
-import { errorResponse } from '../protocol/jsonrpc.js';
+import { errorResponse, notification } from '../protocol/jsonrpc.js';
+import { sseBytes } from './sse-stream.js';
 
 /** Answers to the server's requests one POST may carry. */
 const MAX_ANSWERS_PER_POST = 16;
@@ -49,8 +56,11 @@ export interface McpRouteOptions {
   mayUse: (group: string | undefined, server: string) => boolean;
   /** Of the resources a 2026-era `subscriptions/listen` names, those the client may hear of. */
   listenable: (uris: readonly string[], client: ClientIdentity | undefined) => string[];
-  /** A 2026-era `subscriptions/listen` stream is open for these resources, until `ended`. */
-  onListen: (uris: readonly string[], client: ClientIdentity | undefined, ended: AbortSignal) => void;
+  /**
+   * A 2026-era `subscriptions/listen` stream is open for these resources, until `ended`; `tell`
+   * writes an update of one of them (by the URI the client named) on it.
+   */
+  onListen: (uris: readonly string[], client: ClientIdentity | undefined, ended: AbortSignal, tell: (uri: string) => void) => void;
 }
 
 interface JsonRpcMessage {
@@ -184,8 +194,23 @@ async function listenToResources(
   if (!response.body || visible.length === 0 || !response.headers.get('content-type')?.includes('text/event-stream')) return response;
   const ended = new AbortController();
   c.req.raw.signal.addEventListener('abort', () => ended.abort(), { once: true });
-  const body = response.body.pipeThrough(new TransformStream({ flush: () => ended.abort() }));
-  onListen(visible, client, ended.signal);
+  // nexus writes the resources' updates itself, on this stream only: the SDK's publishing is by URI
+  // alone, and one URI may be one server's for this caller and another's for a caller of another group.
+  let stream!: TransformStreamDefaultController<Uint8Array>;
+  const body = response.body.pipeThrough(
+    new TransformStream<Uint8Array, Uint8Array>({ start: (controller) => void (stream = controller), flush: () => ended.abort() }),
+  );
+  const subscriptionId = message.id as string | number;
+  const tell = (uri: string) => {
+    if (ended.signal.aborted) return;
+    const params = { uri, _meta: { [SUBSCRIPTION_ID_META_KEY]: subscriptionId } };
+    try {
+      stream.enqueue(sseBytes(notification('notifications/resources/updated', params)));
+    } catch {
+      ended.abort();
+    }
+  };
+  onListen(visible, client, ended.signal, tell);
   return new Response(body, response);
 }
 

@@ -45,7 +45,11 @@ export class ResourceSubscriptions {
     this.subscribers.set(key, callers);
     if (!callers.has(caller)) this.size++;
     callers.set(caller, clientUri);
-    if (!caller.startsWith(LISTEN_STREAM)) this.legacy.set(`${key}\u0000${caller}`, [server, uri, caller]);
+    if (!caller.startsWith(LISTEN_STREAM)) {
+      // Oldest means least recently subscribed: a subscription renewed goes to the back.
+      this.legacy.delete(`${key}\u0000${caller}`);
+      this.legacy.set(`${key}\u0000${caller}`, [server, uri, caller]);
+    }
     return { added: first ? 'first' : 'joined', ...(evicted && { evicted }) };
   }
 
@@ -61,11 +65,18 @@ export class ResourceSubscriptions {
     return true;
   }
 
-  /** The URIs 2026-era listen streams know `uri` of `server` by (to publish its updates under). */
-  listenedAs(server: string, uri: string): Set<string> {
-    const uris = new Set<string>();
-    for (const [caller, clientUri] of this.of(server, uri)) if (caller.startsWith(LISTEN_STREAM)) uris.add(clientUri);
-    return uris;
+  /**
+   * Removes `caller`'s subscriptions made by `clientUri` (whichever server that URI named then: a
+   * list change since may have moved it); the resources nobody is subscribed to any more.
+   */
+  forget(caller: string, clientUri: string): Evicted[] {
+    const gone: Evicted[] = [];
+    for (const [key, callers] of [...this.subscribers]) {
+      if (callers.get(caller) !== clientUri) continue;
+      const [server, uri] = key.split('\u0000') as [string, string];
+      if (this.remove(server, uri, caller)) gone.push({ server, uri });
+    }
+    return gone;
   }
 
   /** Who is subscribed to `uri` of `server`, each with the URI it knows the resource by. */

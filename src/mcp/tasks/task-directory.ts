@@ -6,7 +6,8 @@
  * Only the caller who started a task may see it, as an unknown id otherwise. A caller nexus
  * cannot tell from others (no session, no token) has the task's id as its only key: such tasks
  * are never listed. Bounded: a task is forgotten after its ttl (a day at most; nexus's own, an
- * hour), a caller holds at most MAX_TASKS_PER_CALLER, an instance MAX_TASKS (past either, a new
+ * hour), a caller holds at most MAX_TASKS_PER_CALLER (callers nexus cannot tell apart are
+ * bounded together only by the instance's), an instance MAX_TASKS (past either, a new
  * task is refused rather than another caller's pushed out), and the results of nexus's own tasks
  * at most MAX_RESULT_BYTES together (past it, the oldest finished ones are forgotten).
  */
@@ -28,6 +29,9 @@ interface Entry {
   expiresAt: number;
 }
 
+/** The refusal of a task past the bounds. */
+export const full = () => new ProtocolError(-32603, 'nexus holds as many tasks as it may for now; try again when some have ended');
+
 /** How long a task is kept, given the ttl asked for (null or none: as long as nexus keeps any). */
 export function keptFor(ttlMs: number | null | undefined, longest: number): number {
   return Math.min(typeof ttlMs === 'number' && ttlMs > 0 ? ttlMs : longest, longest);
@@ -45,12 +49,16 @@ export class TaskDirectory {
     private readonly maxResultBytes = MAX_RESULT_BYTES,
   ) {}
 
+  /** Whether `caller` may start a task now. */
+  hasRoom(caller: string | undefined): boolean {
+    this.sweep();
+    // Callers nexus cannot tell apart do not share one caller's allowance: the instance's bounds them.
+    return this.entries.size < this.max && (caller === undefined || (this.perCaller.get(caller) ?? 0) < this.maxPerCaller);
+  }
+
   /** Records a task for `caller`, kept for `keepMs`; its id for the client. Refused when full. */
   add(caller: string | undefined, record: TaskRecord, keepMs: number): string {
-    this.sweep();
-    if (this.entries.size >= this.max || (this.perCaller.get(caller) ?? 0) >= this.maxPerCaller) {
-      throw new ProtocolError(-32603, 'nexus holds as many tasks as it may for now; try again when some have ended');
-    }
+    if (!this.hasRoom(caller)) throw full();
     const id = relayId(this.instance);
     this.entries.set(id, { caller, record, expiresAt: Date.now() + keepMs });
     this.perCaller.set(caller, (this.perCaller.get(caller) ?? 0) + 1);

@@ -94,12 +94,28 @@ export class TaskRelay<C extends TaskCall> {
     // opens: such a client gets the result of the call instead, nexus following the task.
     if (call.task && handOut && (downstream.modern || call.link.era === 'legacy')) {
       const record = { kind: 'server', server: downstream.name, taskId: task.taskId } as const;
-      const id = this.directory.add(call.caller, record, keptFor(task['ttl'] as number | null, MAX_TASK_KEEP_MS));
-      return created(task, id, call.link.era);
+      try {
+        return created(
+          task,
+          this.directory.add(call.caller, record, keptFor(task['ttl'] as number | null, MAX_TASK_KEEP_MS)),
+          call.link.era,
+        );
+      } catch (error) {
+        // Full since the call began: the server's task is not left running for nobody.
+        void downstream
+          .taskRequest('tasks/cancel', { taskId: task.taskId }, { timeout: downstream.config.call_timeout })
+          .catch(() => undefined);
+        throw error;
+      }
     }
-    const result = await this.follow(downstream, task.taskId, options, peer);
+    const result = await this.follow(downstream, task.taskId, options, peer, true, task['ttl']);
     // A 2025-era client asked for a task: it gets one, over already.
     return call.task && call.link.era === 'legacy' ? this.startLocal(call, call.task.ttl, () => Promise.resolve(result)) : result;
+  }
+
+  /** Whether the caller of `call` may start a task now (checked before a call that may start one). */
+  hasRoom(call: C): boolean {
+    return this.directory.hasRoom(call.caller);
   }
 
   /** Runs a call as nexus's own task (`run` gets the task's signal); answers at once with the task. */
@@ -195,16 +211,22 @@ export class TaskRelay<C extends TaskCall> {
     options: RequestOptions,
     peer: CallPeer,
     cancelIfLeft = true,
+    ttl?: unknown,
   ): Promise<CallToolResult> {
+    // Followed no longer than the server keeps the task.
+    const deadline = typeof ttl === 'number' && ttl > 0 ? Date.now() + ttl : Infinity;
     let rounds = 0;
+    let result: Promise<Record<string, unknown>> | undefined;
     try {
       for (;;) {
         const details = await downstream.taskRequest('tasks/get', { taskId }, options, peer);
         const status = String(details['status']);
-        if (!downstream.modern && (status === 'input_required' || TERMINAL_STATUSES.has(status))) {
-          return relatedTo((await downstream.taskRequest('tasks/result', { taskId }, options, peer)) as CallToolResult, undefined);
+        if (!downstream.modern && !result && (status === 'input_required' || TERMINAL_STATUSES.has(status))) {
+          // Its questions and its result come on tasks/result; its status is still asked meanwhile.
+          result = downstream.taskRequest('tasks/result', { taskId }, options, peer);
+          result.catch(() => undefined);
         }
-        if (TERMINAL_STATUSES.has(status)) return outcomeOf(details);
+        if (downstream.modern && TERMINAL_STATUSES.has(status)) return outcomeOf(details);
         const requests = details['inputRequests'];
         if (downstream.modern && status === 'input_required' && isObject(requests) && Object.keys(requests).length > 0) {
           if (++rounds > MAX_INPUT_ROUNDS) {
@@ -217,9 +239,18 @@ export class TaskRelay<C extends TaskCall> {
           }
           await downstream.taskRequest('tasks/update', { taskId, inputResponses }, options, peer);
         }
-        peer.alive();
+        if (Date.now() > deadline) throw new ProtocolError(-32603, `the task on server '${downstream.name}' outlived its ttl`);
+        if (!TERMINAL_STATUSES.has(status)) peer.alive();
         const every = Number(details['pollIntervalMs'] ?? details['pollInterval']);
-        await pause(Math.min(Math.max(Number.isFinite(every) ? every : 1_000, MIN_POLL_MS), MAX_POLL_MS), options.signal);
+        const wait = pause(Math.min(Math.max(Number.isFinite(every) ? every : 1_000, MIN_POLL_MS), MAX_POLL_MS), options.signal);
+        if (!result) {
+          await wait;
+          continue;
+        }
+        wait.catch(() => undefined);
+        if (await Promise.race([result.then(() => true), wait.then(() => false)])) {
+          return relatedTo((await result) as CallToolResult, undefined);
+        }
       }
     } catch (error) {
       if (cancelIfLeft && options.signal?.aborted) {
