@@ -17,10 +17,10 @@ const clients: { close(): Promise<unknown> }[] = [];
 afterEach(async () => void (await Promise.all(clients.splice(0).map((client) => client.close()))));
 
 /** A 2025-era client (SDK v1) of `nexus`, closed after the test. */
-async function legacyClient(nexus: RunningNexus): Promise<ClientV1> {
+async function legacyClient(nexus: RunningNexus, headers: Record<string, string> = {}): Promise<ClientV1> {
   const client = new ClientV1({ name: 'v1', version: '1' });
   clients.push(client);
-  await client.connect(new TransportV1(new URL(`${nexus.url}/mcp`)));
+  await client.connect(new TransportV1(new URL(`${nexus.url}/mcp`), { requestInit: { headers } }));
   return client;
 }
 
@@ -241,11 +241,7 @@ describe('subscriptions/listen that subscribes nothing', () => {
       cmd = ["node", "${FIXTURE_SERVER}", "stdio"]
       env = { FIXTURE_NO_TEMPLATES = "1" }
     `);
-    const admin = new ClientV1({ name: 'admin', version: '1' });
-    clients.push(admin);
-    await admin.connect(
-      new TransportV1(new URL(`${nexus.url}/mcp`), { requestInit: { headers: { 'x-client-id': 'bo', 'x-group': 'admin' } } }),
-    );
+    const admin = await legacyClient(nexus, { 'x-client-id': 'bo', 'x-group': 'admin' });
     const stop = new AbortController();
     const listening = reader(
       await modernFetch(
@@ -282,11 +278,7 @@ describe('subscriptions/listen across groups', () => {
       allow = ["support"]
     `);
     const uri = 'fixture://notes/readme';
-    const admin = new ClientV1({ name: 'admin', version: '1' });
-    clients.push(admin);
-    await admin.connect(
-      new TransportV1(new URL(`${nexus.url}/mcp`), { requestInit: { headers: { 'x-client-id': 'bo', 'x-group': 'admin' } } }),
-    );
+    const admin = await legacyClient(nexus, { 'x-client-id': 'bo', 'x-group': 'admin' });
     const stop = new AbortController();
     const listen = async (who: string, group: string) =>
       reader(
@@ -310,11 +302,7 @@ describe('subscriptions/listen across groups', () => {
     // Written to every stream at once, had it been: a moment is plenty for it to arrive.
     await new Promise((resolve) => setTimeout(resolve, 300));
     expect(supportStream.text()).not.toContain('notifications/resources/updated');
-    const support = new ClientV1({ name: 'support', version: '1' });
-    clients.push(support);
-    await support.connect(
-      new TransportV1(new URL(`${nexus.url}/mcp`), { requestInit: { headers: { 'x-client-id': 'ana', 'x-group': 'support' } } }),
-    );
+    const support = await legacyClient(nexus, { 'x-client-id': 'ana', 'x-group': 'support' });
     expect(firstText(await support.callTool({ name: 'execute', arguments: { name: 'open__touch_resource', arguments: { uri } } }))).toBe(
       'told',
     );
