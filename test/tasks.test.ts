@@ -140,6 +140,8 @@ describe("a 2025-era client's tasks", () => {
     expect(listed.tasks.map((entry) => entry.taskId)).toContain(task.taskId);
     // Another client knows nothing of it, even with its id.
     await expect(other.experimental.tasks.getTask(task.taskId)).rejects.toThrow(/unknown task/);
+    // An id naming an instance nobody runs is as unknown.
+    await expect(legacy.experimental.tasks.getTask('nexus.000000000000.AAAAAAAAAAAAAAAA')).rejects.toThrow(/unknown task/);
     expect((await other.experimental.tasks.listTasks()).tasks).toEqual([]);
     expect(await legacy.experimental.tasks.cancelTask(task.taskId)).toMatchObject({ taskId: task.taskId, status: 'cancelled' });
     expect((await taskLog(legacy)).cancelled).toBe(before.cancelled + 1);

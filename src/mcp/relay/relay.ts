@@ -124,7 +124,7 @@ export class Relay {
       message,
       link,
       signal,
-      () => new ProtocolError(-32602, `Failed to retrieve task: ${taskId} is held by another nexus instance, which this one cannot reach`),
+      () => new ProtocolError(-32602, `Failed to retrieve task: unknown task ${taskId} (it names a nexus instance this one cannot reach)`),
     );
   }
 
