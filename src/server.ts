@@ -152,8 +152,11 @@ export async function startNexus(config: Config, options: NexusOptions): Promise
   const modern: { notify?: McpHttpHandler['notify'] } = {};
   const registry = new DownstreamRegistry(config.mcp, {
     onListChanged: (list) => {
+      // nexus's own tool list changes with the servers' only when it lists their tools.
+      if (list === 'tools' && config.mcp.expose_tools === 'search') return;
       listeners.listChanged(list);
-      if (list === 'prompts') modern.notify?.promptsChanged();
+      if (list === 'tools') modern.notify?.toolsChanged();
+      else if (list === 'prompts') modern.notify?.promptsChanged();
       else modern.notify?.resourcesChanged();
     },
     onLog: (server, params) => listeners.log(server, params),
@@ -193,6 +196,7 @@ export async function startNexus(config: Config, options: NexusOptions): Promise
   const gateway = new Gateway({
     registry,
     enableStructuredContent: config.mcp.enable_structured_content,
+    exposeTools: config.mcp.expose_tools,
     executeLimits,
     relay,
   });
@@ -248,6 +252,7 @@ export async function startNexus(config: Config, options: NexusOptions): Promise
       onCancelled: (caller, requestId, reason) => gateway.inFlight.cancel(caller, requestId, reason),
       maxJsonDepth: config.server.limits.max_json_depth,
       callTool: (name, args, context) => gateway.callTool(name, args, context),
+      directTools: config.mcp.expose_tools !== 'search',
       relay,
       listeners,
       mayUse: (group, server) => registry.policy.viewFor(group).server(server),

@@ -103,6 +103,21 @@ describe('forwarding the caller token', () => {
     ).toBe('2');
   });
 
+  it("lists forward servers' tools directly for a caller whose token reaches them (expose_tools), and calls them with it", async () => {
+    const nexus = await setUp('expose_tools = "direct"');
+    const client = await clientFor(nexus, alice);
+    const names: string[] = [];
+    let cursor: string | undefined;
+    do {
+      const page = await client.listTools(cursor === undefined ? {} : { cursor });
+      names.push(...page.tools.map((tool) => tool.name));
+      cursor = page.nextCursor;
+    } while (cursor !== undefined);
+    expect(names).toEqual(expect.arrayContaining(['personal__show_headers', 'shared__show_headers', 'local__show_headers']));
+    const headers = firstText(await client.callTool({ name: 'personal__show_headers', arguments: {} }));
+    expect((JSON.parse(headers) as Record<string, string>)['authorization']).toBe(`Bearer ${alice}`);
+  });
+
   it('never lets two callers in parallel see each other’s token', async () => {
     const nexus = await setUp();
     const [a, b] = await Promise.all([clientFor(nexus, alice), clientFor(nexus, bob)]);

@@ -312,6 +312,8 @@ const mcpSection = z.strictObject({
   enabled: z.boolean().default(true),
   path: urlPath.default('/mcp'),
   enable_structured_content: z.boolean().default(true),
+  /** What `tools/list` shows: `search` and `execute`, every downstream tool as `server__tool`, or both. */
+  expose_tools: z.enum(['search', 'direct', 'both']).default('search'),
   max_result_size: byteSize.default(DEFAULT_MAX_RESULT_SIZE),
   headers: staticHeaders.default({}),
   downstream_cache: z.strictObject({ max_size: positiveInt.default(1000), idle_timeout: duration.default(600_000) }).prefault({}),

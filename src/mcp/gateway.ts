@@ -57,6 +57,8 @@ const delay = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve,
 export interface GatewayOptions {
   registry: DownstreamRegistry;
   enableStructuredContent: boolean;
+  /** What `tools/list` shows (`mcp.expose_tools`): search and execute, the servers' tools directly, or both. */
+  exposeTools: 'search' | 'direct' | 'both';
   /** Per-server and per-tool limits on `execute`; none when no server has `rate_limits`. */
   executeLimits?: ExecuteLimits;
   relay: Relay;
@@ -80,6 +82,12 @@ const CACHE_HINTS = {
   'resources/templates/list': { ttlMs: 0, cacheScope: 'private' },
   'resources/read': { ttlMs: 0, cacheScope: 'private' },
 } as const;
+
+/** With the servers' tools listed directly, nexus's list changes whenever theirs do: never kept. */
+const DIRECT_CACHE_HINTS = { ...CACHE_HINTS, 'tools/list': { ttlMs: 0, cacheScope: 'private' } } as const;
+
+/** Tools one `tools/list` page holds when the servers' tools are listed directly. */
+export const TOOLS_PAGE_SIZE = 500;
 
 /** A downstream's own requestState, as nexus hands it to the client: marked, so a retry finds its way back. */
 const DOWNSTREAM_STATE = 'downstream:';
@@ -258,13 +266,14 @@ function mergeResults(a: SearchResult[], b: SearchResult[]): SearchResult[] {
   return [...a, ...b].sort((x, y) => y.score - x.score || (x.name < y.name ? -1 : x.name > y.name ? 1 : 0)).slice(0, MAX_RESULTS);
 }
 
-function instructionsFor(servers: string[] | undefined): string {
+function instructionsFor(servers: string[] | undefined, exposeTools: GatewayOptions['exposeTools']): string {
   const which = servers === undefined ? 'MCP servers' : `these MCP servers: ${servers.length > 0 ? servers.join(', ') : 'none configured'}`;
-  return (
-    `Nexus is a gateway to ${which}. ` +
-    'Their tools are not listed directly: call `search` with keywords to find a tool, then `execute` ' +
-    'with its name and arguments.'
-  );
+  const how = {
+    search: 'Their tools are not listed directly: call `search` with keywords to find a tool, then `execute` with its name and arguments.',
+    direct: 'Their tools are listed as `server__tool`.',
+    both: 'Their tools are listed as `server__tool`; `search` finds them by keywords, and `execute` runs one by name.',
+  }[exposeTools];
+  return `Nexus is a gateway to ${which}. ${how}`;
 }
 
 export class Gateway {
@@ -291,7 +300,10 @@ export class Gateway {
     };
     this.tools = gatewayTools(options.enableStructuredContent);
     // With access rules, the names of servers are not everyone's to know.
-    this.instructions = instructionsFor(options.registry.policy.restricted ? undefined : [...options.registry.serverNames]);
+    this.instructions = instructionsFor(
+      options.registry.policy.restricted ? undefined : [...options.registry.serverNames],
+      options.exposeTools,
+    );
   }
 
   /** A new upstream server for one HTTP request, in the protocol era it serves. */
@@ -301,7 +313,8 @@ export class Gateway {
       { name: 'nexus', title: 'Nexus MCP gateway', version: NEXUS_VERSION },
       {
         capabilities: {
-          tools: {},
+          // Listing the servers' tools, nexus tells when they change.
+          tools: this.options.exposeTools === 'search' ? {} : { listChanged: true },
           prompts: { listChanged: true },
           resources: { listChanged: true, subscribe: true },
           logging: {},
@@ -312,11 +325,13 @@ export class Gateway {
             : { extensions: { [TASKS_EXTENSION]: {} } }),
         },
         instructions: this.instructions,
-        cacheHints: CACHE_HINTS,
+        cacheHints: this.options.exposeTools === 'search' ? CACHE_HINTS : DIRECT_CACHE_HINTS,
       },
     );
     const context = (ctx: ServerContext) => contextOf(ctx, server, era, relay);
-    server.setRequestHandler('tools/list', () => ({ tools: this.tools }));
+    server.setRequestHandler('tools/list', (request, ctx) =>
+      this.options.exposeTools === 'search' ? { tools: this.tools } : this.listTools(request.params?.cursor, context(ctx)),
+    );
     server.setRequestHandler('tools/call', (request, ctx) => {
       const call = context(ctx);
       const { task } = request.params as { task?: { ttl?: number } };
@@ -493,12 +508,39 @@ export class Gateway {
     return this.options.relay.resume(state, call.retry?.inputResponses ?? {}, call.link, call.caller, call.signal);
   }
 
-  /** `tools/call` of one of the two gateway tools. */
+  /**
+   * nexus's tools and, listed directly (`expose_tools`), every tool the caller may use of the
+   * servers that are up (their forward servers' too), a page at a time.
+   */
+  private async listTools(cursor: string | undefined, call: CallContext): Promise<{ tools: Tool[]; nextCursor?: string }> {
+    const start = cursor === undefined ? 0 : Number(cursor);
+    if (!Number.isSafeInteger(start) || start < 0) throw new ProtocolError(ProtocolErrorCode.InvalidParams, `Invalid cursor: ${cursor}`);
+    const view = this.viewOf(call);
+    const shared = this.options.registry.toolsFor(view);
+    const forwarded = await this.withForwardedSession(call, async (session) => {
+      if (!session) return [];
+      // A slow forward server must not hold up the list: its tools join once it has answered.
+      await Promise.race([session.ready, delay(FORWARD_SEARCH_WAIT_MS)]);
+      return [...session.downstreams.values()]
+        .filter((ds) => ds.state.status === 'ready')
+        .flatMap((ds) =>
+          ds.catalog.tools.filter((tool) => view.tool(ds.name, tool.name)).map((tool) => ({ ...tool, name: `${ds.name}__${tool.name}` })),
+        );
+    });
+    const own = this.options.exposeTools === 'both' ? this.tools : [];
+    const all = own.length + shared.length + forwarded.length;
+    const page = [...own, ...shared, ...forwarded].slice(start, start + TOOLS_PAGE_SIZE);
+    const next = start + TOOLS_PAGE_SIZE < all ? String(start + TOOLS_PAGE_SIZE) : undefined;
+    return { tools: this.pointingRight(page, call), ...(next !== undefined && { nextCursor: next }) };
+  }
+
+  /** `tools/call` of one of the two gateway tools, or (listed directly) of a server's tool by its `server__tool` name. */
   callTool(name: string, args: Record<string, unknown>, call: CallContext): Promise<CallToolResult> {
     if (name === 'search' && call.task && call.link.era === 'legacy')
       return Promise.resolve(this.localTask(call, (detached) => this.search(args, detached)));
     if (name === 'search') return this.search(args, call);
     if (name === 'execute') return this.execute(args, call);
+    if (this.options.exposeTools !== 'search') return this.execute({ name, arguments: args }, call);
     throw new ProtocolError(ProtocolErrorCode.MethodNotFound, `Unknown tool: ${name}`);
   }
 
@@ -550,7 +592,7 @@ export class Gateway {
    * Tools whose MCP App (`_meta.ui.resourceUri`, or the older `_meta["ui/resourceUri"]`) is a
    * resource the caller sees qualified get that qualified URI, so that it reads their own server's.
    */
-  private pointingRight(results: SearchResult[], call: CallContext): SearchResult[] {
+  private pointingRight<T extends { name: string; _meta?: Record<string, unknown> }>(results: T[], call: CallContext): T[] {
     const { registry } = this.options;
     return results.map((result) => {
       const meta = result._meta as { ui?: { resourceUri?: unknown }; 'ui/resourceUri'?: unknown } | undefined;

@@ -71,6 +71,8 @@ export interface DownstreamOptions {
   bearerToken?: string;
   /** Called whenever this server's catalog is replaced. */
   onCatalog: (downstream: Downstream) => void;
+  /** Called when a working connection is lost (its tools cannot be called until it is back). */
+  onLost?: (downstream: Downstream) => void;
   /** A log message the server sent outside any call it was serving (or when nexus cannot tell which). */
   onLog?: (downstream: Downstream, params: Record<string, unknown>) => void;
   /** The server says a resource it was subscribed to changed. */
@@ -450,6 +452,7 @@ export class Downstream {
     this.connection = undefined;
     if (connection) void this.closeConnection(connection);
     this.scheduleRetry('restarting', reason);
+    this.options.onLost?.(this);
   }
 
   private scheduleRetry(status: 'failed' | 'restarting', reason: string): void {

@@ -2,7 +2,7 @@
  * Owns every downstream and the catalog built from them: the tool index, prompts by
  * `server__prompt`, and resources by URI. Created once per nexus and handed to the gateway.
  */
-import type { Prompt } from '@modelcontextprotocol/client';
+import type { Prompt, Tool } from '@modelcontextprotocol/client';
 import type { McpConfig, RemoteServerConfig } from '../../config/schema.js';
 import type { Logger } from '../../log.js';
 import type { Redactor } from '../../redact.js';
@@ -43,7 +43,7 @@ export interface RegistryOptions {
   /** The configured groups (`validation.group_values`): each gets its view ready from the start. */
   groups?: readonly string[];
   /** Told when the prompts or resources (with their templates) nexus shows have changed. */
-  onListChanged?: (list: 'prompts' | 'resources') => void;
+  onListChanged?: (list: 'tools' | 'prompts' | 'resources') => void;
   /** A log message a server sent outside any call nexus could tell it belonged to. */
   onLog?: (server: string, params: Record<string, unknown>) => void;
   /** A server says a resource changed that nexus subscribed to. */
@@ -70,6 +70,8 @@ export class DownstreamRegistry {
   private readonly templates = new Map<string, UriMatcher>();
   private readonly onTools: RegistryOptions['onTools'];
   private readonly onListChanged: RegistryOptions['onListChanged'];
+  /** Each view's direct tools, built on first use and dropped when any server's tools change or it comes or goes. */
+  private readonly directTools = new Map<string, Tool[]>();
   /** Each view's resources, built on first use and dropped when any server's resources change. */
   private readonly directories = new Map<string, ResourceDirectory>();
   /** The prompt and resource lists last announced, per server, to tell which changed. */
@@ -101,6 +103,11 @@ export class DownstreamRegistry {
         onCatalog: (changed) => {
           this.reindex(changed);
           this.announce(changed);
+        },
+        // Its tools cannot be called until it is back: they leave the lists of direct tools.
+        onLost: (lost) => {
+          this.directTools.clear();
+          if (lost.catalog.tools.length > 0) this.onListChanged?.('tools');
         },
         onLog: (from, params) => options.onLog?.(from.name, params),
         onResourceUpdated: (from, params) => options.onResourceUpdated?.(from.name, params),
@@ -142,9 +149,12 @@ export class DownstreamRegistry {
     }
   }
 
-  /** Re-indexes a server's tools when its tool list changed (not its prompts or resources). */
+  /** Re-indexes a server's tools when its tool list changed (not its prompts or resources), or it came up. */
   private reindex({ name, catalog }: Downstream): void {
     if (this.indexedTools.get(name) === catalog.tools) return;
+    // Changed, or the server came (back) up: a connection lists its tools afresh.
+    this.directTools.clear();
+    if (catalog.tools.length > 0 || this.indexedTools.has(name)) this.onListChanged?.('tools');
     this.indexedTools.set(name, catalog.tools);
     this.index.setServerTools(name, catalog.tools);
     for (const { view, index } of this.views.values()) {
@@ -183,6 +193,23 @@ export class DownstreamRegistry {
   /** Every prompt the servers last listed (a server that is down keeps its list), as `server__prompt`. */
   prompts(view: ToolView): Prompt[] {
     return this.visible(view).flatMap((ds) => ds.catalog.prompts.map((prompt) => ({ ...prompt, name: `${ds.name}__${prompt.name}` })));
+  }
+
+  /**
+   * Every tool `view` may use of the servers that are up, as `server__tool` with the rest of its
+   * definition: servers in config order, each server's tools in its own.
+   */
+  toolsFor(view: ToolView): Tool[] {
+    let tools = this.directTools.get(view.key);
+    if (!tools) {
+      tools = this.visible(view)
+        .filter((ds) => ds.state.status === 'ready')
+        .flatMap((ds) =>
+          ds.catalog.tools.filter((tool) => view.tool(ds.name, tool.name)).map((tool) => ({ ...tool, name: `${ds.name}__${tool.name}` })),
+        );
+      this.directTools.set(view.key, tools);
+    }
+    return tools;
   }
 
   /** The resources and templates `view` sees, and whose each URI is (resource-directory.ts). */

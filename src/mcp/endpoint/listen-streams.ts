@@ -49,7 +49,7 @@ export class ListenStreams {
   }
 
   /** A list changed: every listener hears of it (it carries no content, only that it changed). */
-  listChanged(list: 'prompts' | 'resources'): void {
+  listChanged(list: 'tools' | 'prompts' | 'resources'): void {
     this.send(notification(`notifications/${list}/list_changed`), () => true);
   }
 

@@ -12,7 +12,8 @@ import { errorResponse, resultResponse } from '../protocol/jsonrpc.js';
 
 export interface PlainToolCall {
   id: string | number;
-  name: 'search' | 'execute';
+  /** `search`, `execute`, or (the servers' tools listed directly) a server's tool as `server__tool`. */
+  name: string;
   arguments: Record<string, unknown>;
   /** The request's `_meta` (no progress token, no reserved keys: those go to the SDK). */
   meta: Record<string, unknown> | undefined;
@@ -44,8 +45,11 @@ function isJsonContentType(value: string | undefined): boolean {
   );
 }
 
-/** The call, when `body` and the headers are a plain tool call the SDK would serve; else undefined. */
-export function plainToolCall(body: unknown, headers: RequestHeaders): PlainToolCall | undefined {
+/**
+ * The call, when `body` and the headers are a plain tool call the SDK would serve; else undefined.
+ * `directTools`: the servers' tools are listed directly, and called by their `server__tool` names.
+ */
+export function plainToolCall(body: unknown, headers: RequestHeaders, directTools = false): PlainToolCall | undefined {
   // The SDK's 2025-era transport refuses anything else with 406, 415 or 400.
   const { accept, contentType, protocolVersion } = headers;
   if (!accept?.includes('application/json') || !accept.includes('text/event-stream')) return undefined;
@@ -60,12 +64,13 @@ export function plainToolCall(body: unknown, headers: RequestHeaders): PlainTool
   if (!isObject(params) || Object.keys(params).some((key) => !PARAM_KEYS.has(key))) return undefined;
   const name = params['name'];
   const args = params['arguments'];
-  if ((name !== 'search' && name !== 'execute') || (args !== undefined && !isObject(args))) return undefined;
+  const ours = name === 'search' || name === 'execute' || (directTools && typeof name === 'string' && name.includes('__'));
+  if (!ours || (args !== undefined && !isObject(args))) return undefined;
   const meta = params['_meta'];
   if (meta !== undefined && (!isObject(meta) || 'progressToken' in meta || Object.keys(meta).some((key) => RESERVED_META.test(key)))) {
     return undefined;
   }
-  return { id: id as string | number, name, arguments: args ?? {}, meta: meta as Record<string, unknown> | undefined };
+  return { id: id as string | number, name: name as string, arguments: args ?? {}, meta: meta as Record<string, unknown> | undefined };
 }
 
 /**

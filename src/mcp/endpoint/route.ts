@@ -47,7 +47,9 @@ export interface McpRouteOptions {
   onCancelled: (caller: string, requestId: string | number, reason: string | undefined) => void;
   /** Bodies nesting deeper are refused before anything reads them further (`server.limits.max_json_depth`). */
   maxJsonDepth: number;
-  /** Runs `search` or `execute` for a plain tool call, without the SDK's server. */
+  /** The servers' tools are listed directly (`mcp.expose_tools`), and called by their `server__tool` names. */
+  directTools: boolean;
+  /** Runs `search` or `execute` (or a direct tool) for a plain tool call, without the SDK's server. */
   callTool: (name: string, args: Record<string, unknown>, context: CallContext) => Promise<CallToolResult>;
   relay: Relay;
   /** 2025-era clients' GET streams. */
@@ -132,11 +134,15 @@ export function mountMcp(app: Hono<AppEnv>, options: McpRouteOptions): void {
         }
       }
     }
-    const call = plainToolCall(body, {
-      accept: c.req.header('accept'),
-      contentType: c.req.header('content-type'),
-      protocolVersion: c.req.header('mcp-protocol-version'),
-    });
+    const call = plainToolCall(
+      body,
+      {
+        accept: c.req.header('accept'),
+        contentType: c.req.header('content-type'),
+        protocolVersion: c.req.header('mcp-protocol-version'),
+      },
+      options.directTools,
+    );
     const client = c.get('client');
     if (call) {
       const exchange = new LegacyExchange();
