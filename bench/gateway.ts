@@ -45,6 +45,8 @@ interface Target {
   baseline: string;
   url: string;
   tool: string;
+  /** Called by its own `server__tool` name (expose_tools), not through `execute`. */
+  direct?: boolean;
 }
 
 async function connect(url: string): Promise<Client> {
@@ -55,11 +57,11 @@ async function connect(url: string): Promise<Client> {
 }
 
 /** Direct targets call the tool itself; through a gateway the call goes through `execute`. */
-function caller(client: Client, tool: string): () => Promise<unknown> {
-  const [server, name] = tool.includes('__') ? tool.split('__') : [undefined, tool];
-  const params = server
-    ? { name: 'execute', arguments: { name: tool, arguments: { message: 'hi' } } }
-    : { name: name as string, arguments: { message: 'hi' } };
+function caller(client: Client, tool: string, direct = false): () => Promise<unknown> {
+  const params =
+    tool.includes('__') && !direct
+      ? { name: 'execute', arguments: { name: tool, arguments: { message: 'hi' } } }
+      : { name: tool, arguments: { message: 'hi' } };
   return () => client.request({ method: 'tools/call', params });
 }
 
@@ -137,6 +139,8 @@ async function echoTable(): Promise<void> {
   const alone = (extra = '') => nexusProcess(`[mcp.servers.mini]\nurl = "${fixture.url}"\nprotocol = "streamable-http"\n${extra}`);
   const plain = await alone();
   const redacting = await alone('auth.token = "bench-secret-token-0123456789"');
+  // And one listing the servers' tools directly too, to call the same tool both ways.
+  const both = await nexusProcess(`[mcp]\nexpose_tools = "both"\n[mcp.servers.mini]\nurl = "${fixture.url}"\nprotocol = "streamable-http"`);
   const targets: Target[] = [
     { label: 'everything HTTP, direct', baseline: 'everything HTTP, direct', url: everything.url, tool: 'echo' },
     { label: 'everything HTTP, via nexus', baseline: 'everything HTTP, direct', url: `${nexus.url}/mcp`, tool: 'http__echo' },
@@ -156,6 +160,14 @@ async function echoTable(): Promise<void> {
       url: `${redacting.url}/mcp`,
       tool: 'mini__echo',
     },
+    { label: 'minimal fixture, nexus both, execute', baseline: 'minimal fixture, nexus alone', url: `${both.url}/mcp`, tool: 'mini__echo' },
+    {
+      label: 'minimal fixture, nexus both, direct tool',
+      baseline: 'minimal fixture, nexus both, execute',
+      url: `${both.url}/mcp`,
+      tool: 'mini__echo',
+      direct: true,
+    },
     {
       label: 'minimal fixture, via bare proxy',
       baseline: 'minimal fixture, direct',
@@ -163,7 +175,7 @@ async function echoTable(): Promise<void> {
       tool: 'mini__echo',
     },
   ];
-  const calls = await Promise.all(targets.map(async (target) => caller(await connect(target.url), target.tool)));
+  const calls = await Promise.all(targets.map(async (target) => caller(await connect(target.url), target.tool, target.direct)));
   const times = await interleavedLatencies(calls);
   const rows = new Map<string, { p50: number; p99: number; c16: number; c64: number }>();
   for (const [i, target] of targets.entries()) {
@@ -199,19 +211,20 @@ async function echoTable(): Promise<void> {
 }
 
 /** A nexus process serving the harvested catalog repeated to about `tools` tools. */
-function catalogNexus(tools: number): ReturnType<typeof nexusProcess> {
+function catalogNexus(tools: number, mcp = ''): ReturnType<typeof nexusProcess> {
   const catalog = JSON.parse(readFileSync(new URL('./search/catalog.json', import.meta.url), 'utf8')) as {
     servers: { name: string; tools: unknown[] }[];
   };
   const total = catalog.servers.reduce((n, server) => n + server.tools.length, 0);
   const repeat = Math.max(1, Math.round(tools / total));
   return nexusProcess(
-    catalog.servers
-      .map(
-        (server) =>
-          `[mcp.servers.${server.name}]\ncmd = ["node", "bench/search/catalog-server.mjs", "${server.name}"]\nenv = { CATALOG_REPEAT = "${repeat}" }`,
-      )
-      .join('\n'),
+    `[mcp]\n${mcp}\n` +
+      catalog.servers
+        .map(
+          (server) =>
+            `[mcp.servers.${server.name}]\ncmd = ["node", "bench/search/catalog-server.mjs", "${server.name}"]\nenv = { CATALOG_REPEAT = "${repeat}" }`,
+        )
+        .join('\n'),
   );
 }
 
@@ -309,10 +322,63 @@ async function startupTable(): Promise<void> {
   );
 }
 
+/** Rounds of the tools/list table (a whole list of 10,000 tools is a few hundred milliseconds). */
+const LIST_WARM_UP = 5;
+const LIST_ROUNDS = 40;
+
+/**
+ * `tools/list` through a nexus process listing the servers' tools directly (expose_tools), first
+ * page and every page, beside ping through the same process; and how many bytes a page is.
+ */
+async function directListTable(): Promise<void> {
+  console.log('\ntools/list with expose_tools = "direct" (HTTP, SDK client): the first page, and all pages in turn;');
+  console.log('"ping" is the same process and client answering ping\n');
+  console.log(
+    `${'tools'.padEnd(8)}${'page p50'.padStart(10)}${'all p50'.padStart(10)}${'ping p50'.padStart(10)}   ${'page vs ping'.padEnd(18)}${'pages'.padStart(6)}${'KiB/page'.padStart(10)}`,
+  );
+  for (const size of [1_000, 10_000]) {
+    const nexus = await catalogNexus(size, 'expose_tools = "direct"');
+    const client = await connect(`${nexus.url}/mcp`);
+    let pages = 0;
+    let bytes = 0;
+    const firstPage = () => client.request({ method: 'tools/list', params: {} });
+    const allPages = async () => {
+      let cursor: string | undefined;
+      [pages, bytes] = [0, 0];
+      do {
+        const page = await client.request({ method: 'tools/list', params: cursor === undefined ? {} : { cursor } });
+        pages++;
+        bytes += JSON.stringify(page).length;
+        cursor = page.nextCursor;
+      } while (cursor !== undefined);
+    };
+    // Whole lists are large: fewer rounds than the other tables, taking turns all the same.
+    const paths = [firstPage, allPages, () => client.ping()];
+    for (const path of paths) for (let i = 0; i < LIST_WARM_UP; i++) await path();
+    const [pageTimes = [], allTimes = [], pingTimes = []] = paths.map((): number[] => []);
+    for (let round = 0; round < LIST_ROUNDS; round++) {
+      for (const [i, path] of paths.entries()) {
+        const started = performance.now();
+        await path();
+        [pageTimes, allTimes, pingTimes][i]?.push(performance.now() - started);
+      }
+    }
+    for (const times of [pageTimes, allTimes, pingTimes]) times.sort((a, b) => a - b);
+    const [page, all, ping] = [quantile(pageTimes, 0.5), quantile(allTimes, 0.5), quantile(pingTimes, 0.5)];
+    console.log(
+      `${String(size).padEnd(8)}${fmt(page).padStart(10)}${fmt(all).padStart(10)}${fmt(ping).padStart(10)}   ${`${fmt(page / ping, 2)}x, +${fmt(page - ping)} ms`.padEnd(18)}${String(pages).padStart(6)}${fmt(bytes / pages / 1024, 0).padStart(10)}`,
+    );
+    await client.close();
+    await nexus.stop();
+  }
+}
+
+/** Every table, or those named on the command line (`npm run bench -- list`). */
+const TABLES = { echo: echoTable, startup: startupTable, search: searchTable, list: directListTable };
+const chosen = process.argv.slice(2).filter((name): name is keyof typeof TABLES => name in TABLES);
 try {
-  await echoTable();
-  await startupTable();
-  await searchTable();
+  for (const [name, table] of Object.entries(TABLES))
+    if (chosen.length === 0 || chosen.includes(name as keyof typeof TABLES)) await table();
 } finally {
   for (const cleanup of cleanups.reverse()) await cleanup().catch(() => undefined);
 }
