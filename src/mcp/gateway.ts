@@ -32,7 +32,7 @@ import { NEXUS_VERSION } from '../version.js';
 import { CallTimer } from './call-timer.js';
 import { DownstreamUnavailableError, NO_TIMEOUT, timeoutError, type Downstream } from './downstreams/downstream.js';
 import type { ForwardedSession } from './downstreams/forwarded.js';
-import type { DownstreamRegistry } from './downstreams/registry.js';
+import { directTools, type DownstreamRegistry } from './downstreams/registry.js';
 import type { ResourceDirectory, ResourceOwner } from './downstreams/resource-directory.js';
 import type { ToolView } from './access/policy.js';
 import { InFlightCalls } from './in-flight.js';
@@ -521,11 +521,7 @@ export class Gateway {
       if (!session) return [];
       // A slow forward server must not hold up the list: its tools join once it has answered.
       await Promise.race([session.ready, delay(FORWARD_SEARCH_WAIT_MS)]);
-      return [...session.downstreams.values()]
-        .filter((ds) => ds.state.status === 'ready')
-        .flatMap((ds) =>
-          ds.catalog.tools.filter((tool) => view.tool(ds.name, tool.name)).map((tool) => ({ ...tool, name: `${ds.name}__${tool.name}` })),
-        );
+      return directTools(session.downstreams.values(), view);
     });
     const own = this.options.exposeTools === 'both' ? this.tools : [];
     const all = own.length + shared.length + forwarded.length;

@@ -50,6 +50,15 @@ export interface RegistryOptions {
   onResourceUpdated?: (server: string, params: { uri: string } & Record<string, unknown>) => void;
 }
 
+/** The tools `view` may use of those of `downstreams` that are up, named `server__tool`. */
+export function directTools(downstreams: Iterable<Downstream>, view: ToolView): Tool[] {
+  return [...downstreams]
+    .filter((ds) => ds.state.status === 'ready')
+    .flatMap((ds) =>
+      ds.catalog.tools.filter((tool) => view.tool(ds.name, tool.name)).map((tool) => ({ ...tool, name: `${ds.name}__${tool.name}` })),
+    );
+}
+
 export class DownstreamRegistry {
   /** Every tool of the shared servers. */
   readonly index = new ToolIndex();
@@ -71,7 +80,7 @@ export class DownstreamRegistry {
   private readonly onTools: RegistryOptions['onTools'];
   private readonly onListChanged: RegistryOptions['onListChanged'];
   /** Each view's direct tools, built on first use and dropped when any server's tools change or it comes or goes. */
-  private readonly directTools = new Map<string, Tool[]>();
+  private readonly directLists = new Map<string, Tool[]>();
   /** Each view's resources, built on first use and dropped when any server's resources change. */
   private readonly directories = new Map<string, ResourceDirectory>();
   /** The prompt and resource lists last announced, per server, to tell which changed. */
@@ -106,7 +115,7 @@ export class DownstreamRegistry {
         },
         // Its tools cannot be called until it is back: they leave the lists of direct tools.
         onLost: (lost) => {
-          this.directTools.clear();
+          this.directLists.clear();
           if (lost.catalog.tools.length > 0) this.onListChanged?.('tools');
         },
         onLog: (from, params) => options.onLog?.(from.name, params),
@@ -153,7 +162,7 @@ export class DownstreamRegistry {
   private reindex({ name, catalog }: Downstream): void {
     if (this.indexedTools.get(name) === catalog.tools) return;
     // Changed, or the server came (back) up: a connection lists its tools afresh.
-    this.directTools.clear();
+    this.directLists.clear();
     if (catalog.tools.length > 0 || this.indexedTools.has(name)) this.onListChanged?.('tools');
     this.indexedTools.set(name, catalog.tools);
     this.index.setServerTools(name, catalog.tools);
@@ -200,14 +209,10 @@ export class DownstreamRegistry {
    * definition: servers in config order, each server's tools in its own.
    */
   toolsFor(view: ToolView): Tool[] {
-    let tools = this.directTools.get(view.key);
+    let tools = this.directLists.get(view.key);
     if (!tools) {
-      tools = this.visible(view)
-        .filter((ds) => ds.state.status === 'ready')
-        .flatMap((ds) =>
-          ds.catalog.tools.filter((tool) => view.tool(ds.name, tool.name)).map((tool) => ({ ...tool, name: `${ds.name}__${tool.name}` })),
-        );
-      this.directTools.set(view.key, tools);
+      tools = directTools(this.visible(view), view);
+      this.directLists.set(view.key, tools);
     }
     return tools;
   }
