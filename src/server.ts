@@ -151,10 +151,10 @@ export async function startNexus(config: Config, options: NexusOptions): Promise
   // Set once the MCP handler exists; list changes before that have no listener to tell.
   const modern: { notify?: McpHttpHandler['notify'] } = {};
   const registry = new DownstreamRegistry(config.mcp, {
-    onListChanged: (list) => {
+    onListChanged: (list, server) => {
       // nexus's own tool list changes with the servers' only when it lists their tools.
       if (list === 'tools' && config.mcp.expose_tools === 'search') return;
-      listeners.listChanged(list);
+      listeners.listChanged(list, server);
       if (list === 'tools') modern.notify?.toolsChanged();
       else if (list === 'prompts') modern.notify?.promptsChanged();
       else modern.notify?.resourcesChanged();

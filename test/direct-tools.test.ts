@@ -165,6 +165,47 @@ describe('expose_tools = "direct"', () => {
     await expect(client.listTools({ cursor: 'nope' })).rejects.toThrow(/Invalid cursor/);
   });
 
+  it('refuses a cursor from before the list changed, rather than skip or repeat tools', async () => {
+    const nexus = await start(`
+      [mcp]
+      expose_tools = "direct"
+      [mcp.servers.big]
+      cmd = ["node", "${FIXTURE_SERVER}", "stdio"]
+      env = { FIXTURE_PAGE_TOOLS = "600", FIXTURE_PAGE_SIZE = "100" }
+    `);
+    const client = await legacyClient(`${nexus.url}/mcp`);
+    const { nextCursor } = await client.listTools();
+    await client.callTool({ name: 'big__add_tool', arguments: { name: 'late_tool' } });
+    await expect.poll(async () => (await client.listTools()).nextCursor !== nextCursor).toBe(true);
+    await expect(client.listTools({ cursor: nextCursor as string })).rejects.toThrow(/changed since/);
+    for (const odd of ['1e2', ' 1', '', '0x10']) await expect(client.listTools({ cursor: odd })).rejects.toThrow(/Invalid cursor/);
+  });
+
+  it('tells only the listeners who may use a server of its changes, and none of a list that did not change', async () => {
+    const nexus = await start(`${identifiedBy(['ops', 'other'])}
+      [mcp]
+      expose_tools = "direct"
+      [mcp.servers.noisy]
+      cmd = ["node", "${FIXTURE_SERVER}", "stdio"]
+      allow = ["ops"]
+    `);
+    const heard = { ops: 0, other: 0 };
+    const listen = async (group: 'ops' | 'other') => {
+      const client = await legacyClient(`${nexus.url}/mcp`, { 'x-client-id': group, 'x-group': group });
+      client.setNotificationHandler(ToolListChangedNotificationSchema, () => void heard[group]++);
+      return client;
+    };
+    const ops = await listen('ops');
+    await listen('other');
+    await new Promise((resolve) => setTimeout(resolve, 300)); // the listening streams open after connecting
+    await ops.callTool({ name: 'noisy__relist_tools', arguments: {} });
+    await ops.callTool({ name: 'noisy__add_tool', arguments: { name: 'late_tool' } });
+    // The re-listing came first: had it been told, ops would have heard twice.
+    await expect.poll(() => heard.ops).toBe(1);
+    await new Promise((resolve) => setTimeout(resolve, 300));
+    expect(heard).toEqual({ ops: 1, other: 0 });
+  });
+
   it('tells listening clients of both eras when a server adds a tool, and when one goes down and comes back', async () => {
     const marker = `marker-${randomUUID()}`;
     const nexus = await start(`

@@ -98,7 +98,7 @@ describe('downstream connections', () => {
 
   it('follows paginated tools/list to the end', () => {
     const names = nexus.registry.get('fixture')?.catalog.tools.map((tool) => tool.name) ?? [];
-    expect(names).toHaveLength(36);
+    expect(names).toHaveLength(37);
     expect(names).toContain('paged_tool_11');
   });
 

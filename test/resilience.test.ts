@@ -278,7 +278,7 @@ describe('the status endpoint', () => {
     const { status: overall, servers } = await report();
     expect(overall).toBe('degraded');
     expect(servers).toEqual([
-      { name: 'fixture', status: 'ready', transport: 'stdio', tools: 36 },
+      { name: 'fixture', status: 'ready', transport: 'stdio', tools: 37 },
       expect.objectContaining({ name: 'broken', tools: 0, attempt: expect.any(Number), reason: expect.stringContaining('ENOENT') }),
     ]);
   });

@@ -513,10 +513,16 @@ export class Gateway {
    * servers that are up (their forward servers' too), a page at a time.
    */
   private async listTools(cursor: string | undefined, call: CallContext): Promise<{ tools: Tool[]; nextCursor?: string }> {
-    const start = cursor === undefined ? 0 : Number(cursor);
-    if (!Number.isSafeInteger(start) || start < 0) throw new ProtocolError(ProtocolErrorCode.InvalidParams, `Invalid cursor: ${cursor}`);
+    const { registry } = this.options;
+    // A cursor is `<generation>.<offset>`: one from before the tools changed would skip or repeat some.
+    const [, generation, offset] = /^(\d{1,15})\.(\d{1,15})$/.exec(cursor ?? `${registry.toolsGeneration}.0`) ?? [];
+    if (offset === undefined) throw new ProtocolError(ProtocolErrorCode.InvalidParams, `Invalid cursor: ${cursor}`);
+    if (Number(generation) !== registry.toolsGeneration) {
+      throw new ProtocolError(ProtocolErrorCode.InvalidParams, 'Invalid cursor: the tool list changed since; list it again from the start');
+    }
+    const start = Number(offset);
     const view = this.viewOf(call);
-    const shared = this.options.registry.toolsFor(view);
+    const shared = registry.toolsFor(view);
     const forwarded = await this.withForwardedSession(call, async (session) => {
       if (!session) return [];
       // A slow forward server must not hold up the list: its tools join once it has answered.
@@ -526,7 +532,7 @@ export class Gateway {
     const own = this.options.exposeTools === 'both' ? this.tools : [];
     const all = own.length + shared.length + forwarded.length;
     const page = [...own, ...shared, ...forwarded].slice(start, start + TOOLS_PAGE_SIZE);
-    const next = start + TOOLS_PAGE_SIZE < all ? String(start + TOOLS_PAGE_SIZE) : undefined;
+    const next = start + TOOLS_PAGE_SIZE < all ? `${registry.toolsGeneration}.${start + TOOLS_PAGE_SIZE}` : undefined;
     return { tools: this.pointingRight(page, call), ...(next !== undefined && { nextCursor: next }) };
   }
 

@@ -37,6 +37,8 @@ export interface ForwardedOptions {
   redactor: Redactor;
   globalHeaders: Readonly<Record<string, string>>;
   logger: Logger;
+  /** A caller's forward server's tools changed after it first listed them. */
+  onToolsChanged?: (server: string) => void;
 }
 
 export class ForwardedSessions {
@@ -87,6 +89,8 @@ export class ForwardedSessions {
     // The caller's token is theirs to see in answers, but it stays out of the logs, as nexus's own secrets do.
     const logger = redactingLogger(this.options.logger.child({ forwarded: true }), this.options.redactor.with([token]));
     const downstreams = new Map<string, Downstream>();
+    /** The servers that have listed their tools once (a session's first listing changes nobody's list). */
+    const listed = new Set<string>();
     for (const [name, config] of this.servers) {
       // A server the view may use nothing of never gets this caller's token.
       if (!view.anything(name)) continue;
@@ -97,11 +101,15 @@ export class ForwardedSessions {
         globalHeaders: this.options.globalHeaders,
         bearerToken: token,
         logger,
-        onCatalog: ({ name: server, catalog }) =>
+        onCatalog: ({ name: server, catalog }) => {
+          const first = !listed.has(server);
+          listed.add(server);
           index.setServerTools(
             server,
             catalog.tools.filter((tool) => view.tool(server, tool.name)),
-          ),
+          );
+          if (!first) this.options.onToolsChanged?.(server);
+        },
       });
       downstreams.set(name, downstream);
     }

@@ -43,11 +43,17 @@ export interface RegistryOptions {
   /** The configured groups (`validation.group_values`): each gets its view ready from the start. */
   groups?: readonly string[];
   /** Told when the prompts or resources (with their templates) nexus shows have changed. */
-  onListChanged?: (list: 'tools' | 'prompts' | 'resources') => void;
+  /** The list that changed, and for tools the server whose tools did (a listener that may not use it need not hear). */
+  onListChanged?: (list: 'tools' | 'prompts' | 'resources', server?: string) => void;
   /** A log message a server sent outside any call nexus could tell it belonged to. */
   onLog?: (server: string, params: Record<string, unknown>) => void;
   /** A server says a resource changed that nexus subscribed to. */
   onResourceUpdated?: (server: string, params: { uri: string } & Record<string, unknown>) => void;
+}
+
+/** Whether two lists of a server's tools are the same (a re-listing gives new objects). */
+function sameTools(a: readonly Tool[], b: readonly Tool[]): boolean {
+  return a.length === b.length && JSON.stringify(a) === JSON.stringify(b);
 }
 
 /** The tools `view` may use of those of `downstreams` that are up, named `server__tool`. */
@@ -79,6 +85,10 @@ export class DownstreamRegistry {
   private readonly templates = new Map<string, UriMatcher>();
   private readonly onTools: RegistryOptions['onTools'];
   private readonly onListChanged: RegistryOptions['onListChanged'];
+  /** Counts the changes of the tools listed directly: a page cursor names the list it is of. */
+  toolsGeneration = 0;
+  /** Servers whose connection was lost: their tools are out of the direct lists until they are back. */
+  private readonly lost = new Set<string>();
   /** Each view's direct tools, built on first use and dropped when any server's tools change or it comes or goes. */
   private readonly directLists = new Map<string, Tool[]>();
   /** Each view's resources, built on first use and dropped when any server's resources change. */
@@ -115,8 +125,8 @@ export class DownstreamRegistry {
         },
         // Its tools cannot be called until it is back: they leave the lists of direct tools.
         onLost: (lost) => {
-          this.directLists.clear();
-          if (lost.catalog.tools.length > 0) this.onListChanged?.('tools');
+          this.lost.add(lost.name);
+          if (lost.catalog.tools.length > 0) this.toolsChanged(lost.name);
         },
         onLog: (from, params) => options.onLog?.(from.name, params),
         onResourceUpdated: (from, params) => options.onResourceUpdated?.(from.name, params),
@@ -135,6 +145,10 @@ export class DownstreamRegistry {
             redactor: options.redactor,
             globalHeaders: config.headers,
             logger: options.logger,
+            onToolsChanged: (server) => {
+              this.toolsGeneration++;
+              this.onListChanged?.('tools', server);
+            },
           });
   }
 
@@ -160,11 +174,17 @@ export class DownstreamRegistry {
 
   /** Re-indexes a server's tools when its tool list changed (not its prompts or resources), or it came up. */
   private reindex({ name, catalog }: Downstream): void {
-    if (this.indexedTools.get(name) === catalog.tools) return;
-    // Changed, or the server came (back) up: a connection lists its tools afresh.
-    this.directLists.clear();
-    if (catalog.tools.length > 0 || this.indexedTools.has(name)) this.onListChanged?.('tools');
+    const before = this.indexedTools.get(name);
+    const back = this.lost.delete(name);
+    if (before === catalog.tools && !back) return;
+    // The same tools again (a server re-listing them, or a catalog copied for another list's sake).
+    const same = before !== undefined && sameTools(before, catalog.tools);
+    if (back || !same) {
+      if (catalog.tools.length > 0 || before !== undefined) this.toolsChanged(name);
+      else this.directLists.clear();
+    }
     this.indexedTools.set(name, catalog.tools);
+    if (same) return;
     this.index.setServerTools(name, catalog.tools);
     for (const { view, index } of this.views.values()) {
       index.setServerTools(
@@ -176,6 +196,13 @@ export class DownstreamRegistry {
       name,
       catalog.tools.map((tool) => tool.name),
     );
+  }
+
+  /** A server's tools, as listed directly, changed: the lists are built again, and listeners told. */
+  private toolsChanged(server: string): void {
+    this.directLists.clear();
+    this.toolsGeneration++;
+    this.onListChanged?.('tools', server);
   }
 
   /** The index a caller with `view` searches and executes from. */

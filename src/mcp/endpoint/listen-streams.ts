@@ -48,9 +48,12 @@ export class ListenStreams {
     return stream.response;
   }
 
-  /** A list changed: every listener hears of it (it carries no content, only that it changed). */
-  listChanged(list: 'tools' | 'prompts' | 'resources'): void {
-    this.send(notification(`notifications/${list}/list_changed`), () => true);
+  /**
+   * A list changed: every listener hears of it (it carries no content, only that it changed), or,
+   * when it is `server`'s doing, those who may use that server.
+   */
+  listChanged(list: 'tools' | 'prompts' | 'resources', server?: string): void {
+    this.send(notification(`notifications/${list}/list_changed`), (listener) => server === undefined || listener.mayUse(server));
   }
 
   /** A resource changed: the listeners who subscribed to it hear of it, by the URI each subscribed with. */
