@@ -1,7 +1,7 @@
 #!/usr/bin/env node
 /** The `nexus` command: argv and env -> config -> running server -> signals. The only process-level code. */
 import { Command, InvalidArgumentError, Option } from 'commander';
-import { ConfigError, loadConfig } from './config/load.js';
+import { checkConfigFile, ConfigError, loadConfig } from './config/load.js';
 import { listenAddress, type ListenAddress } from './config/schema.js';
 import { createLogger, type LogLevel, type LogStyle } from './log.js';
 import { startNexus, StartupError } from './server.js';
@@ -27,6 +27,8 @@ const program = new Command('nexus')
   .description('An MCP gateway: one endpoint in front of all your MCP servers.')
   .version(NEXUS_VERSION, '--version', 'print the version and exit')
   .helpOption('-h, --help', 'show this help')
+  // `nexus check -c PATH`: options after a subcommand are the subcommand's.
+  .enablePositionalOptions()
   .addOption(new Option('-c, --config <path>', 'path to the config file').env('NEXUS_CONFIG_PATH').default('./nexus.toml'))
   .addOption(
     new Option('-l, --listen-address <host:port>', 'address to listen on (beats server.listen_address)')
@@ -34,8 +36,30 @@ const program = new Command('nexus')
       .argParser(parseListenAddress),
   )
   .addOption(new Option('--log <level>', 'log level').env('NEXUS_LOG').choices(LOG_LEVELS).default('info'))
-  .addOption(new Option('--log-style <style>', 'log style (default: color on a terminal, else text)').choices(LOG_STYLES))
+  .addOption(
+    new Option('--log-style <style>', 'log style (default: color on a terminal, else text)').env('NEXUS_LOG_STYLE').choices(LOG_STYLES),
+  )
   .action(run);
+
+program
+  .command('check')
+  .description('validate the config as nexus would, without starting anything; exit 1 when it has problems')
+  .addOption(new Option('-c, --config <path>', 'path to the config file').env('NEXUS_CONFIG_PATH').default('./nexus.toml'))
+  .action(check);
+
+/** `nexus check`: every problem of the config (not only the first) and its warnings; exit 0 only when it is valid. */
+async function check(options: { config: string }): Promise<void> {
+  const { problems, warnings } = await checkConfigFile(options.config);
+  const at = (path: string) => `${options.config}: ${path ? `${path}: ` : ''}`;
+  for (const [path, problem] of problems) process.stderr.write(`error: ${at(path)}${problem}\n`);
+  for (const [path, warning] of warnings) process.stderr.write(`warning: ${at(path)}${warning}\n`);
+  const verdict =
+    problems.length > 0
+      ? `${options.config}: ${problems.length} problem${problems.length === 1 ? '' : 's'}`
+      : `${options.config}: valid${warnings.length > 0 ? ` (${warnings.length} warning${warnings.length === 1 ? '' : 's'})` : ''}`;
+  process.stdout.write(`${verdict}\n`);
+  process.exit(problems.length > 0 ? 1 : 0);
+}
 
 async function run(options: CliOptions): Promise<void> {
   const logger = createLogger(options.log, options.logStyle ?? (process.stdout.isTTY ? 'color' : 'text'));

@@ -23,6 +23,7 @@ import type { OAuthGuard } from './http/oauth.js';
 import { redactingLogger, type Logger } from './log.js';
 import { configuredSecrets } from './config/secrets.js';
 import { Redactor } from './redact.js';
+import { configWarnings } from './config/load.js';
 import { DownstreamRegistry } from './mcp/downstreams/registry.js';
 import { ExecuteLimits, type ServerRateLimits } from './ratelimit/execute-limits.js';
 import { toQuota, type LimiterStore } from './ratelimit/limiter.js';
@@ -138,6 +139,8 @@ export async function startNexus(config: Config, options: NexusOptions): Promise
   // Nothing nexus logs may hold a configured secret, whoever echoed it.
   const redactor = new Redactor(configuredSecrets(config));
   const logger = redactingLogger(options.logger, redactor);
+  // Keys the original accepts that do less here (nexus check lists them too).
+  for (const [key, warning] of configWarnings(config)) logger.warn({ key }, warning);
   const store = await rateLimitStore(config, logger);
   const executeLimits = store && new ExecuteLimits(serverRateLimits(config), store);
   const warnedServers = new Set<string>();

@@ -268,3 +268,51 @@ describe('shutdown', () => {
     expect(children.filter(isAlive)).toEqual([]);
   });
 });
+
+describe('nexus check', () => {
+  it('says a valid config is valid, with its warnings, and exits 0', async () => {
+    const file = await writeConfig(
+      `[server.client_identification]\nenabled = true\nclient_id.http_header = "x-id"\ngroup_id.http_header = "x-group"\n[mcp.servers.x]\ncmd = ["x"]\n`,
+    );
+    const spawned = nexus(['check', '-c', file]);
+    expect(await spawned.exited).toBe(0);
+    expect(spawned.output()).toContain(`warning: ${file}: server.client_identification.validation.group_values: not set`);
+    expect(spawned.output()).toContain(`${file}: valid (1 warning)`);
+  });
+
+  it('lists every problem, not only the first, with its key path, and exits 1 without starting anything', async () => {
+    const file = await writeConfig(
+      '[server]\nlisten_adress = "127.0.0.1:1"\n[mcp]\nenabled = 1\n[mcp.servers.x]\ncmd = []\n[mcp.servers.y]\ncmd = ["y"]\nallow = ["ops"]\n',
+    );
+    const spawned = nexus(['check', '-c', file]);
+    expect(await spawned.exited).toBe(1);
+    const output = spawned.output();
+    expect(output).toContain(`error: ${file}: server.listen_adress: unknown key`);
+    expect(output).toContain(`error: ${file}: mcp.enabled: wrong type: expected boolean`);
+    expect(output).toContain(`error: ${file}: mcp.servers.x.cmd: cmd must not be empty`);
+    expect(output).toContain(`${file}: 3 problems`);
+    expect(output).not.toMatch(/^\s+at /m);
+    // A config that parses: the rules across tables are checked, all of them.
+    const rules = await writeConfig('[mcp.servers.y]\ncmd = ["y"]\nallow = ["ops"]\n[mcp.servers.z]\ncmd = ["z"]\ndeny = ["dev"]\n');
+    const second = nexus(['check', '-c', rules]);
+    expect(await second.exited).toBe(1);
+    expect(second.output()).toContain('mcp.servers.y.allow');
+    expect(second.output()).toContain('mcp.servers.z.deny');
+    const missing = nexus(['check', '-c', '/nonexistent/nexus.toml']);
+    expect(await missing.exited).toBe(1);
+    expect(missing.output()).toContain('error: /nonexistent/nexus.toml: config file not found');
+  });
+
+  it('reads the log style from NEXUS_LOG_STYLE, as the original does', async () => {
+    const file = await writeConfig('[server]\nlisten_address = "127.0.0.1:0"\n');
+    const spawned = spawnNode([NEXUS_BIN, '-c', file], { NEXUS_LOG: 'info', NEXUS_LOG_STYLE: 'json' });
+    running.push(spawned);
+    await waitForOutput(spawned, 'nexus listening');
+    const line =
+      spawned
+        .output()
+        .split('\n')
+        .find((text) => text.includes('nexus listening')) ?? '';
+    expect(() => JSON.parse(line)).not.toThrow();
+  });
+});

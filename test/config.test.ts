@@ -257,7 +257,7 @@ describe('load errors name the file, the key path and the problem', () => {
   it('values of the wrong shape get a message saying what fits', async () => {
     const stderr = await loadError('[mcp.servers.x]\ncmd = ["a"]\nstderr = "bogus"');
     expect(stderr.keyPath).toBe('mcp.servers.x.stderr');
-    expect(stderr.problem).toBe('stderr must be "null", "inherit" or { file = "path" }');
+    expect(stderr.problem).toBe('stderr must be "null", "inherit", "pipe" or { file = "path" }');
     const headers = await loadError('[mcp.servers.x]\nurl = "http://127.0.0.1:1/mcp"\nheaders = 5');
     expect(headers.problem).toContain('headers must be a table of strings');
     const interval = await loadError('[mcp.downstream_cache]\nidle_timeout = true');
@@ -344,22 +344,10 @@ allow = []
       '"admins" is not in server.client_identification.validation.group_values',
     ],
     [
-      'group_id without group_values',
-      '[server.client_identification]\nenabled = true\nclient_id.http_header = "x-id"\ngroup_id.http_header = "x-group"\n',
+      'a rule naming groups without group_values',
+      '[server.client_identification]\nenabled = true\nclient_id.http_header = "x-id"\ngroup_id.http_header = "x-group"\n[mcp.servers.x]\ncmd = ["x"]\nallow = ["a"]\n',
       'server.client_identification.validation.group_values',
       'list the valid groups',
-    ],
-    [
-      'a claim without OAuth',
-      '[server.client_identification]\nenabled = true\nclient_id.jwt_claim = "sub"\n',
-      'server.client_identification.client_id.jwt_claim',
-      'needs [server.oauth]',
-    ],
-    [
-      'the default client_id (the sub claim) without OAuth',
-      '[server.client_identification]\nenabled = true\n',
-      'server.client_identification.client_id.jwt_claim',
-      'needs [server.oauth]',
     ],
     [
       'a source that is both or neither',

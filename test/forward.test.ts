@@ -5,7 +5,7 @@
 import { Client, StreamableHTTPClientTransport } from '@modelcontextprotocol/client';
 import { parse } from 'smol-toml';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { ConfigError, parseConfig } from '../src/config/load.js';
+import { configWarnings, parseConfig } from '../src/config/load.js';
 import { silentLogger } from '../src/log.js';
 import { startNexus, type RunningNexus } from '../src/server.js';
 import { AUDIENCE, ISSUER, JwksServer, signingKey, token, type SigningKey } from './helpers/jwks.js';
@@ -239,11 +239,10 @@ describe('forward servers that misbehave', () => {
 });
 
 describe('configuration', () => {
-  it('refuses forwarding without [server.oauth]', () => {
+  it('loads forwarding without [server.oauth], as the original does, and warns that no token will be forwarded', () => {
     const toml = '[mcp.servers.x]\nurl = "http://127.0.0.1:1/mcp"\nauth = { type = "forward" }';
-    expect(() => parseConfig(parse(toml), 'test.toml')).toThrow(ConfigError);
-    expect(() => parseConfig(parse(toml), 'test.toml')).toThrow(
-      'test.toml: mcp.servers.x.auth.type: forwarding needs [server.oauth], which validates the tokens it forwards',
-    );
+    expect(configWarnings(parseConfig(parse(toml), 'test.toml'))).toEqual([
+      ['mcp.servers.x.auth.type', 'forwarding without [server.oauth] has no validated token to forward: the server gets none'],
+    ]);
   });
 });

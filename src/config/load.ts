@@ -17,57 +17,66 @@ export class ConfigError extends Error {
   }
 }
 
-/** Rules across tables that the schema cannot say: returns [key path, problem]. */
-function crossTableProblem(config: Config): [string, string] | undefined {
+/** A key path and what is wrong there (or, for a warning, what nexus will do about it). */
+export type Finding = [keyPath: string, problem: string];
+
+/** Rules across tables that the schema cannot say: every problem, and every warning. */
+function crossTableFindings(config: Config): { problems: Finding[]; warnings: Finding[] } {
+  const warnings: Finding[] = [];
   for (const [name, downstream] of Object.entries(config.mcp.servers)) {
+    // The original loads this: forwarding simply has no token to forward.
     if (downstream.kind === 'remote' && downstream.auth && 'type' in downstream.auth && !config.server.oauth) {
-      return [`mcp.servers.${name}.auth.type`, 'forwarding needs [server.oauth], which validates the tokens it forwards'];
+      warnings.push([
+        `mcp.servers.${name}.auth.type`,
+        'forwarding without [server.oauth] has no validated token to forward: the server gets none',
+      ]);
     }
   }
-  const identityProblem = clientIdentificationProblem(config) ?? tokenLimitProblem(config);
-  if (identityProblem) return identityProblem;
+  const identification = config.server.client_identification;
+  if (identification?.enabled && !config.server.oauth) {
+    for (const key of ['client_id', 'group_id'] as const) {
+      if (identification[key] && 'jwt_claim' in identification[key]) {
+        warnings.push([
+          `server.client_identification.${key}.jwt_claim`,
+          'reading a token claim needs [server.oauth], which validates the token: without it no caller is identified this way',
+        ]);
+      }
+    }
+  }
+  if (identification?.enabled && identification.group_id && identification.validation.group_values.length === 0) {
+    warnings.push(['server.client_identification.validation.group_values', 'not set: any group a caller names is taken as it is']);
+  }
+  const problems = [...clientIdentificationProblems(config), ...tokenLimitProblems(config)];
   if (config.server.rate_limits?.storage.type === 'redis') {
     // The Redis store expires windows in whole seconds.
     for (const [path, interval] of quotaIntervals(config)) {
-      if (interval % 1000 !== 0) return [path, 'with Redis storage, rate-limit intervals must be whole seconds'];
+      if (interval % 1000 !== 0) problems.push([path, 'with Redis storage, rate-limit intervals must be whole seconds']);
     }
   }
-  return undefined;
+  return { problems, warnings };
 }
 
 const CREDENTIAL_HEADERS = new Set(['authorization', 'proxy-authorization', 'cookie']);
 
 /**
- * Client identification needs what it reads (a token claim needs OAuth; a group needs the list of
- * valid groups), and access rules that name groups need identification with a group and name
- * only valid groups. `allow = []` names none: it shuts a server or tool for everyone.
+ * Client identification needs the list of valid groups when it reads a group, and access rules
+ * that name groups need identification with a group and name only valid groups. `allow = []`
+ * names none: it shuts a server or tool for everyone.
  */
-function clientIdentificationProblem(config: Config): [string, string] | undefined {
+function clientIdentificationProblems(config: Config): Finding[] {
+  const problems: Finding[] = [];
   const identification = config.server.client_identification;
   const on = identification?.enabled === true;
-  if (on && !config.server.oauth) {
-    for (const key of ['client_id', 'group_id'] as const) {
-      if (identification[key] && 'jwt_claim' in identification[key]) {
-        return [
-          `server.client_identification.${key}.jwt_claim`,
-          'reading a token claim needs [server.oauth], which validates the token; or use http_header',
-        ];
-      }
-    }
-  }
   for (const key of ['client_id', 'group_id'] as const) {
     const source = identification?.[key];
     if (source && 'http_header' in source && CREDENTIAL_HEADERS.has(source.http_header.toLowerCase())) {
-      return [
+      problems.push([
         `server.client_identification.${key}.http_header`,
         'must not be a credentials header: its value would be logged as an identity',
-      ];
+      ]);
     }
   }
   const groups = identification?.validation.group_values ?? [];
-  if (on && identification.group_id && groups.length === 0) {
-    return ['server.client_identification.validation.group_values', 'list the valid groups: group_id is set'];
-  }
   for (const [name, server] of Object.entries(config.mcp.servers)) {
     const rules: [string, { allow?: string[]; deny?: string[] }][] = [
       [`mcp.servers.${name}`, server],
@@ -81,14 +90,20 @@ function clientIdentificationProblem(config: Config): [string, string] | undefin
         const named = rule[key] ?? [];
         if (named.length === 0) continue;
         if (!on || !identification.group_id) {
-          return [`${path}.${key}`, 'rules that name groups need [server.client_identification] enabled, with a group_id'];
+          problems.push([`${path}.${key}`, 'rules that name groups need [server.client_identification] enabled, with a group_id']);
+          continue;
+        }
+        if (groups.length === 0) {
+          problems.push(['server.client_identification.validation.group_values', `list the valid groups: ${path}.${key} names some`]);
+          continue;
         }
         const unknown = named.find((group) => !groups.includes(group));
-        if (unknown !== undefined) return [`${path}.${key}`, `"${unknown}" is not in server.client_identification.validation.group_values`];
+        if (unknown !== undefined)
+          problems.push([`${path}.${key}`, `"${unknown}" is not in server.client_identification.validation.group_values`]);
       }
     }
   }
-  return undefined;
+  return problems;
 }
 
 type TokenLimitConfig = { interval: number; groups: Record<string, { interval: number }> };
@@ -106,15 +121,19 @@ function tokenLimits(config: Config): [string, TokenLimitConfig][] {
 }
 
 /** Token limits are per client: they need client identification, and name only its groups. */
-function tokenLimitProblem(config: Config): [string, string] | undefined {
+function tokenLimitProblems(config: Config): Finding[] {
+  const problems: Finding[] = [];
   const identification = config.server.client_identification;
   for (const [path, limit] of tokenLimits(config)) {
-    if (!identification?.enabled) return [path, 'token limits are per client: they need [server.client_identification] enabled'];
+    if (!identification?.enabled) {
+      problems.push([path, 'token limits are per client: they need [server.client_identification] enabled']);
+      continue;
+    }
     const unknown = Object.keys(limit.groups).find((group) => !identification.validation.group_values.includes(group));
     if (unknown !== undefined)
-      return [`${path}.groups.${unknown}`, `"${unknown}" is not in server.client_identification.validation.group_values`];
+      problems.push([`${path}.groups.${unknown}`, `"${unknown}" is not in server.client_identification.validation.group_values`]);
   }
-  return undefined;
+  return problems;
 }
 
 function quotaIntervals(config: Config): [string, number][] {
@@ -140,29 +159,64 @@ export function keyPath(path: readonly PropertyKey[]): string {
   return path.map((part, i) => (typeof part === 'number' ? `[${part}]` : `${i === 0 ? '' : '.'}${String(part)}`)).join('');
 }
 
-/** Validates an already-parsed TOML tree; `file` is only used in error messages. */
-export function parseConfig(tree: unknown, file: string, env: NodeJS.ProcessEnv = process.env): Config {
+/** Everything wrong with a config (a valid one has no problems), and what nexus will warn of at start. */
+export interface ConfigCheck {
+  config: Config | undefined;
+  problems: Finding[];
+  warnings: Finding[];
+}
+
+/** Validates an already-parsed TOML tree, finding every problem rather than the first. */
+export function checkConfig(tree: unknown, env: NodeJS.ProcessEnv = process.env): ConfigCheck {
   let expanded: unknown;
   try {
     expanded = expandEnv(tree, env);
   } catch (error) {
-    if (error instanceof UndefinedEnvError) throw new ConfigError(file, keyPath(error.path), error.message);
+    if (error instanceof UndefinedEnvError) return { config: undefined, problems: [[keyPath(error.path), error.message]], warnings: [] };
     throw error;
   }
   const result = configSchema.safeParse(expanded);
   if (!result.success) {
-    const issue = result.error.issues[0];
-    if (!issue) throw new ConfigError(file, '', 'invalid configuration');
-    const { path, problem } = describeIssue(issue);
-    throw new ConfigError(file, keyPath(path), problem);
+    const problems = result.error.issues.map((issue): Finding => {
+      const { path, problem } = describeIssue(issue);
+      return [keyPath(path), problem];
+    });
+    return { config: undefined, problems: problems.length > 0 ? problems : [['', 'invalid configuration']], warnings: [] };
   }
-  const problem = crossTableProblem(result.data);
-  if (problem) throw new ConfigError(file, ...problem);
-  return deepFreeze(result.data);
+  const { problems, warnings } = crossTableFindings(result.data);
+  return { config: problems.length === 0 ? deepFreeze(result.data) : undefined, problems, warnings };
+}
+
+/** What nexus warns of at start about a valid config (keys the original accepts that do less here). */
+export function configWarnings(config: Config): Finding[] {
+  return crossTableFindings(config).warnings;
+}
+
+/** Validates an already-parsed TOML tree; `file` is only used in error messages. Throws the first problem. */
+export function parseConfig(tree: unknown, file: string, env: NodeJS.ProcessEnv = process.env): Config {
+  const { config, problems } = checkConfig(tree, env);
+  const [first] = problems;
+  if (first || !config) throw new ConfigError(file, ...(first ?? ['', 'invalid configuration']));
+  return config;
 }
 
 /** Reads, parses and validates the config file at `file`. */
 export async function loadConfig(file: string, env: NodeJS.ProcessEnv = process.env): Promise<Config> {
+  return parseConfig(await readConfigTree(file), file, env);
+}
+
+/** Reads and checks the config file at `file` (`nexus check`): every problem, and the warnings. */
+export async function checkConfigFile(file: string, env: NodeJS.ProcessEnv = process.env): Promise<ConfigCheck> {
+  try {
+    return checkConfig(await readConfigTree(file), env);
+  } catch (error) {
+    if (error instanceof ConfigError) return { config: undefined, problems: [[error.keyPath, error.problem]], warnings: [] };
+    throw error;
+  }
+}
+
+/** The config file's TOML, parsed; a file that cannot be read or parsed is a ConfigError. */
+async function readConfigTree(file: string): Promise<unknown> {
   let text: string;
   try {
     text = await readFile(file, 'utf8');
@@ -171,9 +225,8 @@ export async function loadConfig(file: string, env: NodeJS.ProcessEnv = process.
     const problem = code === 'ENOENT' ? 'config file not found' : `cannot read config file (${code ?? String(error)})`;
     throw new ConfigError(file, '', problem);
   }
-  let tree: unknown;
   try {
-    tree = parseToml(text);
+    return parseToml(text);
   } catch (error) {
     if (error instanceof TomlError) {
       const reason = error.message.split('\n')[0] ?? 'invalid TOML';
@@ -181,7 +234,6 @@ export async function loadConfig(file: string, env: NodeJS.ProcessEnv = process.
     }
     throw error;
   }
-  return parseConfig(tree, file, env);
 }
 
 function deepFreeze<T>(value: T): T {

@@ -130,8 +130,8 @@ const stdioServer = z.strictObject({
   env: z.record(z.string(), z.string()).default({}),
   cwd: z.string().optional(),
   stderr: z
-    .union([z.enum(['null', 'inherit']), z.strictObject({ file: z.string().min(1) })], {
-      error: 'stderr must be "null", "inherit" or { file = "path" }',
+    .union([z.enum(['null', 'inherit', 'pipe']), z.strictObject({ file: z.string().min(1) })], {
+      error: 'stderr must be "null", "inherit", "pipe" or { file = "path" }',
     })
     .default('null'),
   ...commonServerKeys,
@@ -214,9 +214,18 @@ const redisStorage = z.strictObject({
 });
 
 /** Where a caller's id or group comes from: a claim of their validated token (dotted path) or a header. */
-const identitySource = z.union([z.strictObject({ jwt_claim: z.string().min(1) }), z.strictObject({ http_header: headerName })], {
-  error: 'expected { jwt_claim = "..." } or { http_header = "..." }',
-});
+const identitySource = z
+  .union(
+    [
+      // The original's configs may also say which it is, with `source` or `type` (kept for them only).
+      z.strictObject({ jwt_claim: z.string().min(1), source: z.literal('jwt_claim').optional(), type: z.literal('jwt_claim').optional() }),
+      z.strictObject({ http_header: headerName, source: z.literal('http_header').optional(), type: z.literal('http_header').optional() }),
+    ],
+    { error: 'expected { jwt_claim = "..." } or { http_header = "..." }' },
+  )
+  .transform((source): { jwt_claim: string } | { http_header: string } =>
+    'jwt_claim' in source ? { jwt_claim: source.jwt_claim } : { http_header: source.http_header },
+  );
 
 const clientIdentification = z.strictObject({
   enabled: z.boolean().default(false),

@@ -20,6 +20,9 @@ import { messageId, SentIds, tooLargeAnswer } from './oversized.js';
 import { endProcessGroup, groupRunning } from './process-tree.js';
 import { watchdog } from './watchdog.js';
 
+/** The longest line of a server's stderr logged whole (`stderr = "pipe"`); the rest is cut. */
+const MAX_STDERR_LINE = 2_000;
+
 export interface StdioOptions {
   /** The server's name, for errors and logs. */
   server: string;
@@ -74,7 +77,7 @@ export class StdioTransport implements Transport {
         // Like a shell (and the original nexus), the child inherits our environment plus its own `env`.
         env: { ...process.env, ...this.config.env },
         cwd: this.config.cwd,
-        stdio: ['pipe', 'pipe', stderrFd ?? (stderr === 'inherit' ? 'inherit' : 'ignore')],
+        stdio: ['pipe', 'pipe', stderrFd ?? (stderr === 'inherit' || stderr === 'pipe' ? stderr : 'ignore')],
         // A process group of its own: one signal ends the server and all it started.
         detached: true,
       });
@@ -85,6 +88,16 @@ export class StdioTransport implements Transport {
     this.child = child;
     if (child.pid !== undefined) watchdog.add(child.pid, this.log);
     child.stdin?.on('error', (error) => this.log.debug({ err: error.message }, 'writing to the server failed'));
+    // `stderr = "pipe"`: each line the server writes there is logged (redacted, as every log line is).
+    if (child.stderr) {
+      const stderrLines = new BoundedLines(MAX_STDERR_LINE);
+      child.stderr.on('data', (chunk: Buffer) => {
+        for (const line of stderrLines.push(chunk)) {
+          const text = 'text' in line ? line.text : `${line.oversized.head}… (${line.oversized.bytes} bytes) …${line.oversized.tail}`;
+          this.log.info({ stderr: text.replace(/\r$/, '') }, 'server stderr');
+        }
+      });
+    }
     const stdout = child.stdout;
     stdout?.on('data', (chunk: Buffer) => {
       // A flood of output must not hold the event loop: lines are handled a few milliseconds at a

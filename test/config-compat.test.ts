@@ -1,0 +1,79 @@
+/**
+ * Configs written for the original load here with the same meaning: keys it accepts that we
+ * would once refuse, each loaded and, where it changes behaviour, exercised.
+ */
+import { parse } from 'smol-toml';
+import { afterEach, describe, expect, it } from 'vitest';
+import { checkConfig, configWarnings, parseConfig } from '../src/config/load.js';
+import { startNexus, type RunningNexus } from '../src/server.js';
+import { capturedLogger } from './helpers/logs.js';
+import { FIXTURE_SERVER } from './helpers/processes.js';
+
+const load = (toml: string) => parseConfig(parse(toml), 'nexus.toml');
+const running: RunningNexus[] = [];
+afterEach(async () => void (await Promise.all(running.splice(0).map((nexus) => nexus.close()))));
+
+async function started(toml: string, logger = capturedLogger('info')) {
+  const nexus = await startNexus(load(toml), { logger: logger.logger, listenAddress: { host: '127.0.0.1', port: 0 } });
+  running.push(nexus);
+  await nexus.ready;
+  return { nexus, logs: logger.text };
+}
+
+describe("the original's forms of client identification", () => {
+  it('takes `source` or `type` beside jwt_claim / http_header, when they agree with it', () => {
+    const config = load(`
+      [server.oauth]
+      url = "http://127.0.0.1:1/jwks"
+      [server.client_identification]
+      enabled = true
+      client_id = { source = "jwt_claim", jwt_claim = "sub" }
+      group_id = { type = "http_header", http_header = "x-group" }
+      validation.group_values = ["pro"]
+    `);
+    expect(config.server.client_identification?.client_id).toEqual({ jwt_claim: 'sub' });
+    expect(config.server.client_identification?.group_id).toEqual({ http_header: 'x-group' });
+    const { problems } = checkConfig(parse('[server.client_identification]\nclient_id = { source = "http_header", jwt_claim = "sub" }'));
+    expect(problems[0]?.[0]).toBe('server.client_identification.client_id');
+  });
+
+  it('loads a token claim without [server.oauth], warning that nobody is identified by it', () => {
+    const config = load('[server.client_identification]\nenabled = true\nclient_id.jwt_claim = "sub"\n');
+    expect(configWarnings(config)).toEqual([
+      [
+        'server.client_identification.client_id.jwt_claim',
+        'reading a token claim needs [server.oauth], which validates the token: without it no caller is identified this way',
+      ],
+    ]);
+  });
+
+  it('loads group_id without group_values when no rule names a group, and takes any group a caller names', async () => {
+    const { nexus, logs } = await started(`
+      [server.client_identification]
+      enabled = true
+      client_id.http_header = "x-id"
+      group_id.http_header = "x-group"
+      [mcp.servers.fixture]
+      cmd = ["node", "${FIXTURE_SERVER}", "stdio"]
+    `);
+    expect(logs()).toContain('not set: any group a caller names is taken as it is');
+    const response = await fetch(`${nexus.url}/mcp`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json', accept: 'application/json, text/event-stream', 'x-id': 'ana', 'x-group': 'whatever' },
+      body: JSON.stringify({ jsonrpc: '2.0', id: 1, method: 'ping' }),
+    });
+    expect(response.status).toBe(200);
+  });
+});
+
+describe("the original's forms of stdio servers", () => {
+  it('takes stderr = "pipe", logging what the server writes there', async () => {
+    const { logs } = await started(`
+      [mcp.servers.fixture]
+      cmd = ["node", "${FIXTURE_SERVER}", "stdio"]
+      env = { FIXTURE_STDERR_LINE = "fixture says hi on stderr" }
+      stderr = "pipe"
+    `);
+    await expect.poll(logs).toContain('"stderr":"fixture says hi on stderr"');
+  });
+});
