@@ -77,3 +77,48 @@ describe("the original's forms of stdio servers", () => {
     await expect.poll(logs).toContain('"stderr":"fixture says hi on stderr"');
   });
 });
+
+describe('what the original refuses, with reason, refused here too', () => {
+  it.each([
+    [
+      'a CORS origin with a path',
+      '[server.cors]\nallow_origins = ["https://app.example.com/"]',
+      'server.cors.allow_origins[0]',
+      'must be an origin',
+    ],
+    [
+      'a CORS origin without a scheme',
+      '[server.cors]\nallow_origins = ["app.example.com"]',
+      'server.cors.allow_origins[0]',
+      'must be an origin',
+    ],
+    [
+      'a CORS method that is not one',
+      '[server.cors]\nallow_methods = ["GET POST"]',
+      'server.cors.allow_methods[0]',
+      'must be an HTTP method',
+    ],
+    ['a CORS header that is not one', '[server.cors]\nallow_headers = ["x: y"]', 'server.cors.allow_headers[0]', 'valid HTTP header name'],
+    [
+      'an empty model_filter',
+      '[llm.providers.o]\ntype = "openai"\napi_key = "k"\nmodel_filter = ""',
+      'llm.providers.o.model_filter',
+      'must not be empty',
+    ],
+    [
+      'both LLM protocols on one path',
+      '[llm.protocols.openai]\npath = "/llm"\n[llm.protocols.anthropic]\nenabled = true\npath = "/llm"',
+      'llm.protocols.anthropic.path',
+      'give each protocol its own',
+    ],
+    ['an LLM protocol on the MCP path', '[llm.protocols.openai]\npath = "/mcp"', 'llm.protocols.openai.path', 'the same path as mcp.path'],
+  ])('%s', (_case, toml, path, problem) => {
+    const { problems } = checkConfig(parse(toml));
+    expect(problems).toEqual([[path, expect.stringContaining(problem)]]);
+  });
+
+  it('still takes origins with globs, "null", and "*"', () => {
+    expect(() => load('[server.cors]\nallow_origins = ["https://*.example.com", "null", "http://localhost:3000"]')).not.toThrow();
+    expect(() => load('[server.cors]\nallow_origins = "*"\nallow_methods = ["GET", "POST"]\nallow_headers = ["x-custom"]')).not.toThrow();
+  });
+});

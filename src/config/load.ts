@@ -47,6 +47,11 @@ function crossTableFindings(config: Config): { problems: Finding[]; warnings: Fi
     warnings.push(['server.client_identification.validation.group_values', 'not set: any group a caller names is taken as it is']);
   }
   const problems = [...clientIdentificationProblems(config), ...tokenLimitProblems(config)];
+  for (const [name, protocol] of Object.entries(config.llm?.enabled ? config.llm.protocols : {})) {
+    if (protocol.enabled && config.mcp.enabled && protocol.path === config.mcp.path) {
+      problems.push([`llm.protocols.${name}.path`, 'the same path as mcp.path: give the LLM endpoint its own']);
+    }
+  }
   if (config.server.rate_limits?.storage.type === 'redis') {
     // The Redis store expires windows in whole seconds.
     for (const [path, interval] of quotaIntervals(config)) {

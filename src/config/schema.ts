@@ -80,7 +80,16 @@ export const listenAddress = z.string().transform((value, ctx) => {
 export type ListenAddress = z.output<typeof listenAddress>;
 
 const urlPath = z.string().regex(/^\/[^\s?#]*$/, 'must be a path starting with "/"');
-const stringOrAll = z.union([z.literal('*'), z.array(z.string())], { error: 'expected "*" or a list of strings' });
+/** `"*"` or a list of which each entry must be `what`: a value a browser could never send is a mistake. */
+const allOrListOf = (entry: z.ZodString) => z.union([z.literal('*'), z.array(entry)], { error: 'expected "*" or a list of strings' });
+/** An origin as browsers send it (`scheme://host[:port]`, no path), with `*` or `?` as globs; or "null". */
+const corsOrigin = z
+  .string()
+  .regex(
+    /^(null|[A-Za-z][A-Za-z0-9+.-]*:\/\/[^/\s]+)$/,
+    'must be an origin such as "https://app.example.com" (a scheme and host, no path)',
+  );
+const httpMethod = z.string().regex(/^[!#$%&'*+.^_`|~0-9A-Za-z-]+$/, 'must be an HTTP method such as "POST"');
 const quota = z.strictObject({ limit: positiveInt, interval: duration });
 
 const headerName = z.string().regex(/^[!#$%&'*+.^_`|~0-9A-Za-z-]+$/, 'must be a valid HTTP header name');
@@ -246,10 +255,10 @@ const serverSection = z.strictObject({
     .prefault({}),
   cors: z
     .strictObject({
-      allow_origins: stringOrAll.optional(),
-      allow_methods: stringOrAll.optional(),
-      allow_headers: stringOrAll.optional(),
-      expose_headers: stringOrAll.optional(),
+      allow_origins: allOrListOf(corsOrigin).optional(),
+      allow_methods: allOrListOf(httpMethod).optional(),
+      allow_headers: allOrListOf(headerName).optional(),
+      expose_headers: allOrListOf(headerName).optional(),
       allow_credentials: z.boolean().default(false),
       max_age: duration.optional(),
       allow_private_network: z.boolean().default(false),
@@ -396,7 +405,8 @@ const llmProvider = z
     api_key: z.string().min(1).optional(),
     base_url: httpUrl.optional(),
     forward_token: z.boolean().default(false),
-    model_filter: regex.optional(),
+    // An empty filter matches every model: it says nothing, so it is more likely a mistake.
+    model_filter: regex.refine((source) => source !== '', 'must not be empty (leave it out to offer every model)').optional(),
     models: z.record(z.string().min(1), llmModel).default({}),
     headers: z.array(llmHeaderRule).default([]),
     rate_limits: z.strictObject({ per_user: tokenLimit }).optional(),
@@ -431,7 +441,18 @@ const llmProtocol = (path: string, enabled: boolean) =>
 
 const llmSection = z.strictObject({
   enabled: z.boolean().default(true),
-  protocols: z.strictObject({ openai: llmProtocol('/llm/openai', true), anthropic: llmProtocol('/llm/anthropic', false) }).prefault({}),
+  protocols: z
+    .strictObject({ openai: llmProtocol('/llm/openai', true), anthropic: llmProtocol('/llm/anthropic', false) })
+    .prefault({})
+    .superRefine(({ openai, anthropic }, ctx) => {
+      if (openai.enabled && anthropic.enabled && openai.path === anthropic.path) {
+        ctx.addIssue({
+          code: 'custom',
+          path: ['anthropic', 'path'],
+          message: `the same path as protocols.openai.path: give each protocol its own`,
+        });
+      }
+    }),
   providers: z.record(providerName, llmProvider).default({}),
 });
 
