@@ -8,6 +8,8 @@ import { checkConfig, configWarnings, parseConfig } from '../src/config/load.js'
 import { startNexus, type RunningNexus } from '../src/server.js';
 import { capturedLogger } from './helpers/logs.js';
 import { FIXTURE_SERVER } from './helpers/processes.js';
+import { nexusWith as llmNexus, startVendorFixture } from './helpers/llm.js';
+import OpenAI from 'openai';
 
 const load = (toml: string) => parseConfig(parse(toml), 'nexus.toml');
 const running: RunningNexus[] = [];
@@ -120,5 +122,42 @@ describe('what the original refuses, with reason, refused here too', () => {
   it('still takes origins with globs, "null", and "*"', () => {
     expect(() => load('[server.cors]\nallow_origins = ["https://*.example.com", "null", "http://localhost:3000"]')).not.toThrow();
     expect(() => load('[server.cors]\nallow_origins = "*"\nallow_methods = ["GET", "POST"]\nallow_headers = ["x-custom"]')).not.toThrow();
+  });
+});
+
+describe("the original's model tables", () => {
+  it("applies a model's header rules after the provider's, and its max_tokens when the request sets none", async () => {
+    const fixture = await startVendorFixture('openai');
+    try {
+      const nexus = await llmNexus(`
+        [llm.providers.o]
+        type = "openai"
+        api_key = "k"
+        base_url = "${fixture.url}"
+        headers = [{ rule = "insert", name = "x-source", value = "provider" }]
+        [llm.providers.o.models.tuned]
+        rename = "gpt-tuned"
+        max_tokens = 77
+        headers = [{ rule = "insert", name = "x-source", value = "model" }, { rule = "insert", name = "x-model-only", value = "yes" }]
+        [llm.providers.o.models.plain]
+      `);
+      running.push(nexus);
+      const openai = new OpenAI({ baseURL: `${nexus.url}/llm/openai/v1`, apiKey: 'unused', maxRetries: 0 });
+      const messages = [{ role: 'user' as const, content: 'hi' }];
+      await openai.chat.completions.create({ model: 'o/tuned', messages });
+      const tuned = await fixture.last();
+      expect([tuned.headers['x-source'], tuned.headers['x-model-only'], tuned.body['max_tokens']]).toEqual(['model', 'yes', 77]);
+      await openai.chat.completions.create({ model: 'o/tuned', messages, max_tokens: 5 });
+      expect((await fixture.last()).body['max_tokens']).toBe(5);
+      await openai.chat.completions.create({ model: 'o/plain', messages });
+      const plain = await fixture.last();
+      expect([plain.headers['x-source'], plain.headers['x-model-only'], plain.body['max_tokens']]).toEqual([
+        'provider',
+        undefined,
+        undefined,
+      ]);
+    } finally {
+      await fixture.kill();
+    }
   });
 });

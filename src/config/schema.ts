@@ -397,6 +397,10 @@ const llmModel = z.strictObject({
   /** The provider's own id for this model, when the name clients use differs. */
   rename: z.string().min(1).optional(),
   rate_limits: z.strictObject({ per_user: tokenLimit }).optional(),
+  /** Header rules for this model, applied after the provider's (so they win for the same header). */
+  headers: z.array(llmHeaderRule).default([]),
+  /** The most tokens an answer may take when the request does not say (the original's Bedrock key; any provider here). */
+  max_tokens: positiveInt.optional(),
 });
 
 const llmProvider = z

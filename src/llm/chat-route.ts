@@ -11,6 +11,7 @@ import type { ModelCatalog, ResolvedModel } from './models.js';
 import { nestedDeeperThan } from '../json-depth.js';
 import type { Redactor } from '../redact.js';
 import { PROVIDER_KEY_HEADER, type ChatOutcome, type ChatProvider, type ChatRequest } from './provider.js';
+import { own } from './own.js';
 import type { TokenLimits } from './token-limits.js';
 
 /** The largest request body accepted on the LLM routes. */
@@ -98,6 +99,11 @@ export async function handleChat(c: Context<AppEnv>, protocol: ChatProtocol, dep
     request = protocol.request(body, upstream);
   } catch (error) {
     return protocol.error(c, 400, `the request is malformed: ${(error as Error).message}`);
+  }
+  // A model's configured max_tokens, when the request sets no limit of its own.
+  const maxTokens = own(provider.config.models, resolved.model)?.max_tokens;
+  if (maxTokens !== undefined && request['max_tokens'] === undefined && request['max_completion_tokens'] === undefined) {
+    request = { ...request, max_tokens: maxTokens };
   }
   const problem = messagesProblem(request.messages);
   if (problem) return protocol.error(c, 400, problem);

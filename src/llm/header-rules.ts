@@ -49,6 +49,12 @@ function patternRegex(pattern: string): RegExp {
   return regex;
 }
 
+/** A provider's header rules, then those of the model whose provider id is `upstream` (they win for the same header). */
+export function rulesFor(config: LlmProviderConfig, upstream: string): readonly Rule[] {
+  const model = Object.entries(config.models).find(([name, settings]) => (settings.rename ?? name) === upstream)?.[1];
+  return model && model.headers.length > 0 ? [...config.headers, ...model.headers] : config.headers;
+}
+
 /** The headers `rules` add for a request whose headers (lower-case names) are `incoming`. */
 export function headersFor(rules: readonly Rule[], incoming: Readonly<Record<string, string>>): Record<string, string> {
   // Header names may be the client's: `__proto__` or `constructor` are names like any other here.

@@ -21,7 +21,7 @@ import type { BedrockClient } from '@aws-sdk/client-bedrock';
 import type { LlmProviderConfig } from '../../config/schema.js';
 import { createPool, type Pool } from '../../net/http-client.js';
 import { parseToolArguments, STOP_TO_FINISH } from '../anthropic-shape.js';
-import { headersFor } from '../header-rules.js';
+import { headersFor, rulesFor } from '../header-rules.js';
 import { own } from '../own.js';
 import {
   appendTurn,
@@ -232,7 +232,7 @@ export class BedrockProvider implements ChatProvider {
     const sdk = await this.sdk;
     const clientKey = sdk.forwarding ? incoming[PROVIDER_KEY_HEADER] : undefined;
     const client = clientKey ? sdk.forwarding! : sdk.runtime;
-    const headers = headersFor(this.config.headers, incoming);
+    const headers = headersFor(rulesFor(this.config, request.model), incoming);
     try {
       if (request.stream !== true) {
         const command = new sdk.Converse(input.value);

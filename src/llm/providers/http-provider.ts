@@ -8,7 +8,7 @@ import type { IncomingMessage } from 'node:http';
 import type { LlmProviderConfig } from '../../config/schema.js';
 import { BodyTooLargeError, readText } from '../../net/body-limits.js';
 import { createPool, send, type Pool } from '../../net/http-client.js';
-import { headersFor } from '../header-rules.js';
+import { headersFor, rulesFor } from '../header-rules.js';
 import { sseJson, type ChatOutcome, type ChatProvider, type ChatRequest } from '../provider.js';
 
 /** A models listing that takes longer fails (and the last good list stays). */
@@ -111,7 +111,9 @@ export abstract class HttpProvider implements ChatProvider {
   }
 
   private post(path: string, body: unknown, incoming: Readonly<Record<string, string>>, signal: AbortSignal): Promise<IncomingMessage> {
-    const headers = { ...headersFor(this.config.headers, incoming), ...this.headers(incoming), 'content-type': 'application/json' };
+    const model = (body as { model?: unknown }).model;
+    const rules = typeof model === 'string' ? rulesFor(this.config, model) : this.config.headers;
+    const headers = { ...headersFor(rules, incoming), ...this.headers(incoming), 'content-type': 'application/json' };
     return send(this.pool, new URL(`${this.base}${path}`), { method: 'POST', headers, body: JSON.stringify(body), signal });
   }
 
