@@ -6,7 +6,7 @@
  * a log line or an error message.
  */
 import type { Context, Env, Hono, MiddlewareHandler } from 'hono';
-import { errors, jwtVerify, type JWTPayload } from 'jose';
+import { decodeProtectedHeader, errors, jwtVerify, type JWTPayload } from 'jose';
 import type { ServerConfig } from '../config/schema.js';
 import type { Logger } from '../log.js';
 import type { AppEnv } from './app-env.js';
@@ -79,7 +79,7 @@ export class OAuthGuard {
         if (error instanceof JwksUnavailableError) {
           return c.json({ error: 'temporarily_unavailable', error_description: error.message }, 503);
         }
-        return this.reject(c, describeFailure(error));
+        return this.reject(c, describeFailure(error, token));
       }
       c.set('caller', { token, claims });
       await next();
@@ -104,8 +104,18 @@ export class OAuthGuard {
   }
 }
 
+/** The `alg` a token's header names, if it can be read. */
+function algorithmOf(token: string): string | undefined {
+  try {
+    const { alg } = decodeProtectedHeader(token);
+    return typeof alg === 'string' ? alg : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
 /** Why a token was refused, in words that never quote the token. */
-function describeFailure(error: unknown): string {
+function describeFailure(error: unknown, token: string): string {
   if (error instanceof errors.JWTExpired) return 'token expired';
   if (error instanceof errors.JWTClaimValidationFailed) {
     if (error.claim === 'exp') return 'token has no expiry';
@@ -115,7 +125,13 @@ function describeFailure(error: unknown): string {
     return `invalid claim "${error.claim}"`;
   }
   if (error instanceof errors.JWKSNoMatchingKey) return 'no key in the JWKS matches the token';
-  if (error instanceof errors.JOSEAlgNotAllowed) return 'token algorithm not allowed';
+  if (error instanceof errors.JOSEAlgNotAllowed) {
+    // HMAC keys in a JWKS (the original takes them) are public: whoever reads them could sign tokens.
+    const alg = algorithmOf(token);
+    return alg?.startsWith('HS')
+      ? `token algorithm not allowed: ${alg} is HMAC, whose key anyone reading the JWKS could sign with`
+      : 'token algorithm not allowed';
+  }
   if (error instanceof errors.JWSSignatureVerificationFailed) return 'invalid token signature';
   return 'invalid token';
 }
