@@ -161,3 +161,144 @@ describe("the original's model tables", () => {
     }
   });
 });
+
+describe("a config using every table in the original's documented forms", () => {
+  it('loads, with the meanings the original gives it', () => {
+    const config = load(`
+      [server]
+      listen_address = "127.0.0.1:8000"
+
+      [server.health]
+      enabled = true
+      path = "/health"
+
+      [server.cors]
+      allow_origins = ["https://app.example.com", "https://*.tools.example.com"]
+      allow_methods = ["GET", "POST"]
+      allow_headers = ["content-type", "authorization"]
+      expose_headers = ["mcp-session-id"]
+      allow_credentials = true
+      max_age = "1h"
+
+      [server.csrf]
+      enabled = true
+      header_name = "X-Custom-CSRF"
+
+      [server.oauth]
+      url = "https://auth.example.com/.well-known/jwks.json"
+      poll_interval = "5m"
+      expected_issuer = "https://auth.example.com"
+      expected_audience = "nexus"
+
+      [server.oauth.protected_resource]
+      resource = "https://nexus.example.com"
+      authorization_servers = ["https://auth.example.com"]
+
+      [server.client_identification]
+      enabled = true
+      client_id = { source = "jwt_claim", jwt_claim = "sub" }
+      group_id = { source = "jwt_claim", jwt_claim = "plan" }
+
+      [server.client_identification.validation]
+      group_values = ["free", "pro"]
+
+      [server.rate_limits]
+      enabled = true
+      global = { limit = 1000, interval = "60s" }
+      per_ip = { limit = 100, interval = "60s" }
+
+      [server.rate_limits.storage]
+      type = "redis"
+      url = "redis://localhost:6379/0"
+
+      [mcp]
+      enabled = true
+      path = "/mcp"
+      enable_structured_content = true
+
+      [mcp.downstream_cache]
+      max_size = 500
+      idle_timeout = "10m"
+
+      [mcp.servers.files]
+      cmd = ["npx", "-y", "@modelcontextprotocol/server-filesystem", "/tmp"]
+      env = { DEBUG = "1" }
+      cwd = "/tmp"
+      stderr = "pipe"
+      allow = ["pro"]
+      rate_limits = { limit = 10, interval = "60s", tools = { write_file = { limit = 1, interval = "60s" } } }
+
+      [mcp.servers.files.tools.delete_file]
+      deny = ["free"]
+
+      [mcp.servers.github]
+      url = "https://api.githubcopilot.com/mcp/"
+      auth.token = "ghp-token"
+
+      [mcp.servers.personal]
+      url = "https://mcp.example.com/mcp"
+      auth = { type = "forward" }
+
+      [mcp.servers.personal.tls]
+      verify_certs = true
+      accept_invalid_hostnames = false
+
+      [llm]
+      enabled = true
+
+      [llm.protocols.openai]
+      enabled = true
+      path = "/llm/openai"
+
+      [llm.protocols.anthropic]
+      enabled = true
+      path = "/llm/anthropic"
+
+      [llm.providers.openai]
+      type = "openai"
+      api_key = "sk-key"
+      model_filter = "^gpt-"
+
+      [[llm.providers.openai.headers]]
+      rule = "forward"
+      name = "X-Request-Id"
+
+      [llm.providers.openai.models.gpt-4o]
+      rename = "gpt-4o-2024-08-06"
+
+      [llm.providers.openai.models.gpt-4o.rate_limits.per_user]
+      input_token_limit = 100000
+      interval = "60s"
+      groups = { pro = { input_token_limit = 500000, interval = "60s" } }
+
+      [llm.providers.claude]
+      type = "anthropic"
+      api_key = "sk-ant"
+      forward_token = true
+
+      [llm.providers.gemini]
+      type = "google"
+      api_key = "g-key"
+
+      [llm.providers.aws]
+      type = "bedrock"
+      region = "us-east-1"
+
+      [llm.providers.aws.models.claude-3]
+      rename = "anthropic.claude-3-sonnet-20240229-v1:0"
+      max_tokens = 4096
+
+      [[llm.providers.aws.models.claude-3.headers]]
+      rule = "insert"
+      name = "X-Team"
+      value = "search"
+    `);
+    expect(config.server.client_identification?.group_id).toEqual({ jwt_claim: 'plan' });
+    expect(config.mcp.servers['files']).toMatchObject({ stderr: 'pipe', allow: ['pro'] });
+    expect(config.llm?.providers['aws']?.models['claude-3']).toMatchObject({
+      max_tokens: 4096,
+      headers: [{ rule: 'insert', name: 'X-Team' }],
+    });
+    expect(configWarnings(config)).toEqual([]);
+  });
+});
