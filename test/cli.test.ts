@@ -18,6 +18,7 @@ import {
   spawnNode,
   type Spawned,
 } from './helpers/processes.js';
+import { servingSomething } from './helpers/nexus.js';
 
 const running: Spawned[] = [];
 afterEach(async () => {
@@ -27,7 +28,7 @@ afterEach(async () => {
 async function writeConfig(toml: string): Promise<string> {
   const dir = await mkdtemp(join(tmpdir(), 'nexus-cli-'));
   const file = join(dir, 'nexus.toml');
-  await writeFile(file, toml);
+  await writeFile(file, servingSomething(toml));
   return file;
 }
 

@@ -10,8 +10,9 @@ import { capturedLogger } from './helpers/logs.js';
 import { FIXTURE_SERVER } from './helpers/processes.js';
 import { nexusWith as llmNexus, startVendorFixture } from './helpers/llm.js';
 import OpenAI from 'openai';
+import { servingSomething } from './helpers/nexus.js';
 
-const load = (toml: string) => parseConfig(parse(toml), 'nexus.toml');
+const load = (toml: string) => parseConfig(parse(servingSomething(toml)), 'nexus.toml');
 const running: RunningNexus[] = [];
 afterEach(async () => void (await Promise.all(running.splice(0).map((nexus) => nexus.close()))));
 
@@ -35,7 +36,9 @@ describe("the original's forms of client identification", () => {
     `);
     expect(config.server.client_identification?.client_id).toEqual({ jwt_claim: 'sub' });
     expect(config.server.client_identification?.group_id).toEqual({ http_header: 'x-group' });
-    const { problems } = checkConfig(parse('[server.client_identification]\nclient_id = { source = "http_header", jwt_claim = "sub" }'));
+    const { problems } = checkConfig(
+      parse(servingSomething('[server.client_identification]\nclient_id = { source = "http_header", jwt_claim = "sub" }')),
+    );
     expect(problems[0]?.[0]).toBe('server.client_identification.client_id');
   });
 
@@ -115,8 +118,16 @@ describe('what the original refuses, with reason, refused here too', () => {
     ],
     ['an LLM protocol on the MCP path', '[llm.protocols.openai]\npath = "/mcp"', 'llm.protocols.openai.path', 'the same path as mcp.path'],
   ])('%s', (_case, toml, path, problem) => {
-    const { problems } = checkConfig(parse(toml));
+    const { problems } = checkConfig(parse(servingSomething(toml)));
     expect(problems).toEqual([[path, expect.stringContaining(problem)]]);
+  });
+
+  it('a config with nothing to serve: no MCP server and no LLM provider, or only disabled ones', () => {
+    const nothing = 'nothing to serve: configure at least one [mcp.servers.<name>] or [llm.providers.<name>]';
+    for (const toml of ['', '[server]\nlisten_address = "127.0.0.1:8000"', '[mcp]\nenabled = false\n[mcp.servers.x]\ncmd = ["x"]']) {
+      expect(checkConfig(parse(toml)).problems).toEqual([['', nothing]]);
+    }
+    expect(checkConfig(parse('[mcp.servers.x]\ncmd = ["x"]')).problems).toEqual([]);
   });
 
   it('still takes origins with globs, "null", and "*"', () => {

@@ -5,13 +5,14 @@ import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { parseDuration } from '../src/config/duration.js';
 import { ConfigError, loadConfig } from '../src/config/load.js';
+import { servingSomething } from './helpers/nexus.js';
 
 const ENV = { HOME: '/home/test', NEXUS_TEST_TOKEN: 'tok-123', NEXUS_TEST_PORT: '9123' };
 
 async function load(toml: string, env: NodeJS.ProcessEnv = ENV) {
   const dir = await mkdtemp(join(tmpdir(), 'nexus-config-'));
   const file = join(dir, 'nexus.toml');
-  await writeFile(file, toml);
+  await writeFile(file, servingSomething(toml));
   return loadConfig(file, env);
 }
 
@@ -35,7 +36,7 @@ async function loadError(toml: string): Promise<ConfigError> {
 }
 
 describe('defaults', () => {
-  it('an empty file gives the documented defaults', async () => {
+  it('a file with only a server gives the documented defaults', async () => {
     const config = await load('');
     expect(config.server.listen_address).toBeUndefined();
     expect(config.server.health).toEqual({ enabled: true, path: '/health' });

@@ -10,7 +10,7 @@ import { parse } from 'smol-toml';
 import { parseConfig } from '../src/config/load.js';
 import { startNexus } from '../src/server.js';
 import { capturedLogger } from './helpers/logs.js';
-import { connectClient, startTestNexus } from './helpers/nexus.js';
+import { connectClient, servingSomething, startTestNexus } from './helpers/nexus.js';
 import { bigAnswerRequest, FIXTURE_SERVER } from './helpers/processes.js';
 
 const running: RunningNexus[] = [];
@@ -193,10 +193,11 @@ describe('connection limits', () => {
 
 it('warns at start when the open-file limit leaves no room for max_connections', async () => {
   const { logger, text } = capturedLogger('warn');
-  const config = parseConfig(parse('[server.limits]\nmax_connections = 100000000'), 'test.toml');
+  const config = parseConfig(parse(servingSomething('[server.limits]\nmax_connections = 100000000')), 'test.toml');
   running.push(await startNexus(config, { logger, listenAddress: { host: '127.0.0.1', port: 0 } }));
   expect(text()).toContain('the open-file limit leaves little room beside server.limits.max_connections');
   const quiet = capturedLogger('warn');
-  running.push(await startNexus(parseConfig({}, 'test.toml'), { logger: quiet.logger, listenAddress: { host: '127.0.0.1', port: 0 } }));
+  const plain = parseConfig(parse(servingSomething('')), 'test.toml');
+  running.push(await startNexus(plain, { logger: quiet.logger, listenAddress: { host: '127.0.0.1', port: 0 } }));
   expect(quiet.text()).not.toContain('open-file limit');
 });

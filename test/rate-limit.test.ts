@@ -14,6 +14,7 @@ import { capturedLogger } from './helpers/logs.js';
 import { FIXTURE_SERVER } from './helpers/processes.js';
 import { makeCerts } from './helpers/certs.js';
 import { startRedis, type RedisOptions, type TestRedis } from './helpers/redis.js';
+import { servingSomething } from './helpers/nexus.js';
 
 const running: RunningNexus[] = [];
 const redises: TestRedis[] = [];
@@ -30,7 +31,10 @@ const FIXTURE = `
 `;
 
 async function nexusWith(toml: string, logger: Logger = silentLogger): Promise<RunningNexus> {
-  const nexus = await startNexus(parseConfig(parse(toml), 'test.toml'), { logger, listenAddress: { host: '127.0.0.1', port: 0 } });
+  const nexus = await startNexus(parseConfig(parse(servingSomething(toml)), 'test.toml'), {
+    logger,
+    listenAddress: { host: '127.0.0.1', port: 0 },
+  });
   running.push(nexus);
   await nexus.ready;
   return nexus;

@@ -15,7 +15,7 @@ import { parseConfig } from '../src/config/load.js';
 import { silentLogger } from '../src/log.js';
 import { startNexus, StartupError, type RunningNexus } from '../src/server.js';
 import { makeCerts, type TestCerts } from './helpers/certs.js';
-import { firstText, startTestNexus } from './helpers/nexus.js';
+import { firstText, servingSomething, startTestNexus } from './helpers/nexus.js';
 import { bigAnswerRequest, FIXTURE_SERVER, startEverything, startFixtureHttp, type Spawned } from './helpers/processes.js';
 
 let certs: TestCerts;
@@ -88,7 +88,8 @@ describe('nexus serving HTTPS', () => {
   });
 
   it('names the key when the certificate cannot be read', async () => {
-    const config = parseConfig(parse(`[server.tls]\ncertificate = "/nonexistent/cert.pem"\nkey = "${certs.server.key}"`), 'test.toml');
+    const toml = `[server.tls]\ncertificate = "/nonexistent/cert.pem"\nkey = "${certs.server.key}"`;
+    const config = parseConfig(parse(servingSomething(toml)), 'test.toml');
     const error = await startNexus(config, { logger: silentLogger, listenAddress: { host: '127.0.0.1', port: 0 } }).catch(
       (e: unknown) => e,
     );

@@ -47,6 +47,12 @@ function crossTableFindings(config: Config): { problems: Finding[]; warnings: Fi
     warnings.push(['server.client_identification.validation.group_values', 'not set: any group a caller names is taken as it is']);
   }
   const problems = [...clientIdentificationProblems(config), ...tokenLimitProblems(config)];
+  const mcpServes = config.mcp.enabled && Object.keys(config.mcp.servers).length > 0;
+  const llmServes = config.llm?.enabled === true && Object.keys(config.llm.providers).length > 0;
+  // As the original refuses it: a nexus with nothing behind it is a config that lost its servers.
+  if (!mcpServes && !llmServes) {
+    problems.push(['', 'nothing to serve: configure at least one [mcp.servers.<name>] or [llm.providers.<name>]']);
+  }
   for (const [name, protocol] of Object.entries(config.llm?.enabled ? config.llm.protocols : {})) {
     if (protocol.enabled && config.mcp.enabled && protocol.path === config.mcp.path) {
       problems.push([`llm.protocols.${name}.path`, 'the same path as mcp.path: give the LLM endpoint its own']);

@@ -6,8 +6,9 @@ import { parseConfig } from '../../src/config/load.js';
 import { silentLogger, type Logger } from '../../src/log.js';
 import { startNexus, type RunningNexus } from '../../src/server.js';
 
+/** nexus started from `toml` (given something to serve when it has nothing: see servingSomething). */
 export async function startTestNexus(toml: string, logger: Logger = silentLogger): Promise<RunningNexus> {
-  const config = parseConfig(parse(toml), 'test.toml');
+  const config = parseConfig(parse(servingSomething(toml)), 'test.toml');
   const nexus = await startNexus(config, { logger, listenAddress: { host: '127.0.0.1', port: 0 } });
   await nexus.ready;
   return nexus;
@@ -67,4 +68,20 @@ group_id.http_header = "x-group"
 [server.client_identification.validation]
 group_values = ${JSON.stringify(groups)}
 `;
+}
+
+/**
+ * What makes a config one nexus takes (it refuses one with nothing to serve), for tests of the
+ * layers in front of the servers: an LLM provider nobody calls, at a closed port (no process).
+ */
+const SOMETHING_TO_SERVE = `
+[llm.providers.placeholder]
+type = "openai"
+api_key = "unused"
+base_url = "http://127.0.0.1:9/v1"
+`;
+
+/** `toml`, with SOMETHING_TO_SERVE when it names no server and no provider of its own. */
+export function servingSomething(toml: string): string {
+  return /\[\[?(mcp\.servers|llm\.providers)\./.test(toml) ? toml : `${toml}\n${SOMETHING_TO_SERVE}`;
 }
