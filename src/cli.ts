@@ -44,11 +44,13 @@ const program = new Command('nexus')
 program
   .command('check')
   .description('validate the config as nexus would, without starting anything; exit 1 when it has problems')
-  .addOption(new Option('-c, --config <path>', 'path to the config file').env('NEXUS_CONFIG_PATH').default('./nexus.toml'))
+  // Without its own -c, the one given before `check` (or NEXUS_CONFIG_PATH, or ./nexus.toml).
+  .addOption(new Option('-c, --config <path>', 'path to the config file (default: as for nexus)'))
   .action(check);
 
 /** `nexus check`: every problem of the config (not only the first) and its warnings; exit 0 only when it is valid. */
-async function check(options: { config: string }): Promise<void> {
+async function check(own: { config?: string }): Promise<void> {
+  const options = { config: own.config ?? program.opts<CliOptions>().config };
   const { problems, warnings } = await checkConfigFile(options.config);
   const at = (path: string) => `${options.config}: ${path ? `${path}: ` : ''}`;
   for (const [path, problem] of problems) process.stderr.write(`error: ${at(path)}${problem}\n`);

@@ -317,3 +317,13 @@ describe('nexus check', () => {
     expect(() => JSON.parse(line)).not.toThrow();
   });
 });
+
+describe('nexus check with the config named before it', () => {
+  it('checks the file -c names before `check`, not the default', async () => {
+    const bad = await writeConfig('[mcp]\nenabled = 1\n');
+    const spawned = spawnNode([NEXUS_BIN, '-c', bad, 'check'], {});
+    running.push(spawned);
+    expect(await spawned.exited).toBe(1);
+    expect(spawned.output()).toContain(`error: ${bad}: mcp.enabled: wrong type`);
+  });
+});

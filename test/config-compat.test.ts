@@ -47,12 +47,12 @@ describe("the original's forms of client identification", () => {
     expect(configWarnings(config)).toEqual([
       [
         'server.client_identification.client_id.jwt_claim',
-        'reading a token claim needs [server.oauth], which validates the token: without it no caller is identified this way',
+        'reading a token claim needs [server.oauth], which validates the token: without it no caller has a client id, and every request is refused (400)',
       ],
     ]);
   });
 
-  it('loads group_id without group_values when no rule names a group, and takes any group a caller names', async () => {
+  it("loads group_id without group_values when no rule names a group, and leaves callers' groups unread", async () => {
     const { nexus, logs } = await started(`
       [server.client_identification]
       enabled = true
@@ -61,7 +61,7 @@ describe("the original's forms of client identification", () => {
       [mcp.servers.fixture]
       cmd = ["node", "${FIXTURE_SERVER}", "stdio"]
     `);
-    expect(logs()).toContain('not set: any group a caller names is taken as it is');
+    expect(logs()).toContain("not set: no rule or limit can name a group, so callers' groups are not read");
     const response = await fetch(`${nexus.url}/mcp`, {
       method: 'POST',
       headers: { 'content-type': 'application/json', accept: 'application/json, text/event-stream', 'x-id': 'ana', 'x-group': 'whatever' },
@@ -130,6 +130,15 @@ describe('what the original refuses, with reason, refused here too', () => {
     expect(checkConfig(parse('[mcp.servers.x]\ncmd = ["x"]')).problems).toEqual([]);
   });
 
+  it('says a rule broken in several places once, and no warning about a key that is a problem', () => {
+    const toml = `${['a', 'b', 'c'].map((name) => `[mcp.servers.${name}]\ncmd = ["x"]\nallow = ["ops"]\n`).join('')}
+      [server.client_identification]\nenabled = true\nclient_id.http_header = "x-id"\ngroup_id.http_header = "x-group"`;
+    const { problems, warnings } = checkConfig(parse(toml));
+    expect(problems.filter(([path]) => path === 'server.client_identification.validation.group_values')).toHaveLength(3);
+    expect(new Set(problems.map(([path, problem]) => `${path} ${problem}`)).size).toBe(problems.length);
+    expect(warnings).toEqual([]);
+  });
+
   it('still takes origins with globs, "null", and "*"', () => {
     expect(() => load('[server.cors]\nallow_origins = ["https://*.example.com", "null", "http://localhost:3000"]')).not.toThrow();
     expect(() => load('[server.cors]\nallow_origins = "*"\nallow_methods = ["GET", "POST"]\nallow_headers = ["x-custom"]')).not.toThrow();
@@ -151,6 +160,9 @@ describe("the original's model tables", () => {
         max_tokens = 77
         headers = [{ rule = "insert", name = "x-source", value = "model" }, { rule = "insert", name = "x-model-only", value = "yes" }]
         [llm.providers.o.models.plain]
+        [llm.providers.o.models.other-team]
+        rename = "gpt-tuned"
+        headers = [{ rule = "insert", name = "x-source", value = "other team" }]
       `);
       running.push(nexus);
       const openai = new OpenAI({ baseURL: `${nexus.url}/llm/openai/v1`, apiKey: 'unused', maxRetries: 0 });
@@ -160,6 +172,9 @@ describe("the original's model tables", () => {
       expect([tuned.headers['x-source'], tuned.headers['x-model-only'], tuned.body['max_tokens']]).toEqual(['model', 'yes', 77]);
       await openai.chat.completions.create({ model: 'o/tuned', messages, max_tokens: 5 });
       expect((await fixture.last()).body['max_tokens']).toBe(5);
+      // Another model with the same provider id has its own rules.
+      await openai.chat.completions.create({ model: 'o/other-team', messages });
+      expect((await fixture.last()).headers['x-source']).toBe('other team');
       await openai.chat.completions.create({ model: 'o/plain', messages });
       const plain = await fixture.last();
       expect([plain.headers['x-source'], plain.headers['x-model-only'], plain.body['max_tokens']]).toEqual([

@@ -116,6 +116,12 @@ describe('CORS with a [server.cors] table', () => {
     expect(allowed('https://app2xexample.com')).toBe(false);
   });
 
+  it('matches origins without regard to case, as schemes and hosts are', () => {
+    const allowed = originMatcher(['HTTPS://App.Example.com', 'https://*.Tools.example.com']);
+    expect(allowed('https://app.example.com')).toBe(true);
+    expect(allowed('https://a.tools.example.com')).toBe(true);
+  });
+
   it('honours methods, headers, expose headers, credentials and private network', async () => {
     const nexus = await nexusWith(`
       [server.cors]

@@ -38,13 +38,18 @@ function crossTableFindings(config: Config): { problems: Finding[]; warnings: Fi
       if (identification[key] && 'jwt_claim' in identification[key]) {
         warnings.push([
           `server.client_identification.${key}.jwt_claim`,
-          'reading a token claim needs [server.oauth], which validates the token: without it no caller is identified this way',
+          key === 'client_id'
+            ? 'reading a token claim needs [server.oauth], which validates the token: without it no caller has a client id, and every request is refused (400)'
+            : 'reading a token claim needs [server.oauth], which validates the token: without it no caller has a group',
         ]);
       }
     }
   }
   if (identification?.enabled && identification.group_id && identification.validation.group_values.length === 0) {
-    warnings.push(['server.client_identification.validation.group_values', 'not set: any group a caller names is taken as it is']);
+    warnings.push([
+      'server.client_identification.validation.group_values',
+      "not set: no rule or limit can name a group, so callers' groups are not read",
+    ]);
   }
   const problems = [...clientIdentificationProblems(config), ...tokenLimitProblems(config)];
   const mcpServes = config.mcp.enabled && Object.keys(config.mcp.servers).length > 0;
@@ -194,8 +199,16 @@ export function checkConfig(tree: unknown, env: NodeJS.ProcessEnv = process.env)
     });
     return { config: undefined, problems: problems.length > 0 ? problems : [['', 'invalid configuration']], warnings: [] };
   }
-  const { problems, warnings } = crossTableFindings(result.data);
+  const found = crossTableFindings(result.data);
+  // One rule broken in several places is said once; a warning about a key that is also a problem is not.
+  const problems = unique(found.problems);
+  const warnings = unique(found.warnings).filter(([path]) => !problems.some(([problemPath]) => problemPath === path));
   return { config: problems.length === 0 ? deepFreeze(result.data) : undefined, problems, warnings };
+}
+
+function unique(findings: Finding[]): Finding[] {
+  const seen = new Set<string>();
+  return findings.filter(([path, problem]) => !seen.has(`${path}\u0000${problem}`) && Boolean(seen.add(`${path}\u0000${problem}`)));
 }
 
 /** What nexus warns of at start about a valid config (keys the original accepts that do less here). */

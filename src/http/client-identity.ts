@@ -61,9 +61,10 @@ export function clientIdentification(config: ClientIdentificationConfig, logger:
     }
     // A group that is there but unusable is refused, never taken for "no group": that would
     // slip past every deny list.
-    const group = config.group_id ? read(c, config.group_id) : undefined;
-    // No list of groups (the original's configs may leave it out when no rule names a group): any is taken.
-    if (group === null || (group !== undefined && groups.size > 0 && !groups.has(group))) {
+    // No list of groups (the original's configs may leave it out when no rule names a group): no rule
+    // or limit can name one, so a caller's group means nothing, and is not read (nor kept).
+    const group = config.group_id && groups.size > 0 ? read(c, config.group_id) : undefined;
+    if (group === null || (group !== undefined && !groups.has(group))) {
       log.info({ ip: c.get('clientIp'), client_id: id, reason: 'invalid group' }, 'request refused');
       return c.json(
         {

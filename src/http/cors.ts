@@ -19,17 +19,18 @@ export function originMatcher(origins: CorsConfig['allow_origins']): (origin: st
   const exact = new Set<string>();
   const globs: RegExp[] = [];
   for (const entry of origins ?? []) {
+    // Schemes and hosts are case-insensitive; browsers send them in lower case.
     if (!/[*?]/.test(entry)) {
-      exact.add(entry);
+      exact.add(entry.toLowerCase());
       continue;
     }
     const pattern = entry
       .replace(/[.+^${}()|[\]\\/]/g, '\\$&')
       .replace(/\*/g, '.*')
       .replace(/\?/g, '.');
-    globs.push(new RegExp(`^${pattern}$`));
+    globs.push(new RegExp(`^${pattern}$`, 'i'));
   }
-  return (origin) => exact.has(origin) || globs.some((glob) => glob.test(origin));
+  return (origin) => exact.has(origin.toLowerCase()) || globs.some((glob) => glob.test(origin));
 }
 
 const LOOPBACK_ORIGIN = /^https?:\/\/(localhost|127(\.\d{1,3}){3}|\[::1\])(:\d+)?$/i;

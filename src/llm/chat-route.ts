@@ -119,7 +119,7 @@ export async function handleChat(c: Context<AppEnv>, protocol: ChatProtocol, dep
   }
   let outcome: ChatOutcome;
   try {
-    outcome = await provider.complete(request, c.req.header(), c.req.raw.signal);
+    outcome = await provider.complete(request, c.req.header(), c.req.raw.signal, resolved.model);
   } catch (error) {
     log.warn({ ...context, err: (error as Error).message }, 'provider unreachable');
     return protocol.error(c, 502, `provider '${provider.name}' could not be reached`);

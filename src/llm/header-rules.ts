@@ -49,10 +49,10 @@ function patternRegex(pattern: string): RegExp {
   return regex;
 }
 
-/** A provider's header rules, then those of the model whose provider id is `upstream` (they win for the same header). */
-export function rulesFor(config: LlmProviderConfig, upstream: string): readonly Rule[] {
-  const model = Object.entries(config.models).find(([name, settings]) => (settings.rename ?? name) === upstream)?.[1];
-  return model && model.headers.length > 0 ? [...config.headers, ...model.headers] : config.headers;
+/** A provider's header rules, then those of its model configured as `model` (they win for the same header). */
+export function rulesFor(config: LlmProviderConfig, model: string): readonly Rule[] {
+  const modelRules = own(config.models, model)?.headers ?? [];
+  return modelRules.length > 0 ? [...config.headers, ...modelRules] : config.headers;
 }
 
 /** The headers `rules` add for a request whose headers (lower-case names) are `incoming`. */

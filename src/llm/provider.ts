@@ -24,7 +24,7 @@ export interface ChatProvider extends ModelSource {
    * Sends one request; throws when the provider cannot be reached. `incoming` are the client's
    * headers (lower-case names), for header rules and a forwarded key.
    */
-  complete(request: ChatRequest, incoming: Readonly<Record<string, string>>, signal: AbortSignal): Promise<ChatOutcome>;
+  complete(request: ChatRequest, incoming: Readonly<Record<string, string>>, signal: AbortSignal, model: string): Promise<ChatOutcome>;
   close(): void;
 }
 

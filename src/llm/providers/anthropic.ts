@@ -154,8 +154,8 @@ export class AnthropicProvider extends HttpProvider {
     super(name, config, ANTHROPIC_BASE_URL, ANTHROPIC_WIRE);
   }
 
-  complete(request: ChatRequest, incoming: Readonly<Record<string, string>>, signal: AbortSignal): Promise<ChatOutcome> {
-    return this.exchange('/messages', () => toAnthropic(request), request.stream === true, incoming, signal);
+  complete(request: ChatRequest, incoming: Readonly<Record<string, string>>, signal: AbortSignal, model: string): Promise<ChatOutcome> {
+    return this.exchange('/messages', () => toAnthropic(request), request.stream === true, incoming, signal, model);
   }
 
   async discover(): Promise<string[]> {

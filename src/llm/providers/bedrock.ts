@@ -226,13 +226,18 @@ export class BedrockProvider implements ChatProvider {
     this.sdk.catch(() => undefined);
   }
 
-  async complete(request: ChatRequest, incoming: Readonly<Record<string, string>>, signal: AbortSignal): Promise<ChatOutcome> {
+  async complete(
+    request: ChatRequest,
+    incoming: Readonly<Record<string, string>>,
+    signal: AbortSignal,
+    model: string,
+  ): Promise<ChatOutcome> {
     const input = translated(this.name, () => toConverse(request));
     if (input.kind === 'error') return input;
     const sdk = await this.sdk;
     const clientKey = sdk.forwarding ? incoming[PROVIDER_KEY_HEADER] : undefined;
     const client = clientKey ? sdk.forwarding! : sdk.runtime;
-    const headers = headersFor(rulesFor(this.config, request.model), incoming);
+    const headers = headersFor(rulesFor(this.config, model), incoming);
     try {
       if (request.stream !== true) {
         const command = new sdk.Converse(input.value);

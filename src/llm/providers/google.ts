@@ -253,10 +253,10 @@ export class GoogleProvider extends HttpProvider {
     super(name, config, GOOGLE_BASE_URL, GOOGLE_WIRE);
   }
 
-  complete(request: ChatRequest, incoming: Readonly<Record<string, string>>, signal: AbortSignal): Promise<ChatOutcome> {
+  complete(request: ChatRequest, incoming: Readonly<Record<string, string>>, signal: AbortSignal, model: string): Promise<ChatOutcome> {
     const path =
       request.stream === true ? methodPath(request.model, 'streamGenerateContent?alt=sse') : methodPath(request.model, 'generateContent');
-    return this.exchange(path, () => toGoogle(request), request.stream === true, incoming, signal);
+    return this.exchange(path, () => toGoogle(request), request.stream === true, incoming, signal, model);
   }
 
   /** The models that can generate content, without the `models/` prefix, page by page. */

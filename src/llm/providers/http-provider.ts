@@ -58,7 +58,12 @@ export abstract class HttpProvider implements ChatProvider {
     this.base = (config.base_url ?? defaultBaseUrl).replace(/\/+$/, '');
   }
 
-  abstract complete(request: ChatRequest, incoming: Readonly<Record<string, string>>, signal: AbortSignal): Promise<ChatOutcome>;
+  abstract complete(
+    request: ChatRequest,
+    incoming: Readonly<Record<string, string>>,
+    signal: AbortSignal,
+    model: string,
+  ): Promise<ChatOutcome>;
 
   /** The model ids the provider's models API lists. */
   abstract discover(): Promise<string[]>;
@@ -86,10 +91,12 @@ export abstract class HttpProvider implements ChatProvider {
     stream: boolean,
     incoming: Readonly<Record<string, string>>,
     signal: AbortSignal,
+    /** The model's configured name, whose header rules apply after the provider's. */
+    model: string,
   ): Promise<ChatOutcome> {
     const body = translated(this.name, translate);
     if (body.kind === 'error') return body;
-    const response = await this.post(path, body.value, incoming, signal);
+    const response = await this.post(path, body.value, incoming, signal, model);
     const status = response.statusCode ?? 502;
     if (status >= 300) return errorOutcome(status, await readText(response, MAX_ERROR_BYTES).catch(() => ''), this.wire.openAiErrors);
     if (stream) return { kind: 'stream', chunks: this.wire.chunks(sseJson(response, MAX_ANSWER_BYTES)) };
@@ -110,10 +117,18 @@ export abstract class HttpProvider implements ChatProvider {
     return { kind: 'error', status: 502, message: `provider '${this.name}' gave an answer nexus could not read` };
   }
 
-  private post(path: string, body: unknown, incoming: Readonly<Record<string, string>>, signal: AbortSignal): Promise<IncomingMessage> {
-    const model = (body as { model?: unknown }).model;
-    const rules = typeof model === 'string' ? rulesFor(this.config, model) : this.config.headers;
-    const headers = { ...headersFor(rules, incoming), ...this.headers(incoming), 'content-type': 'application/json' };
+  private post(
+    path: string,
+    body: unknown,
+    incoming: Readonly<Record<string, string>>,
+    signal: AbortSignal,
+    model: string,
+  ): Promise<IncomingMessage> {
+    const headers = {
+      ...headersFor(rulesFor(this.config, model), incoming),
+      ...this.headers(incoming),
+      'content-type': 'application/json',
+    };
     return send(this.pool, new URL(`${this.base}${path}`), { method: 'POST', headers, body: JSON.stringify(body), signal });
   }
 

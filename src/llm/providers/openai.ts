@@ -21,8 +21,8 @@ export class OpenAiProvider extends HttpProvider {
     super(name, config, OPENAI_BASE_URL, OPENAI_WIRE);
   }
 
-  complete(request: ChatRequest, incoming: Readonly<Record<string, string>>, signal: AbortSignal): Promise<ChatOutcome> {
-    return this.exchange('/chat/completions', () => request, request.stream === true, incoming, signal);
+  complete(request: ChatRequest, incoming: Readonly<Record<string, string>>, signal: AbortSignal, model: string): Promise<ChatOutcome> {
+    return this.exchange('/chat/completions', () => request, request.stream === true, incoming, signal, model);
   }
 
   async discover(): Promise<string[]> {
