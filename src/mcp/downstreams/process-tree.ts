@@ -13,6 +13,9 @@ export const EOF_GRACE_MS = 1_000;
 /** How long a process gets to exit after SIGTERM before it is killed. */
 export const KILL_GRACE_MS = 2_000;
 
+/** How long to wait for killed processes to be gone. */
+const REAP_WAIT_MS = 1_000;
+
 /**
  * Ends a stdio server in a process group of its own as the MCP spec asks of a client: its stdin is
  * closed and it gets EOF_GRACE_MS to exit by itself; then SIGTERM goes to its group and to its
@@ -39,6 +42,10 @@ export async function endProcessGroup(child: ChildProcess): Promise<void> {
   const left = familyOf(pgid);
   const survivors = [...left.members, ...left.strays, ...strays].filter(running);
   if (survivors.length > 0) for (const target of [...(groupRunning(pgid) ? [-pgid] : []), ...survivors]) signal(target, 'SIGKILL');
+  // A killed process takes a moment to be gone (longer on a busy machine): nexus waits, briefly, so
+  // that once it has exited none of them is left.
+  const gone = Date.now() + REAP_WAIT_MS;
+  while (Date.now() < gone && survivors.some(running)) await new Promise((resolve) => setTimeout(resolve, 10));
   await exited;
 }
 
