@@ -194,8 +194,10 @@ describe('servers that misbehave', () => {
       ),
       'test.toml',
     );
+    const begun = performance.now();
     const nexus = await startNexus(config, { logger: silentLogger, listenAddress: { host: '127.0.0.1', port: 0 }, startupGraceMs: 0 });
     let worst = 0;
+    let answered = 0;
     let flooding = true;
     void nexus.ready.then(() => (flooding = false));
     try {
@@ -203,10 +205,15 @@ describe('servers that misbehave', () => {
         const started = performance.now();
         expect((await fetch(`${nexus.url}/health`)).status).toBe(200);
         worst = Math.max(worst, performance.now() - started);
+        answered++;
         await new Promise((resolve) => setTimeout(resolve, 10));
       }
+      const flood = performance.now() - begun;
       expect(nexus.registry.get('noisy')?.state.status).toBe('ready');
-      expect(worst).toBeLessThan(120);
+      // Answered all along: no wait was more than a small part of the flood (a loop held by the
+      // reading would make one wait as long as the flood), whatever the machine's speed.
+      expect(answered).toBeGreaterThanOrEqual(5);
+      expect(worst).toBeLessThan(flood / 4);
     } finally {
       await nexus.close();
     }
