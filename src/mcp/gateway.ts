@@ -87,7 +87,7 @@ const CACHE_HINTS = {
 const DIRECT_CACHE_HINTS = { ...CACHE_HINTS, 'tools/list': { ttlMs: 0, cacheScope: 'private' } } as const;
 
 /** Tools one `tools/list` page holds when the servers' tools are listed directly. */
-export const TOOLS_PAGE_SIZE = 500;
+const TOOLS_PAGE_SIZE = 500;
 
 /** A downstream's own requestState, as nexus hands it to the client: marked, so a retry finds its way back. */
 const DOWNSTREAM_STATE = 'downstream:';

@@ -24,7 +24,7 @@ import type { Readable } from 'node:stream';
 import { decodedBody, readText } from '../../net/body-limits.js';
 import { mediaType, send, type Pool } from '../../net/http-client.js';
 import { SseParser, sseEvents } from '../../net/sse.js';
-import { notification } from '../protocol/jsonrpc.js';
+import { isObject, notification } from '../protocol/jsonrpc.js';
 
 /** The SDK client's default request timeout, for a call that names none. */
 const DEFAULT_TIMEOUT_MS = 60_000;
@@ -176,7 +176,7 @@ export class DirectHttp {
           settle(() => {
             if (message.error) return reject(new ProtocolError(message.error.code, message.error.message, message.error.data));
             const result = message.result;
-            if (result !== null && typeof result === 'object' && !Array.isArray(result)) return resolve(result);
+            if (isObject(result)) return resolve(result);
             // A gateway passes a result through as the server sent it, but it must be an object.
             reject(new SdkError(SdkErrorCode.InvalidResult, `Invalid result for ${method}: not an object`));
           });

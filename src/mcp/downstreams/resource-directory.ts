@@ -18,7 +18,7 @@ import { templatesOverlap, type UriMatcher } from './uri-template.js';
 const SCHEME = /^[A-Za-z][A-Za-z0-9+.-]*:(\/\/)?/;
 
 /** `uri` of `server` in qualified form: the server's name as the authority, the original rest after it. */
-export function qualifyUri(server: string, uri: string): string {
+function qualifyUri(server: string, uri: string): string {
   const prefix = SCHEME.exec(uri)?.[0] ?? '';
   return `${prefix}${server}/${uri.slice(prefix.length)}`;
 }
@@ -46,7 +46,7 @@ export interface ResourceOwner {
   uri: string;
 }
 
-export type Lookup = ResourceOwner | { ambiguous: string[] } | undefined;
+type Lookup = ResourceOwner | { ambiguous: string[] } | undefined;
 
 /** Steps the comparisons of one directory may take (tens of milliseconds); past them, whatever is left is qualified. */
 const BUILD_BUDGET = 2_000_000;

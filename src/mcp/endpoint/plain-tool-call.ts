@@ -8,7 +8,7 @@
  * the protocol's corners.
  */
 import { ProtocolErrorCode, SUPPORTED_PROTOCOL_VERSIONS, type CallToolResult } from '@modelcontextprotocol/server';
-import { errorResponse, resultResponse } from '../protocol/jsonrpc.js';
+import { errorResponse, isObject, resultResponse } from '../protocol/jsonrpc.js';
 
 export interface PlainToolCall {
   id: string | number;
@@ -24,8 +24,6 @@ export interface RequestHeaders {
   contentType: string | undefined;
   protocolVersion: string | undefined;
 }
-
-const isObject = (value: unknown): value is Record<string, unknown> => value !== null && typeof value === 'object' && !Array.isArray(value);
 
 /** The members a plain JSON-RPC request may have (the SDK's request schema is strict). */
 const REQUEST_KEYS = new Set(['jsonrpc', 'id', 'method', 'params']);

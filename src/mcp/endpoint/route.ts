@@ -26,14 +26,14 @@ import type { ClientIdentity } from '../../context.js';
 import { readBody } from '../../http/body.js';
 import { nestedDeeperThan } from '../../json-depth.js';
 import { answer, plainToolCall } from './plain-tool-call.js';
-import { errorResponse, notification } from '../protocol/jsonrpc.js';
+import { errorResponse, isObject, notification } from '../protocol/jsonrpc.js';
 import { sseBytes } from './sse-stream.js';
 
 /** Answers to the server's requests one POST may carry. */
 const MAX_ANSWERS_PER_POST = 16;
 
 /** Resources one `subscriptions/listen` may name: each may subscribe a server. */
-export const MAX_LISTENED_RESOURCES = 256;
+const MAX_LISTENED_RESOURCES = 256;
 
 /** The largest request body accepted, as the SDK's own handler does. */
 export const MAX_BODY_BYTES = 4 * 1024 * 1024;
@@ -84,7 +84,7 @@ function isResponse(message: JsonRpcMessage): message is JsonRpcMessage & JSONRP
 
 /** The id of a single request, to answer it by; null for a batch or a message without a usable id. */
 function requestId(body: unknown): string | number | null {
-  const id = body !== null && typeof body === 'object' && !Array.isArray(body) ? (body as { id?: unknown }).id : undefined;
+  const id = isObject(body) ? body['id'] : undefined;
   return typeof id === 'string' || typeof id === 'number' ? id : null;
 }
 

@@ -2,6 +2,10 @@
 import type { JSONRPCErrorResponse, JSONRPCNotification, JSONRPCRequest, JSONRPCResultResponse } from '@modelcontextprotocol/server';
 
 type Id = string | number;
+
+/** A JSON object (not null, not an array): what a message, its params or a result must be. */
+export const isObject = (value: unknown): value is Record<string, unknown> =>
+  value !== null && typeof value === 'object' && !Array.isArray(value);
 type Params = Record<string, unknown>;
 
 export function notification(method: string, params?: Params): JSONRPCNotification {

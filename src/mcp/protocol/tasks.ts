@@ -5,6 +5,8 @@
  * with `ttlMs` and `pollIntervalMs`, and `tasks/get` carries the result, the error, or the
  * requests for input that `tasks/update` answers. nexus holds every task in the 2025 shape.
  */
+import { isObject } from './jsonrpc.js';
+
 export const TASKS_EXTENSION = 'io.modelcontextprotocol/tasks';
 export const RELATED_TASK = 'io.modelcontextprotocol/related-task';
 
@@ -15,8 +17,6 @@ export interface TaskShape extends Record<string, unknown> {
 }
 
 export const TERMINAL_STATUSES: ReadonlySet<string> = new Set(['completed', 'failed', 'cancelled']);
-
-const isObject = (value: unknown): value is Record<string, unknown> => value !== null && typeof value === 'object' && !Array.isArray(value);
 
 /** The task a call's result started, in either shape; undefined for an ordinary result. */
 export function taskOf(result: unknown): TaskShape | undefined {

@@ -13,7 +13,7 @@ import { ProtocolError, type LoggingMessageNotificationParams } from '@modelcont
 import { isServerRequest, type CallPeer } from '../downstreams/call-peer.js';
 import { logPasses, missingCapability, type ClientLink } from './client-link.js';
 import { resultOf, type PendingAnswers } from './pending-answers.js';
-import { notification, request } from '../protocol/jsonrpc.js';
+import { isObject, notification, request } from '../protocol/jsonrpc.js';
 
 export interface CallRelayOptions {
   /** Who made the call (callerKey), who alone may answer for it. */
@@ -161,9 +161,9 @@ export class CallRelay implements CallPeer {
   answer(inputResponses: Record<string, unknown>): void {
     for (const [key, ask] of this.asks) {
       const response = inputResponses[key];
-      if (response !== null && typeof response === 'object' && !Array.isArray(response)) {
+      if (isObject(response)) {
         this.asks.delete(key);
-        ask.resolve(response as Record<string, unknown>);
+        ask.resolve(response);
       } else {
         ask.sent = false;
       }

@@ -15,11 +15,11 @@ import { ProtocolError } from '@modelcontextprotocol/server';
 import { relayId } from '../relay/bus.js';
 import type { LocalTask } from './local-task.js';
 
-export const MAX_TASKS = 10_000;
-export const MAX_TASKS_PER_CALLER = 1_000;
+const MAX_TASKS = 10_000;
+const MAX_TASKS_PER_CALLER = 1_000;
 export const MAX_TASK_KEEP_MS = 24 * 60 * 60 * 1000;
 export const MAX_LOCAL_TASK_KEEP_MS = 60 * 60 * 1000;
-export const MAX_RESULT_BYTES = 256 * 1024 * 1024;
+const MAX_RESULT_BYTES = 256 * 1024 * 1024;
 
 export type TaskRecord = { kind: 'server'; server: string; taskId: string } | { kind: 'local'; task: LocalTask };
 

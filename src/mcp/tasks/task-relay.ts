@@ -9,6 +9,7 @@
 import { ProtocolError, ProtocolErrorCode, type CallToolResult, type RequestOptions, type Result } from '@modelcontextprotocol/server';
 import type { CallPeer } from '../downstreams/call-peer.js';
 import type { Downstream } from '../downstreams/downstream.js';
+import { isObject } from '../protocol/jsonrpc.js';
 import { fromModern, relatedTo, shownTask, TERMINAL_STATUSES, type TaskShape } from '../protocol/tasks.js';
 import type { ProtocolEra } from '../relay/client-link.js';
 import { MAX_INPUT_ROUNDS } from '../relay/call-relay.js';
@@ -18,7 +19,7 @@ import { keptFor, MAX_LOCAL_TASK_KEEP_MS, MAX_TASK_KEEP_MS, type TaskDirectory, 
 /** The requests a client makes about one task. */
 export type TaskMethod = 'tasks/get' | 'tasks/result' | 'tasks/cancel' | 'tasks/update';
 /** Tasks one `tasks/list` page holds (each a request to its server). */
-export const TASK_PAGE_SIZE = 50;
+const TASK_PAGE_SIZE = 50;
 /** The bounds on how often nexus asks a 2026-era server how a task it follows is going. */
 const MIN_POLL_MS = 50;
 const MAX_POLL_MS = 5_000;
@@ -45,9 +46,13 @@ function created(task: TaskShape, taskId: string, era: ProtocolEra): Result {
   return era === 'legacy' ? { task: shownTask(task, taskId, era), content: [] } : { resultType: 'task', ...shownTask(task, taskId, era) };
 }
 
-const isObject = (value: unknown): value is Record<string, unknown> => value !== null && typeof value === 'object' && !Array.isArray(value);
 const unknownTask = (taskId: string) =>
   new ProtocolError(ProtocolErrorCode.InvalidParams, `Failed to retrieve task: unknown task ${taskId}`);
+
+/** Cancels a server's task nobody will ask about (its call is over), not waiting for the answer. */
+function cancelQuietly(downstream: Downstream, taskId: string): void {
+  void downstream.taskRequest('tasks/cancel', { taskId }, { timeout: downstream.config.call_timeout }).catch(() => undefined);
+}
 
 function pause(ms: number, signal: AbortSignal | undefined): Promise<void> {
   return new Promise((resolve, reject) => {
@@ -102,9 +107,7 @@ export class TaskRelay<C extends TaskCall> {
         );
       } catch (error) {
         // Full since the call began: the server's task is not left running for nobody.
-        void downstream
-          .taskRequest('tasks/cancel', { taskId: task.taskId }, { timeout: downstream.config.call_timeout })
-          .catch(() => undefined);
+        cancelQuietly(downstream, task.taskId);
         throw error;
       }
     }
@@ -254,7 +257,7 @@ export class TaskRelay<C extends TaskCall> {
       }
     } catch (error) {
       if (cancelIfLeft && options.signal?.aborted) {
-        void downstream.taskRequest('tasks/cancel', { taskId }, { timeout: downstream.config.call_timeout }).catch(() => undefined);
+        cancelQuietly(downstream, taskId);
       }
       throw error;
     }
