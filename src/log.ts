@@ -2,6 +2,7 @@
 import { pino, type Logger } from 'pino';
 import pretty from 'pino-pretty';
 import type { Redactor } from './redact.js';
+import type { LogAdditions } from './telemetry/telemetry.js';
 
 export type LogLevel = 'off' | 'error' | 'warn' | 'info' | 'debug' | 'trace';
 export type LogStyle = 'color' | 'text' | 'json';
@@ -30,4 +31,20 @@ export function redactingLogger(logger: Logger, redactor: Redactor): Logger {
     }
   };
   return logger.child({}, { formatters: { log: redacted } });
+}
+
+/**
+ * `logger` with telemetry's additions: each line also written to `destination` (after the same
+ * level check), and `fields()` added to each line.
+ */
+export function withAdditions(logger: Logger, { destination, fields }: LogAdditions): Logger {
+  if (!destination && !fields) return logger;
+  const own = (logger as unknown as Record<symbol, pino.DestinationStream>)[pino.symbols.streamSym] as pino.DestinationStream;
+  const stream = destination
+    ? pino.multistream([
+        { stream: own, level: 'trace' },
+        { stream: destination, level: 'trace' },
+      ])
+    : own;
+  return pino({ level: logger.level, base: undefined, ...(fields && { mixin: fields }) }, stream);
 }

@@ -20,7 +20,9 @@ import { ListenStreams } from './mcp/endpoint/listen-streams.js';
 import { mountMcp } from './mcp/endpoint/route.js';
 import { httpRateLimit } from './http/rate-limit.js';
 import type { OAuthGuard } from './http/oauth.js';
-import { redactingLogger, type Logger } from './log.js';
+import { redactingLogger, withAdditions, type Logger } from './log.js';
+import { NO_TELEMETRY, startTelemetry, TelemetryConfigError } from './telemetry/telemetry.js';
+import { observeHttp } from './http/observe.js';
 import { configuredSecrets } from './config/secrets.js';
 import { Redactor } from './redact.js';
 import { configWarnings } from './config/load.js';
@@ -43,6 +45,8 @@ const SHUTDOWN_GRACE_MS = 5_000;
  * client sees the servers that come up quickly; a slow server does not hold them longer.
  */
 export const DEFAULT_STARTUP_GRACE_MS = 5_000;
+
+const DOWNSTREAM_STATES = ['connecting', 'ready', 'failed', 'restarting', 'closed'] as const;
 
 export interface NexusOptions {
   logger: Logger;
@@ -138,7 +142,12 @@ function serverRateLimits(config: Config): Map<string, ServerRateLimits> {
 export async function startNexus(config: Config, options: NexusOptions): Promise<RunningNexus> {
   // Nothing nexus logs may hold a configured secret, whoever echoed it.
   const redactor = new Redactor(configuredSecrets(config));
-  const logger = redactingLogger(options.logger, redactor);
+  const telemetry = await startTelemetry(config.telemetry).catch((error: unknown) => {
+    throw error instanceof TelemetryConfigError ? new StartupError(error.key, error.message) : error;
+  });
+  const logger = redactingLogger(withAdditions(options.logger, telemetry.logging), redactor);
+  // What the parts that measure are given: nothing at all when telemetry is off.
+  const observed = telemetry === NO_TELEMETRY ? undefined : telemetry;
   // Keys the original accepts that do less here (nexus check lists them too).
   for (const [key, warning] of configWarnings(config)) logger.warn({ key }, warning);
   const store = await rateLimitStore(config, logger);
@@ -171,6 +180,7 @@ export async function startNexus(config: Config, options: NexusOptions): Promise
     redactor,
     connectTimeoutMs: options.connectTimeoutMs,
     groups: identification?.enabled ? identification.validation.group_values : [],
+    telemetry: observed,
     onTools: (server, tools) => {
       if (warnedServers.has(server)) return;
       const unknownLimits = executeLimits?.unknownTools(server, tools) ?? [];
@@ -181,6 +191,12 @@ export async function startNexus(config: Config, options: NexusOptions): Promise
       if (unknownRules.length > 0) logger.warn({ server, tools: unknownRules }, 'access rules name tools this server does not have');
       if (unknownLimits.length > 0 || unknownRules.length > 0) warnedServers.add(server);
     },
+  });
+  // Each shared server's state, as a gauge per state (1 for the one it is in), for alerting on a server that is down.
+  observed?.gauge('nexus.downstream.state', (report) => {
+    for (const downstream of registry.all())
+      for (const state of DOWNSTREAM_STATES)
+        report(downstream.state.status === state ? 1 : 0, { 'mcp.server.name': downstream.name, state });
   });
   const tokenLimits = store && config.llm && hasTokenLimits(config.llm) ? new TokenLimits(config.llm, store) : undefined;
   const llm = config.llm?.enabled
@@ -202,6 +218,7 @@ export async function startNexus(config: Config, options: NexusOptions): Promise
     exposeTools: config.mcp.expose_tools,
     executeLimits,
     relay,
+    telemetry: observed,
   });
   const handler = createMcpHandler(({ era }) => gateway.createServer(era), {
     legacy: 'stateless',
@@ -229,6 +246,7 @@ export async function startNexus(config: Config, options: NexusOptions): Promise
   const guarded = [...(config.mcp.enabled ? [config.mcp.path, STATUS_PATH] : []), ...(llm?.paths ?? [])];
   if (guarded.length > 0) {
     const guard = (middleware: MiddlewareHandler<AppEnv>) => guarded.forEach((path) => app.use(path, middleware));
+    if (observed) guard(observeHttp(observed));
     if (isLoopback(listen.host)) guard(loopbackHostGuard());
     guard(originGuard(origins));
     guard(clientIp(config.server.client_ip));
@@ -276,6 +294,7 @@ export async function startNexus(config: Config, options: NexusOptions): Promise
     await registry.close();
     llm?.close();
     await store?.close();
+    await telemetry.shutdown();
   };
   try {
     const tls = readTls(config.server.tls);

@@ -37,6 +37,8 @@ import type { ResourceDirectory, ResourceOwner } from './downstreams/resource-di
 import type { ToolView } from './access/policy.js';
 import { InFlightCalls } from './in-flight.js';
 import { metaToPassOn } from './protocol/meta.js';
+import { McpObserver } from './observe.js';
+import type { Attributes, Telemetry } from '../telemetry/telemetry.js';
 import { CallRelay, MAX_INPUT_ROUNDS } from './relay/call-relay.js';
 import { LISTEN_STREAM, type Evicted } from './relay/subscriptions.js';
 import { isLoggingLevel, type ClientLink, type ProtocolEra } from './relay/client-link.js';
@@ -62,6 +64,8 @@ export interface GatewayOptions {
   /** Per-server and per-tool limits on `execute`; none when no server has `rate_limits`. */
   executeLimits?: ExecuteLimits;
   relay: Relay;
+  /** Spans and metrics of the requests served; none when telemetry is off. */
+  telemetry?: Telemetry;
 }
 
 /** A 2026-era retry of a call: the client's answers to the input requests, and the state it echoes. */
@@ -285,8 +289,11 @@ export class Gateway {
   /** Open 2026-era listen streams naming resources, by their key in relay.subscriptions: how to tell each of an update. */
   private readonly listening = new Map<string, (uri: string) => void>();
   private readonly tasks: TaskRelay<CallContext>;
+  private readonly observer: McpObserver | undefined;
 
   constructor(private readonly options: GatewayOptions) {
+    const { telemetry, registry } = options;
+    this.observer = telemetry && new McpObserver(telemetry, (name) => registry.get(name) !== undefined);
     this.taskDirectory = new TaskDirectory(options.relay.bus.instance);
     this.tasks = new TaskRelay(
       this.taskDirectory,
@@ -329,8 +336,13 @@ export class Gateway {
       },
     );
     const context = (ctx: ServerContext) => contextOf(ctx, server, era, relay);
+    // Each request in its span, with its metrics, when telemetry is on.
+    const observed = <T>(method: string, ctx: ServerContext, target: Attributes, work: () => T): T | Promise<Awaited<T>> =>
+      this.observer ? this.observer.request(method, context(ctx), target, work as () => Promise<Awaited<T>>) : work();
     server.setRequestHandler('tools/list', (request, ctx) =>
-      this.options.exposeTools === 'search' ? { tools: this.tools } : this.listTools(request.params?.cursor, context(ctx)),
+      observed('tools/list', ctx, {}, () =>
+        this.options.exposeTools === 'search' ? { tools: this.tools } : this.listTools(request.params?.cursor, context(ctx)),
+      ),
     );
     server.setRequestHandler('tools/call', (request, ctx) => {
       const call = context(ctx);
@@ -338,78 +350,96 @@ export class Gateway {
       if (era === 'legacy' && task) call.task = { ...(typeof task.ttl === 'number' && { ttl: task.ttl }) };
       return (this.resumed(call) as Promise<never> | undefined) ?? this.callTool(request.params.name, request.params.arguments ?? {}, call);
     });
-    this.serveTasks(server, era, context);
+    this.serveTasks(server, era, context, observed);
     // Prompts and resources of a server the caller may not use are as absent as unknown ones.
-    server.setRequestHandler('prompts/list', (_request, ctx) => ({ prompts: registry.prompts(this.viewOf(context(ctx))) }));
-    server.setRequestHandler('prompts/get', (request, ctx) => {
-      const call = context(ctx);
-      const resumed = this.resumed(call);
-      if (resumed) return resumed as Promise<never>;
-      const owner = this.promptOwner(request.params.name, call);
-      if (!owner) throw new ProtocolError(ProtocolErrorCode.InvalidParams, `Unknown prompt: ${request.params.name}`);
-      const { downstream, name } = owner;
-      const params = { name, arguments: request.params.arguments, ...(call.meta && { _meta: call.meta }) };
-      return this.forward(downstream, call, (options, peer, retry) => downstream.getPrompt({ ...params, ...retry }, options, peer));
-    });
-    server.setRequestHandler('resources/list', (_request, ctx) => ({ resources: this.resourcesOf(context(ctx)).resources }));
-    server.setRequestHandler('resources/templates/list', (_request, ctx) => ({
-      resourceTemplates: this.resourcesOf(context(ctx)).templates,
-    }));
-    server.setRequestHandler('resources/read', async (request, ctx) => {
-      const call = context(ctx);
-      const resumed = this.resumed(call);
-      if (resumed) return resumed as Promise<never>;
-      const asked = request.params.uri;
-      const { downstream, uri } = this.resourceOwner(asked, call);
-      const params = { uri, ...(call.meta && { _meta: call.meta }) };
-      const result = await this.forward(downstream, call, (options, peer, retry) =>
-        downstream.readResource({ ...params, ...retry }, options, peer),
-      );
-      // The contents name the resource as the client asked for it.
-      if (asked === uri || !Array.isArray(result.contents)) return result;
-      return { ...result, contents: result.contents.map((content) => (content.uri === uri ? { ...content, uri: asked } : content)) };
-    });
+    server.setRequestHandler('prompts/list', (_request, ctx) =>
+      observed('prompts/list', ctx, {}, () => ({ prompts: registry.prompts(this.viewOf(context(ctx))) })),
+    );
+    const promptName = (name: string) => ({ 'mcp.prompt.name': name, 'gen_ai.prompt.name': name });
+    server.setRequestHandler('prompts/get', (request, ctx) =>
+      observed('prompts/get', ctx, promptName(request.params.name), () => {
+        const call = context(ctx);
+        const resumed = this.resumed(call);
+        if (resumed) return resumed as Promise<never>;
+        const owner = this.promptOwner(request.params.name, call);
+        if (!owner) throw new ProtocolError(ProtocolErrorCode.InvalidParams, `Unknown prompt: ${request.params.name}`);
+        const { downstream, name } = owner;
+        const params = { name, arguments: request.params.arguments, ...(call.meta && { _meta: call.meta }) };
+        return this.forward(downstream, call, (options, peer, retry) => downstream.getPrompt({ ...params, ...retry }, options, peer));
+      }),
+    );
+    server.setRequestHandler('resources/list', (_request, ctx) =>
+      observed('resources/list', ctx, {}, () => ({ resources: this.resourcesOf(context(ctx)).resources })),
+    );
+    server.setRequestHandler('resources/templates/list', (_request, ctx) =>
+      observed('resources/templates/list', ctx, {}, () => ({ resourceTemplates: this.resourcesOf(context(ctx)).templates })),
+    );
+    const resourceUri = (uri: string) => ({ 'mcp.resource.uri': uri });
+    server.setRequestHandler('resources/read', (request, ctx) =>
+      observed('resources/read', ctx, resourceUri(request.params.uri), async () => {
+        const call = context(ctx);
+        const resumed = this.resumed(call);
+        if (resumed) return resumed as Promise<never>;
+        const asked = request.params.uri;
+        const { downstream, uri } = this.resourceOwner(asked, call);
+        const params = { uri, ...(call.meta && { _meta: call.meta }) };
+        const result = await this.forward(downstream, call, (options, peer, retry) =>
+          downstream.readResource({ ...params, ...retry }, options, peer),
+        );
+        // The contents name the resource as the client asked for it.
+        if (asked === uri || !Array.isArray(result.contents)) return result;
+        return { ...result, contents: result.contents.map((content) => (content.uri === uri ? { ...content, uri: asked } : content)) };
+      }),
+    );
     // The server of the resource is subscribed once, for its first subscriber, and unsubscribed after its last.
-    server.setRequestHandler('resources/subscribe', async (request, ctx) => {
-      const call = context(ctx);
-      const asked = request.params.uri;
-      const { downstream, uri } = this.resourceOwner(asked, call);
-      const { added, evicted } = relay.subscriptions.add(downstream.name, uri, call.caller ?? '', asked);
-      if (evicted) void this.unsubscribeServer(evicted);
-      if (added === 'full') throw new ProtocolError(-32603, 'nexus holds as many resource subscriptions as it may; try again later');
-      if (added === 'first')
-        await this.forward(downstream, call, (options) => downstream.subscription(uri, true, options).then(() => ({})));
-      return {};
-    });
+    server.setRequestHandler('resources/subscribe', (request, ctx) =>
+      observed('resources/subscribe', ctx, resourceUri(request.params.uri), async () => {
+        const call = context(ctx);
+        const asked = request.params.uri;
+        const { downstream, uri } = this.resourceOwner(asked, call);
+        const { added, evicted } = relay.subscriptions.add(downstream.name, uri, call.caller ?? '', asked);
+        if (evicted) void this.unsubscribeServer(evicted);
+        if (added === 'full') throw new ProtocolError(-32603, 'nexus holds as many resource subscriptions as it may; try again later');
+        if (added === 'first')
+          await this.forward(downstream, call, (options) => downstream.subscription(uri, true, options).then(() => ({})));
+        return {};
+      }),
+    );
     // By the URI the client subscribed with, wherever a list change since may have moved it.
-    server.setRequestHandler('resources/unsubscribe', async (request, ctx) => {
-      const { caller } = context(ctx);
-      await Promise.all(relay.subscriptions.forget(caller ?? '', request.params.uri).map((gone) => this.unsubscribeServer(gone)));
-      return {};
-    });
+    server.setRequestHandler('resources/unsubscribe', (request, ctx) =>
+      observed('resources/unsubscribe', ctx, resourceUri(request.params.uri), async () => {
+        const { caller } = context(ctx);
+        await Promise.all(relay.subscriptions.forget(caller ?? '', request.params.uri).map((gone) => this.unsubscribeServer(gone)));
+        return {};
+      }),
+    );
     // To the server of the prompt or resource template; one the caller may not use is as unknown as none.
-    server.setRequestHandler('completion/complete', (request, ctx) => {
-      const call = context(ctx);
-      const { ref, argument, context: completing } = request.params;
-      const prompt = ref.type === 'ref/prompt' ? this.promptOwner(ref.name, call) : undefined;
-      const template = ref.type === 'ref/resource' ? this.resourcesOf(call).templateOwner(ref.uri) : undefined;
-      const downstream = prompt?.downstream ?? template?.downstream;
-      if (!downstream)
-        throw new ProtocolError(ProtocolErrorCode.InvalidParams, `Unknown reference: ${ref.type === 'ref/prompt' ? ref.name : ref.uri}`);
-      const params = {
-        ref: prompt ? { ...ref, name: prompt.name } : template ? { ...ref, uri: template.uriTemplate } : ref,
-        argument,
-        ...(completing && { context: completing }),
-        ...(call.meta && { _meta: call.meta }),
-      };
-      return this.forward(downstream, call, (options) => downstream.complete(params, options));
-    });
+    server.setRequestHandler('completion/complete', (request, ctx) =>
+      observed('completion/complete', ctx, {}, () => {
+        const call = context(ctx);
+        const { ref, argument, context: completing } = request.params;
+        const prompt = ref.type === 'ref/prompt' ? this.promptOwner(ref.name, call) : undefined;
+        const template = ref.type === 'ref/resource' ? this.resourcesOf(call).templateOwner(ref.uri) : undefined;
+        const downstream = prompt?.downstream ?? template?.downstream;
+        if (!downstream)
+          throw new ProtocolError(ProtocolErrorCode.InvalidParams, `Unknown reference: ${ref.type === 'ref/prompt' ? ref.name : ref.uri}`);
+        const params = {
+          ref: prompt ? { ...ref, name: prompt.name } : template ? { ...ref, uri: template.uriTemplate } : ref,
+          argument,
+          ...(completing && { context: completing }),
+          ...(call.meta && { _meta: call.meta }),
+        };
+        return this.forward(downstream, call, (options) => downstream.complete(params, options));
+      }),
+    );
     // Applied by nexus to what it relays; a 2025-era client's level is remembered by its session.
-    server.setRequestHandler('logging/setLevel', (request, ctx) => {
-      const { caller } = context(ctx);
-      if (caller !== undefined) relay.logLevels.set(caller, request.params.level);
-      return {};
-    });
+    server.setRequestHandler('logging/setLevel', (request, ctx) =>
+      observed('logging/setLevel', ctx, {}, () => {
+        const { caller } = context(ctx);
+        if (caller !== undefined) relay.logLevels.set(caller, request.params.level);
+        return {};
+      }),
+    );
     return server;
   }
 
@@ -538,6 +568,12 @@ export class Gateway {
 
   /** `tools/call` of one of the two gateway tools, or (listed directly) of a server's tool by its `server__tool` name. */
   callTool(name: string, args: Record<string, unknown>, call: CallContext): Promise<CallToolResult> {
+    return this.observer
+      ? this.observer.toolCall(name, args, call, () => this.dispatchTool(name, args, call))
+      : this.dispatchTool(name, args, call);
+  }
+
+  private dispatchTool(name: string, args: Record<string, unknown>, call: CallContext): Promise<CallToolResult> {
     if (name === 'search' && call.task && call.link.era === 'legacy')
       return Promise.resolve(this.localTask(call, (detached) => this.search(args, detached)));
     if (name === 'search') return this.search(args, call);
@@ -714,7 +750,12 @@ export class Gateway {
   }
 
   /** `tasks/*`, for tasks nexus handed out (tasks/task-relay.ts); a 2026-era client must have declared the extension. */
-  private serveTasks(server: Server, era: ProtocolEra, context: (ctx: ServerContext) => CallContext): void {
+  private serveTasks(
+    server: Server,
+    era: ProtocolEra,
+    context: (ctx: ServerContext) => CallContext,
+    observed: <T>(method: string, ctx: ServerContext, target: Attributes, work: () => T) => T | Promise<Awaited<T>>,
+  ): void {
     const taskParams = z.looseObject({ taskId: z.string() });
     const tasksFor = (ctx: ServerContext) => {
       const call = context(ctx);
@@ -724,18 +765,21 @@ export class Gateway {
       return call;
     };
     // A task another instance holds is asked about there.
-    const handle = (method: TaskMethod, taskId: string, ctx: ServerContext, inputResponses?: Record<string, unknown>) => {
-      const call = tasksFor(ctx);
-      const elsewhere = this.options.relay.taskElsewhere({ method, taskId, inputResponses, caller: call.caller }, call.link, call.signal);
-      return elsewhere ?? this.taskRequest(method, taskId, call, inputResponses);
-    };
+    const handle = (method: TaskMethod, taskId: string, ctx: ServerContext, inputResponses?: Record<string, unknown>) =>
+      observed(method, ctx, { 'mcp.task.id': taskId }, () => {
+        const call = tasksFor(ctx);
+        const elsewhere = this.options.relay.taskElsewhere({ method, taskId, inputResponses, caller: call.caller }, call.link, call.signal);
+        return elsewhere ?? this.taskRequest(method, taskId, call, inputResponses);
+      });
     server.setRequestHandler('tasks/get', { params: taskParams }, (params, ctx) => handle('tasks/get', params.taskId, ctx));
     server.setRequestHandler('tasks/cancel', { params: taskParams }, (params, ctx) => handle('tasks/cancel', params.taskId, ctx));
     if (era === 'legacy') {
       server.setRequestHandler('tasks/result', { params: taskParams }, (params, ctx) => handle('tasks/result', params.taskId, ctx));
       // Lists the tasks this instance holds.
       const listParams = z.looseObject({ cursor: z.string().optional() }).optional();
-      server.setRequestHandler('tasks/list', { params: listParams }, (params, ctx) => this.tasks.list(params?.cursor, tasksFor(ctx)));
+      server.setRequestHandler('tasks/list', { params: listParams }, (params, ctx) =>
+        observed('tasks/list', ctx, {}, () => this.tasks.list(params?.cursor, tasksFor(ctx))),
+      );
     } else {
       // The SDK hands a request's `inputResponses` to the handler in its context, not its params.
       server.setRequestHandler('tasks/update', { params: taskParams }, (params, ctx) =>

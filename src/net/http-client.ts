@@ -11,6 +11,7 @@ import { Agent as HttpAgent, request as httpRequest, type IncomingMessage, type 
 import { Agent as HttpsAgent, request as httpsRequest } from 'node:https';
 import { Readable } from 'node:stream';
 import type { RemoteServerConfig } from '../config/schema.js';
+import { traceHeaders } from '../telemetry/propagation.js';
 
 /**
  * A server's keep-alive pools, one per scheme: a redirect or an SSE message endpoint may use the
@@ -57,9 +58,11 @@ export interface RawRequest {
 export function send(pool: Pool, url: URL, { method, headers, body, signal }: RawRequest): Promise<IncomingMessage> {
   return new Promise((resolve, reject) => {
     const secure = url.protocol === 'https:';
+    // The active span's trace context goes with every request (none when tracing is off).
+    const traced = traceHeaders();
     const request = (secure ? httpsRequest : httpRequest)(
       url,
-      { method, headers, agent: secure ? pool.https : pool.http, signal },
+      { method, headers: traced ? { ...headers, ...traced } : headers, agent: secure ? pool.https : pool.http, signal },
       resolve,
     );
     request.once('error', reject);

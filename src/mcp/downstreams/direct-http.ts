@@ -25,6 +25,7 @@ import { decodedBody, readText } from '../../net/body-limits.js';
 import { mediaType, send, type Pool } from '../../net/http-client.js';
 import { SseParser, sseEvents } from '../../net/sse.js';
 import { isObject, notification } from '../protocol/jsonrpc.js';
+import { withTraceMeta } from '../../telemetry/propagation.js';
 
 /** The SDK client's default request timeout, for a call that names none. */
 const DEFAULT_TIMEOUT_MS = 60_000;
@@ -128,7 +129,10 @@ export class DirectHttp {
       jsonrpc: '2.0',
       id,
       method,
-      params: { ...params, _meta: { ...(modern && this.envelope?.()), ...(params['_meta'] as object), progressToken: id } },
+      params: {
+        ...params,
+        _meta: { ...(modern && this.envelope?.()), ...withTraceMeta(params['_meta'] as object | undefined), progressToken: id },
+      },
     });
     // A 2026-era request names its method and tool in headers too, for routing by proxies.
     const perRequest = modern

@@ -29,7 +29,9 @@ import { DownstreamClient, unwrapTaskHandle } from './client.js';
 import { RELATED_TASK, TASKS_EXTENSION, type TaskShape } from '../protocol/tasks.js';
 import { failureKind, pingShowsSessionGone } from './failures.js';
 import { tooLargeError } from './oversized.js';
+import { observeRequest, traceRequests, type Requested } from './observe-request.js';
 import { remoteTransport } from './remote-transport.js';
+import type { Telemetry } from '../../telemetry/telemetry.js';
 import { stdioTransport, type OpenedTransport, type RemoteProtocol } from './transport.js';
 
 export interface Catalog {
@@ -73,6 +75,8 @@ export interface DownstreamOptions {
   onCatalog: (downstream: Downstream) => void;
   /** Called when a working connection is lost (its tools cannot be called until it is back). */
   onLost?: (downstream: Downstream) => void;
+  /** Spans and metrics of the requests sent, and of restarts; none when telemetry is off. */
+  telemetry?: Telemetry;
   /** A log message the server sent outside any call it was serving (or when nexus cannot tell which). */
   onLog?: (downstream: Downstream, params: Record<string, unknown>) => void;
   /** The server says a resource it was subscribed to changed. */
@@ -192,6 +196,7 @@ export class Downstream {
     // The raw request, not client.callTool(): a gateway passes results through unchanged
     // instead of validating them against the tool's output schema.
     return this.run(
+      { method: 'tools/call', target: params.name },
       options,
       ({ client, opened }, guarded) =>
         opened.direct?.usableFor(params.name)
@@ -220,6 +225,7 @@ export class Downstream {
   async startTask(params: CallToolRequestParams, ttl: number | undefined, options: RequestOptions, peer?: CallPeer): Promise<TaskShape> {
     const task = ttl === undefined ? {} : { ttl };
     const created = await this.run(
+      { method: 'tools/call', target: params.name },
       options,
       ({ client }, guarded) => client.request({ method: 'tools/call', params: { ...params, task } }, CREATED_TASK, guarded),
       peer,
@@ -237,18 +243,24 @@ export class Downstream {
     const waiting = method === 'tasks/result' && peer !== undefined && !this.taskWaiters.has(params.taskId);
     if (waiting) this.taskWaiters.set(params.taskId, peer);
     try {
-      return await this.run(options, ({ client }, guarded) => client.request({ method, params }, ANY_RESULT, guarded), peer);
+      return await this.run({ method }, options, ({ client }, guarded) => client.request({ method, params }, ANY_RESULT, guarded), peer);
     } finally {
       if (waiting) this.taskWaiters.delete(params.taskId);
     }
   }
 
   async getPrompt(params: GetPromptRequestParams, options: RequestOptions, peer?: CallPeer): Promise<GetPromptResult> {
-    return this.run(options, ({ client }, guarded) => client.getPrompt(params, { ...guarded, allowInputRequired: true }), peer);
+    return this.run(
+      { method: 'prompts/get', target: params.name },
+      options,
+      ({ client }, guarded) => client.getPrompt(params, { ...guarded, allowInputRequired: true }),
+      peer,
+    );
   }
 
   async readResource(params: ReadResourceRequestParams, options: RequestOptions, peer?: CallPeer): Promise<ReadResourceResult> {
     return this.run(
+      { method: 'resources/read', target: params.uri },
       options,
       ({ client }, guarded) => client.readResource(params, { ...guarded, cacheMode: 'bypass', allowInputRequired: true }),
       peer,
@@ -257,15 +269,19 @@ export class Downstream {
 
   /** Subscribes to (or unsubscribes from) a resource's updates; a no-op on a server that offers none. */
   async subscription(uri: string, subscribe: boolean, options: RequestOptions): Promise<void> {
-    await this.run(options, async ({ client }, guarded) => {
-      if (!client.getServerCapabilities()?.resources?.subscribe) return;
-      await (subscribe ? client.subscribeResource({ uri }, guarded) : client.unsubscribeResource({ uri }, guarded));
-    });
+    await this.run(
+      { method: subscribe ? 'resources/subscribe' : 'resources/unsubscribe', target: uri },
+      options,
+      async ({ client }, guarded) => {
+        if (!client.getServerCapabilities()?.resources?.subscribe) return;
+        await (subscribe ? client.subscribeResource({ uri }, guarded) : client.unsubscribeResource({ uri }, guarded));
+      },
+    );
   }
 
   /** A completion of a prompt argument or resource template variable; none from a server that offers no completions. */
   async complete(params: CompleteRequestParams, options: RequestOptions): Promise<CompleteResult> {
-    return this.run(options, ({ client }, guarded) =>
+    return this.run({ method: 'completion/complete' }, options, ({ client }, guarded) =>
       client.getServerCapabilities()?.completions
         ? client.request({ method: 'completion/complete', params }, guarded)
         : Promise.resolve({ completion: { values: [], hasMore: false } }),
@@ -288,8 +304,19 @@ export class Downstream {
     };
   }
 
-  /** One request on the live connection, its progress messages redacted too, its outcome watched. */
+  /** One request on the live connection, its progress messages redacted too, its outcome watched (and traced, with telemetry). */
   private run<T>(
+    what: Requested,
+    options: RequestOptions,
+    request: (connection: Connection, options: RequestOptions) => Promise<T>,
+    peer?: CallPeer,
+  ): Promise<T> {
+    const telemetry = this.options.telemetry;
+    if (!telemetry) return this.runNow(options, request, peer);
+    return observeRequest(telemetry, this.name, this.config, what, () => this.runNow(options, request, peer));
+  }
+
+  private runNow<T>(
     options: RequestOptions,
     request: (connection: Connection, options: RequestOptions) => Promise<T>,
     peer?: CallPeer,
@@ -452,6 +479,7 @@ export class Downstream {
     this.connection = undefined;
     if (connection) void this.closeConnection(connection);
     this.scheduleRetry('restarting', reason);
+    this.options.telemetry?.record('nexus.downstream.restarts', 1, { 'mcp.server.name': this.name });
     this.options.onLost?.(this);
   }
 
@@ -566,6 +594,7 @@ export class Downstream {
       this.options.onResourceUpdated?.(this, this.redactor.value(notification.params)),
     );
     if (opened.direct) opened.direct.envelope = () => client.outboundEnvelope();
+    if (this.options.telemetry) traceRequests(opened.transport);
     const connection = { client, opened };
     try {
       await client.connect(opened.transport, { signal, timeout: this.connectTimeoutMs });

@@ -11,6 +11,7 @@ import type { Redactor } from '../../redact.js';
 import { OPEN_VIEW, type ToolView } from '../access/policy.js';
 import { ToolIndex } from '../search/tool-index.js';
 import { Downstream } from './downstream.js';
+import type { Telemetry } from '../../telemetry/telemetry.js';
 
 export interface ForwardedSession {
   /** The forward servers' tools as this caller sees them. */
@@ -37,6 +38,7 @@ export interface ForwardedOptions {
   redactor: Redactor;
   globalHeaders: Readonly<Record<string, string>>;
   logger: Logger;
+  telemetry?: Telemetry;
   /** A caller's forward server's tools changed after it first listed them. */
   onToolsChanged?: (server: string) => void;
 }
@@ -101,6 +103,7 @@ export class ForwardedSessions {
         globalHeaders: this.options.globalHeaders,
         bearerToken: token,
         logger,
+        telemetry: this.options.telemetry,
         onCatalog: ({ name: server, catalog }) => {
           const first = !listed.has(server);
           listed.add(server);

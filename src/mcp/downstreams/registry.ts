@@ -9,6 +9,7 @@ import type { Redactor } from '../../redact.js';
 import { AccessPolicy, OPEN_VIEW, type ToolView } from '../access/policy.js';
 import { ToolIndex } from '../search/tool-index.js';
 import { Downstream, EMPTY_CATALOG, type Catalog } from './downstream.js';
+import type { Telemetry } from '../../telemetry/telemetry.js';
 import { ForwardedSessions } from './forwarded.js';
 import { ResourceDirectory } from './resource-directory.js';
 import { compileUriTemplate, type UriMatcher } from './uri-template.js';
@@ -49,6 +50,8 @@ export interface RegistryOptions {
   onLog?: (server: string, params: Record<string, unknown>) => void;
   /** A server says a resource changed that nexus subscribed to. */
   onResourceUpdated?: (server: string, params: { uri: string } & Record<string, unknown>) => void;
+  /** Spans and metrics of the requests sent to servers; none when telemetry is off. */
+  telemetry?: Telemetry;
 }
 
 /** Whether two lists of a server's tools are the same (a re-listing gives new objects). */
@@ -119,6 +122,7 @@ export class DownstreamRegistry {
         redactor: options.redactor,
         globalHeaders: config.headers,
         logger: options.logger,
+        telemetry: options.telemetry,
         onCatalog: (changed) => {
           this.reindex(changed);
           this.announce(changed);
@@ -145,6 +149,7 @@ export class DownstreamRegistry {
             redactor: options.redactor,
             globalHeaders: config.headers,
             logger: options.logger,
+            telemetry: options.telemetry,
             onToolsChanged: (server) => {
               this.toolsGeneration++;
               this.onListChanged?.('tools', server);
