@@ -21,7 +21,7 @@ import { mountMcp } from './mcp/endpoint/route.js';
 import { httpRateLimit } from './http/rate-limit.js';
 import type { OAuthGuard } from './http/oauth.js';
 import { redactingLogger, withAdditions, type Logger } from './log.js';
-import { NO_TELEMETRY, startTelemetry, TelemetryConfigError } from './telemetry/telemetry.js';
+import { NO_TELEMETRY, startTelemetry, TelemetryConfigError, type Telemetry } from './telemetry/telemetry.js';
 import { observeHttp } from './http/observe.js';
 import { configuredSecrets } from './config/secrets.js';
 import { Redactor } from './redact.js';
@@ -33,6 +33,7 @@ import { Gateway } from './mcp/gateway.js';
 import { LocalBus, redisBus, type RelayBus } from './mcp/relay/bus.js';
 import { Relay } from './mcp/relay/relay.js';
 import { LlmRouter } from './llm/router.js';
+import { LlmObserver } from './llm/observe.js';
 import { hasTokenLimits, TokenLimits } from './llm/token-limits.js';
 
 export const DEFAULT_LISTEN_ADDRESS: ListenAddress = { host: '127.0.0.1', port: 8000 };
@@ -64,6 +65,8 @@ export interface RunningNexus {
   /** Base URL of the main listener, e.g. http://127.0.0.1:8000 */
   url: string;
   healthUrl: string | undefined;
+  /** The Prometheus scrape endpoint (`telemetry.metrics.prometheus`), when enabled. */
+  metricsUrl: string | undefined;
   registry: DownstreamRegistry;
   /** Resolves once every downstream has connected or failed for the first time. */
   ready: Promise<void>;
@@ -97,7 +100,7 @@ export function formatAddress({ host, port }: ListenAddress): string {
 }
 
 /** The store for rate limits, when any are configured and not switched off. */
-async function rateLimitStore(config: Config, logger: Logger): Promise<LimiterStore | undefined> {
+async function rateLimitStore(config: Config, logger: Logger, telemetry: Telemetry | undefined): Promise<LimiterStore | undefined> {
   const limits = config.server.rate_limits;
   if (limits?.enabled === false) return undefined;
   const anyServerLimits = Object.values(config.mcp.servers).some((server) => server.rate_limits);
@@ -107,7 +110,7 @@ async function rateLimitStore(config: Config, logger: Logger): Promise<LimiterSt
   const { memoryStore, redisStore } = await import('./ratelimit/stores.js');
   if (storage.type === 'memory') return memoryStore();
   try {
-    return await redisStore(storage, logger);
+    return await redisStore(storage, logger, telemetry);
   } catch (error) {
     throw new StartupError('server.rate_limits.storage.url', (error as Error).message);
   }
@@ -150,7 +153,7 @@ export async function startNexus(config: Config, options: NexusOptions): Promise
   const observed = telemetry === NO_TELEMETRY ? undefined : telemetry;
   // Keys the original accepts that do less here (nexus check lists them too).
   for (const [key, warning] of configWarnings(config)) logger.warn({ key }, warning);
-  const store = await rateLimitStore(config, logger);
+  const store = await rateLimitStore(config, logger, observed);
   const executeLimits = store && new ExecuteLimits(serverRateLimits(config), store);
   const warnedServers = new Set<string>();
   const listen = options.listenAddress ?? config.server.listen_address ?? DEFAULT_LISTEN_ADDRESS;
@@ -200,7 +203,11 @@ export async function startNexus(config: Config, options: NexusOptions): Promise
   });
   const tokenLimits = store && config.llm && hasTokenLimits(config.llm) ? new TokenLimits(config.llm, store) : undefined;
   const llm = config.llm?.enabled
-    ? new LlmRouter(config.llm, logger, tokenLimits, { maxJsonDepth: config.server.limits.max_json_depth, redactor })
+    ? new LlmRouter(config.llm, logger, tokenLimits, {
+        maxJsonDepth: config.server.limits.max_json_depth,
+        redactor,
+        observer: observed && new LlmObserver(observed),
+      })
     : undefined;
   // Downstreams start connecting (and LLM providers are asked for their models) once the
   // listeners are up: a nexus that cannot bind starts nothing.
@@ -312,11 +319,15 @@ export async function startNexus(config: Config, options: NexusOptions): Promise
   }
 
   const [main, healthServer] = servers.map(urlOf);
-  logger.info({ url: main, servers: registry.all().length }, 'nexus listening');
+  logger.info(
+    { url: main, servers: registry.all().length, ...(telemetry.scrapeUrl && { metrics: telemetry.scrapeUrl }) },
+    'nexus listening',
+  );
   listening();
   return {
     url: main as string,
     healthUrl: health.enabled ? `${healthServer ?? main}${health.path}` : undefined,
+    metricsUrl: telemetry.scrapeUrl,
     registry,
     ready,
     close: closeAll,

@@ -6,17 +6,30 @@
 import { z } from 'zod';
 import { duration, headerName, listenAddress, positiveInt, urlPath } from './primitives.js';
 
-// gRPC reserves its own metadata keys; the collector would reject the export.
-const grpcHeaderName = headerName.refine((name) => !name.toLowerCase().startsWith('grpc-'), "must not start with 'grpc-' (reserved)");
-
-/** Headers as a table (`{ authorization = "..." }`) or as a list of `{ name, value }`, as the original takes them. */
-const headers = (name: typeof headerName) =>
+/**
+ * Headers as a table (`{ authorization = "..." }`) or as a list of `{ name, value }`, as the
+ * original takes them; each name must be a header name (`check` adds a rule of its own).
+ */
+const headers = (check?: [(name: string) => boolean, string]) =>
   z
-    .union([z.record(name, z.string()), z.array(z.strictObject({ name, value: z.string() }))], {
+    .union([z.record(z.string(), z.string()), z.array(z.strictObject({ name: z.string(), value: z.string() }))], {
       error: 'expected a table of header names to values, or a list of { name, value }',
     })
     .transform((value) => (Array.isArray(value) ? Object.fromEntries(value.map((entry) => [entry.name, entry.value])) : value))
+    .superRefine((value, ctx) => {
+      for (const name of Object.keys(value)) {
+        if (!headerName.safeParse(name).success)
+          ctx.addIssue({ code: 'custom', path: [name], message: 'must be a valid HTTP header name' });
+        else if (check && !check[0](name)) ctx.addIssue({ code: 'custom', path: [name], message: check[1] });
+      }
+    })
     .default({});
+
+// gRPC reserves its own metadata keys; the collector would refuse the export.
+const notReserved: [(name: string) => boolean, string] = [
+  (name) => !name.toLowerCase().startsWith('grpc-'),
+  "must not start with 'grpc-' (reserved by gRPC)",
+];
 
 const otlpEndpoint = z.string().refine((value) => {
   try {
@@ -42,7 +55,7 @@ const otlpExporter = z
       .prefault({}),
     grpc: z
       .strictObject({
-        headers: headers(grpcHeaderName),
+        headers: headers(notReserved),
         tls: z
           .strictObject({
             domain_name: z.string().min(1).optional(),
@@ -54,7 +67,7 @@ const otlpExporter = z
           .optional(),
       })
       .optional(),
-    http: z.strictObject({ headers: headers(headerName) }).optional(),
+    http: z.strictObject({ headers: headers() }).optional(),
   })
   .superRefine((otlp, ctx) => {
     if (otlp.grpc && otlp.http) ctx.addIssue({ code: 'custom', message: "give either 'grpc' or 'http', not both" });

@@ -49,7 +49,9 @@ export function mountAnthropic(app: Hono<AppEnv>, { path, logger, ...dependencie
   app.post(`${path}/v1/messages/count_tokens`, async (c) => {
     const read = await readModelRequest(c, anthropic, dependencies);
     if (read instanceof Response) return read;
-    const { body } = read;
-    return c.json({ input_tokens: await countTokens([body['system'], body['messages'], body['tools']]) });
+    const { body, model } = read;
+    const count = () => countTokens([body['system'], body['messages'], body['tools']]);
+    const tokens = await (dependencies.observer ? dependencies.observer.countTokens(c, model, count) : count());
+    return c.json({ input_tokens: tokens });
   });
 }

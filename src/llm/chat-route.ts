@@ -12,6 +12,7 @@ import { nestedDeeperThan } from '../json-depth.js';
 import type { Redactor } from '../redact.js';
 import { PROVIDER_KEY_HEADER, type ChatOutcome, type ChatProvider, type ChatRequest } from './provider.js';
 import { own } from './own.js';
+import { providerErrorType, unobserved, type ChatObservation, type LlmObserver } from './observe.js';
 import type { TokenLimits } from './token-limits.js';
 
 /** The largest request body accepted on the LLM routes. */
@@ -45,6 +46,8 @@ export interface ChatDependencies {
   maxJsonDepth: number;
   /** Replaces nexus's secrets in what providers say (their errors, a broken stream's reason). */
   redactor: Redactor;
+  /** Spans and metrics of the requests; none when telemetry is off. */
+  observer?: LlmObserver;
 }
 
 /** What is wrong with a request's messages, if anything: each must be an object with a role. */
@@ -87,13 +90,10 @@ export async function readModelRequest(
 }
 
 export async function handleChat(c: Context<AppEnv>, protocol: ChatProtocol, dependencies: ChatDependencies): Promise<Response> {
-  const { tokenLimits, log } = dependencies;
   const read = await readModelRequest(c, protocol, dependencies);
   if (read instanceof Response) return read;
   const { body, model, resolved } = read;
   const { provider, upstream } = resolved;
-  const client = c.get('client');
-  const context = { provider: provider.name, client_id: client?.id };
   let request: ChatRequest;
   try {
     request = protocol.request(body, upstream);
@@ -107,8 +107,26 @@ export async function handleChat(c: Context<AppEnv>, protocol: ChatProtocol, dep
   }
   const problem = messagesProblem(request.messages);
   if (problem) return protocol.error(c, 400, problem);
+  const facts = { model, providerType: provider.config.type, stream: request.stream === true, request };
+  const observe = dependencies.observer ? dependencies.observer.chat.bind(dependencies.observer) : unobserved;
+  return observe(c, facts, (observation) => complete(c, protocol, dependencies, { request, model, resolved }, observation));
+}
+
+/** Sends a checked request to its provider (after the token limits) and answers with the outcome. */
+async function complete(
+  c: Context<AppEnv>,
+  protocol: ChatProtocol,
+  dependencies: ChatDependencies,
+  { request, model, resolved }: { request: ChatRequest; model: string; resolved: ResolvedModel<ChatProvider> },
+  observation: ChatObservation,
+): Promise<Response> {
+  const { provider } = resolved;
+  const { tokenLimits, log } = dependencies;
+  const client = c.get('client');
+  const context = { provider: provider.name, client_id: client?.id };
   const decision = await tokenLimits?.check(provider.name, resolved.model, client, request);
   if (decision && !decision.allowed) {
+    observation.failed('rate_limit_exceeded');
     c.header('Retry-After', String(Math.max(1, Math.ceil(decision.resetMs / 1000))));
     return protocol.error(
       c,
@@ -121,20 +139,27 @@ export async function handleChat(c: Context<AppEnv>, protocol: ChatProtocol, dep
   try {
     outcome = await provider.complete(request, c.req.header(), c.req.raw.signal, resolved.model);
   } catch (error) {
+    observation.failed('connection_error');
     log.warn({ ...context, err: (error as Error).message }, 'provider unreachable');
     return protocol.error(c, 502, `provider '${provider.name}' could not be reached`);
   }
-  if (outcome.kind === 'error') return protocol.providerError(c, redactorFor(c, dependencies).value(outcome));
+  if (outcome.kind === 'error') {
+    observation.failed(providerErrorType(outcome.status));
+    return protocol.providerError(c, redactorFor(c, dependencies).value(outcome));
+  }
   if (outcome.kind === 'completion') {
     try {
-      return protocol.completion(c, outcome.body, model);
+      const answer = protocol.completion(c, outcome.body, model);
+      observation.completed(outcome.body);
+      return answer;
     } catch (error) {
+      observation.failed('internal_error');
       // An answer that does not fit the common shape (tool_calls that are no list, say), read for another protocol.
       log.warn({ ...context, err: (error as Error).message }, 'provider answer unreadable');
       return protocol.error(c, 502, `provider '${provider.name}' gave an answer nexus could not read`);
     }
   }
-  return protocol.stream(outcome.chunks, model, (error) => {
+  return protocol.stream(observation.streamed(outcome.chunks), model, (error) => {
     const reason = redactorFor(c, dependencies).text(error.message);
     log.warn({ ...context, err: reason }, 'provider stream broke');
     return `the stream from provider '${provider.name}' broke: ${reason}`;

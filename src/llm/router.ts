@@ -35,8 +35,8 @@ export class LlmRouter {
     private readonly logger: Logger,
     /** Where token limits count, when any are configured. */
     private readonly tokenLimits: TokenLimits | undefined,
-    /** `server.limits.max_json_depth`, and what replaces nexus's secrets in what providers say. */
-    private readonly guards: Pick<LlmRouteOptions, 'maxJsonDepth' | 'redactor'>,
+    /** `server.limits.max_json_depth`, what replaces nexus's secrets in what providers say, and telemetry's observer. */
+    private readonly guards: Pick<LlmRouteOptions, 'maxJsonDepth' | 'redactor' | 'observer'>,
   ) {
     for (const [name, provider] of Object.entries(config.providers)) {
       this.providers.set(name, providerFor(name, provider));

@@ -10,6 +10,8 @@ import { RateLimiterMemory, RateLimiterRedis, RateLimiterRes, type RateLimiterAb
 import type { Logger } from '../log.js';
 import { redactUrls } from '../redact.js';
 import type { Decision, Limiter, LimiterStore, Quota } from './limiter.js';
+import { observeLimiter, observePool } from './observe.js';
+import type { Telemetry } from '../telemetry/telemetry.js';
 
 export interface RedisStorageConfig {
   url: string;
@@ -51,8 +53,8 @@ export function memoryStore(): LimiterStore {
   };
 }
 
-/** Connects and pings Redis (a start-up error if it cannot), then serves limiters from it. */
-export async function redisStore(config: RedisStorageConfig, logger: Logger): Promise<LimiterStore> {
+/** Connects and pings Redis (a start-up error if it cannot), then serves limiters from it (measured, with telemetry). */
+export async function redisStore(config: RedisStorageConfig, logger: Logger, telemetry?: Telemetry): Promise<LimiterStore> {
   const log = logger.child({ component: 'rate-limit' });
   const client = new Redis(config.url, redisOptions(config));
   // One log line per change of state, however many errors the client reports meanwhile.
@@ -79,18 +81,21 @@ export async function redisStore(config: RedisStorageConfig, logger: Logger): Pr
     // eslint-disable-next-line preserve-caught-error
     throw new Error(`cannot reach Redis (${redactUrls(error instanceof Error ? error.message : String(error))})`);
   }
+  if (telemetry) observePool(telemetry, client);
   return {
     limiter: (name, quota) =>
-      wrap(
-        new RateLimiterRedis({
-          storeClient: client,
-          points: quota.limit,
-          duration: quota.intervalMs / 1000,
-          keyPrefix: `${config.key_prefix}${name}`,
-          rejectIfRedisNotReady: true,
-          insuranceLimiter: memoryLimiter(quota, `insurance:${name}`),
-        }),
-        quota,
+      (telemetry ? (limiter: Limiter) => observeLimiter(telemetry, name, quota, limiter) : (limiter: Limiter) => limiter)(
+        wrap(
+          new RateLimiterRedis({
+            storeClient: client,
+            points: quota.limit,
+            duration: quota.intervalMs / 1000,
+            keyPrefix: `${config.key_prefix}${name}`,
+            rejectIfRedisNotReady: true,
+            insuranceLimiter: memoryLimiter(quota, `insurance:${name}`),
+          }),
+          quota,
+        ),
       ),
     close: async () => {
       client.disconnect();

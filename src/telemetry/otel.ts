@@ -60,11 +60,16 @@ const SCOPE = 'nexus';
 /** Which instance's propagator a context belongs to: outbound requests inject with it. */
 const PROPAGATOR = createContextKey('nexus propagator');
 
+/** The longest shutdown waits for what is buffered to be exported. */
+const FLUSH_MS = 3_000;
+
 const KINDS = { server: SpanKind.SERVER, client: SpanKind.CLIENT, internal: SpanKind.INTERNAL };
 
+/** Reads incoming context through a function (headers are read without regard to case). */
 const GETTER: TextMapGetter<(key: string) => string | undefined> = {
   get: (read, key) => read(key),
-  keys: () => [],
+  // The X-Ray propagator looks its header up among the keys.
+  keys: () => ['traceparent', 'tracestate', 'baggage', 'x-amzn-trace-id'],
 };
 
 let contextManagerSet = false;
@@ -227,7 +232,7 @@ export class OpenTelemetry implements Telemetry {
   }
 
   /** The Prometheus endpoint's URL, once listening. */
-  get prometheusUrl(): string | undefined {
+  get scrapeUrl(): string | undefined {
     const address = this.prometheusServer?.address();
     if (!address || typeof address === 'string') return undefined;
     const host = address.address.includes(':') ? `[${address.address}]` : address.address;
@@ -306,8 +311,9 @@ export class OpenTelemetry implements Telemetry {
 
   async shutdown(): Promise<void> {
     await new Promise<void>((resolve) => (this.prometheusServer ? this.prometheusServer.close(() => resolve()) : resolve()));
-    // Each flushes what it holds; an unreachable collector costs at most its export timeout.
-    await Promise.allSettled([this.tracerProvider?.shutdown(), this.meterProvider?.shutdown(), this.logExport?.shutdown()]);
+    // Each flushes what it holds; an unreachable collector (whose exporter retries) holds shutdown up to FLUSH_MS.
+    const flushed = Promise.allSettled([this.tracerProvider?.shutdown(), this.meterProvider?.shutdown(), this.logExport?.shutdown()]);
+    await Promise.race([flushed, new Promise((resolve) => setTimeout(resolve, FLUSH_MS).unref())]);
   }
 }
 

@@ -41,6 +41,8 @@ export interface Telemetry {
   record(metric: MetricName, value: number, attributes: Attributes): void;
   /** A gauge read at each collection. */
   gauge(metric: MetricName, read: GaugeReader): void;
+  /** The Prometheus scrape endpoint, when one is served. */
+  readonly scrapeUrl?: string;
   /** What to add to the log (none without telemetry). */
   readonly logging: LogAdditions;
   /** Flushes what is buffered and stops exporting. */

@@ -4,6 +4,7 @@
  * with the OpenTelemetry project's own generated codecs. What arrives is kept, flattened, for
  * assertions.
  */
+import { readFileSync } from 'node:fs';
 import { createServer, type Server as HttpServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { createRequire } from 'node:module';
@@ -99,6 +100,9 @@ export class OtlpReceiver {
   grpcEndpoint = '';
   httpEndpoint = '';
 
+  /** gRPC over TLS with this certificate (PEM files), else plain text. */
+  constructor(private readonly tls?: { cert: string; key: string }) {}
+
   async start(): Promise<this> {
     const grpc = new GrpcServer();
     const service = (path: string): ServiceDefinition => ({
@@ -132,10 +136,10 @@ export class OtlpReceiver {
     grpc.addService(service(paths.metrics), { Export: handle((b) => this.takeMetrics(b)) });
     grpc.addService(service(paths.logs), { Export: handle((b) => this.takeLogs(b)) });
     const grpcPort = await new Promise<number>((resolve, reject) =>
-      grpc.bindAsync('127.0.0.1:0', ServerCredentials.createInsecure(), (error, port) => (error ? reject(error) : resolve(port))),
+      grpc.bindAsync('127.0.0.1:0', this.credentials(), (error, port) => (error ? reject(error) : resolve(port))),
     );
     this.grpc = grpc;
-    this.grpcEndpoint = `http://127.0.0.1:${grpcPort}`;
+    this.grpcEndpoint = `${this.tls ? 'https' : 'http'}://127.0.0.1:${grpcPort}`;
 
     this.http = createServer((request, response) => {
       const chunks: Buffer[] = [];
@@ -155,6 +159,11 @@ export class OtlpReceiver {
     await new Promise<void>((resolve) => this.http?.listen(0, '127.0.0.1', resolve));
     this.httpEndpoint = `http://127.0.0.1:${(this.http.address() as AddressInfo).port}`;
     return this;
+  }
+
+  private credentials(): ServerCredentials {
+    if (!this.tls) return ServerCredentials.createInsecure();
+    return ServerCredentials.createSsl(null, [{ cert_chain: readFileSync(this.tls.cert), private_key: readFileSync(this.tls.key) }], false);
   }
 
   private takeTraces(bytes: Buffer): void {
@@ -285,8 +294,9 @@ export class OtlpReceiver {
   }
 
   async close(): Promise<void> {
-    await new Promise<void>((resolve) => (this.grpc ? this.grpc.tryShutdown(() => resolve()) : resolve()));
+    // At once: nexus's exporters keep their connections open.
     this.grpc?.forceShutdown();
+    this.http?.closeAllConnections();
     await new Promise<void>((resolve) => (this.http ? this.http.close(() => resolve()) : resolve()));
   }
 }
