@@ -53,7 +53,12 @@ const TRACE_ID = '0af7651916cd43dd8448eb211c80319c';
 const traceparent = `00-${TRACE_ID}-b7ad6b7169203331-01`;
 
 function openai(nexus: RunningNexus): OpenAI {
-  return new OpenAI({ baseURL: `${nexus.url}/llm/openai/v1`, apiKey: 'unused', maxRetries: 0, defaultHeaders: { ...identity, traceparent } });
+  return new OpenAI({
+    baseURL: `${nexus.url}/llm/openai/v1`,
+    apiKey: 'unused',
+    maxRetries: 0,
+    defaultHeaders: { ...identity, traceparent },
+  });
 }
 
 it("records a completion under the original's names and the conventions', in a span whose context reaches the provider", async () => {
