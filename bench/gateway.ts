@@ -11,6 +11,8 @@
  * 2. Time to ready with 1 and with 20 stdio servers, with the CPU nexus and the servers spent.
  * 3. `search` end to end through a nexus process holding 1k and 10k tools, beside `ping` through
  *    the same process, and that process's RSS.
+ * 4. `tools/list` of 10k tools listed directly.
+ * 5. `execute` with telemetry off, on with sampling 0, and on with sampling 1.
  * Every figure comes with its ratio to its baseline. Medians over many calls after a warm-up.
  */
 import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
@@ -29,6 +31,7 @@ import {
   spawnNode,
   startEverything,
   startFixtureHttp,
+  startOnOwnPort,
   waitForPort,
   type Spawned,
 } from '../test/helpers/processes.js';
@@ -175,6 +178,11 @@ async function echoTable(): Promise<void> {
       tool: 'mini__echo',
     },
   ];
+  await measureAndPrint('echo', targets);
+}
+
+/** Latency (interleaved rounds) and throughput of each target, printed with ratios to their baselines. */
+async function measureAndPrint(title: string, targets: Target[]): Promise<void> {
   const calls = await Promise.all(targets.map(async (target) => caller(await connect(target.url), target.tool, target.direct)));
   const times = await interleavedLatencies(calls);
   const rows = new Map<string, { p50: number; p99: number; c16: number; c64: number }>();
@@ -189,7 +197,7 @@ async function echoTable(): Promise<void> {
     });
   }
   console.log(
-    `\necho: ${CALLS} calls per path after ${WARM_UP} warm-up, latency at concurrency 1 measured in ${ROUNDS} interleaved rounds;`,
+    `\n${title}: ${CALLS} calls per path after ${WARM_UP} warm-up, latency at concurrency 1 measured in ${ROUNDS} interleaved rounds;`,
   );
   console.log('throughput (calls/s) at concurrency 16 and 64');
   console.log(`ratios are to the row named in "vs"\n`);
@@ -208,6 +216,33 @@ async function echoTable(): Promise<void> {
       `${target.label.padEnd(40)}${fmt(row.p50).padStart(9)}${fmt(row.p99).padStart(9)}${fmt(row.c16, 0).padStart(8)}${fmt(row.c64, 0).padStart(8)}   ${versus}`,
     );
   }
+}
+
+/**
+ * What telemetry costs an `execute`: the minimal fixture behind nexus processes alike but for
+ * `[telemetry]`: off, on with sampling 0 (metrics and logs exported, no span recorded), and on
+ * with sampling 1 (every span exported too), all exporting to an OTLP/gRPC sink of their own.
+ */
+async function telemetryTable(): Promise<void> {
+  const fixture = track(await startFixtureHttp());
+  const sink = track(await startOnOwnPort('bench/otlp-sink.mjs'));
+  const server = `[mcp.servers.mini]\nurl = "${fixture.url}"\nprotocol = "streamable-http"\n`;
+  const telemetry = (sampling: number) => `
+    [telemetry.exporters.otlp]
+    enabled = true
+    endpoint = "http://127.0.0.1:${sink.port}"
+    [telemetry.tracing]
+    sampling = ${sampling}
+  `;
+  const off = await nexusProcess(server);
+  const unsampled = await nexusProcess(`${server}${telemetry(0)}`);
+  const sampled = await nexusProcess(`${server}${telemetry(1)}`);
+  const baseline = 'telemetry off';
+  await measureAndPrint('telemetry', [
+    { label: baseline, baseline, url: `${off.url}/mcp`, tool: 'mini__echo' },
+    { label: 'telemetry on, sampling 0', baseline, url: `${unsampled.url}/mcp`, tool: 'mini__echo' },
+    { label: 'telemetry on, sampling 1', baseline, url: `${sampled.url}/mcp`, tool: 'mini__echo' },
+  ]);
 }
 
 /** A nexus process serving the harvested catalog repeated to about `tools` tools. */
@@ -374,7 +409,7 @@ async function directListTable(): Promise<void> {
 }
 
 /** Every table, or those named on the command line (`npm run bench -- list`). */
-const TABLES = { echo: echoTable, startup: startupTable, search: searchTable, list: directListTable };
+const TABLES = { echo: echoTable, startup: startupTable, search: searchTable, list: directListTable, telemetry: telemetryTable };
 const chosen = process.argv.slice(2).filter((name): name is keyof typeof TABLES => name in TABLES);
 try {
   for (const [name, table] of Object.entries(TABLES))

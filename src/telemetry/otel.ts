@@ -135,7 +135,10 @@ export class OpenTelemetry implements Telemetry {
     resource: Resource,
     prometheus: PrometheusExporter | undefined,
   ) {
-    const traces = otlpFor(config, 'traces');
+    // A sampler that can never sample (a ratio of 0 that no caller's flag overrules) needs no tracer
+    // at all: no span, and none of the context tracking spans need (most of tracing's cost).
+    const { sampling, parent_based_sampler: parentBased } = config.tracing;
+    const traces = sampling > 0 || parentBased ? otlpFor(config, 'traces') : undefined;
     const metrics = otlpFor(config, 'metrics');
     const logs = otlpFor(config, 'logs');
     const { collect, propagation: propagate } = config.tracing;
@@ -185,7 +188,6 @@ export class OpenTelemetry implements Telemetry {
         processors: [new BatchLogRecordProcessor({ exporter: otlpExporter('logs', logs, this.key('logs')), ...batchOptions(logs) })],
       });
       this.logExport = new LogExport(provider);
-      ensureContextManager();
     }
     this.logging = { destination: this.logExport?.destination, ...(this.tracing && { fields: traceFields }) };
   }
