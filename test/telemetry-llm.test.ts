@@ -22,12 +22,8 @@ afterEach(async () => {
   await Promise.all(killing.splice(0).map((item) => item.kill()));
 });
 
-async function setUp(extra = '', vendor: 'openai' | 'anthropic' = 'openai') {
-  const otlp = await new OtlpReceiver().start();
-  closing.push(otlp);
-  const fixture: VendorFixture = await startVendorFixture(vendor);
-  killing.push(fixture);
-  const nexus = await nexusWith(`
+/** Every signal exported to `otlp` quickly, every trace recorded. */
+const exportingTo = (otlp: OtlpReceiver) => `
 [telemetry.exporters.otlp]
 enabled = true
 endpoint = "${otlp.grpcEndpoint}"
@@ -35,6 +31,15 @@ endpoint = "${otlp.grpcEndpoint}"
 scheduled_delay = "100ms"
 [telemetry.tracing]
 sampling = 1.0
+`;
+
+async function setUp(extra = '', vendor: 'openai' | 'anthropic' = 'openai') {
+  const otlp = await new OtlpReceiver().start();
+  closing.push(otlp);
+  const fixture: VendorFixture = await startVendorFixture(vendor);
+  killing.push(fixture);
+  const nexus = await nexusWith(`
+${exportingTo(otlp)}
 ${identifiedBy(['premium'])}
 [llm.protocols.anthropic]
 enabled = true
@@ -182,13 +187,7 @@ it('traces and measures Redis rate-limit checks', async () => {
   const otlp = await new OtlpReceiver().start();
   closing.push(otlp);
   const nexus = await nexusWith(`
-[telemetry.exporters.otlp]
-enabled = true
-endpoint = "${otlp.grpcEndpoint}"
-[telemetry.exporters.otlp.batch_export]
-scheduled_delay = "100ms"
-[telemetry.tracing]
-sampling = 1.0
+${exportingTo(otlp)}
 [server.rate_limits]
 enabled = true
 [server.rate_limits.storage]
