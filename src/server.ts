@@ -143,11 +143,21 @@ function serverRateLimits(config: Config): Map<string, ServerRateLimits> {
 }
 
 export async function startNexus(config: Config, options: NexusOptions): Promise<RunningNexus> {
-  // Nothing nexus logs may hold a configured secret, whoever echoed it.
+  // Nothing nexus logs (or exports) may hold a configured secret, whoever echoed it.
   const redactor = new Redactor(configuredSecrets(config));
-  const telemetry = await startTelemetry(config.telemetry).catch((error: unknown) => {
+  const telemetry = await startTelemetry(config.telemetry, redactingLogger(options.logger, redactor), redactor).catch((error: unknown) => {
     throw error instanceof TelemetryConfigError ? new StartupError(error.key, error.message) : error;
   });
+  try {
+    return await serve(config, options, redactor, telemetry);
+  } catch (error) {
+    // A start that fails after telemetry began leaves nothing of it running (its Prometheus listener included).
+    await telemetry.shutdown();
+    throw error;
+  }
+}
+
+async function serve(config: Config, options: NexusOptions, redactor: Redactor, telemetry: Telemetry): Promise<RunningNexus> {
   const logger = redactingLogger(withAdditions(options.logger, telemetry.logging), redactor);
   // What the parts that measure are given: nothing at all when telemetry is off.
   const observed = telemetry === NO_TELEMETRY ? undefined : telemetry;

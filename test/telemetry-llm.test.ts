@@ -167,6 +167,30 @@ interval = "60s"
   expect(failed.filter((span) => span.name === 'llm:chat_completion').every((span) => span.status.code === 2)).toBe(true);
 });
 
+it('keeps the provider key out of a broken stream’s span, whether configured or forwarded by the client', async () => {
+  const { otlp, nexus } = await setUp('[llm.providers.fx.models.echo-key-stream-error]', 'anthropic');
+  const forwarded = 'client-forwarded-key-7777';
+  for (const headers of [identity, { ...identity, 'x-provider-api-key': forwarded }]) {
+    const anthropic = new Anthropic({ baseURL: `${nexus.url}/llm/anthropic`, apiKey: 'unused', maxRetries: 0, defaultHeaders: headers });
+    const stream = anthropic.messages.stream({
+      model: 'fx/echo-key-stream-error',
+      max_tokens: 10,
+      messages: [{ role: 'user', content: 'hi' }],
+    });
+    expect(String(await stream.finalMessage().catch((error: unknown) => error))).toContain('[redacted]');
+  }
+  const broken = await otlp.until(() => {
+    const spans = otlp.spans.filter((span) => span.name === 'llm:chat_completion_stream');
+    return spans.length === 2 && spans;
+  }, 'two broken streams');
+  for (const span of broken) expect(span.status).toEqual({ code: 2, message: 'key [redacted] is over its quota' });
+  await otlp.until(() => otlp.point('gen_ai.client.operation.duration'), 'metrics');
+  for (const bytes of otlp.raw) {
+    expect(bytes.toString('latin1')).not.toContain('provider-secret-key-0042');
+    expect(bytes.toString('latin1')).not.toContain(forwarded);
+  }
+});
+
 it('records count_tokens', async () => {
   const { otlp, nexus } = await setUp('', 'anthropic');
   const anthropic = new Anthropic({ baseURL: `${nexus.url}/llm/anthropic`, apiKey: 'unused', defaultHeaders: identity });

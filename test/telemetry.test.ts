@@ -11,7 +11,7 @@ import { capturedLogger } from './helpers/logs.js';
 import { closedAfterEach, firstText, identifiedBy } from './helpers/nexus.js';
 import { makeCerts } from './helpers/certs.js';
 import { OtlpReceiver, type ReceivedSpan } from './helpers/otlp.js';
-import { FIXTURE_SERVER, nexusChildren, ROOT, startFixtureHttp } from './helpers/processes.js';
+import { FIXTURE_SERVER, freePort, nexusChildren, ROOT, startFixtureHttp } from './helpers/processes.js';
 import { loadOutcome } from './helpers/llm.js';
 import type { RunningNexus } from '../src/server.js';
 
@@ -138,6 +138,13 @@ ${STDIO_SERVER}`;
     expect(bad('[telemetry.exporters.otlp.http.headers]\na = "b"')).toMatch(/telemetry\.exporters\.otlp\.http.*protocol is "grpc"/);
     expect(bad('[telemetry.exporters.otlp]\nendpoint = "collector:4317"')).toMatch(/telemetry\.exporters\.otlp\.endpoint.*URL/);
     expect(bad('[telemetry.tracing]\nsamplng = 1.0')).toMatch(/telemetry\.tracing.*samplng/);
+    expect(bad('[telemetry.exporters.otlp.grpc.headers]\nx-key = "a\\r\\nInjected: 1"')).toMatch(/x-key.*line breaks/);
+    // Values the original takes, which mean its defaults.
+    expect(
+      bad(
+        '[telemetry]\nservice_name = ""\n[telemetry.exporters.otlp.batch_export]\nmax_queue_size = 0\n[telemetry.tracing.collect]\nmax_events_per_span = 0',
+      ),
+    ).toBe('loaded');
   });
 });
 
@@ -201,11 +208,15 @@ url = "${http.url}"
     const mcp = await client(nexus, { 'x-client-id': 'alice', 'x-group': 'premium', traceparent: traceparent() });
     await mcp.callTool({ name: 'search', arguments: { keywords: ['math', 'add'] } });
     await expect(mcp.callTool({ name: 'execute', arguments: { name: 'local__nope', arguments: {} } })).rejects.toThrow(/Unknown tool/);
+    await expect(mcp.callTool({ name: 'execute', arguments: { name: `local__${'x'.repeat(20_000)}`, arguments: {} } })).rejects.toThrow();
     await mcp.listTools();
     const calls = await otlp.until(() => {
       const found = otlp.spans.filter((span) => span.name === 'tools/call');
-      return found.length === 2 && otlp.spans.some((span) => span.name === 'tools/list') && found;
+      return found.length === 3 && otlp.spans.some((span) => span.name === 'tools/list') && found;
     }, 'the tool call spans');
+    // What a caller writes is kept short: no span holds much memory while exports wait.
+    const long = calls.find((span) => String(span.attributes['mcp.execute.target_tool']).startsWith('local__xxx')) as ReceivedSpan;
+    expect(String(long.attributes['mcp.execute.target_tool'])).toHaveLength(1024);
     const search = calls.find((span) => span.attributes['mcp.tool.name'] === 'search') as ReceivedSpan;
     expect(search.attributes).toMatchObject({
       'mcp.method': 'tools/call',
@@ -216,7 +227,7 @@ url = "${http.url}"
       'client.group': 'premium',
     });
     expect(search.status.code).toBe(0);
-    const refused = calls.find((span) => span.attributes['mcp.tool.name'] === 'execute') as ReceivedSpan;
+    const refused = calls.find((span) => span.attributes['mcp.execute.target_tool'] === 'local__nope') as ReceivedSpan;
     expect(refused.attributes).toMatchObject({
       'mcp.execute.target_tool': 'local__nope',
       'mcp.execute.target_server': 'local',
@@ -281,6 +292,22 @@ url = "${http.url}"
     expect(seen.traceparent).toBe(`00-${TRACE_ID}-${trace.get('tools/call show_meta')?.spanId}-01`);
   });
 
+  it('leave a client’s baggage in _meta as it was, and a malformed one breaks nothing', async () => {
+    const otlp = await receiver();
+    const http = started(await startFixtureHttp());
+    const nexus = await nexusWith(`${telemetryToml(otlp.grpcEndpoint)}\n[mcp.servers.remote]\nurl = "${http.url}"\n`);
+    const mcp = await client(nexus, { baggage: 'k=v;\u00e9' });
+    const meta = { traceparent: traceparent(), baggage: 'k=v;\r\nx-injected: evil' };
+    const result = await mcp.callTool({ name: 'execute', arguments: { name: 'remote__show_meta', arguments: {} }, _meta: meta });
+    const seen = JSON.parse(firstText(result));
+    expect(seen.baggage).toBe(meta.baggage);
+    expect(seen.traceparent).toMatch(new RegExp(`^00-${TRACE_ID}-`));
+    const headers = JSON.parse(
+      firstText(await mcp.callTool({ name: 'execute', arguments: { name: 'remote__show_headers', arguments: {} } })),
+    );
+    expect(headers.baggage).toBeUndefined();
+  });
+
   it('pass a client’s trace context through untouched when tracing is off', async () => {
     const nexus = await nexusWith(STDIO_SERVER);
     const mcp = await client(nexus);
@@ -295,11 +322,18 @@ url = "${http.url}"
 describe('metrics', () => {
   it("are recorded under the original's names, in seconds, with its attributes, and the conventions' beside them", async () => {
     const otlp = await receiver();
-    const nexus = await nexusWith(`${telemetryToml(otlp.grpcEndpoint)}${identifiedBy(['premium'])}${STDIO_SERVER}`);
+    const nexus = await nexusWith(`${telemetryToml(otlp.grpcEndpoint)}${identifiedBy(['premium'])}${STDIO_SERVER}
+[mcp.servers.local.rate_limits]
+limit = 1
+interval = "60s"
+`);
     const mcp = await client(nexus, { 'x-client-id': 'alice', 'x-group': 'premium' });
     for (let i = 0; i < 3; i++) await mcp.callTool({ name: 'search', arguments: { keywords: ['echo'] } });
     await mcp.callTool({ name: 'execute', arguments: { name: 'local__echo', arguments: { message: 'hi' } } });
     await expect(mcp.callTool({ name: 'execute', arguments: { name: 'local__missing', arguments: {} } })).rejects.toThrow();
+    await expect(mcp.callTool({ name: 'execute', arguments: { name: 'local__echo', arguments: { message: 'again' } } })).rejects.toThrow(
+      /Rate limit/,
+    );
     await mcp.listTools();
     await mcp.listPrompts();
     await expect(mcp.getPrompt({ name: 'local__no_such_prompt' })).rejects.toThrow();
@@ -326,12 +360,18 @@ describe('metrics', () => {
       status: 'success',
       ...client_,
     });
-    expect(otlp.point('mcp.tool.call.duration', { tool_name: 'local__missing' })?.attributes).toEqual({
+    // A name no tool has is no series of its own (a caller could make them without end); a tool's is.
+    expect(otlp.point('mcp.tool.call.duration', { tool_name: '_OTHER' })?.attributes).toEqual({
       tool_type: 'downstream',
-      tool_name: 'local__missing',
+      tool_name: '_OTHER',
       status: 'error',
       'error.type': 'method_not_found',
       ...client_,
+    });
+    expect(otlp.points.some((point) => Object.values(point.attributes).includes('local__missing'))).toBe(false);
+    expect(otlp.point('mcp.tool.call.duration', { tool_name: 'local__echo' })?.attributes).toMatchObject({
+      status: 'error',
+      'error.type': 'rate_limit_exceeded',
     });
     expect(otlp.point('mcp.tools.list.duration')?.attributes).toEqual({ method: 'list_tools', status: 'success', ...client_ });
     expect(otlp.point('mcp.prompt.request.duration', { method: 'list_prompts' })?.attributes.status).toBe('success');
@@ -406,6 +446,23 @@ ${STDIO_SERVER}`);
     expect(text).toMatch(/^mcp_tools_list_duration_count\{.*method="list_tools".*\} 1/m);
     expect((await fetch(url!.replace('/metrics', '/other'))).status).toBe(404);
   });
+});
+
+it('stops when a start fails after telemetry began: its Prometheus listener is closed', async () => {
+  const port = await freePort();
+  const config = `
+[telemetry.metrics.prometheus]
+enabled = true
+listen = "127.0.0.1:${port}"
+[server.rate_limits.storage]
+type = "redis"
+url = "redis://127.0.0.1:9"
+[server.rate_limits.global]
+limit = 10
+interval = "60s"
+${STDIO_SERVER}`;
+  await expect(nexusWith(config)).rejects.toThrow(/cannot reach Redis/);
+  await expect(fetch(`http://127.0.0.1:${port}/metrics`)).rejects.toThrow();
 });
 
 describe('logs', () => {

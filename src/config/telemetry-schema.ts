@@ -4,7 +4,7 @@
  * Everything is off unless an exporter is enabled.
  */
 import { z } from 'zod';
-import { duration, headerName, listenAddress, positiveInt, urlPath } from './primitives.js';
+import { duration, headerName, listenAddress, urlPath } from './primitives.js';
 
 /**
  * Headers as a table (`{ authorization = "..." }`) or as a list of `{ name, value }`, as the
@@ -17,10 +17,13 @@ const headers = (check?: [(name: string) => boolean, string]) =>
     })
     .transform((value) => (Array.isArray(value) ? Object.fromEntries(value.map((entry) => [entry.name, entry.value])) : value))
     .superRefine((value, ctx) => {
-      for (const name of Object.keys(value)) {
+      for (const [name, text] of Object.entries(value)) {
         if (!headerName.safeParse(name).success)
           ctx.addIssue({ code: 'custom', path: [name], message: 'must be a valid HTTP header name' });
         else if (check && !check[0](name)) ctx.addIssue({ code: 'custom', path: [name], message: check[1] });
+        // Such a value could never be sent: every export would fail.
+        else if (/[\r\n\0]/.test(text))
+          ctx.addIssue({ code: 'custom', path: [name], message: 'a header value must not hold line breaks or NUL' });
       }
     })
     .default({});
@@ -30,6 +33,15 @@ const notReserved: [(name: string) => boolean, string] = [
   (name) => !name.toLowerCase().startsWith('grpc-'),
   "must not start with 'grpc-' (reserved by gRPC)",
 ];
+
+/** A batch size: a whole number, where 0 (which the original takes) means the default. */
+const countOr = (fallback: number) =>
+  z
+    .number()
+    .int('must be a whole number')
+    .nonnegative('must not be negative')
+    .default(fallback)
+    .transform((value) => value || fallback);
 
 const otlpEndpoint = z.string().refine((value) => {
   try {
@@ -48,9 +60,9 @@ const otlpExporter = z
     batch_export: z
       .strictObject({
         scheduled_delay: duration.default(5_000),
-        max_queue_size: positiveInt.default(2048),
-        max_export_batch_size: positiveInt.default(512),
-        max_concurrent_exports: positiveInt.default(1),
+        max_queue_size: countOr(2048),
+        max_export_batch_size: countOr(512),
+        max_concurrent_exports: countOr(1),
       })
       .prefault({}),
     grpc: z
@@ -77,7 +89,8 @@ const otlpExporter = z
 
 const exporters = z.strictObject({ otlp: otlpExporter.prefault({}) });
 
-const collectLimit = positiveInt.default(128);
+// The original takes 0 here (an unsigned number); so does nexus.
+const collectLimit = z.number().int('must be a whole number').nonnegative('must not be negative').default(128);
 
 const tracing = z
   .strictObject({
@@ -106,7 +119,8 @@ const prometheus = z
   .optional();
 
 export const telemetrySection = z.strictObject({
-  service_name: z.string().min(1).optional(),
+  // An empty name (the original takes one) means the default.
+  service_name: z.string().optional(),
   resource_attributes: z.record(z.string(), z.string()).default({}),
   exporters: exporters.prefault({}),
   tracing,

@@ -107,7 +107,14 @@ export async function handleChat(c: Context<AppEnv>, protocol: ChatProtocol, dep
   }
   const problem = messagesProblem(request.messages);
   if (problem) return protocol.error(c, 400, problem);
-  const facts = { model, providerType: provider.config.type, stream: request.stream === true, request };
+  const facts = {
+    model,
+    providerType: provider.config.type,
+    stream: request.stream === true,
+    request,
+    signal: c.req.raw.signal,
+    redact: (text: string) => redactorFor(c, dependencies).text(text),
+  };
   const observe = dependencies.observer ? dependencies.observer.chat.bind(dependencies.observer) : unobserved;
   return observe(c, facts, (observation) => complete(c, protocol, dependencies, { request, model, resolved }, observation));
 }

@@ -23,6 +23,10 @@ export interface ChatFacts {
   providerType: string;
   stream: boolean;
   request: Json;
+  /** Aborted when the client goes away: what fails then is no provider's failure. */
+  signal: AbortSignal;
+  /** Replaces secrets in a failure's text (the client's forwarded key among them). */
+  redact: (text: string) => string;
 }
 
 /** How a chat request ended, as the handler learns it. */
@@ -85,6 +89,8 @@ export class LlmObserver {
       const tokens = (usage: unknown, model: unknown) => this.tokens(span, base, usage, model);
       const observation: ChatObservation = {
         failed: (type) => {
+          // A client that went away cancelled its request; nothing failed.
+          if (facts.signal.aborted) return end({ 'error.type': 'cancelled' });
           span.fail(type);
           end({ 'error.type': type });
         },
@@ -94,7 +100,7 @@ export class LlmObserver {
           tokens(answer['usage'], answer['model']);
           end({ 'gen_ai.response.finish_reason': finish });
         },
-        streamed: (chunks) => this.stream(chunks, span, base, start, end, tokens),
+        streamed: (chunks) => this.stream(chunks, facts, span, base, start, end, tokens),
       };
       return work(observation);
     });
@@ -161,6 +167,7 @@ export class LlmObserver {
 
   private async *stream(
     chunks: AsyncIterable<Json>,
+    { signal, redact }: ChatFacts,
     span: Span,
     base: Attributes,
     start: number,
@@ -190,8 +197,11 @@ export class LlmObserver {
       }
       end({});
     } catch (error) {
-      span.fail('provider_api_error', error instanceof Error ? error.message : undefined);
-      end({ 'error.type': 'provider_api_error' });
+      if (signal.aborted) end({ 'error.type': 'cancelled' });
+      else {
+        span.fail('provider_api_error', error instanceof Error ? redact(error.message) : undefined);
+        end({ 'error.type': 'provider_api_error' });
+      }
       throw error;
     } finally {
       // Usage may come after the finish reason (OpenAI sends it in a last chunk of its own).

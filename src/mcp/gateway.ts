@@ -293,7 +293,13 @@ export class Gateway {
 
   constructor(private readonly options: GatewayOptions) {
     const { telemetry, registry } = options;
-    this.observer = telemetry && new McpObserver(telemetry, (name) => registry.get(name) !== undefined);
+    this.observer =
+      telemetry &&
+      new McpObserver(
+        telemetry,
+        (name) => registry.get(name) !== undefined,
+        (server, tool) => registry.get(server)?.catalog.tools.some((known) => known.name === tool) ?? false,
+      );
     this.taskDirectory = new TaskDirectory(options.relay.bus.instance);
     this.tasks = new TaskRelay(
       this.taskDirectory,

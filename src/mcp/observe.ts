@@ -19,6 +19,9 @@ const ORIGINAL: Record<string, [MetricName, string]> = {
   'resources/read': ['mcp.resource.request.duration', 'read_resource'],
 };
 
+/** The metric value of a name that names nothing nexus knows (OpenTelemetry's word for the rest). */
+const OTHER = '_OTHER';
+
 /** Who is calling, as attributes. */
 const clientAttributes = (call: CallContext): Attributes => ({ 'client.id': call.client?.id, 'client.group': call.client?.group });
 
@@ -27,6 +30,8 @@ export class McpObserver {
     private readonly telemetry: Telemetry,
     /** Whether `name` is a configured server's (for a tool's type). */
     private readonly isServer: (name: string) => boolean,
+    /** Whether `server` (a configured one) has a tool `tool`: names that are no tool's are not metric values. */
+    private readonly isTool: (server: string, tool: string) => boolean,
   ) {}
 
   /** A request other than tools/call; `target` names what it is about (a prompt's name, a resource's URI). */
@@ -72,12 +77,15 @@ export class McpObserver {
         const seconds = secondsSince(start);
         const isError = (result as { isError?: unknown } | undefined)?.isError === true;
         const failed = error !== undefined ? { 'error.type': mcpErrorType(error) } : isError ? { 'error.type': 'tool_error' } : {};
-        this.semconv(seconds, 'tools/call', { 'gen_ai.tool.name': name, ...failed });
+        // Names the caller wrote that name no tool would give metrics a series per name, without end.
+        const known = (qualified: string, server = targetServer) =>
+          server !== undefined && this.isServer(server) && this.isTool(server, qualified.slice(server.length + 2)) ? qualified : OTHER;
+        this.semconv(seconds, 'tools/call', { 'gen_ai.tool.name': builtin || error === undefined ? name : known(name), ...failed });
         // The original's attributes: a downstream tool's server and name apart once it ran, its full name when it did not.
         const ran = error === undefined && name !== 'search' && targetServer !== undefined;
         this.telemetry.record('mcp.tool.call.duration', seconds, {
           tool_type: name === 'search' ? 'builtin' : 'downstream',
-          tool_name: ran ? target.slice(split + 2) : target,
+          tool_name: ran ? target.slice(split + 2) : builtin && target === name ? name : known(target),
           ...(ran && { server_name: targetServer }),
           ...(keywords && { keyword_count: keywords.length }),
           ...(name === 'search' && error === undefined && { result_count: resultCount(result) }),

@@ -37,7 +37,8 @@ export function observeLimiter(telemetry: Telemetry, name: string, quota: Quota,
           const start = performance.now();
           // The client's address is hashed: spans are no place for personal data.
           if (scope === 'ip') span.set({ 'client.address_hash': createHash('md5').update(key).digest('hex') });
-          const measured = { operation, ...(tokens && { tokens: points }) };
+          // Not the token count, as the original has it: a value per request would be a series per value.
+          const measured = { operation };
           try {
             const decision = await limiter.consume(key, points);
             span.set({

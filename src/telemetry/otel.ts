@@ -24,7 +24,7 @@ import {
   type Tracer,
 } from '@opentelemetry/api';
 import { AsyncLocalStorageContextManager } from '@opentelemetry/context-async-hooks';
-import { CompositePropagator, W3CBaggagePropagator, W3CTraceContextPropagator } from '@opentelemetry/core';
+import { CompositePropagator, setGlobalErrorHandler, W3CTraceContextPropagator } from '@opentelemetry/core';
 import { PrometheusExporter } from '@opentelemetry/exporter-prometheus';
 import { AWSXRayPropagator } from '@opentelemetry/propagator-aws-xray';
 import { resourceFromAttributes, type Resource } from '@opentelemetry/resources';
@@ -40,6 +40,9 @@ import {
   type Sampler,
 } from '@opentelemetry/sdk-trace';
 import { otlpFor, type OtlpExporterConfig, type TelemetryConfig } from '../config/telemetry-schema.js';
+import type { Logger } from '../log.js';
+import type { Redactor } from '../redact.js';
+import { ThrottledWarnings } from '../throttled-warnings.js';
 import { NEXUS_VERSION } from '../version.js';
 import { otlpExporter } from './exporters.js';
 import { INSTRUMENTS, type MetricName } from './instruments.js';
@@ -59,6 +62,9 @@ import {
 const SCOPE = 'nexus';
 /** Which instance's propagator a context belongs to: outbound requests inject with it. */
 const PROPAGATOR = createContextKey('nexus propagator');
+
+/** The longest string attribute kept (a span's; a metric's are bounded by what they name). */
+const MAX_ATTRIBUTE_LENGTH = 1024;
 
 /** The longest shutdown waits for what is buffered to be exported. */
 const FLUSH_MS = 3_000;
@@ -130,8 +136,11 @@ export class OpenTelemetry implements Telemetry {
   readonly logging: LogAdditions;
   private prometheusServer: Server | undefined;
 
+  private shutdownDone: Promise<void> | undefined;
+
   private constructor(
     private readonly config: TelemetryConfig,
+    private readonly redactor: Redactor,
     resource: Resource,
     prometheus: PrometheusExporter | undefined,
   ) {
@@ -142,12 +151,12 @@ export class OpenTelemetry implements Telemetry {
     const metrics = otlpFor(config, 'metrics');
     const logs = otlpFor(config, 'logs');
     const { collect, propagation: propagate } = config.tracing;
-    // Later propagators win when both find a context: W3C over X-Ray, as in the original.
-    this.extractor = new CompositePropagator({
-      propagators: [new AWSXRayPropagator(), new W3CTraceContextPropagator(), new W3CBaggagePropagator()],
-    });
+    // Later propagators win when both find a context: W3C over X-Ray, as in the original. A
+    // caller's baggage is not taken up: it is the caller's to send where it wants (in `_meta` it
+    // passes through), and re-sent as a header it could break the request to the server.
+    this.extractor = new CompositePropagator({ propagators: [new AWSXRayPropagator(), new W3CTraceContextPropagator()] });
     this.injector = new CompositePropagator({
-      propagators: [new W3CTraceContextPropagator(), new W3CBaggagePropagator(), ...(propagate.aws_xray ? [new AWSXRayPropagator()] : [])],
+      propagators: [new W3CTraceContextPropagator(), ...(propagate.aws_xray ? [new AWSXRayPropagator()] : [])],
     });
     this.tracing = traces !== undefined;
     if (traces) {
@@ -155,6 +164,8 @@ export class OpenTelemetry implements Telemetry {
         resource,
         sampler: samplerFor(config.tracing),
         spanLimits: {
+          // Some values come from callers (a tool name, a URI): none may hold much memory while exports wait.
+          attributeValueLengthLimit: MAX_ATTRIBUTE_LENGTH,
           attributeCountLimit: collect.max_attributes_per_span,
           eventCountLimit: collect.max_events_per_span,
           linkCountLimit: collect.max_links_per_span,
@@ -198,16 +209,30 @@ export class OpenTelemetry implements Telemetry {
     return own ? `telemetry.${section}.exporters.otlp` : 'telemetry.exporters.otlp';
   }
 
-  static async start(config: TelemetryConfig): Promise<OpenTelemetry> {
+  /** Starts exporting; `logger` hears of failed exports (at most a few lines per window). */
+  static async start(config: TelemetryConfig, logger: Logger, redactor: Redactor): Promise<OpenTelemetry> {
+    const failures = new ThrottledWarnings(logger, 'telemetry export failures');
+    // Process-wide in OpenTelemetry: the exporters report failures here, not to their caller.
+    setGlobalErrorHandler((error) =>
+      failures.warn(
+        { err: error instanceof Error ? error.message : String(error) },
+        'telemetry export failed (is the collector reachable?)',
+      ),
+    );
     const resource = resourceFromAttributes({
-      'service.name': config.service_name ?? 'nexus',
+      'service.name': config.service_name || 'nexus',
       'service.version': NEXUS_VERSION,
       ...config.resource_attributes,
     });
     const promConfig = config.metrics.prometheus;
     const prometheus = promConfig?.enabled ? new PrometheusExporter({ preventServerStart: true }) : undefined;
-    const telemetry = new OpenTelemetry(config, resource, prometheus);
-    if (prometheus && promConfig) await telemetry.servePrometheus(prometheus, promConfig);
+    const telemetry = new OpenTelemetry(config, redactor, resource, prometheus);
+    if (prometheus && promConfig) {
+      await telemetry.servePrometheus(prometheus, promConfig).catch(async (error: unknown) => {
+        await telemetry.shutdown();
+        throw error;
+      });
+    }
     return telemetry;
   }
 
@@ -253,7 +278,8 @@ export class OpenTelemetry implements Telemetry {
       fail: (type, message) => {
         failed = true;
         span.setAttribute('error.type', type);
-        span.setStatus({ code: SpanStatusCode.ERROR, ...(message !== undefined && { message }) });
+        // A failure's text may quote what a server or provider said, a secret of nexus's among it.
+        span.setStatus({ code: SpanStatusCode.ERROR, ...(message !== undefined && { message: this.redactor.text(message) }) });
       },
       hold: () => {
         held = true;
@@ -311,7 +337,13 @@ export class OpenTelemetry implements Telemetry {
       .addCallback((result) => read((value, attributes) => result.observe(value, defined(attributes))));
   }
 
-  async shutdown(): Promise<void> {
+  /** Flushes and stops, once however often it is called (a failed start, then close). */
+  shutdown(): Promise<void> {
+    this.shutdownDone ??= this.stop();
+    return this.shutdownDone;
+  }
+
+  private async stop(): Promise<void> {
     await new Promise<void>((resolve) => (this.prometheusServer ? this.prometheusServer.close(() => resolve()) : resolve()));
     // Each flushes what it holds; an unreachable collector (whose exporter retries) holds shutdown up to FLUSH_MS.
     const flushed = Promise.allSettled([this.tracerProvider?.shutdown(), this.meterProvider?.shutdown(), this.logExport?.shutdown()]);

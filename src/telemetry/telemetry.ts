@@ -5,6 +5,8 @@
  */
 import { telemetryWanted, type TelemetryConfig } from '../config/telemetry-schema.js';
 import type { MetricName } from './instruments.js';
+import type { Logger } from '../log.js';
+import type { Redactor } from '../redact.js';
 
 export type AttributeValue = string | number | boolean;
 /** Span and metric attributes; undefined values are left out. */
@@ -83,8 +85,8 @@ export class TelemetryConfigError extends Error {
 }
 
 /** Telemetry as configured: OpenTelemetry when `[telemetry]` enables something, else NO_TELEMETRY. */
-export async function startTelemetry(config: TelemetryConfig): Promise<Telemetry> {
+export async function startTelemetry(config: TelemetryConfig, logger: Logger, redactor: Redactor): Promise<Telemetry> {
   if (!telemetryWanted(config)) return NO_TELEMETRY;
   const { OpenTelemetry } = await import('./otel.js');
-  return OpenTelemetry.start(config);
+  return OpenTelemetry.start(config, logger, redactor);
 }
