@@ -2,7 +2,6 @@
 import { pino, type Logger } from 'pino';
 import pretty from 'pino-pretty';
 import type { Redactor } from './redact.js';
-import type { LogAdditions } from './telemetry/telemetry.js';
 
 export type LogLevel = 'off' | 'error' | 'warn' | 'info' | 'debug' | 'trace';
 export type LogStyle = 'color' | 'text' | 'json';
@@ -31,6 +30,14 @@ export function redactingLogger(logger: Logger, redactor: Redactor): Logger {
     }
   };
   return logger.child({}, { formatters: { log: redacted } });
+}
+
+/** What telemetry adds to nexus's log lines: an OTLP destination, and the active trace's ids. */
+export interface LogAdditions {
+  /** Also receives every line written (when logs are exported). */
+  destination?: { write(line: string): void };
+  /** Fields added to each line (trace and span ids, when tracing). */
+  fields?: () => object;
 }
 
 /**

@@ -40,7 +40,7 @@ import {
   type Sampler,
 } from '@opentelemetry/sdk-trace';
 import { otlpFor, type OtlpExporterConfig, type TelemetryConfig } from '../config/telemetry-schema.js';
-import type { Logger } from '../log.js';
+import type { LogAdditions, Logger } from '../log.js';
 import type { Redactor } from '../redact.js';
 import { ThrottledWarnings } from '../throttled-warnings.js';
 import { NEXUS_VERSION } from '../version.js';
@@ -53,7 +53,6 @@ import {
   TelemetryConfigError,
   type Attributes,
   type GaugeReader,
-  type LogAdditions,
   type Span,
   type SpanOptions,
   type Telemetry,

@@ -5,7 +5,7 @@
  */
 import { telemetryWanted, type TelemetryConfig } from '../config/telemetry-schema.js';
 import type { MetricName } from './instruments.js';
-import type { Logger } from '../log.js';
+import type { LogAdditions, Logger } from '../log.js';
 import type { Redactor } from '../redact.js';
 
 export type AttributeValue = string | number | boolean;
@@ -65,14 +65,6 @@ export const NO_TELEMETRY: Telemetry = {
 
 /** Seconds since `start` (a performance.now() reading), the unit of every duration metric. */
 export const secondsSince = (start: number) => (performance.now() - start) / 1000;
-
-/** What telemetry adds to nexus's log lines: an OTLP destination, and the active trace's ids. */
-export interface LogAdditions {
-  /** Also receives every line written (when logs are exported). */
-  destination?: { write(line: string): void };
-  /** Fields added to each line (trace and span ids, when tracing). */
-  fields?: () => object;
-}
 
 /** A start-up problem of telemetry's, with the config key it is about. */
 export class TelemetryConfigError extends Error {
