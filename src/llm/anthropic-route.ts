@@ -10,6 +10,7 @@ import { eventsFromChunks, messageFromCompletion, requestFromAnthropic } from '.
 import { handleChat, readModelRequest, relayedStatus, sseResponse, type ChatProtocol, type ErrorStatus } from './chat-route.js';
 import type { LlmRouteOptions } from './openai-route.js';
 import { countTokens } from './tokens.js';
+import { countIn, relayCountTokens, speaksNatively } from './native-relay.js';
 
 const ERROR_TYPES: Record<number, string> = {
   400: 'invalid_request_error',
@@ -25,6 +26,7 @@ const ERROR_TYPES: Record<number, string> = {
 const errorBody = (status: number, message: string) => ({ type: 'error', error: { type: ERROR_TYPES[status] ?? 'api_error', message } });
 
 const anthropic: ChatProtocol = {
+  api: 'anthropic-messages',
   error: (c: Context<AppEnv>, status: ErrorStatus, message: string) => c.json(errorBody(status, message), status),
   providerError: (c, { status, message }) => c.json(errorBody(status, message), relayedStatus(status)),
   request: requestFromAnthropic,
@@ -49,9 +51,15 @@ export function mountAnthropic(app: Hono<AppEnv>, { path, logger, ...dependencie
   app.post(`${path}/v1/messages/count_tokens`, async (c) => {
     const read = await readModelRequest(c, anthropic, dependencies);
     if (read instanceof Response) return read;
-    const { body, model } = read;
+    const { body, model, resolved } = read;
+    const { observer } = dependencies;
+    // An Anthropic provider counts exactly (betas included); for the others nexus estimates.
+    if (speaksNatively(resolved.provider, 'anthropic-count-tokens')) {
+      const relay = () => relayCountTokens(c, anthropic, dependencies, read);
+      return observer ? observer.countTokens(c, model, relay, (response) => countIn(response)) : relay();
+    }
     const count = () => countTokens([body['system'], body['messages'], body['tools']]);
-    const tokens = await (dependencies.observer ? dependencies.observer.countTokens(c, model, count) : count());
+    const tokens = await (observer ? observer.countTokens(c, model, count, (counted) => counted) : count());
     return c.json({ input_tokens: tokens });
   });
 }

@@ -10,7 +10,8 @@ import type { Logger } from '../log.js';
 import type { ModelCatalog, ResolvedModel } from './models.js';
 import { nestedDeeperThan } from '../json-depth.js';
 import type { Redactor } from '../redact.js';
-import { PROVIDER_KEY_HEADER, type ChatOutcome, type ChatProvider, type ChatRequest } from './provider.js';
+import { PROVIDER_KEY_HEADER, type ChatOutcome, type ChatProvider, type ChatRequest, type NativeApi } from './provider.js';
+import { relayNative, speaksNatively } from './native-relay.js';
 import { own } from './own.js';
 import { providerErrorType, unobserved, type ChatObservation, type LlmObserver } from './observe.js';
 import type { TokenLimits } from './token-limits.js';
@@ -22,6 +23,8 @@ type Json = Record<string, unknown>;
 
 /** How one client protocol reads requests and words answers. */
 export interface ChatProtocol {
+  /** The API it is, for providers that speak it too: requests to them pass through (native-relay.ts). */
+  api?: NativeApi;
   /** An error of nexus's own, in the protocol's shape. */
   error(c: Context<AppEnv>, status: ErrorStatus, message: string, code?: string): Response;
   /** A provider's refusal, passed on with its status. */
@@ -68,7 +71,7 @@ export async function readModelRequest(
   c: Context<AppEnv>,
   protocol: Pick<ChatProtocol, 'error'>,
   { catalog, maxJsonDepth }: Pick<ChatDependencies, 'catalog' | 'maxJsonDepth'>,
-): Promise<{ body: Json; model: string; resolved: ResolvedModel<ChatProvider> } | Response> {
+): Promise<ModelRequest | Response> {
   if (!isJson(c.req.header('content-type'))) return protocol.error(c, 415, 'Content-Type must be application/json');
   const text = await readBody(c, MAX_LLM_BODY_BYTES);
   if (text === undefined) return protocol.error(c, 413, `the request body is larger than ${MAX_LLM_BODY_BYTES} bytes`);
@@ -86,7 +89,15 @@ export async function readModelRequest(
   if (typeof model !== 'string' || model === '') return protocol.error(c, 400, '`model` must be a model name', 'invalid_model');
   const resolved = catalog.resolve(model);
   if (!resolved) return protocol.error(c, 404, `The model '${model}' does not exist or is not offered here`, 'model_not_found');
-  return { body, model, resolved };
+  return { text, body, model, resolved };
+}
+
+/** A request read and routed: its text as it came, that text parsed, the model it names and where that leads. */
+export interface ModelRequest {
+  text: string;
+  body: Json;
+  model: string;
+  resolved: ResolvedModel<ChatProvider>;
 }
 
 export async function handleChat(c: Context<AppEnv>, protocol: ChatProtocol, dependencies: ChatDependencies): Promise<Response> {
@@ -94,6 +105,7 @@ export async function handleChat(c: Context<AppEnv>, protocol: ChatProtocol, dep
   if (read instanceof Response) return read;
   const { body, model, resolved } = read;
   const { provider, upstream } = resolved;
+  if (speaksNatively(provider, protocol.api)) return relayNative(c, protocol.api, protocol, dependencies, read);
   let request: ChatRequest;
   try {
     request = protocol.request(body, upstream);

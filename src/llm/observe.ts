@@ -35,11 +35,14 @@ export interface ChatObservation {
   failed(type: string): void;
   /** A whole answer, in the common (OpenAI chat completion) shape. */
   completed(answer: Json): void;
-  /** The chunks of a streamed answer, observed as they pass; the observation ends with them. */
-  streamed(chunks: AsyncIterable<Json>): AsyncIterable<Json>;
+  /**
+   * The items of a streamed answer, observed as they pass (`read` tells what each says in the common
+   * chunk shape, `{ error }` for an error the stream reports); the observation ends with them.
+   */
+  streamed<T = Json>(items: AsyncIterable<T>, read?: (item: T) => Json | undefined): AsyncIterable<T>;
 }
 
-const UNOBSERVED: ChatObservation = { failed: () => undefined, completed: () => undefined, streamed: (chunks) => chunks };
+const UNOBSERVED: ChatObservation = { failed: () => undefined, completed: () => undefined, streamed: (items) => items };
 
 /** The original's `error.type` for a provider's refusal, by its HTTP status. */
 export function providerErrorType(status: number): string {
@@ -100,14 +103,20 @@ export class LlmObserver {
           tokens(answer['usage'], answer['model']);
           end({ 'gen_ai.response.finish_reason': finish });
         },
-        streamed: (chunks) => this.stream(chunks, facts, span, base, start, end, tokens),
+        streamed: (items, read) => this.stream(items, read ?? ((item) => item as Json), facts, span, base, start, end, tokens),
       };
       return work(observation);
     });
   }
 
   /** A count_tokens request (counted by nexus itself). */
-  countTokens(c: Context<AppEnv>, model: string, work: () => Promise<number>): Promise<number> {
+  /** A count_tokens request; `tokensOf` reads the count from its outcome (undefined: it failed). */
+  countTokens<T>(
+    c: Context<AppEnv>,
+    model: string,
+    work: () => Promise<T>,
+    tokensOf: (result: T) => number | undefined | Promise<number | undefined>,
+  ): Promise<T> {
     const start = performance.now();
     const base = {
       'gen_ai.system': 'nexus.llm',
@@ -121,8 +130,14 @@ export class LlmObserver {
       async (span) => {
         try {
           const result = await work();
-          span.set({ 'llm.count_tokens.input': result });
-          this.telemetry.record('gen_ai.client.count_tokens.duration', secondsSince(start), { ...base, 'gen_ai.response': 'success' });
+          const tokens = await tokensOf(result);
+          span.set({ 'llm.count_tokens.input': tokens });
+          if (tokens === undefined) span.fail('provider_api_error');
+          this.telemetry.record('gen_ai.client.count_tokens.duration', secondsSince(start), {
+            ...base,
+            'gen_ai.response': tokens === undefined ? 'error' : 'success',
+            ...(tokens === undefined && { 'error.type': 'provider_api_error' }),
+          });
           return result;
         } catch (error) {
           this.telemetry.record('gen_ai.client.count_tokens.duration', secondsSince(start), {
@@ -165,22 +180,30 @@ export class LlmObserver {
     this.telemetry.record('gen_ai.client.token.usage', output, { ...conventions, 'gen_ai.token.type': 'output' });
   }
 
-  private async *stream(
-    chunks: AsyncIterable<Json>,
+  private async *stream<T>(
+    items: AsyncIterable<T>,
+    read: (item: T) => Json | undefined,
     { signal, redact }: ChatFacts,
     span: Span,
     base: Attributes,
     start: number,
     end: (outcome: Attributes) => void,
     tokens: (usage: unknown, model: unknown) => void,
-  ): AsyncIterable<Json> {
+  ): AsyncIterable<T> {
     const close = span.hold();
     let first = true;
     let usage: unknown;
     let model: unknown;
     let finish: string | undefined;
     try {
-      for await (const chunk of chunks) {
+      for await (const item of items) {
+        const chunk = read(item) ?? {};
+        if (typeof chunk['error'] === 'string' && !finish) {
+          // Passed on to the client as the provider wrote it; here it ends the observation as a failure.
+          finish = 'error';
+          span.fail('provider_api_error', redact(chunk['error']));
+          end({ 'error.type': 'provider_api_error' });
+        }
         const delta = (chunk['choices'] as { delta?: Json; finish_reason?: unknown }[] | undefined)?.[0];
         if (first && (delta?.delta?.['content'] !== undefined || delta?.delta?.['tool_calls'] !== undefined)) {
           first = false;
@@ -193,7 +216,7 @@ export class LlmObserver {
           span.set({ 'gen_ai.response.finish_reason': finish });
           end({ 'gen_ai.response.finish_reason': finish });
         }
-        yield chunk;
+        yield item;
       }
       end({});
     } catch (error) {

@@ -24,6 +24,7 @@ const errorBody = (status: number, message: string, code?: string) => ({
 });
 
 const openAi: ChatProtocol = {
+  api: 'openai-chat',
   error: (c: Context<AppEnv>, status: ErrorStatus, message: string, code?: string) => c.json(errorBody(status, message, code), status),
   // Passed on as it is when the provider already speaks OpenAI's shape, else worded in it.
   providerError: (c, { status, message, body }) =>

@@ -19,7 +19,27 @@ export type ChatOutcome =
   /** The provider refused: its status and what it said (`body` when already OpenAI's error shape). */
   | { kind: 'error'; status: number; message: string; body?: unknown };
 
+/**
+ * The APIs a client can speak to nexus that some providers speak too: to such a provider a
+ * request is passed through as the client wrote it (the model name replaced), and its answer back
+ * the same way, instead of being translated through the common shape.
+ */
+export type NativeApi = 'anthropic-messages' | 'anthropic-count-tokens' | 'openai-chat' | 'openai-responses';
+
 export interface ChatProvider extends ModelSource {
+  /** The APIs this provider speaks natively (none: every request is translated). */
+  readonly nativeApis?: ReadonlySet<NativeApi>;
+  /**
+   * Sends `body`, a request in `api` (one of `nativeApis`) as the client wrote it but for the
+   * model, with the provider's auth and header rules; resolves with the answer unread.
+   */
+  relay?(
+    api: NativeApi,
+    body: string,
+    incoming: Readonly<Record<string, string>>,
+    signal: AbortSignal,
+    model: string,
+  ): Promise<IncomingMessage>;
   /**
    * Sends one request; throws when the provider cannot be reached. `incoming` are the client's
    * headers (lower-case names), for header rules and a forwarded key.

@@ -103,3 +103,57 @@ export async function* sseEvents(
   const rest = text.end();
   if (rest) yield* parser.feed(rest);
 }
+
+/** The blank line that ends an SSE event (any of the three line ends, twice). */
+const EVENT_END = /(?:\r\n|\r(?!\n)|\n)(?:\r\n|\r(?!\n)|\n)/g;
+
+/**
+ * The events of a text/event-stream body as the text they came as (each with the blank line that
+ * ends it), for passing a stream on unchanged; BodyTooLargeError as soon as one event grows past
+ * `maxEventBytes`. What follows the last blank line is yielded too, when the body ends. Each
+ * piece of text is searched once, and an event's pieces are joined once, when it ends.
+ */
+export async function* rawSseEvents(body: AsyncIterable<unknown>, maxEventBytes: number): AsyncGenerator<string> {
+  const limit = new EventLimit(maxEventBytes);
+  const text = new StringDecoder('utf8');
+  /** The current event's text so far, and its last few characters (an end may straddle two pieces). */
+  let parts: string[] = [];
+  let tail = '';
+  const take = function* (piece: string): Generator<string> {
+    let rest = piece;
+    for (;;) {
+      const searched = tail + rest;
+      EVENT_END.lastIndex = 0;
+      const match = EVENT_END.exec(searched);
+      const end = match ? match.index + match[0].length : -1;
+      // A lone \r last may be the first half of \r\n: it is decided with what follows (then the
+      // end lies in `tail`, at its very end: the event is `parts` as they are).
+      if (!match || end < tail.length || (end === searched.length && searched.endsWith('\r'))) break;
+      const used = end - tail.length;
+      yield parts.join('') + rest.slice(0, used);
+      parts = [];
+      tail = '';
+      rest = rest.slice(used);
+    }
+    if (rest === '') return;
+    parts.push(rest);
+    tail = (tail + rest).slice(-3);
+  };
+  for await (const chunk of body) {
+    limit.check(chunk as Buffer);
+    yield* take(text.write(chunk as Buffer));
+  }
+  yield* take(text.end());
+  if (parts.length > 0) yield parts.join('');
+}
+
+/** The data of an event as `rawSseEvents` gives it (its `data:` lines joined), or undefined when it has none. */
+export function eventData(raw: string): string | undefined {
+  let data: string | undefined;
+  for (const line of raw.split(/\r\n|\r|\n/)) {
+    if (!line.startsWith('data:')) continue;
+    const value = line.slice(line.startsWith('data: ') ? 6 : 5);
+    data = data === undefined ? value : `${data}\n${value}`;
+  }
+  return data;
+}

@@ -151,7 +151,10 @@ const ANTHROPIC_WIRE: WireFormat = { completion: fromAnthropic, chunks: chunksFr
 
 export class AnthropicProvider extends HttpProvider {
   constructor(name: string, config: LlmProviderConfig) {
-    super(name, config, ANTHROPIC_BASE_URL, ANTHROPIC_WIRE);
+    super(name, config, ANTHROPIC_BASE_URL, ANTHROPIC_WIRE, {
+      'anthropic-messages': '/messages',
+      'anthropic-count-tokens': '/messages/count_tokens',
+    });
   }
 
   complete(request: ChatRequest, incoming: Readonly<Record<string, string>>, signal: AbortSignal, model: string): Promise<ChatOutcome> {
@@ -162,8 +165,14 @@ export class AnthropicProvider extends HttpProvider {
     return listedIds(await this.getJson('/models?limit=1000'));
   }
 
+  /** The client's `anthropic-version` and `anthropic-beta` go with its request (betas are how Claude Code asks for features). */
   protected headers(incoming: Readonly<Record<string, string>>): Record<string, string> {
     const key = providerKey(this.config, incoming);
-    return { 'anthropic-version': ANTHROPIC_VERSION, ...(key !== undefined && { 'x-api-key': key }) };
+    const beta = incoming['anthropic-beta'];
+    return {
+      'anthropic-version': incoming['anthropic-version'] ?? ANTHROPIC_VERSION,
+      ...(beta !== undefined && { 'anthropic-beta': beta }),
+      ...(key !== undefined && { 'x-api-key': key }),
+    };
   }
 }

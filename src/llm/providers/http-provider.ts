@@ -9,7 +9,7 @@ import type { LlmProviderConfig } from '../../config/schema.js';
 import { BodyTooLargeError, readText } from '../../net/body-limits.js';
 import { createPool, send, type Pool } from '../../net/http-client.js';
 import { headersFor, rulesFor } from '../header-rules.js';
-import { sseJson, type ChatOutcome, type ChatProvider, type ChatRequest } from '../provider.js';
+import { sseJson, type ChatOutcome, type ChatProvider, type ChatRequest, type NativeApi } from '../provider.js';
 
 /** A models listing that takes longer fails (and the last good list stays). */
 export const DISCOVERY_TIMEOUT_MS = 10_000;
@@ -48,14 +48,30 @@ export function errorOutcome(status: number, text: string, keepBody: boolean): E
 export abstract class HttpProvider implements ChatProvider {
   private readonly pool: Pool = createPool();
   private readonly base: string;
+  readonly nativeApis: ReadonlySet<NativeApi>;
 
   constructor(
     readonly name: string,
     readonly config: LlmProviderConfig,
     defaultBaseUrl: string,
     private readonly wire: WireFormat,
+    /** Where each API this provider speaks natively is served, under the base URL. */
+    private readonly nativePaths: Partial<Record<NativeApi, string>> = {},
   ) {
     this.base = (config.base_url ?? defaultBaseUrl).replace(/\/+$/, '');
+    this.nativeApis = new Set(Object.keys(nativePaths) as NativeApi[]);
+  }
+
+  relay(
+    api: NativeApi,
+    body: string,
+    incoming: Readonly<Record<string, string>>,
+    signal: AbortSignal,
+    model: string,
+  ): Promise<IncomingMessage> {
+    const path = this.nativePaths[api];
+    if (path === undefined) throw new Error(`provider '${this.name}' does not speak ${api}`);
+    return this.post(path, body, incoming, signal, model);
   }
 
   abstract complete(
@@ -96,7 +112,7 @@ export abstract class HttpProvider implements ChatProvider {
   ): Promise<ChatOutcome> {
     const body = translated(this.name, translate);
     if (body.kind === 'error') return body;
-    const response = await this.post(path, body.value, incoming, signal, model);
+    const response = await this.post(path, JSON.stringify(body.value), incoming, signal, model);
     const status = response.statusCode ?? 502;
     if (status >= 300) return errorOutcome(status, await readText(response, MAX_ERROR_BYTES).catch(() => ''), this.wire.openAiErrors);
     if (stream) return { kind: 'stream', chunks: this.wire.chunks(sseJson(response, MAX_ANSWER_BYTES)) };
@@ -119,7 +135,7 @@ export abstract class HttpProvider implements ChatProvider {
 
   private post(
     path: string,
-    body: unknown,
+    body: string,
     incoming: Readonly<Record<string, string>>,
     signal: AbortSignal,
     model: string,
@@ -129,7 +145,7 @@ export abstract class HttpProvider implements ChatProvider {
       ...this.headers(incoming),
       'content-type': 'application/json',
     };
-    return send(this.pool, new URL(`${this.base}${path}`), { method: 'POST', headers, body: JSON.stringify(body), signal });
+    return send(this.pool, new URL(`${this.base}${path}`), { method: 'POST', headers, body, signal });
   }
 
   close(): void {

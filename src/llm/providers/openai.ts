@@ -18,7 +18,7 @@ const OPENAI_WIRE: WireFormat = { completion: (body) => body, chunks: chunksOf, 
 
 export class OpenAiProvider extends HttpProvider {
   constructor(name: string, config: LlmProviderConfig) {
-    super(name, config, OPENAI_BASE_URL, OPENAI_WIRE);
+    super(name, config, OPENAI_BASE_URL, OPENAI_WIRE, { 'openai-chat': '/chat/completions', 'openai-responses': '/responses' });
   }
 
   complete(request: ChatRequest, incoming: Readonly<Record<string, string>>, signal: AbortSignal, model: string): Promise<ChatOutcome> {
