@@ -340,6 +340,8 @@ interval = "60s"
     await mcp.listResources();
 
     const client_ = { 'client.id': 'alice', 'client.group': 'premium' };
+    // Metrics are cumulative: an export with the last request's series has every earlier one's too.
+    await otlp.until(() => otlp.point('mcp.resource.request.duration', { method: 'list_resources' }), 'the last request');
     const search = await otlp.until(
       () =>
         otlp.point('mcp.tool.call.duration', { tool_name: 'search' })?.value === 3 &&

@@ -15,6 +15,8 @@ export interface RecordedRequest {
   url: string;
   headers: Record<string, string>;
   body: Record<string, unknown>;
+  /** The body as it arrived, byte for byte. */
+  raw: string;
 }
 
 export interface VendorFixture extends Spawned {
