@@ -33,6 +33,7 @@ import { Gateway } from './mcp/gateway.js';
 import { LocalBus, redisBus, type RelayBus } from './mcp/relay/bus.js';
 import { Relay } from './mcp/relay/relay.js';
 import { LlmRouter } from './llm/router.js';
+import { mountAnthropicProxy } from './llm/anthropic-proxy.js';
 import { LlmObserver } from './llm/observe.js';
 import { hasTokenLimits, TokenLimits } from './llm/token-limits.js';
 
@@ -260,7 +261,13 @@ async function serve(config: Config, options: NexusOptions, redactor: Redactor, 
   oauth?.mountMetadata(app, config.mcp.path);
   // The MCP endpoint, /status and the LLM routes share one chain: host and origin checks, CSRF,
   // auth, client identity, limits.
-  const guarded = [...(config.mcp.enabled ? [config.mcp.path, STATUS_PATH] : []), ...(llm?.paths ?? [])];
+  const proxy = config.llm?.enabled && config.llm.proxy.anthropic.enabled ? config.llm.proxy.anthropic : undefined;
+  const proxyRoutes = proxy && `${proxy.path}/*`;
+  const guarded = [
+    ...(config.mcp.enabled ? [config.mcp.path, STATUS_PATH] : []),
+    ...(llm?.paths ?? []),
+    ...(proxyRoutes ? [proxyRoutes] : []),
+  ];
   if (guarded.length > 0) {
     const guard = (middleware: MiddlewareHandler<AppEnv>) => guarded.forEach((path) => app.use(path, middleware));
     if (observed) guard(observeHttp(observed));
@@ -268,7 +275,8 @@ async function serve(config: Config, options: NexusOptions, redactor: Redactor, 
     guard(originGuard(origins));
     guard(clientIp(config.server.client_ip));
     if (config.server.csrf?.enabled) guard(csrf(config.server.csrf.header_name));
-    if (oauth) guard(oauth.middleware());
+    // The Anthropic proxy takes nexus's token in Proxy-Authorization too: Authorization may be the client's Anthropic credential.
+    if (oauth) guarded.forEach((path) => app.use(path, oauth.middleware({ proxyAuthorization: path === proxyRoutes })));
     if (identification?.enabled) guard(clientIdentification(identification, logger));
     const { global, per_ip: perIp } = config.server.rate_limits ?? {};
     if (store && (global || perIp)) {
@@ -281,6 +289,21 @@ async function serve(config: Config, options: NexusOptions, redactor: Redactor, 
     }
   }
   llm?.mount(app);
+  const anthropicProxy =
+    proxy &&
+    mountAnthropicProxy(app, {
+      path: proxy.path,
+      baseUrl: proxy.base_url,
+      oauth: oauth !== undefined,
+      ownHeaders: [
+        ...(config.server.csrf?.enabled ? [config.server.csrf.header_name] : []),
+        ...[identification?.client_id, identification?.group_id].flatMap((source) =>
+          source && 'http_header' in source ? [source.http_header] : [],
+        ),
+      ],
+      logger,
+      redactor,
+    });
   if (config.mcp.enabled) {
     app.get(STATUS_PATH, (c) => c.json(registry.statusReport(registry.policy.viewFor(c.get('client')?.group))));
     mountMcp(app, {
@@ -310,6 +333,7 @@ async function serve(config: Config, options: NexusOptions, redactor: Redactor, 
     await relay.close();
     await registry.close();
     llm?.close();
+    anthropicProxy?.close();
     await store?.close();
     await telemetry.shutdown();
   };

@@ -53,14 +53,31 @@ function crossTableFindings(config: Config): { problems: Finding[]; warnings: Fi
   }
   const problems = [...clientIdentificationProblems(config), ...tokenLimitProblems(config)];
   const mcpServes = config.mcp.enabled && Object.keys(config.mcp.servers).length > 0;
-  const llmServes = config.llm?.enabled === true && Object.keys(config.llm.providers).length > 0;
+  const llmServes = config.llm?.enabled === true && (Object.keys(config.llm.providers).length > 0 || config.llm.proxy.anthropic.enabled);
   // As the original refuses it: a nexus with nothing behind it is a config that lost its servers.
   if (!mcpServes && !llmServes) {
-    problems.push(['', 'nothing to serve: configure at least one [mcp.servers.<name>] or [llm.providers.<name>]']);
+    problems.push([
+      '',
+      'nothing to serve: configure at least one [mcp.servers.<name>] or [llm.providers.<name>] (or enable [llm.proxy.anthropic])',
+    ]);
   }
   for (const [name, protocol] of Object.entries(config.llm?.enabled ? config.llm.protocols : {})) {
     if (protocol.enabled && config.mcp.enabled && protocol.path === config.mcp.path) {
       problems.push([`llm.protocols.${name}.path`, 'the same path as mcp.path: give the LLM endpoint its own']);
+    }
+  }
+  const proxy = config.llm?.enabled ? config.llm.proxy.anthropic : undefined;
+  if (proxy?.enabled) {
+    // Routes under one path would shadow the other's.
+    const taken = [
+      ...(config.mcp.enabled ? [['mcp.path', config.mcp.path]] : []),
+      ...Object.entries(config.llm?.protocols ?? {}).flatMap(([name, protocol]) =>
+        protocol.enabled ? [[`llm.protocols.${name}.path`, protocol.path]] : [],
+      ),
+    ];
+    for (const [key, path] of taken) {
+      if (overlaps(proxy.path, path as string))
+        problems.push(['llm.proxy.anthropic.path', `overlaps ${key} ("${path}"): give the proxy a path of its own`]);
     }
   }
   if (config.server.rate_limits?.storage.type === 'redis') {
@@ -183,6 +200,12 @@ export interface ConfigCheck {
 }
 
 /** Validates an already-parsed TOML tree, finding every problem rather than the first. */
+/** Whether one path is the other or lies under it, segment by segment. */
+const overlaps = (a: string, b: string) => {
+  const [x, y] = [a.replace(/\/+$/, ''), b.replace(/\/+$/, '')];
+  return x === y || x.startsWith(`${y}/`) || y.startsWith(`${x}/`) || x === '' || y === '';
+};
+
 export function checkConfig(tree: unknown, env: NodeJS.ProcessEnv = process.env): ConfigCheck {
   let expanded: unknown;
   try {

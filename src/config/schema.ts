@@ -389,6 +389,19 @@ const llmSection = z.strictObject({
       }
     }),
   providers: z.record(providerName, llmProvider).default({}),
+  // The original's plain pass-through to Anthropic's API, for clients with keys of their own.
+  proxy: z
+    .strictObject({
+      anthropic: z
+        .strictObject({
+          enabled: z.boolean().default(false),
+          path: urlPath.default('/proxy/anthropic'),
+          /** Where requests go (ours; the original always sends them to Anthropic). */
+          base_url: httpUrl.default('https://api.anthropic.com'),
+        })
+        .prefault({}),
+    })
+    .prefault({}),
 });
 
 export const configSchema = z.strictObject({

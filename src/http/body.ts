@@ -13,8 +13,22 @@ export async function readBody(c: Context<AppEnv>, maxBytes: number): Promise<st
   if (declared !== undefined && c.req.header('transfer-encoding') === undefined) {
     return Number(declared) > maxBytes ? undefined : c.req.text();
   }
+  return (await readChunked(c, maxBytes))?.toString('utf8');
+}
+
+/** The body as bytes (any content: a file upload too), or undefined when it is over `maxBytes`. */
+export async function readBytes(c: Context<AppEnv>, maxBytes: number): Promise<Buffer | undefined> {
+  const declared = c.req.header('content-length');
+  if (declared !== undefined && c.req.header('transfer-encoding') === undefined) {
+    return Number(declared) > maxBytes ? undefined : Buffer.from(await c.req.arrayBuffer());
+  }
+  return readChunked(c, maxBytes);
+}
+
+/** A body without a length, read as it comes, bytes counted. */
+async function readChunked(c: Context<AppEnv>, maxBytes: number): Promise<Buffer | undefined> {
   const reader = c.req.raw.body?.getReader();
-  if (!reader) return '';
+  if (!reader) return Buffer.alloc(0);
   const chunks: Uint8Array[] = [];
   let size = 0;
   for (let next = await reader.read(); !next.done; next = await reader.read()) {
@@ -25,5 +39,5 @@ export async function readBody(c: Context<AppEnv>, maxBytes: number): Promise<st
     }
     chunks.push(next.value);
   }
-  return Buffer.concat(chunks).toString('utf8');
+  return Buffer.concat(chunks);
 }

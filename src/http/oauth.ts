@@ -59,9 +59,13 @@ export class OAuthGuard {
     app.get(`${METADATA_PATH}${mcpPath}`, handler);
   }
 
-  middleware(): MiddlewareHandler<AppEnv> {
+  /**
+   * `proxyAuthorization`: nexus's token may come in `Proxy-Authorization` (tried first), leaving
+   * `Authorization` to the client's own upstream credential (the Anthropic proxy).
+   */
+  middleware({ proxyAuthorization = false } = {}): MiddlewareHandler<AppEnv> {
     return async (c, next) => {
-      const header = c.req.header('authorization');
+      const header = (proxyAuthorization && c.req.header('proxy-authorization')) || c.req.header('authorization');
       const token = header === undefined ? undefined : BEARER.exec(header)?.[1];
       if (token === undefined) {
         return this.reject(c, header === undefined ? 'missing bearer token' : 'malformed Authorization header');

@@ -50,7 +50,7 @@ export function createPool(tls?: RemoteServerConfig['tls']): Pool {
 export interface RawRequest {
   method: string;
   headers: OutgoingHttpHeaders;
-  body?: string;
+  body?: string | Buffer;
   signal?: AbortSignal;
 }
 
