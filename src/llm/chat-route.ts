@@ -10,7 +10,14 @@ import type { Logger } from '../log.js';
 import type { ModelCatalog, ResolvedModel } from './models.js';
 import { nestedDeeperThan } from '../json-depth.js';
 import type { Redactor } from '../redact.js';
-import { PROVIDER_KEY_HEADER, type ChatOutcome, type ChatProvider, type ChatRequest, type NativeApi } from './provider.js';
+import {
+  PROVIDER_KEY_HEADER,
+  UntranslatableError,
+  type ChatOutcome,
+  type ChatProvider,
+  type ChatRequest,
+  type NativeApi,
+} from './provider.js';
 import { relayNative, speaksNatively } from './native-relay.js';
 import { own } from './own.js';
 import { providerErrorType, unobserved, type ChatObservation, type LlmObserver } from './observe.js';
@@ -31,9 +38,10 @@ export interface ChatProtocol {
   providerError(c: Context<AppEnv>, outcome: Extract<ChatOutcome, { kind: 'error' }>): Response;
   /** The client's request as a chat request for the provider's model id. */
   request(body: Json, upstreamModel: string): ChatRequest;
-  completion(c: Context<AppEnv>, completion: Json, model: string): Response;
+  /** `request` is the client's request as it came. */
+  completion(c: Context<AppEnv>, completion: Json, model: string, request: Json): Response;
   /** `onBreak` is told when the chunks throw, and returns what to tell the client. */
-  stream(chunks: AsyncIterable<Json>, model: string, onBreak: (error: Error) => string): Response;
+  stream(chunks: AsyncIterable<Json>, model: string, onBreak: (error: Error) => string, request: Json): Response;
 }
 
 /** A provider status as one we answer with: its own when it is an error status, else 502. */
@@ -110,7 +118,10 @@ export async function handleChat(c: Context<AppEnv>, protocol: ChatProtocol, dep
   try {
     request = protocol.request(body, upstream);
   } catch (error) {
-    return protocol.error(c, 400, `the request is malformed: ${(error as Error).message}`);
+    const { message } = error as Error;
+    return error instanceof UntranslatableError
+      ? protocol.error(c, 400, `the request cannot be sent to provider '${provider.name}' (${provider.config.type}): ${message}`)
+      : protocol.error(c, 400, `the request is malformed: ${message}`);
   }
   // A model's configured max_tokens, when the request sets no limit of its own.
   const maxTokens = own(provider.config.models, resolved.model)?.max_tokens;
@@ -128,7 +139,7 @@ export async function handleChat(c: Context<AppEnv>, protocol: ChatProtocol, dep
     redact: (text: string) => redactorFor(c, dependencies).text(text),
   };
   const observe = dependencies.observer ? dependencies.observer.chat.bind(dependencies.observer) : unobserved;
-  return observe(c, facts, (observation) => complete(c, protocol, dependencies, { request, model, resolved }, observation));
+  return observe(c, facts, (observation) => complete(c, protocol, dependencies, { request, body, model, resolved }, observation));
 }
 
 /** Sends a checked request to its provider (after the token limits) and answers with the outcome. */
@@ -136,7 +147,7 @@ async function complete(
   c: Context<AppEnv>,
   protocol: ChatProtocol,
   dependencies: ChatDependencies,
-  { request, model, resolved }: { request: ChatRequest; model: string; resolved: ResolvedModel<ChatProvider> },
+  { request, body, model, resolved }: { request: ChatRequest; body: Json; model: string; resolved: ResolvedModel<ChatProvider> },
   observation: ChatObservation,
 ): Promise<Response> {
   const { provider } = resolved;
@@ -168,7 +179,7 @@ async function complete(
   }
   if (outcome.kind === 'completion') {
     try {
-      const answer = protocol.completion(c, outcome.body, model);
+      const answer = protocol.completion(c, outcome.body, model, body);
       observation.completed(outcome.body);
       return answer;
     } catch (error) {
@@ -178,11 +189,12 @@ async function complete(
       return protocol.error(c, 502, `provider '${provider.name}' gave an answer nexus could not read`);
     }
   }
-  return protocol.stream(observation.streamed(outcome.chunks), model, (error) => {
+  const onBreak = (error: Error) => {
     const reason = redactorFor(c, dependencies).text(error.message);
     log.warn({ ...context, err: reason }, 'provider stream broke');
     return `the stream from provider '${provider.name}' broke: ${reason}`;
-  });
+  };
+  return protocol.stream(observation.streamed(outcome.chunks), model, onBreak, body);
 }
 
 /** nexus's secrets, and the provider key the client forwarded (its own, but kept out of the logs). */

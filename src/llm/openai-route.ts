@@ -8,6 +8,7 @@ import type { AppEnv } from '../http/app-env.js';
 import type { Logger } from '../log.js';
 import { handleChat, relayedStatus, sseResponse, type ChatDependencies, type ChatProtocol, type ErrorStatus } from './chat-route.js';
 import type { ChatRequest } from './provider.js';
+import { eventsFromChunks, failedEvent, requestFromResponses, responseFromCompletion } from './responses-shape.js';
 
 const ERROR_TYPES: Record<number, string> = {
   400: 'invalid_request_error',
@@ -40,6 +41,25 @@ const openAi: ChatProtocol = {
     ),
 };
 
+/** The Responses API (`POST {path}/v1/responses`): passed through to OpenAI providers, translated for the others. */
+const responses: ChatProtocol = {
+  api: 'openai-responses',
+  error: openAi.error,
+  providerError: openAi.providerError,
+  request: requestFromResponses,
+  completion: (c, completion, model, request) => c.json(responseFromCompletion(completion, model, request)),
+  stream: (chunks, model, onBreak, request) =>
+    sseResponse(
+      eventsFromChunks(chunks, model, request),
+      (event) => `event: ${event.type}\ndata: ${JSON.stringify(event)}\n\n`,
+      '',
+      (error) => {
+        const failed = failedEvent(model, request, onBreak(error));
+        return `event: ${failed.type}\ndata: ${JSON.stringify(failed)}\n\n`;
+      },
+    ),
+};
+
 export interface LlmRouteOptions extends Omit<ChatDependencies, 'log'> {
   path: string;
   logger: Logger;
@@ -52,4 +72,5 @@ export function mountOpenAi(app: Hono<AppEnv>, { path, logger, ...dependencies }
     c.json({ object: 'list', data: catalog.list().map(({ id, provider }) => ({ id, object: 'model', created: 0, owned_by: provider })) }),
   );
   app.post(`${path}/v1/chat/completions`, (c) => handleChat(c, openAi, { ...dependencies, log }));
+  app.post(`${path}/v1/responses`, (c) => handleChat(c, responses, { ...dependencies, log }));
 }

@@ -48,6 +48,9 @@ export interface ChatProvider extends ModelSource {
   close(): void;
 }
 
+/** A request that the provider's API has no way to say: the client gets a 400 naming the field. */
+export class UntranslatableError extends Error {}
+
 /** The header a client puts its own provider key in, for providers with `forward_token`. */
 export const PROVIDER_KEY_HEADER = 'x-provider-api-key';
 
