@@ -15,11 +15,12 @@
  * 5. `execute` with telemetry off, on with sampling 0, and on with sampling 1.
  * Every figure comes with its ratio to its baseline. Medians over many calls after a warm-up.
  */
-import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { readFileSync } from 'node:fs';
 import { Client, StreamableHTTPClientTransport } from '@modelcontextprotocol/client';
 import { parse } from 'smol-toml';
 import { parseConfig } from '../src/config/load.js';
-import { freshSignalFetch, latencies, quantile, throughput } from './measure.js';
+import { freshSignalFetch, quantile, throughput } from './measure.js';
+import { CALLS, cleanups, interleavedLatencies, nexusProcess, ROUNDS, track, WARM_UP } from './harness.js';
 import { silentLogger } from '../src/log.js';
 import { startNexus } from '../src/server.js';
 import {
@@ -27,20 +28,13 @@ import {
   EVERYTHING,
   FIXTURE_SERVER,
   freePort,
-  NEXUS_BIN,
   spawnNode,
   startEverything,
   startFixtureHttp,
   startOnOwnPort,
   waitForPort,
-  type Spawned,
 } from '../test/helpers/processes.js';
 
-const CALLS = Number(process.env.BENCH_CALLS ?? 2_000);
-const WARM_UP = 300;
-/** Rounds that latency measurements take turns over. */
-const ROUNDS = 10;
-const cleanups: (() => Promise<unknown>)[] = [];
 const fmt = (n: number, digits = 3) => (Number.isFinite(n) ? n.toFixed(digits) : 'n/a');
 
 interface Target {
@@ -66,41 +60,6 @@ function caller(client: Client, tool: string, direct = false): () => Promise<unk
       ? { name: 'execute', arguments: { name: tool, arguments: { message: 'hi' } } }
       : { name: tool, arguments: { message: 'hi' } };
   return () => client.request({ method: 'tools/call', params });
-}
-
-/**
- * Latencies of every path, measured in rounds that take turns (a slice of each path per round),
- * so a drift in the machine's speed during the run falls on all paths alike. Sorted, per path.
- */
-async function interleavedLatencies(calls: (() => Promise<unknown>)[]): Promise<number[][]> {
-  for (const call of calls) for (let i = 0; i < WARM_UP; i++) await call();
-  const times: number[][] = calls.map(() => []);
-  for (let round = 0; round < ROUNDS; round++) {
-    for (const [i, call] of calls.entries()) times[i]?.push(...(await latencies(call, Math.ceil(CALLS / ROUNDS))));
-  }
-  return times.map((list) => list.sort((a, b) => a - b));
-}
-
-/**
- * nexus as users run it: its own process (the built CLI), so it does not share a thread with the
- * measuring client. Resolves once every downstream is connected.
- */
-async function nexusProcess(toml: string): Promise<{ url: string; pid: number; stop: () => Promise<unknown> }> {
-  const file = `${mkdtempSync('/tmp/nexus-bench-')}/nexus.toml`;
-  writeFileSync(file, toml);
-  const port = await freePort();
-  // Default options (text logs), so RSS is what a user sees.
-  const nexus = track(spawnNode([NEXUS_BIN, '-c', file, '-l', `127.0.0.1:${port}`]));
-  while (!nexus.output().includes('downstreams connected')) {
-    if (nexus.child.exitCode !== null) throw new Error(nexus.output());
-    await new Promise((resolve) => setTimeout(resolve, 50));
-  }
-  return { url: `http://127.0.0.1:${port}`, pid: nexus.child.pid as number, stop: () => nexus.kill() };
-}
-
-function track<T extends Spawned>(spawned: T): T {
-  cleanups.push(() => spawned.kill());
-  return spawned;
 }
 
 async function echoTable(): Promise<void> {

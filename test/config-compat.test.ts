@@ -123,7 +123,8 @@ describe('what the original refuses, with reason, refused here too', () => {
   });
 
   it('a config with nothing to serve: no MCP server and no LLM provider, or only disabled ones', () => {
-    const nothing = 'nothing to serve: configure at least one [mcp.servers.<name>] or [llm.providers.<name>]';
+    const nothing =
+      'nothing to serve: configure at least one [mcp.servers.<name>] or [llm.providers.<name>] (or enable [llm.proxy.anthropic])';
     for (const toml of ['', '[server]\nlisten_address = "127.0.0.1:8000"', '[mcp]\nenabled = false\n[mcp.servers.x]\ncmd = ["x"]']) {
       expect(checkConfig(parse(toml)).problems).toEqual([['', nothing]]);
     }
