@@ -20,6 +20,7 @@ import { own } from './own.js';
 import { PROVIDER_KEY_HEADER, type ChatProvider, type ChatRequest, type NativeApi } from './provider.js';
 import { MAX_ANSWER_BYTES } from './providers/http-provider.js';
 import { replaceAt, withFirstKey } from './raw-json.js';
+import type { Redactor } from '../redact.js';
 
 type Json = Record<string, unknown>;
 
@@ -43,6 +44,19 @@ const LIMIT_KEYS: Partial<Record<NativeApi, readonly string[]>> = {
 
 /** Provider answer headers passed on: what describes the body, and the provider's request ids and rate-limit state. */
 const PASSED_HEADER = /^(content-type|retry-after|request-id|x-request-id|anthropic-[a-z0-9-]+|x-ratelimit-[a-z0-9-]+|openai-[a-z0-9-]+)$/;
+
+/**
+ * What replaces nexus's secrets and the key the client forwarded (its own, but not for logs), made
+ * when first needed: only errors and their like are redacted, and making one compiles a pattern.
+ */
+function redactorFor(c: Context<AppEnv>, redactor: Redactor): (text: string) => string {
+  let made: Redactor | undefined;
+  return (text) => {
+    const forwarded = c.req.header(PROVIDER_KEY_HEADER);
+    made ??= forwarded ? redactor.with([forwarded]) : redactor;
+    return made.text(text);
+  };
+}
 
 /** The answer's headers a client gets. */
 function passedHeaders(answer: IncomingMessage): Headers {
@@ -81,14 +95,14 @@ export async function relayNative(
   if (maxTokens !== undefined && limitKeys && limitKeys.every((key) => body[key] === undefined)) {
     request = withFirstKey(request, limitKeys[0] as string, maxTokens);
   }
-  const redactor = dependencies.redactor.with(c.req.header(PROVIDER_KEY_HEADER) ? [c.req.header(PROVIDER_KEY_HEADER) as string] : []);
+  const redact = redactorFor(c, dependencies.redactor);
   const facts = {
     model,
     providerType: provider.config.type,
     stream: body['stream'] === true,
     request: body,
     signal: c.req.raw.signal,
-    redact: (message: string) => redactor.text(message),
+    redact,
   };
   const observe = dependencies.observer ? dependencies.observer.chat.bind(dependencies.observer) : unobserved;
   return observe(c, facts, async (observation) => {
@@ -108,10 +122,9 @@ export async function relayNative(
       answer = await relayOf(provider)(api, request, c.req.header(), c.req.raw.signal, resolved.model);
     } catch (error) {
       observation.failed('connection_error');
-      dependencies.log.warn({ provider: provider.name, err: redactor.text((error as Error).message) }, 'provider unreachable');
+      dependencies.log.warn({ provider: provider.name, err: redact((error as Error).message) }, 'provider unreachable');
       return protocol.error(c, 502, `provider '${provider.name}' could not be reached`);
     }
-    const redact = (text: string) => redactor.text(text);
     return answerOf(c, { api, protocol, model, provider: provider.name, log: dependencies.log }, answer, observation, redact);
   });
 }
@@ -156,16 +169,19 @@ async function answerOf(
     observation.failed('provider_api_error');
     return protocol.error(c, 502, `provider '${provider}': ${error.message}`);
   }
+  let answered: string;
   try {
-    const parsed = JSON.parse(text) as Json;
-    observation.completed(summaryOfAnswer(api, parsed));
+    // Read whole only for telemetry; the model's name is found by scanning the text.
+    if (observation.watching) observation.completed(summaryOfAnswer(api, JSON.parse(text) as Json));
+    else if (!/^\s*\{[\s\S]*\}\s*$/.test(text)) throw new SyntaxError('not a JSON object');
+    answered = named(text);
   } catch {
     observation.failed('provider_api_error');
     return protocol.error(c, 502, `provider '${provider}' gave an answer nexus could not read`);
   }
   // The provider set the encoding and length of what it sent, not of this.
   headers.delete('content-length');
-  return new Response(named(text), { status, headers });
+  return new Response(answered, { status, headers });
 }
 
 /** The provider's events as they come, the model renamed where an event names it; a break ends with the API's error event. */
@@ -243,7 +259,7 @@ export async function relayCountTokens(
   { text, resolved }: ModelRequest,
 ): Promise<Response> {
   const { provider, upstream } = resolved;
-  const redactor = dependencies.redactor.with(c.req.header(PROVIDER_KEY_HEADER) ? [c.req.header(PROVIDER_KEY_HEADER) as string] : []);
+  const redact = redactorFor(c, dependencies.redactor);
   let answer: IncomingMessage;
   try {
     const body = replaceAt(text, ['model'], upstream);
@@ -253,7 +269,7 @@ export async function relayCountTokens(
   }
   const status = answer.statusCode ?? 502;
   const body = await readText(answer, MAX_ERROR_BYTES).catch(() => '');
-  return new Response(status >= 300 ? redactor.text(body) : body, { status, headers: passedHeaders(answer) });
+  return new Response(status >= 300 ? redact(body) : body, { status, headers: passedHeaders(answer) });
 }
 
 /** The `input_tokens` of a count_tokens answer, if it is one. */

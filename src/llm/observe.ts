@@ -31,6 +31,8 @@ export interface ChatFacts {
 
 /** How a chat request ended, as the handler learns it. */
 export interface ChatObservation {
+  /** Whether anything is recorded (telemetry is on): else what would only feed it need not be read. */
+  readonly watching: boolean;
   /** Refused or failed, with the original's `error.type` word. */
   failed(type: string): void;
   /** A whole answer, in the common (OpenAI chat completion) shape. */
@@ -42,7 +44,7 @@ export interface ChatObservation {
   streamed<T = Json>(items: AsyncIterable<T>, read?: (item: T) => Json | undefined): AsyncIterable<T>;
 }
 
-const UNOBSERVED: ChatObservation = { failed: () => undefined, completed: () => undefined, streamed: (items) => items };
+const UNOBSERVED: ChatObservation = { watching: false, failed: () => undefined, completed: () => undefined, streamed: (items) => items };
 
 /** The original's `error.type` for a provider's refusal, by its HTTP status. */
 export function providerErrorType(status: number): string {
@@ -91,6 +93,7 @@ export class LlmObserver {
       };
       const tokens = (usage: unknown, model: unknown) => this.tokens(span, base, usage, model);
       const observation: ChatObservation = {
+        watching: true,
         failed: (type) => {
           // A client that went away cancelled its request; nothing failed.
           if (facts.signal.aborted) return end({ 'error.type': 'cancelled' });
