@@ -29,12 +29,19 @@ base_url = "${anthropicFixture.url}"
 [llm.providers.claude.models.claude-fixture]
 [llm.providers.claude.models.replay-anthropic-thinking]
 [llm.providers.claude.models.overloaded]
+[llm.providers.strict]
+type = "anthropic"
+api_key = "sk-ant-configured-0001"
+base_url = "${anthropicFixture.url}"
+headers = [{ rule = "remove", name = "anthropic-beta" }, { rule = "insert", name = "anthropic-version", value = "2023-06-01" }]
+[llm.providers.strict.models.claude-fixture]
 [llm.providers.gpt]
 type = "openai"
 api_key = "sk-openai-configured-0002"
 base_url = "${openaiFixture.url}"
 [llm.providers.gpt.models.gpt-fixture]
 [llm.providers.gpt.models.replay-openai-chat]
+[llm.providers.gpt.models.replay-openai-separators]
 [llm.providers.gpt.models.capped]
 rename = "gpt-fixture"
 max_tokens = 77
@@ -116,6 +123,14 @@ describe('Anthropic messages to an Anthropic provider', () => {
     expect((await anthropicFixture.last()).headers['anthropic-beta']).toBe('interleaved-thinking-2025-05-14');
   });
 
+  it('leave header rules the last word on the client’s betas and version (a beta may cost more)', async () => {
+    const body = '{"model":"strict/claude-fixture","max_tokens":5,"messages":[{"role":"user","content":"x"}]}';
+    await post('/llm/anthropic/v1/messages', body, { 'anthropic-beta': 'context-1m-2025-08-07', 'anthropic-version': '2099-01-01' });
+    const received = await anthropicFixture.last();
+    expect(received.headers['anthropic-beta']).toBeUndefined();
+    expect(received.headers['anthropic-version']).toBe('2023-06-01');
+  });
+
   it('pass a provider’s error on as it said it', async () => {
     const response = await post(
       '/llm/anthropic/v1/messages',
@@ -189,5 +204,12 @@ describe('OpenAI chat completions to an OpenAI provider', () => {
     // JSON's last value names the model nexus routes by; every occurrence is replaced with it.
     expect(response.status).toBe(200);
     expect((await openaiFixture.last()).raw).toBe('{"model":"replay-openai-chat","messages":[],"model":"replay-openai-chat"}');
+  });
+});
+
+describe('stream events renamed, and nothing else changed', () => {
+  it('keeps events whose text holds U+2028 or U+2029, or whose data spans several lines, intact', async () => {
+    const streamed = await post('/llm/openai/v1/chat/completions', '{"model":"gpt/replay-openai-separators","stream":true,"messages":[]}');
+    expect(await streamed.text()).toBe(replay('openai-separators.sse').replaceAll('"gpt-4.1"', '"gpt/replay-openai-separators"'));
   });
 });

@@ -122,6 +122,35 @@ expected_audience = "${AUDIENCE}"
     expect(received.headers['x-api-key']).toBe('sk-ant-own');
   });
 
+  it('sends nothing anywhere but under base_url, and a nexus token in no header on', async () => {
+    const nexus = await proxyNexus(`
+[server.oauth]
+url = "${jwks.url}"
+expected_issuer = "${ISSUER}"
+expected_audience = "${AUDIENCE}"
+`);
+    const nexusToken = await token(key);
+    const before = (await fixture.requests()).length;
+    // An encoded prefix is no prefix: it would have cut into the upstream's host.
+    for (const path of ['/prox%79/anthropic/v1/messages', '/proxy/anthrop%69c/v1/messages']) {
+      const response = await fetch(`${nexus.url}${path}`, {
+        method: 'POST',
+        headers: { authorization: `Bearer ${nexusToken}` },
+        body: '{}',
+      });
+      expect(response.status).toBe(404);
+    }
+    expect((await fixture.requests()).length).toBe(before);
+    // An empty Proxy-Authorization: the token came in Authorization, and stays here.
+    const response = await fetch(`${nexus.url}/proxy/anthropic/v1/messages`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json', 'proxy-authorization': '', authorization: `Bearer ${nexusToken}` },
+      body: '{"model":"claude-fixture","max_tokens":5,"messages":[{"role":"user","content":"x"}]}',
+    });
+    expect(response.status).toBe(200);
+    expect((await fixture.last()).headers['authorization']).toBeUndefined();
+  });
+
   it('answers a clear error when the upstream cannot be reached', async () => {
     const nexus = await nexusWith('[llm.proxy.anthropic]\nenabled = true\nbase_url = "http://127.0.0.1:9"');
     opened.push(nexus);

@@ -24,6 +24,7 @@ type = "anthropic"
 api_key = "sk-ant-0001"
 base_url = "${anthropicFixture.url}"
 [llm.providers.claude.models.claude-fixture]
+[llm.providers.claude.models.stream-error]
 [llm.providers.gpt]
 type = "openai"
 api_key = "sk-openai-0002"
@@ -145,6 +146,13 @@ describe('to an Anthropic provider, translated', () => {
       '{"city":"Paris"}',
       '{"city":"Rome"}',
     ]);
+  });
+
+  it('ends a stream that breaks with response.failed for the same response, which the official client hands on', async () => {
+    const stream = openai.responses.stream({ model: 'claude/stream-error', input: 'x' });
+    const final = await stream.finalResponse();
+    expect(final.status).toBe('failed');
+    expect(final.error?.message).toBe("the stream from provider 'claude' broke: Overloaded mid-stream");
   });
 
   it('refuses, naming the field, what has no equivalent there', async () => {

@@ -23,6 +23,8 @@ const BEARER = /^Bearer ([A-Za-z0-9\-._~+/]+=*)$/i;
 export interface AuthenticatedCaller {
   token: string;
   claims: JWTPayload;
+  /** The header the token came in (the Anthropic proxy never sends that one on). */
+  header: 'authorization' | 'proxy-authorization';
 }
 export type AuthVariables = { caller: AuthenticatedCaller | undefined };
 
@@ -65,7 +67,9 @@ export class OAuthGuard {
    */
   middleware({ proxyAuthorization = false } = {}): MiddlewareHandler<AppEnv> {
     return async (c, next) => {
-      const header = (proxyAuthorization && c.req.header('proxy-authorization')) || c.req.header('authorization');
+      const proxied = proxyAuthorization ? c.req.header('proxy-authorization') : undefined;
+      const from = proxied ? 'proxy-authorization' : 'authorization';
+      const header = c.req.header(from);
       const token = header === undefined ? undefined : BEARER.exec(header)?.[1];
       if (token === undefined) {
         return this.reject(c, header === undefined ? 'missing bearer token' : 'malformed Authorization header');
@@ -85,7 +89,7 @@ export class OAuthGuard {
         }
         return this.reject(c, describeFailure(error, token));
       }
-      c.set('caller', { token, claims });
+      c.set('caller', { token, claims, header: from });
       await next();
     };
   }

@@ -46,6 +46,11 @@ export interface AnthropicProxyOptions {
   redactor: Redactor;
 }
 
+/** Answer headers about the upstream's own origin, not nexus's: a cookie or HSTS of api.anthropic.com is not one for nexus. */
+const UPSTREAM_ONLY = new Set(['set-cookie', 'alt-svc', 'strict-transport-security']);
+
+const JSON_TYPE = { 'content-type': 'application/json' };
+
 const errorBody = (type: string, message: string) => JSON.stringify({ type: 'error', error: { type, message } });
 
 export function mountAnthropicProxy(app: Hono<AppEnv>, options: AnthropicProxyOptions): { close(): void } {
@@ -54,33 +59,39 @@ export function mountAnthropicProxy(app: Hono<AppEnv>, options: AnthropicProxyOp
   const pool = createPool();
   const own = new Set(options.ownHeaders.map((name) => name.toLowerCase()));
   const log = logger.child({ component: 'llm', proxy: 'anthropic' });
+  const upstream = new URL(base);
   app.all(`${path}/*`, async (c) => {
     const url = new URL(c.req.url);
-    const target = new URL(`${base}${url.pathname.slice(path.length)}${url.search}`);
+    // The route matched the decoded path; the request goes where its own (encoded) path says, under
+    // the prefix only: an encoded prefix is no prefix.
+    if (!url.pathname.startsWith(`${path}/`)) return c.body(errorBody('not_found_error', 'not found'), 404, JSON_TYPE);
+    const target = new URL(upstream);
+    target.pathname = `${upstream.pathname.replace(/\/+$/, '')}${url.pathname.slice(path.length)}`;
+    target.search = url.search;
+    if (target.origin !== upstream.origin) return c.body(errorBody('not_found_error', 'not found'), 404, JSON_TYPE);
     const method = c.req.method;
     const body = method === 'GET' || method === 'HEAD' ? undefined : await readBytes(c, MAX_LLM_BODY_BYTES);
     if (body === undefined && method !== 'GET' && method !== 'HEAD') {
-      return c.body(errorBody('request_too_large', `the request body is larger than ${MAX_LLM_BODY_BYTES} bytes`), 413, {
-        'content-type': 'application/json',
-      });
+      return c.body(errorBody('request_too_large', `the request body is larger than ${MAX_LLM_BODY_BYTES} bytes`), 413, JSON_TYPE);
     }
     const headers: Record<string, string> = {};
     for (const [name, value] of Object.entries(c.req.header())) {
       if (!HOP_HEADERS.has(name) && !own.has(name)) headers[name] = value;
     }
-    // With nexus's OAuth on, a lone Authorization carried nexus's token: it is not Anthropic's to see.
-    if (oauth && c.req.header('proxy-authorization') === undefined) delete headers['authorization'];
+    // nexus's token is not Anthropic's to see, whichever header it came in.
+    const caller = c.get('caller');
+    if (oauth && caller) delete headers[caller.header];
     let answer;
     try {
       answer = await send(pool, target, { method, headers, body, signal: c.req.raw.signal });
     } catch (error) {
       const reason = options.redactor.text((error as Error).message);
       log.warn({ err: reason }, 'upstream unreachable');
-      return c.body(errorBody('api_error', `could not reach ${target.origin}`), 502, { 'content-type': 'application/json' });
+      return c.body(errorBody('api_error', `could not reach ${target.origin}`), 502, JSON_TYPE);
     }
     const passed = new Headers();
     for (const [name, value] of Object.entries(answer.headers)) {
-      if (HOP_HEADERS.has(name) || value === undefined) continue;
+      if (HOP_HEADERS.has(name) || UPSTREAM_ONLY.has(name) || value === undefined) continue;
       for (const one of Array.isArray(value) ? value : [value]) passed.append(name, one);
     }
     const empty = method === 'HEAD' || answer.statusCode === 204 || answer.statusCode === 304;

@@ -55,10 +55,18 @@ export function rulesFor(config: LlmProviderConfig, model: string): readonly Rul
   return modelRules.length > 0 ? [...config.headers, ...modelRules] : config.headers;
 }
 
-/** The headers `rules` add for a request whose headers (lower-case names) are `incoming`. */
-export function headersFor(rules: readonly Rule[], incoming: Readonly<Record<string, string>>): Record<string, string> {
+/**
+ * The headers `rules` add for a request whose headers (lower-case names) are `incoming`, to
+ * `initial` (what the provider passes on of the client's by itself, which rules may override or
+ * remove).
+ */
+export function headersFor(
+  rules: readonly Rule[],
+  incoming: Readonly<Record<string, string>>,
+  initial: Readonly<Record<string, string>> = {},
+): Record<string, string> {
   // Header names may be the client's: `__proto__` or `constructor` are names like any other here.
-  const out = new Map<string, string>();
+  const out = new Map<string, string>(Object.entries(initial));
   const received = (name: string) => own(incoming, name.toLowerCase());
   const set = (name: string, value: string | undefined) => {
     const lower = name.toLowerCase();

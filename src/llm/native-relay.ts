@@ -151,10 +151,11 @@ async function answerOf(
   const headers = passedHeaders(answer);
   const named = (json: string) => MODEL_PATHS[api].reduce((out, path) => replaceAt(out, path, model), json);
   if (status >= 300) {
-    // Passed on as the provider said it (clients match on its words), but for nexus's secrets.
+    // Passed on as the provider said it (clients match on its words), but for nexus's secrets; a
+    // redirect (which nexus does not follow) is no answer: 502.
     observation.failed(providerErrorType(status));
     const text = await readText(answer, MAX_ERROR_BYTES).catch(() => '');
-    return new Response(redact(text), { status, headers });
+    return new Response(redact(text), { status: status < 400 ? 502 : status, headers });
   }
   if (mediaType(answer.headers['content-type']) === 'text/event-stream') {
     headers.set('cache-control', 'no-cache');
@@ -212,7 +213,8 @@ function eventStream(
         if (next.done) return controller.close();
         const raw = next.value;
         const data = eventData(raw);
-        if (data === undefined || !data.startsWith('{')) return controller.enqueue(encoder.encode(raw));
+        // Not a JSON event (a provider's plain-text error, say): passed on with nexus's secrets out.
+        if (data === undefined || !data.startsWith('{')) return controller.enqueue(encoder.encode(data === '[DONE]' ? raw : redact(raw)));
         // An error the provider reports may quote what it was sent: nexus's secrets are taken out.
         const reported = data.includes('"error"') ? redact(raw) : raw;
         if (reported !== raw || /"type":\s*"error"/.test(data)) broke(redact(data));
@@ -234,13 +236,23 @@ function eventStream(
 function renamed(raw: string, data: string, named: (json: string) => string): string {
   const after = named(data);
   if (after === data) return raw;
-  let first = true;
-  // One data line (what providers send) is replaced in place; the lines of a multi-line one become one.
-  return raw.replace(/^data:.*(\r\n|\r|\n)?/gm, (_line, end: string | undefined) => {
-    if (!first) return '';
-    first = false;
-    return `data: ${after}${end ?? ''}`;
-  });
+  // Lines end only at CR or LF (JSON may hold U+2028 as it is, which a regex's `.` stops at).
+  const pieces = raw.split(/(\r\n|\r|\n)/);
+  const first = pieces.findIndex((piece, i) => i % 2 === 0 && piece.startsWith('data:'));
+  const end = pieces[first + 1] ?? '\n';
+  let out = '';
+  for (let i = 0; i < pieces.length; i += 2) {
+    const line = pieces[i] as string;
+    const separator = pieces[i + 1] ?? '';
+    // The first data line carries the renamed data, as one line per line of it; the others go.
+    if (i === first)
+      out += `${after
+        .split('\n')
+        .map((part) => `data: ${part}`)
+        .join(end)}${separator}`;
+    else if (!line.startsWith('data:')) out += line + separator;
+  }
+  return out;
 }
 
 /** The error event each API's clients understand, for a stream that broke. */

@@ -8,7 +8,7 @@ import type { AppEnv } from '../http/app-env.js';
 import type { Logger } from '../log.js';
 import { handleChat, relayedStatus, sseResponse, type ChatDependencies, type ChatProtocol, type ErrorStatus } from './chat-route.js';
 import type { ChatRequest } from './provider.js';
-import { eventsFromChunks, failedEvent, requestFromResponses, responseFromCompletion } from './responses-shape.js';
+import { eventsFromChunks, requestFromResponses, responseFromCompletion } from './responses-shape.js';
 
 const ERROR_TYPES: Record<number, string> = {
   400: 'invalid_request_error',
@@ -50,13 +50,11 @@ const responses: ChatProtocol = {
   completion: (c, completion, model, request) => c.json(responseFromCompletion(completion, model, request)),
   stream: (chunks, model, onBreak, request) =>
     sseResponse(
-      eventsFromChunks(chunks, model, request),
+      eventsFromChunks(chunks, model, request, onBreak),
       (event) => `event: ${event.type}\ndata: ${JSON.stringify(event)}\n\n`,
       '',
-      (error) => {
-        const failed = failedEvent(model, request, onBreak(error));
-        return `event: ${failed.type}\ndata: ${JSON.stringify(failed)}\n\n`;
-      },
+      // Breaks end in `response.failed`, written by eventsFromChunks; this is for what cannot happen.
+      (error) => `event: error\ndata: ${JSON.stringify({ type: 'error', code: 'server_error', message: onBreak(error), param: null })}\n\n`,
     ),
 };
 

@@ -69,7 +69,9 @@ class Scanner {
       if (text[this.i] !== '"') return found;
       const keyStart = this.i;
       this.string();
-      const name = JSON.parse(text.slice(keyStart, this.i)) as string;
+      // A key is read as JSON only when it has escapes: the rest compare as they are.
+      const raw = text.slice(keyStart + 1, this.i - 1);
+      const name = raw.includes('\\') ? (JSON.parse(`"${raw}"`) as string) : raw;
       this.space();
       this.i++; // the colon
       this.space();

@@ -197,10 +197,15 @@ export interface ResponseEvent {
 
 /**
  * Chat completion chunks as the Responses API's stream events, in its order: created, in_progress,
- * then per output item added → deltas → done, then completed (or incomplete). Each carries its
- * sequence number.
+ * then per output item added → deltas → done, then completed (or incomplete); `response.failed`
+ * (with `onBreak`'s words) if the chunks break. Each carries its sequence number.
  */
-export async function* eventsFromChunks(chunks: AsyncIterable<Json>, model: string, request: Json): AsyncGenerator<ResponseEvent> {
+export async function* eventsFromChunks(
+  chunks: AsyncIterable<Json>,
+  model: string,
+  request: Json,
+  onBreak: (error: Error) => string,
+): AsyncGenerator<ResponseEvent> {
   const built = new ResponseBuilder(model, request);
   let sequence = 0;
   const event = (type: string, fields: Json): ResponseEvent => ({ type, sequence_number: sequence++, ...fields });
@@ -226,70 +231,74 @@ export async function* eventsFromChunks(chunks: AsyncIterable<Json>, model: stri
     }
     calls.clear();
   }
-  for await (const chunk of chunks) {
-    if (chunk['usage']) built.usage = usageOf(chunk['usage']);
-    const choice = (chunk['choices'] as Json[] | undefined)?.[0];
-    const delta = (choice?.['delta'] ?? {}) as Json;
-    if (typeof delta['content'] === 'string' && delta['content'] !== '') {
-      if (!text) {
-        const item = { type: 'message', id: itemId('msg'), status: 'in_progress', role: 'assistant', content: [] };
-        text = { item, index: built.output.length, text: '' };
-        built.output.push(item);
-        yield event('response.output_item.added', { output_index: text.index, item });
-        yield event('response.content_part.added', {
-          item_id: item.id,
-          output_index: text.index,
-          content_index: 0,
-          part: { type: 'output_text', text: '', annotations: [] },
-        });
-      }
-      text.text += delta['content'];
-      yield event('response.output_text.delta', {
-        item_id: text.item['id'],
-        output_index: text.index,
-        content_index: 0,
-        delta: delta['content'],
-      });
-    }
-    for (const call of (delta['tool_calls'] as Json[] | undefined) ?? []) {
-      const key = Number(call['index'] ?? 0);
-      const fn = (call['function'] ?? {}) as Json;
-      let open = calls.get(key);
-      if (!open) {
-        yield* closeText();
-        const item = {
-          type: 'function_call',
-          id: itemId('fc'),
-          call_id: call['id'],
-          name: fn['name'],
-          arguments: '',
-          status: 'in_progress',
-        };
-        open = { item, index: built.output.length };
-        calls.set(key, open);
-        built.output.push(item);
-        yield event('response.output_item.added', { output_index: open.index, item });
-      }
-      if (typeof fn['arguments'] === 'string' && fn['arguments'] !== '') {
-        open.item['arguments'] = `${String(open.item['arguments'])}${fn['arguments']}`;
-        yield event('response.function_call_arguments.delta', {
-          item_id: open.item['id'],
-          output_index: open.index,
-          delta: fn['arguments'],
-        });
-      }
-    }
-    if (typeof choice?.['finish_reason'] === 'string') built.status = choice['finish_reason'] === 'length' ? 'incomplete' : 'completed';
+  try {
+    yield* items(chunks);
+  } catch (error) {
+    // The same response as the events before named, as the official client requires.
+    built.status = 'failed';
+    yield event('response.failed', { response: built.object(onBreak(error as Error)) });
+    return;
   }
   yield* closeText();
   yield* closeCalls();
   if (built.status === 'in_progress') built.status = 'completed';
   yield event(built.status === 'incomplete' ? 'response.incomplete' : 'response.completed', { response: built.object() });
-}
 
-/** A stream that broke, as the event that ends it. */
-export function failedEvent(model: string, request: Json, message: string): ResponseEvent {
-  const built = new ResponseBuilder(model, request);
-  built.status = 'failed';
-  return { type: 'response.failed', response: built.object(message) };
+  async function* items(chunks: AsyncIterable<Json>): AsyncGenerator<ResponseEvent> {
+    for await (const chunk of chunks) {
+      if (chunk['usage']) built.usage = usageOf(chunk['usage']);
+      const choice = (chunk['choices'] as Json[] | undefined)?.[0];
+      const delta = (choice?.['delta'] ?? {}) as Json;
+      if (typeof delta['content'] === 'string' && delta['content'] !== '') {
+        if (!text) {
+          const item = { type: 'message', id: itemId('msg'), status: 'in_progress', role: 'assistant', content: [] };
+          text = { item, index: built.output.length, text: '' };
+          built.output.push(item);
+          yield event('response.output_item.added', { output_index: text.index, item });
+          yield event('response.content_part.added', {
+            item_id: item.id,
+            output_index: text.index,
+            content_index: 0,
+            part: { type: 'output_text', text: '', annotations: [] },
+          });
+        }
+        text.text += delta['content'];
+        yield event('response.output_text.delta', {
+          item_id: text.item['id'],
+          output_index: text.index,
+          content_index: 0,
+          delta: delta['content'],
+        });
+      }
+      for (const call of (delta['tool_calls'] as Json[] | undefined) ?? []) {
+        const key = Number(call['index'] ?? 0);
+        const fn = (call['function'] ?? {}) as Json;
+        let open = calls.get(key);
+        if (!open) {
+          yield* closeText();
+          const item = {
+            type: 'function_call',
+            id: itemId('fc'),
+            call_id: call['id'],
+            name: fn['name'],
+            arguments: '',
+            status: 'in_progress',
+          };
+          open = { item, index: built.output.length };
+          calls.set(key, open);
+          built.output.push(item);
+          yield event('response.output_item.added', { output_index: open.index, item });
+        }
+        if (typeof fn['arguments'] === 'string' && fn['arguments'] !== '') {
+          open.item['arguments'] = `${String(open.item['arguments'])}${fn['arguments']}`;
+          yield event('response.function_call_arguments.delta', {
+            item_id: open.item['id'],
+            output_index: open.index,
+            delta: fn['arguments'],
+          });
+        }
+      }
+      if (typeof choice?.['finish_reason'] === 'string') built.status = choice['finish_reason'] === 'length' ? 'incomplete' : 'completed';
+    }
+  }
 }

@@ -165,14 +165,20 @@ export class AnthropicProvider extends HttpProvider {
     return listedIds(await this.getJson('/models?limit=1000'));
   }
 
-  /** The client's `anthropic-version` and `anthropic-beta` go with its request (betas are how Claude Code asks for features). */
   protected headers(incoming: Readonly<Record<string, string>>): Record<string, string> {
     const key = providerKey(this.config, incoming);
+    return key === undefined ? {} : { 'x-api-key': key };
+  }
+
+  /**
+   * The client's `anthropic-version` and `anthropic-beta` go with its request (betas are how Claude
+   * Code asks for features); header rules may still remove or replace them (a beta that costs more).
+   */
+  protected override passedOn(incoming: Readonly<Record<string, string>>): Record<string, string> {
     const beta = incoming['anthropic-beta'];
     return {
       'anthropic-version': incoming['anthropic-version'] ?? ANTHROPIC_VERSION,
       ...(beta !== undefined && { 'anthropic-beta': beta }),
-      ...(key !== undefined && { 'x-api-key': key }),
     };
   }
 }

@@ -84,13 +84,22 @@ export abstract class HttpProvider implements ChatProvider {
   /** The model ids the provider's models API lists. */
   abstract discover(): Promise<string[]>;
 
-  /** The provider's auth (and version) headers, with the client's key where it may forward one. */
+  /** The provider's auth headers, with the client's key where it may forward one. */
   protected abstract headers(incoming: Readonly<Record<string, string>>): Record<string, string>;
+
+  /** What the provider passes on of the client's headers by itself; header rules come after, and may change it. */
+  protected passedOn(_incoming: Readonly<Record<string, string>>): Record<string, string> {
+    return {};
+  }
 
   /** GETs `path` (under the base URL) as JSON, with the discovery timeout; throws on an error status. */
   protected async getJson(path: string): Promise<Json> {
     const signal = AbortSignal.timeout(DISCOVERY_TIMEOUT_MS);
-    const response = await send(this.pool, new URL(`${this.base}${path}`), { method: 'GET', headers: this.headers({}), signal });
+    const response = await send(this.pool, new URL(`${this.base}${path}`), {
+      method: 'GET',
+      headers: { ...this.passedOn({}), ...this.headers({}) },
+      signal,
+    });
     const text = await readText(response, MAX_ANSWER_BYTES);
     if ((response.statusCode ?? 0) >= 400) throw new Error(`models API answered ${response.statusCode}`);
     return JSON.parse(text) as Json;
@@ -141,7 +150,7 @@ export abstract class HttpProvider implements ChatProvider {
     model: string,
   ): Promise<IncomingMessage> {
     const headers = {
-      ...headersFor(rulesFor(this.config, model), incoming),
+      ...headersFor(rulesFor(this.config, model), incoming, this.passedOn(incoming)),
       ...this.headers(incoming),
       'content-type': 'application/json',
     };
