@@ -30,6 +30,14 @@ afterAll(async () => {
 
 const upstream = () => new URL(fixture.url).origin;
 
+/** nexus's OAuth, against the test's JWKS. */
+const oauthToml = () => `
+[server.oauth]
+url = "${jwks.url}"
+expected_issuer = "${ISSUER}"
+expected_audience = "${AUDIENCE}"
+`;
+
 async function proxyNexus(extra = ''): Promise<RunningNexus> {
   const nexus = await nexusWith(`
 [llm.proxy.anthropic]
@@ -96,12 +104,7 @@ describe('the Anthropic proxy', () => {
   });
 
   it('takes nexus’s token in Proxy-Authorization and keeps it, so Authorization can be the client’s for Anthropic', async () => {
-    const nexus = await proxyNexus(`
-[server.oauth]
-url = "${jwks.url}"
-expected_issuer = "${ISSUER}"
-expected_audience = "${AUDIENCE}"
-`);
+    const nexus = await proxyNexus(oauthToml());
     const nexusToken = await token(key);
     const send = (headers: Record<string, string>) =>
       fetch(`${nexus.url}/proxy/anthropic/v1/messages`, {
@@ -123,12 +126,7 @@ expected_audience = "${AUDIENCE}"
   });
 
   it('sends nothing anywhere but under base_url, and a nexus token in no header on', async () => {
-    const nexus = await proxyNexus(`
-[server.oauth]
-url = "${jwks.url}"
-expected_issuer = "${ISSUER}"
-expected_audience = "${AUDIENCE}"
-`);
+    const nexus = await proxyNexus(oauthToml());
     const nexusToken = await token(key);
     const before = (await fixture.requests()).length;
     // An encoded prefix is no prefix: it would have cut into the upstream's host.

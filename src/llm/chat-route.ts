@@ -154,17 +154,8 @@ async function complete(
   const { tokenLimits, log } = dependencies;
   const client = c.get('client');
   const context = { provider: provider.name, client_id: client?.id };
-  const decision = await tokenLimits?.check(provider.name, resolved.model, client, request);
-  if (decision && !decision.allowed) {
-    observation.failed('rate_limit_exceeded');
-    c.header('Retry-After', String(Math.max(1, Math.ceil(decision.resetMs / 1000))));
-    return protocol.error(
-      c,
-      429,
-      `token rate limit exceeded for ${model}: at most ${decision.limit} input tokens per window`,
-      'rate_limit_exceeded',
-    );
-  }
+  const refused = await overTokenLimit(c, protocol, tokenLimits, { request, model, resolved }, observation);
+  if (refused) return refused;
   let outcome: ChatOutcome;
   try {
     outcome = await provider.complete(request, c.req.header(), c.req.raw.signal, resolved.model);
@@ -195,6 +186,26 @@ async function complete(
     return `the stream from provider '${provider.name}' broke: ${reason}`;
   };
   return protocol.stream(observation.streamed(outcome.chunks), model, onBreak, body);
+}
+
+/** The 429 (with Retry-After) for a request over its client's token limit, when it is; counted otherwise. */
+export async function overTokenLimit(
+  c: Context<AppEnv>,
+  protocol: Pick<ChatProtocol, 'error'>,
+  tokenLimits: TokenLimits | undefined,
+  { request, model, resolved }: { request: ChatRequest; model: string; resolved: ResolvedModel<ChatProvider> },
+  observation: ChatObservation,
+): Promise<Response | undefined> {
+  const decision = await tokenLimits?.check(resolved.provider.name, resolved.model, c.get('client'), request);
+  if (!decision || decision.allowed) return undefined;
+  observation.failed('rate_limit_exceeded');
+  c.header('Retry-After', String(Math.max(1, Math.ceil(decision.resetMs / 1000))));
+  return protocol.error(
+    c,
+    429,
+    `token rate limit exceeded for ${model}: at most ${decision.limit} input tokens per window`,
+    'rate_limit_exceeded',
+  );
 }
 
 /** nexus's secrets, and the provider key the client forwarded (its own, but kept out of the logs). */

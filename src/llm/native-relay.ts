@@ -13,7 +13,7 @@ import type { AppEnv } from '../http/app-env.js';
 import { BodyTooLargeError, decodedBody, readText } from '../net/body-limits.js';
 import { mediaType } from '../net/http-client.js';
 import { eventData, rawSseEvents } from '../net/sse.js';
-import type { ChatDependencies, ChatProtocol, ModelRequest } from './chat-route.js';
+import { overTokenLimit, type ChatDependencies, type ChatProtocol, type ModelRequest } from './chat-route.js';
 import { eventSummaries, summaryOfAnswer } from './native-summary.js';
 import { providerErrorType, unobserved, type ChatObservation } from './observe.js';
 import { own } from './own.js';
@@ -106,17 +106,9 @@ export async function relayNative(
   };
   const observe = dependencies.observer ? dependencies.observer.chat.bind(dependencies.observer) : unobserved;
   return observe(c, facts, async (observation) => {
-    const decision = await dependencies.tokenLimits?.check(provider.name, resolved.model, c.get('client'), asChatRequest(body, upstream));
-    if (decision && !decision.allowed) {
-      observation.failed('rate_limit_exceeded');
-      c.header('Retry-After', String(Math.max(1, Math.ceil(decision.resetMs / 1000))));
-      return protocol.error(
-        c,
-        429,
-        `token rate limit exceeded for ${model}: at most ${decision.limit} input tokens per window`,
-        'rate_limit_exceeded',
-      );
-    }
+    const counted = { request: asChatRequest(body, upstream), model, resolved };
+    const refused = await overTokenLimit(c, protocol, dependencies.tokenLimits, counted, observation);
+    if (refused) return refused;
     let answer: IncomingMessage;
     try {
       answer = await relayOf(provider)(api, request, c.req.header(), c.req.raw.signal, resolved.model);
