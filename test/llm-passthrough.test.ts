@@ -213,3 +213,50 @@ describe('stream events renamed, and nothing else changed', () => {
     expect(await streamed.text()).toBe(replay('openai-separators.sse').replaceAll('"gpt-4.1"', '"gpt/replay-openai-separators"'));
   });
 });
+
+describe('Anthropic messages to a provider of another API', () => {
+  it('are refused, naming the field, when they use what only Anthropic can do; hints and thinking are no obstacle', async () => {
+    const refused = async (extra: Record<string, unknown>) => {
+      const body = { model: 'gpt/gpt-fixture', max_tokens: 10, messages: [{ role: 'user', content: 'hi' }], ...extra };
+      const response = await post('/llm/anthropic/v1/messages', JSON.stringify(body));
+      return { status: response.status, body: (await response.json()) as { error?: { message?: string } } };
+    };
+    const serverTool = await refused({
+      tools: [
+        { name: 'f', input_schema: { type: 'object' } },
+        { type: 'web_search_20250305', name: 'web_search' },
+      ],
+    });
+    expect(serverTool.status).toBe(400);
+    expect(serverTool.body.error?.message).toBe(
+      `the request cannot be sent to provider 'gpt' (openai): tools[1].type "web_search_20250305" (a server tool) has no equivalent there`,
+    );
+    const reference = await refused({
+      messages: [
+        { role: 'user', content: 'find a tool' },
+        { role: 'assistant', content: [{ type: 'tool_use', id: 't1', name: 'tool_search', input: {} }] },
+        { role: 'user', content: [{ type: 'tool_result', tool_use_id: 't1', content: [{ type: 'tool_reference', tool_name: 'x' }] }] },
+      ],
+    });
+    expect(reference.body.error?.message).toMatch(
+      /messages\[2\]\.content\[0\]\.content\[0\]\.type "tool_reference" has no equivalent there/,
+    );
+    // What changes nothing of the answer goes: cache_control, defer_loading, earlier thinking.
+    const hints = await refused({
+      system: [{ type: 'text', text: 'Be brief.', cache_control: { type: 'ephemeral' } }],
+      tools: [{ name: 'f', input_schema: { type: 'object' }, defer_loading: true, cache_control: { type: 'ephemeral' } }],
+      messages: [
+        { role: 'user', content: 'hi' },
+        {
+          role: 'assistant',
+          content: [
+            { type: 'thinking', thinking: 'hm', signature: 'sig' },
+            { type: 'text', text: 'hello' },
+          ],
+        },
+        { role: 'user', content: [{ type: 'text', text: 'again', cache_control: { type: 'ephemeral' } }] },
+      ],
+    });
+    expect(hints.status).toBe(200);
+  });
+});

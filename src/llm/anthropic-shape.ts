@@ -5,7 +5,7 @@
  * message_stop).
  */
 import { own } from './own.js';
-import { assistantMessage, toolCall, type ChatRequest } from './provider.js';
+import { assistantMessage, toolCall, UntranslatableError, type ChatRequest } from './provider.js';
 
 type Json = Record<string, unknown>;
 
@@ -50,8 +50,42 @@ function parts(blocks: Json[]): Json[] {
   });
 }
 
+/** Content blocks the common shape carries; thinking is a model's own notes, which another model cannot read, and is left out. */
+const TRANSLATED_BLOCKS = new Set(['text', 'image', 'tool_use', 'tool_result', 'thinking', 'redacted_thinking']);
+
+/**
+ * Refuses, naming it, what only Anthropic can do: a server tool (web search, code execution, tool
+ * search…) or a block of one (its results, `tool_reference`, documents, search results). Hints
+ * that change nothing of the answer (`cache_control`, `defer_loading`) are not refused.
+ */
+function untranslatable(body: Json): void {
+  ((body['tools'] as Json[] | undefined) ?? []).forEach((tool, i) => {
+    const type = tool['type'];
+    if (type !== undefined && type !== 'custom')
+      throw new UntranslatableError(`tools[${i}].type "${String(type)}" (a server tool) has no equivalent there`);
+  });
+  ((body['messages'] as Json[] | undefined) ?? []).forEach((message, i) => {
+    const content = message['content'];
+    if (!Array.isArray(content)) return;
+    content.forEach((block: Json, j) => {
+      if (!TRANSLATED_BLOCKS.has(String(block['type']))) {
+        throw new UntranslatableError(`messages[${i}].content[${j}].type "${String(block['type'])}" has no equivalent there`);
+      }
+      const inner = block['type'] === 'tool_result' && Array.isArray(block['content']) ? (block['content'] as Json[]) : [];
+      inner.forEach((part, k) => {
+        if (part['type'] !== 'text' && part['type'] !== 'image') {
+          throw new UntranslatableError(
+            `messages[${i}].content[${j}].content[${k}].type "${String(part['type'])}" has no equivalent there`,
+          );
+        }
+      });
+    });
+  });
+}
+
 /** A Messages API request as a chat request for `model` (the provider's own id). */
 export function requestFromAnthropic(body: Json, model: string): ChatRequest {
+  untranslatable(body);
   const messages: Json[] = [];
   const system = textOf(body['system']);
   if (system !== '') messages.push({ role: 'system', content: system });
