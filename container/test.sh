@@ -67,7 +67,8 @@ cmd = ["npx", "-y", "@modelcontextprotocol/server-everything@$(node -p 'require(
 [mcp.servers.remote]
 url = "http://127.0.0.1:$http_port/mcp"
 TOML
-run_env=(-e "NEXUS_LISTEN_ADDRESS=0.0.0.0:$port")
+# The host's network, on loopback only: nothing of the test is reachable from elsewhere.
+run_env=(-e "NEXUS_LISTEN_ADDRESS=127.0.0.1:$port")
 if [ -s "${NODE_EXTRA_CA_CERTS:-}" ]; then
   run_env+=(-v "$NODE_EXTRA_CA_CERTS:/etc/ssl/npm-ca.pem:ro" -e NODE_EXTRA_CA_CERTS=/etc/ssl/npm-ca.pem)
 fi
