@@ -133,13 +133,21 @@ export type OtlpExporterConfig = z.output<typeof otlpExporter>;
 export type Signal = 'traces' | 'metrics' | 'logs';
 
 /**
- * The OTLP exporter a signal sends to, if any. As in the original, a signal's own
- * `exporters` table, when written, decides alone (`enabled = false` there turns the signal off
- * whatever the global one says); without one, the global `telemetry.exporters.otlp` applies.
+ * The OTLP exporter setting that applies to a signal, and its key path (for errors). As in the
+ * original, a signal's own `exporters` table, when written, decides alone (`enabled = false` there
+ * turns the signal off whatever the global one says); without one, `telemetry.exporters.otlp`.
  */
+export function otlpSettingOf(config: TelemetryConfig, signal: Signal): { otlp: OtlpExporterConfig; key: string } {
+  const section = signal === 'traces' ? 'tracing' : signal;
+  const own = config[section].exporters;
+  return own
+    ? { otlp: own.otlp, key: `telemetry.${section}.exporters.otlp` }
+    : { otlp: config.exporters.otlp, key: 'telemetry.exporters.otlp' };
+}
+
+/** The OTLP exporter a signal sends to, if any (otlpSettingOf, when enabled). */
 export function otlpFor(config: TelemetryConfig, signal: Signal): OtlpExporterConfig | undefined {
-  const own = (signal === 'traces' ? config.tracing : config[signal]).exporters;
-  const otlp = own ? own.otlp : config.exporters.otlp;
+  const { otlp } = otlpSettingOf(config, signal);
   return otlp.enabled ? otlp : undefined;
 }
 

@@ -112,7 +112,6 @@ export class LlmObserver {
     });
   }
 
-  /** A count_tokens request (counted by nexus itself). */
   /** A count_tokens request; `tokensOf` reads the count from its outcome (undefined: it failed). */
   countTokens<T>(
     c: Context<AppEnv>,

@@ -39,7 +39,7 @@ import {
   TracerProvider,
   type Sampler,
 } from '@opentelemetry/sdk-trace';
-import { otlpFor, type OtlpExporterConfig, type TelemetryConfig } from '../config/telemetry-schema.js';
+import { otlpFor, otlpSettingOf, type OtlpExporterConfig, type TelemetryConfig } from '../config/telemetry-schema.js';
 import type { LogAdditions, Logger } from '../log.js';
 import type { Redactor } from '../redact.js';
 import { ThrottledWarnings } from '../throttled-warnings.js';
@@ -116,11 +116,6 @@ function samplerFor({ sampling, parent_based_sampler: parentBased }: TelemetryCo
   });
 }
 
-export interface OpenTelemetryOptions {
-  /** Where each signal's exporter setting lives, for errors. */
-  keyOf?: (signal: 'traces' | 'metrics' | 'logs') => string;
-}
-
 export class OpenTelemetry implements Telemetry {
   readonly tracing: boolean;
   private readonly tracer: Tracer | undefined;
@@ -145,11 +140,10 @@ export class OpenTelemetry implements Telemetry {
   ) {
     // A sampler that can never sample (a ratio of 0 that no caller's flag overrules) needs no tracer
     // at all: no span, and none of the context tracking spans need (most of tracing's cost).
-    const { sampling, parent_based_sampler: parentBased } = config.tracing;
+    const { sampling, parent_based_sampler: parentBased, collect, propagation: propagate } = config.tracing;
     const traces = sampling > 0 || parentBased ? otlpFor(config, 'traces') : undefined;
     const metrics = otlpFor(config, 'metrics');
     const logs = otlpFor(config, 'logs');
-    const { collect, propagation: propagate } = config.tracing;
     // Later propagators win when both find a context: W3C over X-Ray, as in the original. A
     // caller's baggage is not taken up: it is the caller's to send where it wants (in `_meta` it
     // passes through), and re-sent as a header it could break the request to the server.
@@ -171,7 +165,12 @@ export class OpenTelemetry implements Telemetry {
           attributePerEventCountLimit: collect.max_attributes_per_event,
           attributePerLinkCountLimit: collect.max_attributes_per_link,
         },
-        spanProcessors: [new BatchSpanProcessor({ exporter: otlpExporter('traces', traces, this.key('traces')), ...batchOptions(traces) })],
+        spanProcessors: [
+          new BatchSpanProcessor({
+            exporter: otlpExporter('traces', traces, otlpSettingOf(config, 'traces').key),
+            ...batchOptions(traces),
+          }),
+        ],
       });
       this.tracer = this.tracerProvider.getTracer(SCOPE, NEXUS_VERSION);
       ensureContextManager();
@@ -180,7 +179,7 @@ export class OpenTelemetry implements Telemetry {
     if (metrics) {
       readers.push(
         new PeriodicExportingMetricReader({
-          exporter: otlpExporter('metrics', metrics, this.key('metrics')),
+          exporter: otlpExporter('metrics', metrics, otlpSettingOf(config, 'metrics').key),
           exportIntervalMillis: metrics.batch_export.scheduled_delay,
           // The SDK requires the export timeout to fit in the interval.
           exportTimeoutMillis: Math.min(metrics.timeout, metrics.batch_export.scheduled_delay),
@@ -195,17 +194,13 @@ export class OpenTelemetry implements Telemetry {
     if (logs) {
       const provider = new LoggerProvider({
         resource,
-        processors: [new BatchLogRecordProcessor({ exporter: otlpExporter('logs', logs, this.key('logs')), ...batchOptions(logs) })],
+        processors: [
+          new BatchLogRecordProcessor({ exporter: otlpExporter('logs', logs, otlpSettingOf(config, 'logs').key), ...batchOptions(logs) }),
+        ],
       });
       this.logExport = new LogExport(provider);
     }
     this.logging = { destination: this.logExport?.destination, ...(this.tracing && { fields: traceFields }) };
-  }
-
-  private key(signal: 'traces' | 'metrics' | 'logs'): string {
-    const own = signal === 'traces' ? this.config.tracing.exporters : this.config[signal].exporters;
-    const section = signal === 'traces' ? 'tracing' : signal;
-    return own ? `telemetry.${section}.exporters.otlp` : 'telemetry.exporters.otlp';
   }
 
   /** Starts exporting; `logger` hears of failed exports (at most a few lines per window). */
@@ -366,7 +361,7 @@ function batchOptions(otlp: OtlpExporterConfig) {
   };
 }
 
-/** `error.type` for a failure that says nothing more specific: its class name, or the JSON-RPC code's. */
+/** `error.type` for a failure that says nothing more specific: its class name. */
 function errorType(error: unknown): string {
   return error instanceof Error ? error.name || 'Error' : 'Error';
 }
