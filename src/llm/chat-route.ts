@@ -130,16 +130,28 @@ export async function handleChat(c: Context<AppEnv>, protocol: ChatProtocol, dep
   }
   const problem = messagesProblem(request.messages);
   if (problem) return protocol.error(c, 400, problem);
+  return observeChat(c, dependencies, { model, provider, request }, (observation) =>
+    complete(c, protocol, dependencies, { request, body, model, resolved }, observation),
+  );
+}
+
+/** Runs `work` observed (a span and metrics, with telemetry on): what is known of the request before it goes out. */
+export function observeChat(
+  c: Context<AppEnv>,
+  dependencies: ChatDependencies,
+  { model, provider, request }: { model: string; provider: ChatProvider; request: Json },
+  work: (observation: ChatObservation) => Promise<Response>,
+): Promise<Response> {
+  const redactor = redactorFor(c, dependencies);
   const facts = {
     model,
     providerType: provider.config.type,
-    stream: request.stream === true,
+    stream: request['stream'] === true,
     request,
     signal: c.req.raw.signal,
-    redact: (text: string) => redactorFor(c, dependencies).text(text),
+    redact: (text: string) => redactor.text(text),
   };
-  const observe = dependencies.observer ? dependencies.observer.chat.bind(dependencies.observer) : unobserved;
-  return observe(c, facts, (observation) => complete(c, protocol, dependencies, { request, body, model, resolved }, observation));
+  return dependencies.observer ? dependencies.observer.chat(c, facts, work) : unobserved(c, facts, work);
 }
 
 /** Sends a checked request to its provider (after the token limits) and answers with the outcome. */
@@ -209,7 +221,7 @@ export async function overTokenLimit(
 }
 
 /** nexus's secrets, and the provider key the client forwarded (its own, but kept out of the logs). */
-function redactorFor(c: Context<AppEnv>, { redactor }: ChatDependencies): Redactor {
+export function redactorFor(c: Context<AppEnv>, { redactor }: Pick<ChatDependencies, 'redactor'>): Redactor {
   const forwarded = c.req.header(PROVIDER_KEY_HEADER);
   return forwarded === undefined ? redactor : redactor.with([forwarded]);
 }

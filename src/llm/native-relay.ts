@@ -13,14 +13,13 @@ import type { AppEnv } from '../http/app-env.js';
 import { BodyTooLargeError, decodedBody, readText } from '../net/body-limits.js';
 import { mediaType } from '../net/http-client.js';
 import { eventData, rawSseEvents } from '../net/sse.js';
-import { overTokenLimit, type ChatDependencies, type ChatProtocol, type ModelRequest } from './chat-route.js';
+import { observeChat, overTokenLimit, redactorFor, type ChatDependencies, type ChatProtocol, type ModelRequest } from './chat-route.js';
 import { eventSummaries, summaryOfAnswer } from './native-summary.js';
-import { providerErrorType, unobserved, type ChatObservation } from './observe.js';
+import { providerErrorType, type ChatObservation } from './observe.js';
 import { own } from './own.js';
-import { PROVIDER_KEY_HEADER, type ChatProvider, type ChatRequest, type NativeApi } from './provider.js';
+import type { ChatProvider, ChatRequest, NativeApi } from './provider.js';
 import { MAX_ANSWER_BYTES } from './providers/http-provider.js';
 import { replaceAt, withFirstKey } from './raw-json.js';
-import type { Redactor } from '../redact.js';
 
 type Json = Record<string, unknown>;
 
@@ -44,19 +43,6 @@ const LIMIT_KEYS: Partial<Record<NativeApi, readonly string[]>> = {
 
 /** Provider answer headers passed on: what describes the body, and the provider's request ids and rate-limit state. */
 const PASSED_HEADER = /^(content-type|retry-after|request-id|x-request-id|anthropic-[a-z0-9-]+|x-ratelimit-[a-z0-9-]+|openai-[a-z0-9-]+)$/;
-
-/**
- * What replaces nexus's secrets and the key the client forwarded (its own, but not for logs), made
- * when first needed: only errors and their like are redacted, and making one compiles a pattern.
- */
-function redactorFor(c: Context<AppEnv>, redactor: Redactor): (text: string) => string {
-  let made: Redactor | undefined;
-  return (text) => {
-    const forwarded = c.req.header(PROVIDER_KEY_HEADER);
-    made ??= forwarded ? redactor.with([forwarded]) : redactor;
-    return made.text(text);
-  };
-}
 
 /** The answer's headers a client gets. */
 function passedHeaders(answer: IncomingMessage): Headers {
@@ -95,17 +81,9 @@ export async function relayNative(
   if (maxTokens !== undefined && limitKeys && limitKeys.every((key) => body[key] === undefined)) {
     request = withFirstKey(request, limitKeys[0] as string, maxTokens);
   }
-  const redact = redactorFor(c, dependencies.redactor);
-  const facts = {
-    model,
-    providerType: provider.config.type,
-    stream: body['stream'] === true,
-    request: body,
-    signal: c.req.raw.signal,
-    redact,
-  };
-  const observe = dependencies.observer ? dependencies.observer.chat.bind(dependencies.observer) : unobserved;
-  return observe(c, facts, async (observation) => {
+  const redactor = redactorFor(c, dependencies);
+  const redact = (text: string) => redactor.text(text);
+  return observeChat(c, dependencies, { model, provider, request: body }, async (observation) => {
     const counted = { request: asChatRequest(body, upstream), model, resolved };
     const refused = await overTokenLimit(c, protocol, dependencies.tokenLimits, counted, observation);
     if (refused) return refused;
@@ -263,7 +241,7 @@ export async function relayCountTokens(
   { text, resolved }: ModelRequest,
 ): Promise<Response> {
   const { provider, upstream } = resolved;
-  const redact = redactorFor(c, dependencies.redactor);
+  const redactor = redactorFor(c, dependencies);
   let answer: IncomingMessage;
   try {
     const body = replaceAt(text, ['model'], upstream);
@@ -273,7 +251,7 @@ export async function relayCountTokens(
   }
   const status = answer.statusCode ?? 502;
   const body = await readText(answer, MAX_ERROR_BYTES).catch(() => '');
-  return new Response(status >= 300 ? redact(body) : body, { status, headers: passedHeaders(answer) });
+  return new Response(status >= 300 ? redactor.text(body) : body, { status, headers: passedHeaders(answer) });
 }
 
 /** The `input_tokens` of a count_tokens answer, if it is one. */
