@@ -294,7 +294,6 @@ async function serve(config: Config, options: NexusOptions, redactor: Redactor, 
     mountAnthropicProxy(app, {
       path: proxy.path,
       baseUrl: proxy.base_url,
-      oauth: oauth !== undefined,
       ownHeaders: [
         ...(config.server.csrf?.enabled ? [config.server.csrf.header_name] : []),
         ...[identification?.client_id, identification?.group_id].flatMap((source) =>

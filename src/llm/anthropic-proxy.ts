@@ -11,7 +11,7 @@ import type { Hono } from 'hono';
 import type { AppEnv } from '../http/app-env.js';
 import { readBytes } from '../http/body.js';
 import type { Logger } from '../log.js';
-import { createPool, send } from '../net/http-client.js';
+import { createPool, destroyPool, send } from '../net/http-client.js';
 import type { Redactor } from '../redact.js';
 import { MAX_LLM_BODY_BYTES } from './chat-route.js';
 import { PROVIDER_KEY_HEADER } from './provider.js';
@@ -38,8 +38,6 @@ const HOP_HEADERS = new Set([
 export interface AnthropicProxyOptions {
   path: string;
   baseUrl: string;
-  /** nexus's OAuth is on: a token in `Authorization` (without `Proxy-Authorization`) was nexus's, and stays here. */
-  oauth: boolean;
   /** Headers nexus reads for itself (client identification, CSRF), not sent on. */
   ownHeaders: readonly string[];
   logger: Logger;
@@ -54,33 +52,34 @@ const JSON_TYPE = { 'content-type': 'application/json' };
 const errorBody = (type: string, message: string) => JSON.stringify({ type: 'error', error: { type, message } });
 
 export function mountAnthropicProxy(app: Hono<AppEnv>, options: AnthropicProxyOptions): { close(): void } {
-  const { path, oauth, logger } = options;
-  const base = options.baseUrl.replace(/\/+$/, '');
+  const { path, logger } = options;
   const pool = createPool();
   const own = new Set(options.ownHeaders.map((name) => name.toLowerCase()));
   const log = logger.child({ component: 'llm', proxy: 'anthropic' });
-  const upstream = new URL(base);
+  const upstream = new URL(options.baseUrl);
+  const basePath = upstream.pathname.replace(/\/+$/, '');
   app.all(`${path}/*`, async (c) => {
     const url = new URL(c.req.url);
     // The route matched the decoded path; the request goes where its own (encoded) path says, under
     // the prefix only: an encoded prefix is no prefix.
     if (!url.pathname.startsWith(`${path}/`)) return c.body(errorBody('not_found_error', 'not found'), 404, JSON_TYPE);
     const target = new URL(upstream);
-    target.pathname = `${upstream.pathname.replace(/\/+$/, '')}${url.pathname.slice(path.length)}`;
+    target.pathname = `${basePath}${url.pathname.slice(path.length)}`;
     target.search = url.search;
     if (target.origin !== upstream.origin) return c.body(errorBody('not_found_error', 'not found'), 404, JSON_TYPE);
     const method = c.req.method;
-    const body = method === 'GET' || method === 'HEAD' ? undefined : await readBytes(c, MAX_LLM_BODY_BYTES);
-    if (body === undefined && method !== 'GET' && method !== 'HEAD') {
+    const bodiless = method === 'GET' || method === 'HEAD';
+    const body = bodiless ? undefined : await readBytes(c, MAX_LLM_BODY_BYTES);
+    if (!bodiless && body === undefined) {
       return c.body(errorBody('request_too_large', `the request body is larger than ${MAX_LLM_BODY_BYTES} bytes`), 413, JSON_TYPE);
     }
     const headers: Record<string, string> = {};
     for (const [name, value] of Object.entries(c.req.header())) {
       if (!HOP_HEADERS.has(name) && !own.has(name)) headers[name] = value;
     }
-    // nexus's token is not Anthropic's to see, whichever header it came in.
+    // nexus's token (there is one when its OAuth is on) is not Anthropic's to see, whichever header it came in.
     const caller = c.get('caller');
-    if (oauth && caller) delete headers[caller.header];
+    if (caller) delete headers[caller.header];
     let answer;
     try {
       answer = await send(pool, target, { method, headers, body, signal: c.req.raw.signal });
@@ -99,10 +98,5 @@ export function mountAnthropicProxy(app: Hono<AppEnv>, options: AnthropicProxyOp
     const stream = empty ? null : (Readable.toWeb(answer) as ReadableStream<Uint8Array>);
     return new Response(stream, { status: answer.statusCode ?? 502, headers: passed });
   });
-  return {
-    close: () => {
-      pool.http.destroy();
-      pool.https.destroy();
-    },
-  };
+  return { close: () => destroyPool(pool) };
 }

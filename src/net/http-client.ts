@@ -47,6 +47,12 @@ export function createPool(tls?: RemoteServerConfig['tls']): Pool {
   };
 }
 
+/** Closes a pool's connections, idle and busy: its server or provider is done with. */
+export function destroyPool(pool: Pool): void {
+  pool.http.destroy();
+  pool.https.destroy();
+}
+
 export interface RawRequest {
   method: string;
   headers: OutgoingHttpHeaders;

@@ -19,7 +19,7 @@ import type {
 } from '@aws-sdk/client-bedrock-runtime';
 import type { BedrockClient } from '@aws-sdk/client-bedrock';
 import type { LlmProviderConfig } from '../../config/schema.js';
-import { createPool, type Pool } from '../../net/http-client.js';
+import { createPool, destroyPool, type Pool } from '../../net/http-client.js';
 import { parseToolArguments, STOP_TO_FINISH } from '../anthropic-shape.js';
 import { headersFor, rulesFor } from '../header-rules.js';
 import { own } from '../own.js';
@@ -276,8 +276,7 @@ export class BedrockProvider implements ChatProvider {
   }
 
   close(): void {
-    this.pool.http.destroy();
-    this.pool.https.destroy();
+    destroyPool(this.pool);
   }
 }
 

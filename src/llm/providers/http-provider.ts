@@ -7,7 +7,7 @@
 import type { IncomingMessage } from 'node:http';
 import type { LlmProviderConfig } from '../../config/schema.js';
 import { BodyTooLargeError, readText } from '../../net/body-limits.js';
-import { createPool, send, type Pool } from '../../net/http-client.js';
+import { createPool, destroyPool, send, type Pool } from '../../net/http-client.js';
 import { headersFor, rulesFor } from '../header-rules.js';
 import { sseJson, type ChatOutcome, type ChatProvider, type ChatRequest, type NativeApi } from '../provider.js';
 
@@ -158,8 +158,7 @@ export abstract class HttpProvider implements ChatProvider {
   }
 
   close(): void {
-    this.pool.http.destroy();
-    this.pool.https.destroy();
+    destroyPool(this.pool);
   }
 }
 

@@ -6,7 +6,7 @@ import { isJSONRPCRequest, SSEClientTransport, StreamableHTTPClientTransport } f
 import type { RemoteServerConfig } from '../../config/schema.js';
 import type { Logger } from '../../log.js';
 import { boundedBody, decodedBody, SseSizeGuard } from '../../net/body-limits.js';
-import { createPool, mediaType, poolFetch, type Pool } from '../../net/http-client.js';
+import { createPool, destroyPool, mediaType, poolFetch, type Pool } from '../../net/http-client.js';
 import { DirectHttp } from './direct-http.js';
 import { sseFrame } from '../protocol/jsonrpc.js';
 import { eventData, messageId, SentIds, tooLargeAnswer } from './oversized.js';
@@ -55,8 +55,7 @@ export function remoteTransport(config: RemoteServerConfig, protocol: RemoteProt
         await Promise.race([transport.terminateSession().catch(() => undefined), timeout]);
       }
       await closeClient();
-      pool.http.destroy();
-      pool.https.destroy();
+      destroyPool(pool);
     },
   };
 }
