@@ -30,7 +30,7 @@ export class McpObserver {
     private readonly telemetry: Telemetry,
     /** Whether `name` is a configured server's (for a tool's type). */
     private readonly isServer: (name: string) => boolean,
-    /** Whether `server` (a configured one) has a tool `tool`: names that are no tool's are not metric values. */
+    /** Whether `server` is a configured server with a tool `tool`: names that are no tool's are not metric values. */
     private readonly isTool: (server: string, tool: string) => boolean,
   ) {}
 
@@ -78,8 +78,8 @@ export class McpObserver {
         const isError = (result as { isError?: unknown } | undefined)?.isError === true;
         const failed = error !== undefined ? { 'error.type': mcpErrorType(error) } : isError ? { 'error.type': 'tool_error' } : {};
         // Names the caller wrote that name no tool would give metrics a series per name, without end.
-        const known = (qualified: string, server = targetServer) =>
-          server !== undefined && this.isServer(server) && this.isTool(server, qualified.slice(server.length + 2)) ? qualified : OTHER;
+        const known = (qualified: string) =>
+          targetServer !== undefined && this.isTool(targetServer, qualified.slice(targetServer.length + 2)) ? qualified : OTHER;
         this.semconv(seconds, 'tools/call', { 'gen_ai.tool.name': builtin || error === undefined ? name : known(name), ...failed });
         // The original's attributes: a downstream tool's server and name apart once it ran, its full name when it did not.
         const ran = error === undefined && name !== 'search' && targetServer !== undefined;
@@ -90,7 +90,7 @@ export class McpObserver {
           ...(keywords && { keyword_count: keywords.length }),
           ...(name === 'search' && error === undefined && { result_count: resultCount(result) }),
           status: error === undefined ? 'success' : 'error',
-          ...(error !== undefined && { 'error.type': mcpErrorType(error) }),
+          ...(error !== undefined && failed),
           ...clientAttributes(call),
         });
       }),

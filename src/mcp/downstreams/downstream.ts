@@ -29,9 +29,9 @@ import { DownstreamClient, unwrapTaskHandle } from './client.js';
 import { RELATED_TASK, TASKS_EXTENSION, type TaskShape } from '../protocol/tasks.js';
 import { failureKind, pingShowsSessionGone } from './failures.js';
 import { tooLargeError } from './oversized.js';
-import { observeRequest, traceRequests, type Requested } from './observe-request.js';
+import { observeRequest, peerOf, traceRequests, type Requested } from './observe-request.js';
 import { remoteTransport } from './remote-transport.js';
-import type { Telemetry } from '../../telemetry/telemetry.js';
+import type { Attributes, Telemetry } from '../../telemetry/telemetry.js';
 import { stdioTransport, type OpenedTransport, type RemoteProtocol } from './transport.js';
 
 export interface Catalog {
@@ -164,6 +164,8 @@ export class Downstream {
   private readonly related = new Map<string | number, CallPeer>();
   /** The calls waiting for a task's result, by the server's task id: a request naming the task (`related-task`) is theirs. */
   private readonly taskWaiters = new Map<string, CallPeer>();
+  /** Where the server is, as span attributes (telemetry only). */
+  private peerAttributes: Attributes | undefined;
   /** When a call was last cancelled or timed out (ms since the epoch). */
   private abandonedAt = 0;
 
@@ -313,7 +315,8 @@ export class Downstream {
   ): Promise<T> {
     const telemetry = this.options.telemetry;
     if (!telemetry) return this.runNow(options, request, peer);
-    return observeRequest(telemetry, this.name, this.config, what, () => this.runNow(options, request, peer));
+    this.peerAttributes ??= peerOf(this.config);
+    return observeRequest(telemetry, this.name, this.peerAttributes, what, () => this.runNow(options, request, peer));
   }
 
   private runNow<T>(

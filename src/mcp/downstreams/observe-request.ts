@@ -6,7 +6,7 @@
 import { isJSONRPCRequest, type Transport } from '@modelcontextprotocol/client';
 import type { DownstreamConfig } from '../../config/schema.js';
 import { withTraceMeta } from '../../telemetry/propagation.js';
-import { secondsSince, type Telemetry } from '../../telemetry/telemetry.js';
+import { secondsSince, type Attributes, type Telemetry } from '../../telemetry/telemetry.js';
 import { mcpErrorType } from '../protocol/error-type.js';
 
 /** What a request to a server is: its method, and the tool, prompt or resource it names. */
@@ -15,8 +15,8 @@ export interface Requested {
   target?: string;
 }
 
-/** Where a server is, as span attributes. */
-function peerOf(config: DownstreamConfig): Record<string, string | number | undefined> {
+/** Where a server is, as span attributes (worked out once per server). */
+export function peerOf(config: DownstreamConfig): Attributes {
   if (config.kind === 'stdio') return { 'network.transport': 'pipe' };
   const url = new URL(config.url);
   return {
@@ -29,7 +29,7 @@ function peerOf(config: DownstreamConfig): Record<string, string | number | unde
 export function observeRequest<T>(
   telemetry: Telemetry,
   server: string,
-  config: DownstreamConfig,
+  peer: Attributes,
   { method, target }: Requested,
   send: () => Promise<T>,
 ): Promise<T> {
@@ -40,7 +40,7 @@ export function observeRequest<T>(
     'mcp.server.name': server,
     ...named,
     ...(method.startsWith('resources/') && { 'mcp.resource.uri': target }),
-    ...peerOf(config),
+    ...peer,
   };
   return telemetry.span(`${method} ${target ?? server}`, { kind: 'client', attributes }, async (span) => {
     let failure: string | undefined;
