@@ -41,7 +41,10 @@ const LIMIT_KEYS: Partial<Record<NativeApi, readonly string[]>> = {
   'openai-responses': ['max_output_tokens'],
 };
 
-/** Provider answer headers passed on: what describes the body, and the provider's request ids and rate-limit state. */
+/**
+ * Provider answer headers passed on: what describes the body, and the provider's request ids and
+ * rate-limit state (not its length or encoding, which describe what it sent, not what nexus does).
+ */
 const PASSED_HEADER = /^(content-type|retry-after|request-id|x-request-id|anthropic-[a-z0-9-]+|x-ratelimit-[a-z0-9-]+|openai-[a-z0-9-]+)$/;
 
 /** The answer's headers a client gets. */
@@ -150,8 +153,6 @@ async function answerOf(
     observation.failed('provider_api_error');
     return protocol.error(c, 502, `provider '${provider}' gave an answer nexus could not read`);
   }
-  // The provider set the encoding and length of what it sent, not of this.
-  headers.delete('content-length');
   return new Response(answered, { status, headers });
 }
 
