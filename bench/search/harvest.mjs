@@ -42,12 +42,24 @@ const { StdioClientTransport } = await importFromRepo('@modelcontextprotocol/cli
 
 const PG_URL = 'postgresql://127.0.0.1:5432/test';
 const REDIS_URL = 'redis://127.0.0.1:6379';
+// A dummy Google OAuth client ("installed app"), for servers that read one at start-up.
+const GOOGLE_OAUTH_KEYS =
+  JSON.stringify({
+    installed: {
+      client_id: 'dummy.apps.googleusercontent.com',
+      client_secret: 'dummy',
+      redirect_uris: ['http://localhost'],
+      auth_uri: 'https://accounts.google.com/o/oauth2/auth',
+      token_uri: 'https://oauth2.googleapis.com/token',
+    },
+  }) + '\n';
 
 // name: short server name (^[a-z0-9_-]+$, no "__"), as tools are addressed "server__tool".
 // shim: a file from SHIMS, preloaded with node --require.
 // extraDeps: packages installed next to it (only to repair a broken published tree).
 // bin: which entry of the package's "bin" to run (default: the only/first one).
 // args/env: what the server needs to start; credentials are dummies.
+// files: dummy credential files (path under .cache: content) written before it starts.
 // loopback: needs 127.0.0.1 (a real backend), so no network namespace.
 const SERVERS = [
   // --- the MCP reference servers ---
@@ -133,11 +145,105 @@ const SERVERS = [
   { name: 'circleci', package: '@circleci/mcp-server-circleci', version: '0.20.0', env: { CIRCLECI_TOKEN: 'dummy' } },
   { name: 'ea-playwright', package: '@executeautomation/playwright-mcp-server', version: '1.0.12' },
   { name: 'mongodb', package: 'mongodb-mcp-server', version: '3.0.4', env: { MDB_MCP_TELEMETRY: 'disabled' } },
+  // --- calendars, mail, time, weather ---
+  // Both Google servers insist on an OAuth client file at start-up (never used to list
+  // tools): files: writes a dummy one.
+  {
+    name: 'google-calendar',
+    package: '@cocal/google-calendar-mcp',
+    version: '2.6.3',
+    files: { 'credentials/google-calendar.keys.json': GOOGLE_OAUTH_KEYS },
+    env: { GOOGLE_OAUTH_CREDENTIALS: path.join(CACHE, 'credentials', 'google-calendar.keys.json') },
+  },
+  {
+    name: 'gmail',
+    package: '@gongrzhe/server-gmail-autoauth-mcp',
+    version: '1.1.11',
+    files: { 'credentials/gmail.keys.json': GOOGLE_OAUTH_KEYS },
+    // the token file doesn't exist, so the server starts unauthenticated
+    env: {
+      GMAIL_OAUTH_PATH: path.join(CACHE, 'credentials', 'gmail.keys.json'),
+      GMAIL_CREDENTIALS_PATH: path.join(CACHE, 'credentials', 'gmail-token.json'),
+    },
+  },
+  // IMAP/SMTP mail; it refuses to start without an account (a dummy one on 127.0.0.1, where
+  // nothing listens, least of all inside the empty network namespace).
+  {
+    name: 'email',
+    package: '@codefuturist/email-mcp',
+    version: '0.2.0',
+    env: {
+      MCP_EMAIL_ADDRESS: 'dummy@example.com',
+      MCP_EMAIL_PASSWORD: 'dummy',
+      MCP_EMAIL_IMAP_HOST: '127.0.0.1',
+      MCP_EMAIL_SMTP_HOST: '127.0.0.1',
+    },
+  },
+  { name: 'time', package: 'time-mcp', version: '1.0.6' },
+  { name: 'weather', package: '@dangahagan/weather-mcp', version: '1.23.0' },
+  // --- spreadsheets, design ---
+  // The service-account file doesn't exist: it is only read when a tool runs.
+  {
+    name: 'google-sheets',
+    package: 'mcp-gsheets',
+    version: '1.10.3',
+    env: { GOOGLE_PROJECT_ID: 'dummy', GOOGLE_APPLICATION_CREDENTIALS: path.join(CACHE, 'credentials', 'service-account.json') },
+  },
+  // A Go binary shipped in the npm package (one per platform, picked by its launcher).
+  { name: 'excel', package: '@negokaz/excel-mcp-server', version: '0.12.0' },
+  // download_figma_images puts its image directory (default: the cwd) into its description;
+  // a fixed, made-up one keeps the harvesting machine's paths out of the catalog.
+  {
+    name: 'figma',
+    package: 'figma-developer-mcp',
+    version: '0.13.2',
+    args: ['--stdio', '--figma-api-key=dummy', '--image-dir=/home/user/project'],
+  },
+  // --- task and project management ---
+  { name: 'todoist', package: '@doist/todoist-mcp', version: '11.0.0', env: { TODOIST_API_KEY: 'dummy' } },
+  { name: 'asana', package: '@roychri/mcp-server-asana', version: '1.8.0', env: { ASANA_ACCESS_TOKEN: 'dummy' } },
+  // Its engines field asks for Bun, but the published build runs on Node.
+  { name: 'trello', package: '@delorenj/mcp-server-trello', version: '1.8.1', env: { TRELLO_API_KEY: 'dummy', TRELLO_TOKEN: 'dummy' } },
+  {
+    name: 'linear',
+    package: 'mcp-server-linear',
+    version: '1.6.0',
+    env: { LINEAR_API_KEY: 'lin_api_dummy', LINEAR_ACCESS_TOKEN: 'lin_api_dummy' },
+  },
+  {
+    name: 'jira',
+    package: '@aashari/mcp-server-atlassian-jira',
+    version: '3.3.0',
+    env: { ATLASSIAN_SITE_NAME: 'dummy', ATLASSIAN_USER_EMAIL: 'dummy@example.com', ATLASSIAN_API_TOKEN: 'dummy' },
+  },
+  // --- payments, CRM, monitoring, chat, cloud ---
+  // 0.2.5, not the newer 0.3.x: from 0.3 on the package is only a proxy to Stripe's remote
+  // MCP server and can't list tools offline; 0.2.5 serves @stripe/agent-toolkit's tools itself.
+  { name: 'stripe', package: '@stripe/mcp', version: '0.2.5', args: ['--tools=all', '--api-key=sk_test_dummy'] },
+  { name: 'hubspot', package: '@hubspot/mcp-server', version: '0.4.0', env: { PRIVATE_APP_ACCESS_TOKEN: 'pat-dummy' } },
+  { name: 'sentry', package: '@sentry/mcp-server', version: '0.39.0', args: ['--access-token=dummy'] },
+  { name: 'discord', package: 'mcp-server-discord', version: '1.2.8', env: { DISCORD_TOKEN: 'dummy' } },
+  // Reads its token from wrangler's login file and dies without one: files: writes a
+  // dummy one that doesn't expire (an expired one would be refreshed over the network).
+  {
+    name: 'cloudflare',
+    package: '@cloudflare/mcp-server-cloudflare',
+    version: '0.2.0',
+    args: ['run', '00000000000000000000000000000000'],
+    files: { 'home/.config/.wrangler/config/default.toml': 'oauth_token = "dummy"\nexpiration_time = "2099-01-01T00:00:00.000Z"\n' },
+  },
 ];
 
 // Heroku (@heroku/mcp-server@1.2.8) is not in the list: its dist imports
 // '@modelcontextprotocol/sdk/server/mcp' without the .js extension, which
 // Node's ESM resolver rejects, so it dies at start-up ("Cannot find module").
+//
+// Tried and left out as well:
+// - obsidian-mcp@1.0.6 (and 2.x, which needs Node 22): refuses any vault path with a hidden
+//   directory in it (.cache) or under /tmp, so it can't be pointed at the sandbox.
+// - @mondaydotcomorg/monday-api-mcp@3.3.0 lists fine (92 tools) but would be a sixth task
+//   tracker and the biggest server here; @tacticlaunch/mcp-linear@1.4.3 likewise (198 tools;
+//   mcp-server-linear is the Linear server here).
 
 // Every pinned version above was published before this date (the newest,
 // chrome-devtools-mcp@1.11.0, on 2026-10-15).
@@ -363,6 +469,11 @@ function pickTool(tool) {
 }
 
 async function harvest(server, isolation) {
+  for (const [rel, content] of Object.entries(server.files ?? {})) {
+    const file = path.join(CACHE, rel);
+    mkdirSync(path.dirname(file), { recursive: true });
+    writeFileSync(file, content);
+  }
   const script = binPath(server);
   const preload = server.shim ? ['--require', shimPath(server.shim)] : [];
   const nodeArgs = [...preload, script, ...(server.args ?? [])];
