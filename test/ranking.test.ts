@@ -141,6 +141,34 @@ describe('ranking', () => {
     expect(top(index, 'read', 'file')).not.toContain('fs__read_file');
     expect(index.search(['screenshot']).map((r) => r.name)).toEqual(before.map((r) => r.name));
   });
+
+  it('after servers come, change and go, ranks exactly as an index built from scratch', () => {
+    // Postings are compacted in place and slots reused: any posting left behind or lost shows
+    // up as a different score or order than a fresh index holding the same tools.
+    const words = 'read write delete list file note issue page query table user message image run stop'.split(' ');
+    const toolsOf = (seed: number, count: number) =>
+      Array.from({ length: count }, (_, i) =>
+        tool(
+          `${words[(seed + i) % words.length]}_${words[(seed * 7 + i * 3) % words.length]}_${i}`,
+          `${words[(seed + i * 5) % words.length]} the ${words[(i + seed * 3) % words.length]}`,
+          [words[(seed + i) % 4] as string],
+        ),
+      );
+    const changing = new ToolIndex();
+    for (let server = 0; server < 12; server++) changing.setServerTools(`s${server}`, toolsOf(server, 40));
+    for (const server of [3, 7, 0, 11]) changing.setServerTools(`s${server}`, []);
+    for (const server of [7, 5, 3]) changing.setServerTools(`s${server}`, toolsOf(server + 20, 25 + server));
+    const fresh = new ToolIndex();
+    const final = new Map<number, Tool[]>();
+    for (let server = 0; server < 12; server++) final.set(server, toolsOf(server, 40));
+    for (const server of [3, 7, 0, 11]) final.delete(server);
+    for (const server of [7, 5, 3]) final.set(server, toolsOf(server + 20, 25 + server));
+    for (const [server, tools] of [...final].sort(([a], [b]) => b - a)) fresh.setServerTools(`s${server}`, tools);
+    expect(changing.size).toBe(fresh.size);
+    for (const query of [['read', 'file'], ['delete note'], ['issue'], ['query table user'], ['stop', 'run', 'image']]) {
+      expect(changing.search(query, 50), query.join(' ')).toEqual(fresh.search(query, 50));
+    }
+  });
 });
 
 describe('benchmark metrics', () => {

@@ -1,7 +1,10 @@
 /**
- * Storage for the tool index: postings (term -> document -> count in each field), field
+ * Storage for the tool index: postings (term -> documents, with a count in each field), field
  * lengths for BM25F, and the vocabulary of raw words for typo and prefix matching. Documents
  * live in numbered slots that are reused after removal, so scores can accumulate in arrays.
+ * Postings are packed into typed arrays (8 bytes a posting, no object per entry): at 100,000
+ * tools a search walks lists of tens of thousands of postings, and a Map of them would cost
+ * both the walk and most of the index's memory.
  */
 
 /** Counts per field are packed into one number, 6 bits a field (a count caps at 63). */
@@ -12,8 +15,47 @@ export function fieldCount(packed: number, field: number): number {
   return (packed >>> (field * BITS)) & MAX_COUNT;
 }
 
-/** A document's words, field by field, each as [raw word, stem]. */
-export type DocumentTerms = readonly (readonly (readonly [string, string])[])[];
+/** A document's raw words, field by field. */
+export type DocumentWords = readonly (readonly string[])[];
+
+/** A word of the vocabulary: its stem, how many documents hold it, and the last add that saw it. */
+interface Known {
+  stem: string;
+  documents: number;
+  seenBy: number;
+}
+
+/** One term's postings: the documents that hold it and their packed field counts, in step. */
+export class PostingList {
+  slots = new Uint32Array(2);
+  counts = new Uint32Array(2);
+  size = 0;
+
+  push(slot: number, packed: number): void {
+    if (this.size === this.slots.length) {
+      const slots = new Uint32Array(this.size * 2);
+      const counts = new Uint32Array(this.size * 2);
+      slots.set(this.slots);
+      counts.set(this.counts);
+      this.slots = slots;
+      this.counts = counts;
+    }
+    this.slots[this.size] = slot;
+    this.counts[this.size++] = packed;
+  }
+
+  /** Drops the postings of documents marked in `gone`, in one pass. */
+  drop(gone: Uint8Array): void {
+    let kept = 0;
+    for (let i = 0; i < this.size; i++) {
+      const slot = this.slots[i] as number;
+      if (gone[slot] === 1) continue;
+      this.slots[kept] = slot;
+      this.counts[kept++] = this.counts[i] as number;
+    }
+    this.size = kept;
+  }
+}
 
 interface Slot {
   lengths: number[];
@@ -22,16 +64,19 @@ interface Slot {
 }
 
 export class InvertedIndex {
-  private readonly postings = new Map<string, Map<number, number>>();
-  /** Raw word -> [its stem, how many documents hold it]. */
-  private readonly vocabulary = new Map<string, [string, number]>();
+  private readonly postings = new Map<string, PostingList>();
+  private readonly vocabulary = new Map<string, Known>();
+  private adds = 0;
   private sortedWords: string[] | undefined;
   private readonly slots: (Slot | undefined)[] = [];
   private readonly freeSlots: number[] = [];
   private readonly totalLengths: number[];
   private live = 0;
 
-  constructor(readonly fields: number) {
+  constructor(
+    readonly fields: number,
+    private readonly stem: (word: string) => string,
+  ) {
     this.totalLengths = new Array<number>(fields).fill(0);
   }
 
@@ -44,52 +89,68 @@ export class InvertedIndex {
     return this.slots.length;
   }
 
-  add(terms: DocumentTerms): number {
+  add(fields: DocumentWords): number {
     const slot = this.freeSlots.pop() ?? this.slots.length;
+    const stamp = ++this.adds;
     const counts = new Map<string, number>();
-    const words = new Set<string>();
-    terms.forEach((fieldTerms, field) => {
-      for (const [word, stem] of fieldTerms) {
-        const packed = counts.get(stem) ?? 0;
-        if (fieldCount(packed, field) < MAX_COUNT) counts.set(stem, packed + (1 << (field * BITS)));
-        words.add(word);
-        if (!this.vocabulary.has(word)) this.vocabulary.set(word, [stem, 0]);
+    const words: string[] = [];
+    for (let field = 0; field < fields.length; field++) {
+      for (const word of fields[field] as readonly string[]) {
+        let known = this.vocabulary.get(word);
+        if (known === undefined) this.vocabulary.set(word, (known = { stem: this.stem(word), documents: 0, seenBy: 0 }));
+        if (known.seenBy !== stamp) {
+          known.seenBy = stamp;
+          known.documents++;
+          words.push(word);
+        }
+        const packed = counts.get(known.stem) ?? 0;
+        if (fieldCount(packed, field) < MAX_COUNT) counts.set(known.stem, packed + (1 << (field * BITS)));
       }
-    });
-    for (const [stem, packed] of counts) {
-      let docs = this.postings.get(stem);
-      if (!docs) this.postings.set(stem, (docs = new Map()));
-      docs.set(slot, packed);
     }
-    for (const word of words) (this.vocabulary.get(word) as [string, number])[1]++;
-    const lengths = terms.map((fieldTerms) => fieldTerms.length);
+    for (const [stem, packed] of counts) {
+      let list = this.postings.get(stem);
+      if (!list) this.postings.set(stem, (list = new PostingList()));
+      list.push(slot, packed);
+    }
+    const lengths = fields.map((words) => words.length);
     lengths.forEach((length, field) => (this.totalLengths[field] = (this.totalLengths[field] ?? 0) + length));
-    this.slots[slot] = { lengths, stems: [...counts.keys()], words: [...words] };
+    this.slots[slot] = { lengths, stems: [...counts.keys()], words };
     this.live++;
     this.sortedWords = undefined;
     return slot;
   }
 
-  remove(slot: number): void {
-    const entry = this.slots[slot];
-    if (!entry) return;
-    for (const stem of entry.stems) {
-      const docs = this.postings.get(stem);
-      docs?.delete(slot);
-      if (docs?.size === 0) this.postings.delete(stem);
+  /**
+   * Removes documents together (a server's tools are replaced as a whole): each posting list
+   * they appear in is compacted once, however many of them it held.
+   */
+  removeAll(slots: readonly number[]): void {
+    if (slots.length === 0) return;
+    const gone = new Uint8Array(this.slots.length);
+    const touched = new Set<string>();
+    for (const slot of slots) {
+      const entry = this.slots[slot];
+      if (!entry) continue;
+      gone[slot] = 1;
+      for (const stem of entry.stems) touched.add(stem);
+      for (const word of entry.words) {
+        const known = this.vocabulary.get(word);
+        if (known && --known.documents === 0) this.vocabulary.delete(word);
+      }
+      entry.lengths.forEach((length, field) => (this.totalLengths[field] = (this.totalLengths[field] ?? 0) - length));
+      this.slots[slot] = undefined;
+      this.freeSlots.push(slot);
+      this.live--;
     }
-    for (const word of entry.words) {
-      const known = this.vocabulary.get(word);
-      if (known && --known[1] === 0) this.vocabulary.delete(word);
+    for (const stem of touched) {
+      const list = this.postings.get(stem) as PostingList;
+      list.drop(gone);
+      if (list.size === 0) this.postings.delete(stem);
     }
-    entry.lengths.forEach((length, field) => (this.totalLengths[field] = (this.totalLengths[field] ?? 0) - length));
-    this.slots[slot] = undefined;
-    this.freeSlots.push(slot);
-    this.live--;
     this.sortedWords = undefined;
   }
 
-  postingsOf(stem: string): ReadonlyMap<number, number> | undefined {
+  postingsOf(stem: string): PostingList | undefined {
     return this.postings.get(stem);
   }
 
@@ -102,7 +163,7 @@ export class InvertedIndex {
   }
 
   stemOf(word: string): string | undefined {
-    return this.vocabulary.get(word)?.[0];
+    return this.vocabulary.get(word)?.stem;
   }
 
   /** Every raw word in the index (for typo matching). */

@@ -11,7 +11,7 @@
  * old or the new tools of a server, never a mix.
  */
 import type { Tool } from '@modelcontextprotocol/client';
-import { fieldCount, InvertedIndex } from './inverted-index.js';
+import { fieldCount, InvertedIndex, type PostingList } from './inverted-index.js';
 import { stem } from './stem.js';
 import { synonymsOf } from './synonyms.js';
 import { tokenize } from './tokenize.js';
@@ -111,10 +111,8 @@ function stemOf(word: string): string {
 /** Text beyond this is not indexed: a tool with a megabyte of description must not bloat the index. */
 const MAX_INDEXED_CHARS = 20_000;
 
-function terms(text: string): [string, string][] {
-  return tokenize(text.length > MAX_INDEXED_CHARS ? text.slice(0, MAX_INDEXED_CHARS) : text)
-    .filter((word) => !STOPWORDS.has(word))
-    .map((word) => [word, stemOf(word)]);
+function terms(text: string): string[] {
+  return tokenize(text.length > MAX_INDEXED_CHARS ? text.slice(0, MAX_INDEXED_CHARS) : text).filter((word) => !STOPWORDS.has(word));
 }
 
 /** One way a query word can match: a stem and how much a match through it counts. */
@@ -124,7 +122,7 @@ interface Variant {
 }
 
 export class ToolIndex {
-  private readonly index = new InvertedIndex(FIELDS);
+  private readonly index = new InvertedIndex(FIELDS, stemOf);
   private readonly slots: (IndexedTool | undefined)[] = [];
   private readonly slotsByServer = new Map<string, number[]>();
   private readonly slotByName = new Map<string, number>();
@@ -134,18 +132,27 @@ export class ToolIndex {
    * next search computes it again (once per change, not per posting per search).
    */
   private termWeights: Float64Array | undefined;
+  /**
+   * Per posting list, each posting's saturated BM25F term frequency, computed when a search first
+   * walks the list after a change; a search then costs one multiply per posting.
+   */
+  private readonly saturated = new Map<PostingList, Float32Array>();
+  /** Per-slot arrays a search accumulates into, kept between searches and zeroed where written. */
+  private scratch = newScratch(0);
 
   constructor(private readonly ranking: RankingOptions = DEFAULT_RANKING) {}
 
   /** Replaces every entry of `server` with `tools`. A name listed twice keeps its last tool. */
   setServerTools(server: string, tools: readonly Tool[]): void {
     this.termWeights = undefined;
-    for (const slot of this.slotsByServer.get(server) ?? []) {
+    this.saturated.clear();
+    const previous = this.slotsByServer.get(server) ?? [];
+    for (const slot of previous) {
       const old = this.slots[slot];
       if (old) this.slotByName.delete(old.name);
       this.slots[slot] = undefined;
-      this.index.remove(slot);
     }
+    this.index.removeAll(previous);
     const unique = new Map(tools.map((tool) => [tool.name, tool]));
     const serverTerms = terms(server);
     const slots: number[] = [];
@@ -176,29 +183,56 @@ export class ToolIndex {
   }
 
   search(keywords: readonly string[], limit = MAX_RESULTS): SearchResult[] {
-    const words = [...new Map(keywords.flatMap(terms).map(([word, stemmed]) => [stemmed, word])).values()];
+    const words = [...new Map(keywords.flatMap(terms).map((word) => [stemOf(word), word])).values()];
     if (words.length === 0 || this.index.documentCount === 0) return [];
-    const slotCount = this.index.slotCount;
-    const scores = new Float64Array(slotCount);
-    const matched = new Uint16Array(slotCount);
-    const touched: number[] = [];
-    const best = new Float64Array(slotCount);
+    if (this.scratch.scores.length < this.index.slotCount)
+      this.scratch = newScratch(Math.max(this.index.slotCount, this.scratch.scores.length * 2));
+    const { scores, matched, best, touched, wordSlots } = this.scratch;
+    let candidates = 0;
     for (const word of words) {
-      for (const slot of this.bestPerTool(this.variants(word), best)) {
-        if (matched[slot] === 0) touched.push(slot);
-        scores[slot] = (scores[slot] ?? 0) + (best[slot] ?? 0);
-        matched[slot] = (matched[slot] ?? 0) + 1;
+      const written = this.bestPerTool(this.variants(word), best, wordSlots);
+      for (let i = 0; i < written; i++) {
+        const slot = wordSlots[i] as number;
+        if (matched[slot] === 0) touched[candidates++] = slot;
+        scores[slot] = (scores[slot] as number) + (best[slot] as number);
+        matched[slot] = (matched[slot] as number) + 1;
         best[slot] = 0;
       }
     }
     // The final score (scaled by keyword coverage) replaces the sum, once per candidate.
     const { coveragePower } = this.ranking;
-    for (const slot of touched) scores[slot] = (scores[slot] ?? 0) * ((matched[slot] ?? 0) / words.length) ** coveragePower;
-    const final = (slot: number) => scores[slot] ?? 0;
-    return topK(touched, final, (slot) => this.slots[slot]?.name ?? '', limit).flatMap((slot) => {
+    for (let i = 0; i < candidates; i++) {
+      const slot = touched[i] as number;
+      scores[slot] = (scores[slot] as number) * ((matched[slot] as number) / words.length) ** coveragePower;
+    }
+    const top = this.topK(touched.subarray(0, candidates), scores, limit);
+    for (let i = 0; i < candidates; i++) {
+      const slot = touched[i] as number;
+      scores[slot] = 0;
+      matched[slot] = 0;
+    }
+    return top;
+  }
+
+  /** The `k` best candidates by score, ties broken by name, as results; without sorting them all. */
+  private topK(candidates: Uint32Array, scores: Float64Array, k: number): SearchResult[] {
+    const nameOf = (slot: number) => this.slots[slot]?.name ?? '';
+    const better = (a: number, b: number) => {
+      const scoreA = scores[a] as number;
+      const scoreB = scores[b] as number;
+      return scoreA > scoreB || (scoreA === scoreB && nameOf(a) < nameOf(b));
+    };
+    const best: number[] = [];
+    for (const slot of candidates) {
+      if (best.length === k && !better(slot, best[k - 1] as number)) continue;
+      let at = best.length === k ? k - 1 : best.length;
+      while (at > 0 && better(slot, best[at - 1] as number)) at--;
+      best.splice(at, 0, slot);
+      if (best.length > k) best.pop();
+    }
+    return best.flatMap((slot) => {
       const entry = this.slots[slot];
-      if (!entry) return [];
-      return [resultOf(entry.name, entry.tool, Math.round(final(slot) * 1000) / 1000)];
+      return entry ? [resultOf(entry.name, entry.tool, Math.round((scores[slot] as number) * 1000) / 1000)] : [];
     });
   }
 
@@ -227,30 +261,47 @@ export class ToolIndex {
 
   /**
    * BM25F score of each tool for one query word, the best of the word's variants, written into
-   * `best` (all zeros on entry); returns the slots it wrote.
+   * `best` (all zeros on entry); the slots it wrote go into `slots`, and their number is returned.
    */
-  private bestPerTool(variants: Variant[], best: Float64Array): number[] {
-    const { k1 } = this.ranking;
-    const weights = (this.termWeights ??= this.computeTermWeights());
+  private bestPerTool(variants: Variant[], best: Float64Array, slots: Uint32Array): number {
     const documents = this.index.documentCount;
-    const slots: number[] = [];
+    let written = 0;
     for (const { stem: stemmed, weight } of variants) {
       const postings = this.index.postingsOf(stemmed);
       if (!postings) continue;
       const idf = Math.log(1 + (documents - postings.size + 0.5) / (postings.size + 0.5));
-      for (const [slot, packed] of postings) {
-        let tf = 0;
-        for (let field = 0, base = slot * FIELDS; field < FIELDS; field++) {
-          const count = fieldCount(packed, field);
-          if (count !== 0) tf += count * (weights[base + field] as number);
-        }
-        const score = weight * idf * ((tf * (k1 + 1)) / (tf + k1));
+      const saturated = this.saturatedOf(postings);
+      const factor = weight * idf;
+      const listed = postings.slots;
+      for (let i = 0; i < postings.size; i++) {
+        const slot = listed[i] as number;
+        const score = factor * (saturated[i] as number);
         const previous = best[slot] as number;
-        if (previous === 0) slots.push(slot);
+        if (previous === 0 && score > 0) slots[written++] = slot;
         if (score > previous) best[slot] = score;
       }
     }
-    return slots;
+    return written;
+  }
+
+  /** tf·(k1 + 1)/(tf + k1) of each posting, with tf the field-weighted, length-normalised count. */
+  private saturatedOf(postings: PostingList): Float32Array {
+    let values = this.saturated.get(postings);
+    if (values) return values;
+    const { k1 } = this.ranking;
+    const weights = (this.termWeights ??= this.computeTermWeights());
+    values = new Float32Array(postings.size);
+    for (let i = 0; i < postings.size; i++) {
+      const packed = postings.counts[i] as number;
+      let tf = 0;
+      for (let field = 0, base = (postings.slots[i] as number) * FIELDS; field < FIELDS; field++) {
+        const count = fieldCount(packed, field);
+        if (count !== 0) tf += count * (weights[base + field] as number);
+      }
+      values[i] = (tf * (k1 + 1)) / (tf + k1);
+    }
+    this.saturated.set(postings, values);
+    return values;
   }
 
   private computeTermWeights(): Float64Array {
@@ -267,16 +318,13 @@ export class ToolIndex {
   }
 }
 
-/** The `k` best slots by score, ties broken by name; without sorting every candidate. */
-function topK(slots: number[], score: (slot: number) => number, name: (slot: number) => string, k: number): number[] {
-  const better = (a: number, b: number) => score(a) > score(b) || (score(a) === score(b) && name(a) < name(b));
-  const best: number[] = [];
-  for (const slot of slots) {
-    if (best.length === k && !better(slot, best[k - 1] as number)) continue;
-    let at = best.length === k ? k - 1 : best.length;
-    while (at > 0 && better(slot, best[at - 1] as number)) at--;
-    best.splice(at, 0, slot);
-    if (best.length > k) best.pop();
-  }
-  return best;
+/** Per-slot arrays for one search; `touched` and `wordSlots` list slots, the others are indexed by slot. */
+function newScratch(size: number) {
+  return {
+    scores: new Float64Array(size),
+    matched: new Uint16Array(size),
+    best: new Float64Array(size),
+    touched: new Uint32Array(size),
+    wordSlots: new Uint32Array(size),
+  };
 }
