@@ -15,7 +15,9 @@
  * 5. `execute` with telemetry off, on with sampling 0, and on with sampling 1.
  * Every figure comes with its ratio to its baseline. Medians over many calls after a warm-up.
  */
+import { spawn } from 'node:child_process';
 import { readFileSync } from 'node:fs';
+import { createInterface } from 'node:readline';
 import { Client, StreamableHTTPClientTransport } from '@modelcontextprotocol/client';
 import { parse } from 'smol-toml';
 import { parseConfig } from '../src/config/load.js';
@@ -264,6 +266,87 @@ async function searchTable(): Promise<void> {
   }
 }
 
+const SCALE_SERVERS = 50;
+const SCALE_TOOLS = 2_000;
+
+/** `[mcp.servers.*]` (or the spawn arguments) of the scale run's servers: 50 of 2,000 tools each. */
+const scaleServer = (i: number) => ({
+  name: `scale${i}`,
+  cmd: ['node', 'bench/search/catalog-server.mjs', 'everything'],
+  env: { CATALOG_TOOLS: String(SCALE_TOOLS) },
+});
+
+/**
+ * Start to ready with 50 stdio servers of 2,000 tools each (100,000 tools), beside the floor: the
+ * same 50 servers started at once by this process, each listing all its tools over bare JSON-RPC.
+ * What nexus adds over that floor is its own start and the indexing.
+ */
+async function scaleStartupTable(): Promise<void> {
+  const servers = Array.from({ length: SCALE_SERVERS }, (_, i) => scaleServer(i + 1));
+  console.log(`
+start to ready with ${SCALE_SERVERS} stdio servers of ${SCALE_TOOLS} tools each (median of 3)
+`);
+  const direct: number[] = [];
+  const nexusTimes: number[] = [];
+  const nexusCpu: number[] = [];
+  for (let round = 0; round < 3; round++) {
+    const started = performance.now();
+    await Promise.all(servers.map((server) => listOverStdio(server.cmd, server.env)));
+    direct.push(performance.now() - started);
+
+    const starting = performance.now();
+    const nexus = await nexusProcess(
+      `[mcp]\n` +
+        servers
+          .map((server) => `[mcp.servers.${server.name}]\ncmd = ${JSON.stringify(server.cmd)}\nenv = ${tomlTable(server.env)}`)
+          .join('\n'),
+    );
+    nexusTimes.push(performance.now() - starting);
+    nexusCpu.push(cpuMs(nexus.pid));
+    await nexus.stop();
+  }
+  const floor = quantile(direct, 0.5) / 1000;
+  const ours = quantile(nexusTimes, 0.5) / 1000;
+  console.log(`${'servers listed directly (the floor)'.padEnd(40)}${fmt(floor, 2).padStart(8)} s`);
+  console.log(
+    `${'nexus start to ready'.padEnd(40)}${fmt(ours, 2).padStart(8)} s   ${fmt(ours / floor, 2)}x, +${fmt(ours - floor, 2)} s; nexus CPU ${fmt(quantile(nexusCpu, 0.5) / 1000, 2)} s`,
+  );
+}
+
+/**
+ * Starts a stdio server, initializes it and lists all its tools with bare JSON-RPC lines (no SDK,
+ * no schema checks): the least any client has to wait for. Kills the server when done.
+ */
+async function listOverStdio(cmd: string[], env: Record<string, string>): Promise<void> {
+  const [command, ...args] = cmd as [string, ...string[]];
+  const child = spawn(command, args, { env: { ...process.env, ...env }, stdio: ['pipe', 'pipe', 'ignore'] });
+  const lines = createInterface({ input: child.stdout })[Symbol.asyncIterator]();
+  let id = 0;
+  const request = async (method: string, params: object) => {
+    child.stdin.write(`${JSON.stringify({ jsonrpc: '2.0', id: ++id, method, params })}\n`);
+    for (;;) {
+      const { value, done } = await lines.next();
+      if (done) throw new Error(`${cmd.join(' ')} closed its output`);
+      const message = JSON.parse(value as string) as { id?: number; result?: { nextCursor?: string } };
+      if (message.id === id) return message.result ?? {};
+    }
+  };
+  try {
+    await request('initialize', { protocolVersion: '2025-06-18', capabilities: {}, clientInfo: { name: 'bench', version: '1' } });
+    child.stdin.write(`${JSON.stringify({ jsonrpc: '2.0', method: 'notifications/initialized' })}\n`);
+    let cursor: string | undefined;
+    do cursor = (await request('tools/list', cursor === undefined ? {} : { cursor })).nextCursor;
+    while (cursor !== undefined);
+  } finally {
+    child.kill('SIGKILL');
+  }
+}
+
+const tomlTable = (entries: Record<string, string>) =>
+  `{ ${Object.entries(entries)
+    .map(([key, value]) => `${key} = ${JSON.stringify(value)}`)
+    .join(', ')} }`;
+
 /** CPU milliseconds a process has used so far (Linux /proc; clock ticks of 10 ms). */
 function cpuMs(pid: number): number {
   try {
@@ -371,7 +454,14 @@ async function directListTable(): Promise<void> {
 }
 
 /** Every table, or those named on the command line (`npm run bench -- list`). */
-const TABLES = { echo: echoTable, startup: startupTable, search: searchTable, list: directListTable, telemetry: telemetryTable };
+const TABLES = {
+  echo: echoTable,
+  startup: startupTable,
+  search: searchTable,
+  'startup-scale': scaleStartupTable,
+  list: directListTable,
+  telemetry: telemetryTable,
+};
 const chosen = process.argv.slice(2).filter((name): name is keyof typeof TABLES => name in TABLES);
 try {
   for (const [name, table] of Object.entries(TABLES))

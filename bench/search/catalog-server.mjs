@@ -2,6 +2,8 @@
 //   node bench/search/catalog-server.mjs <server-name> [catalog.json]
 // tools/list is paginated (50 a page) like real servers; tools/call only says which tool ran.
 // CATALOG_REPEAT=n serves the server's tools n times (names suffixed _2, _3, ...), for scale runs.
+// CATALOG_TOOLS=n serves n tools drawn in turn from the whole catalog (names suffixed _1, _2, ...),
+// so a scale run can have any number of servers of any size.
 import { readFileSync } from 'node:fs';
 import { ProtocolError, Server } from '@modelcontextprotocol/server';
 import { StdioServerTransport } from '@modelcontextprotocol/server/stdio';
@@ -15,9 +17,15 @@ if (!entry) {
 }
 const PAGE = 50;
 const repeat = Number(process.env.CATALOG_REPEAT ?? 1);
-entry.tools = Array.from({ length: repeat }, (_, copy) =>
-  entry.tools.map((tool) => (copy === 0 ? tool : { ...tool, name: `${tool.name}_${copy + 1}` })),
-).flat();
+const allTools = catalog.servers.flatMap((server) => server.tools);
+entry.tools = process.env.CATALOG_TOOLS
+  ? Array.from({ length: Number(process.env.CATALOG_TOOLS) }, (_, i) => {
+      const tool = allTools[i % allTools.length];
+      return { ...tool, name: `${tool.name}_${i + 1}` };
+    })
+  : Array.from({ length: repeat }, (_, copy) =>
+      entry.tools.map((tool) => (copy === 0 ? tool : { ...tool, name: `${tool.name}_${copy + 1}` })),
+    ).flat();
 const server = new Server({ name: entry.name, version: entry.version }, { capabilities: { tools: {} } });
 server.setRequestHandler('tools/list', (request) => {
   const start = Number(request.params?.cursor ?? 0);
