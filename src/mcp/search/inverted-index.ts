@@ -7,8 +7,8 @@
  * both the walk and most of the index's memory.
  */
 
-/** Counts per field are packed into one number, 6 bits a field (a count caps at 63). */
-const BITS = 6;
+/** Counts per field are packed into one 32-bit number, 5 bits a field (a count caps at 31). */
+const BITS = 5;
 const MAX_COUNT = (1 << BITS) - 1;
 
 export function fieldCount(packed: number, field: number): number {

@@ -1,12 +1,17 @@
 /**
- * The tool index behind `search`: BM25F over each tool's name, title, description, server name
- * and parameter names. Each word of a query counts through its best variant:
+ * The tool index behind `search`: BM25F over each tool's name, title, description, server name,
+ * parameter names and parameter descriptions (with their allowed values). Words of a request in
+ * plain language that name no tool ("what", "do", "please") are dropped from the query. Each other
+ * word counts through its best variant:
  * - the word itself, after splitting (snake/camel/kebab), lower-casing and light stemming;
  * - a synonym from a small table of tool verbs and nouns (remove/delete, repo/repository, ...);
  * - a known word within one typo of it (words of five letters or more);
  * - a known word it is the start of (words of four letters or more);
- * each at a lower weight than the word itself. Tools that match more of the query's words rank
- * first; ties are broken by name, so a query always gives the same order.
+ * each at a lower weight than the word itself. A tool's score is scaled by the share of the query
+ * it matches, each word counted by its IDF (matching the rare words matters more than matching
+ * many common ones); by a factor when the query names the tool's server ("... in Linear"); and,
+ * a little, by whether its annotations agree with the query (destructiveHint for "delete ...",
+ * readOnlyHint for "what ..."). Ties are broken by name, so a query always gives the same order.
  * Each server's entries are replaced as a whole and synchronously, so a search sees either the
  * old or the new tools of a server, never a mix.
  */
@@ -64,35 +69,92 @@ export const MAX_RESULTS = 10;
 
 /** The ranking's knobs, with the values the search benchmark was tuned with. */
 export interface RankingOptions {
-  /** Weight of a match in each field: name, title, description, server, parameter names. */
-  fieldBoost: readonly [number, number, number, number, number];
+  /** Weight of a match in each field: name, title, description, server, parameter names, parameter descriptions. */
+  fieldBoost: readonly [number, number, number, number, number, number];
   /** BM25 length normalisation per field (0: none, 1: full). */
-  fieldB: readonly [number, number, number, number, number];
+  fieldB: readonly [number, number, number, number, number, number];
   k1: number;
   synonymWeight: number;
   typoWeight: number;
   prefixWeight: number;
   /** How strongly the share of query words a tool matches scales its score. */
   coveragePower: number;
+  /** Coverage counts each query word by its IDF (rare words say more) rather than as one. */
+  coverageByIdf: boolean;
+  /** Factor for the tools of a server the query names (its name, or a word of it). */
+  serverNamedBoost: number;
+  /**
+   * Factor for a tool whose annotations agree with what the query asks for (destructiveHint for
+   * "delete ...", readOnlyHint for "what/list/show ..."); a tool that disagrees gets its inverse.
+   */
+  hintBoost: number;
 }
 
 export const DEFAULT_RANKING: RankingOptions = {
-  fieldBoost: [3, 2, 1, 1.5, 0.7],
-  fieldB: [0.5, 0.5, 0.75, 0, 0.5],
+  fieldBoost: [3, 2, 1, 1.5, 0.7, 0.3],
+  fieldB: [0.5, 0.5, 0.75, 0, 0.5, 0.75],
   k1: 1.2,
   synonymWeight: 0.6,
   typoWeight: 0.8,
   prefixWeight: 0.4,
   coveragePower: 1,
+  coverageByIdf: true,
+  serverNamedBoost: 3,
+  hintBoost: 1.1,
 };
 
-const FIELDS = 5;
+/** What a tool's annotations say it does, kept per slot for the ranking. */
+const enum Hint {
+  None = 0,
+  ReadOnly = 1,
+  Destructive = 2,
+}
+
+/** Query words that ask to destroy, to change, or only to look. */
+const DESTRUCTIVE_WORDS = new Set(
+  'delete remove drop erase destroy purge wipe trash cancel kill terminate revoke unlink discard'.split(' '),
+);
+const WRITING_WORDS = new Set(
+  'create add new make update edit change set send post write move rename upload insert put push schedule book save store append replace merge close open assign invite share reply archive'.split(
+    ' ',
+  ),
+);
+const LOOKING_WORDS = new Set(
+  'what which who whom where when how list show find get read search look see view check count is are did does whether'.split(' '),
+);
+
+/** What the query asks for, by its words: Destructive, ReadOnly (only looking), or None. */
+function intentOf(words: readonly string[]): Hint {
+  if (words.some((word) => DESTRUCTIVE_WORDS.has(word))) return Hint.Destructive;
+  if (words.some((word) => WRITING_WORDS.has(word))) return Hint.None;
+  return words.some((word) => LOOKING_WORDS.has(word)) ? Hint.ReadOnly : Hint.None;
+}
+
+function hintOf(tool: Tool): Hint {
+  if (tool.annotations?.destructiveHint === true && tool.annotations.readOnlyHint !== true) return Hint.Destructive;
+  return tool.annotations?.readOnlyHint === true ? Hint.ReadOnly : Hint.None;
+}
+
+const SERVER_FIELD = 3;
+
+const FIELDS = 6;
 const MIN_TYPO_LENGTH = 5;
 const MIN_PREFIX_LENGTH = 4;
 
 /** Words too common to say anything about a tool. */
 const STOPWORDS = new Set(
   'a an the to of for in on with and or by from at as is are be this that it its into via my me i you your can will about some any'.split(
+    ' ',
+  ),
+);
+
+/**
+ * Words of a request in plain language that say nothing about which tool ("what time is it now",
+ * "do I need", "can you please"): dropped from queries only, so a tool named `need_help` or a
+ * description that uses them is still found by its other words.
+ */
+const QUERY_FILLER = new Set(
+  'what which who whom whose when where why how do does did done is am was were been being have has had should could would shall may might must please let lets us we our ours they them their there here just also ever still yet too very really right again lately currently much many any every each whether if then than so'.split(
     ' ',
   ),
 );
@@ -115,6 +177,18 @@ function terms(text: string): string[] {
   return tokenize(text.length > MAX_INDEXED_CHARS ? text.slice(0, MAX_INDEXED_CHARS) : text).filter((word) => !STOPWORDS.has(word));
 }
 
+/** The descriptions and allowed values of a tool's parameters, one level deep. */
+function parameterText(properties: object): string {
+  const parts: string[] = [];
+  for (const schema of Object.values(properties) as unknown[]) {
+    if (!schema || typeof schema !== 'object') continue;
+    const { description, enum: allowed } = schema as { description?: unknown; enum?: unknown };
+    if (typeof description === 'string') parts.push(description.slice(0, 500));
+    if (Array.isArray(allowed)) parts.push(allowed.filter((value) => typeof value === 'string').join(' '));
+  }
+  return parts.join(' ');
+}
+
 /** One way a query word can match: a stem and how much a match through it counts. */
 interface Variant {
   stem: string;
@@ -126,6 +200,7 @@ export class ToolIndex {
   private readonly slots: (IndexedTool | undefined)[] = [];
   private readonly slotsByServer = new Map<string, number[]>();
   private readonly slotByName = new Map<string, number>();
+  private hints = new Uint8Array(0);
   /**
    * Per slot and field, what one occurrence of a term adds to BM25F's tf: the field boost over
    * the length normalisation. It depends on average field lengths, so any change drops it and the
@@ -165,9 +240,16 @@ export class ToolIndex {
         terms(tool.description ?? ''),
         serverTerms,
         terms(properties && typeof properties === 'object' ? Object.keys(properties).join(' ') : ''),
+        terms(properties && typeof properties === 'object' ? parameterText(properties) : ''),
       ]);
       this.slots[slot] = entry;
       this.slotByName.set(entry.name, slot);
+      if (slot >= this.hints.length) {
+        const grown = new Uint8Array(Math.max(64, slot * 2));
+        grown.set(this.hints);
+        this.hints = grown;
+      }
+      this.hints[slot] = hintOf(tool);
       slots.push(slot);
     }
     this.slotsByServer.set(server, slots);
@@ -178,38 +260,58 @@ export class ToolIndex {
     return slot === undefined ? undefined : this.slots[slot];
   }
 
+  /** The tool named `name` as a search result with `score`; undefined when there is none. */
+  result(name: string, score: number): SearchResult | undefined {
+    const entry = this.get(name);
+    return entry && resultOf(entry.name, entry.tool, score);
+  }
+
   get size(): number {
     return this.slotByName.size;
   }
 
   search(keywords: readonly string[], limit = MAX_RESULTS): SearchResult[] {
-    const words = [...new Map(keywords.flatMap(terms).map((word) => [stemOf(word), word])).values()];
+    const said = keywords.flatMap(tokenize);
+    const intent = intentOf(said);
+    const words = [
+      ...new Map(said.filter((word) => !STOPWORDS.has(word) && !QUERY_FILLER.has(word)).map((word) => [stemOf(word), word])).values(),
+    ];
     if (words.length === 0 || this.index.documentCount === 0) return [];
     if (this.scratch.scores.length < this.index.slotCount)
       this.scratch = newScratch(Math.max(this.index.slotCount, this.scratch.scores.length * 2));
-    const { scores, matched, best, touched, wordSlots } = this.scratch;
+    const { scores, covered, serverNamed, best, touched, wordSlots } = this.scratch;
+    const { coveragePower, coverageByIdf, serverNamedBoost, hintBoost } = this.ranking;
+    const hints = this.hints;
     let candidates = 0;
+    let coverable = 0;
     for (const word of words) {
-      const written = this.bestPerTool(this.variants(word), best, wordSlots);
+      const variants = this.variants(word);
+      const written = this.bestPerTool(variants, best, wordSlots, serverNamed);
+      if (written === 0) continue;
+      const weight = coverageByIdf ? this.idfOf(variants) : 1;
+      coverable += weight;
       for (let i = 0; i < written; i++) {
         const slot = wordSlots[i] as number;
-        if (matched[slot] === 0) touched[candidates++] = slot;
+        if (covered[slot] === 0) touched[candidates++] = slot;
         scores[slot] = (scores[slot] as number) + (best[slot] as number);
-        matched[slot] = (matched[slot] as number) + 1;
+        covered[slot] = (covered[slot] as number) + weight;
         best[slot] = 0;
       }
     }
     // The final score (scaled by keyword coverage) replaces the sum, once per candidate.
-    const { coveragePower } = this.ranking;
     for (let i = 0; i < candidates; i++) {
       const slot = touched[i] as number;
-      scores[slot] = (scores[slot] as number) * ((matched[slot] as number) / words.length) ** coveragePower;
+      const named = serverNamed[slot] === 1 ? serverNamedBoost : 1;
+      const hint = hints[slot] as Hint;
+      const agreed = intent === Hint.None || hint === Hint.None ? 1 : hint === intent ? hintBoost : 1 / hintBoost;
+      scores[slot] = (scores[slot] as number) * ((covered[slot] as number) / coverable) ** coveragePower * named * agreed;
     }
     const top = this.topK(touched.subarray(0, candidates), scores, limit);
     for (let i = 0; i < candidates; i++) {
       const slot = touched[i] as number;
       scores[slot] = 0;
-      matched[slot] = 0;
+      covered[slot] = 0;
+      serverNamed[slot] = 0;
     }
     return top;
   }
@@ -263,7 +365,7 @@ export class ToolIndex {
    * BM25F score of each tool for one query word, the best of the word's variants, written into
    * `best` (all zeros on entry); the slots it wrote go into `slots`, and their number is returned.
    */
-  private bestPerTool(variants: Variant[], best: Float64Array, slots: Uint32Array): number {
+  private bestPerTool(variants: Variant[], best: Float64Array, slots: Uint32Array, serverNamed: Uint8Array): number {
     const documents = this.index.documentCount;
     let written = 0;
     for (const { stem: stemmed, weight } of variants) {
@@ -273,8 +375,10 @@ export class ToolIndex {
       const saturated = this.saturatedOf(postings);
       const factor = weight * idf;
       const listed = postings.slots;
+      const own = weight === 1;
       for (let i = 0; i < postings.size; i++) {
         const slot = listed[i] as number;
+        if (own && fieldCount(postings.counts[i] as number, SERVER_FIELD) !== 0) serverNamed[slot] = 1;
         const score = factor * (saturated[i] as number);
         const previous = best[slot] as number;
         if (previous === 0 && score > 0) slots[written++] = slot;
@@ -282,6 +386,14 @@ export class ToolIndex {
       }
     }
     return written;
+  }
+
+  /** How much a query word says: the IDF of its rarest variant in the index. */
+  private idfOf(variants: Variant[]): number {
+    let fewest = Infinity;
+    for (const { stem: stemmed } of variants) fewest = Math.min(fewest, this.index.postingsOf(stemmed)?.size ?? Infinity);
+    const documents = this.index.documentCount;
+    return Math.log(1 + (documents - fewest + 0.5) / (fewest + 0.5));
   }
 
   /** tf·(k1 + 1)/(tf + k1) of each posting, with tf the field-weighted, length-normalised count. */
@@ -322,7 +434,9 @@ export class ToolIndex {
 function newScratch(size: number) {
   return {
     scores: new Float64Array(size),
-    matched: new Uint16Array(size),
+    /** Per slot: the query words it matched, each counted by its weight. */
+    covered: new Float64Array(size),
+    serverNamed: new Uint8Array(size),
     best: new Float64Array(size),
     touched: new Uint32Array(size),
     wordSlots: new Uint32Array(size),
