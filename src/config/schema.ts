@@ -257,12 +257,30 @@ const serverSection = z.strictObject({
     .prefault({}),
 });
 
+/**
+ * The optional semantic stage of `search`: an OpenAI-compatible embeddings endpoint whose
+ * similarities are blended with the lexical score. Off unless configured.
+ */
+const searchEmbeddings = z.strictObject({
+  /** Base URL: nexus posts to `{url}/embeddings` (e.g. https://api.openai.com/v1). */
+  url: httpUrl,
+  model: z.string().min(1, 'must not be empty'),
+  api_key: z.string().min(1, 'must not be empty').optional(),
+  /** Asks models that can shorten their vectors (text-embedding-3-*) for this many dimensions. */
+  dimensions: positiveInt.optional(),
+  /** Share of the semantic similarity in a result's score; the rest is the lexical score. */
+  weight: z.number().min(0, 'must be between 0.0 and 1.0').max(1, 'must be between 0.0 and 1.0').default(0.5),
+  /** How long a search waits for its query's embedding before answering lexically. */
+  timeout: duration.default(1_000),
+});
+
 const mcpSection = z.strictObject({
   enabled: z.boolean().default(true),
   path: urlPath.default('/mcp'),
   enable_structured_content: z.boolean().default(true),
   /** What `tools/list` shows: `search` and `execute`, every downstream tool as `server__tool`, or both. */
   expose_tools: z.enum(['search', 'direct', 'both']).default('search'),
+  search: z.strictObject({ embeddings: searchEmbeddings.optional() }).prefault({}),
   max_result_size: byteSize.default(DEFAULT_MAX_RESULT_SIZE),
   headers: staticHeaders.default({}),
   downstream_cache: z.strictObject({ max_size: positiveInt.default(1000), idle_timeout: duration.default(600_000) }).prefault({}),
@@ -413,6 +431,7 @@ export const configSchema = z.strictObject({
 
 export type Config = z.output<typeof configSchema>;
 export type McpConfig = Config['mcp'];
+export type EmbeddingsConfig = z.output<typeof searchEmbeddings>;
 export type { TelemetryConfig } from './telemetry-schema.js';
 export type LlmConfig = NonNullable<Config['llm']>;
 export type LlmProviderConfig = LlmConfig['providers'][string];

@@ -26,6 +26,8 @@ export function configuredSecrets(config: Config): string[] {
       secrets.push(...credentialValues(server.headers));
     }
   }
+  const embeddingsKey = config.mcp.search.embeddings?.api_key;
+  if (embeddingsKey !== undefined) secrets.push(embeddingsKey);
   for (const provider of Object.values(config.llm?.providers ?? {})) {
     for (const value of [provider.api_key, provider.secret_access_key, provider.session_token])
       if (value !== undefined) secrets.push(value);

@@ -619,7 +619,7 @@ export class Gateway {
         `give at most ${MAX_KEYWORDS} keywords of at most ${MAX_KEYWORD_LENGTH} characters each`,
       );
     }
-    const shared = this.options.registry.indexFor(this.viewOf(call)).search(keywords);
+    const shared = await this.options.registry.search(this.viewOf(call), keywords);
     const results = await this.withForwardedSession(call, async (session) => {
       if (!session) return shared;
       // A slow forward server must not hold up the search: its tools join once it has answered.

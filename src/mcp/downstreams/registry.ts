@@ -7,7 +7,10 @@ import type { McpConfig, RemoteServerConfig } from '../../config/schema.js';
 import type { Logger } from '../../log.js';
 import type { Redactor } from '../../redact.js';
 import { AccessPolicy, OPEN_VIEW, type ToolView } from '../access/policy.js';
-import { ToolIndex } from '../search/tool-index.js';
+import { EmbeddingsClient } from '../search/embeddings-client.js';
+import { hybridSearch, type SemanticStage } from '../search/hybrid.js';
+import { SemanticIndex } from '../search/semantic-index.js';
+import { ToolIndex, type SearchResult } from '../search/tool-index.js';
 import { Downstream, EMPTY_CATALOG, type Catalog } from './downstream.js';
 import type { Telemetry } from '../../telemetry/telemetry.js';
 import { ForwardedSessions } from './forwarded.js';
@@ -72,6 +75,8 @@ export class DownstreamRegistry {
   /** Every tool of the shared servers. */
   readonly index = new ToolIndex();
   readonly policy: AccessPolicy;
+  /** Embeddings of the shared servers' tools, when `[mcp.search.embeddings]` is configured. */
+  private readonly semantic: SemanticStage | undefined;
   /**
    * With access rules, one index per distinct view, holding only the tools that view may use, so
    * a search never sees (or counts, or scores against) a tool its caller cannot run.
@@ -104,6 +109,11 @@ export class DownstreamRegistry {
     this.onTools = options.onTools;
     this.onListChanged = options.onListChanged;
     this.policy = new AccessPolicy(config);
+    const embeddings = config.search.embeddings;
+    if (embeddings) {
+      const client = new EmbeddingsClient(embeddings, options.redactor);
+      this.semantic = { index: new SemanticIndex(client, embeddings.timeout, options.logger), weight: embeddings.weight };
+    }
     if (this.policy.restricted) {
       for (const group of [undefined, ...(options.groups ?? [])]) {
         const view = this.policy.viewFor(group);
@@ -191,6 +201,7 @@ export class DownstreamRegistry {
     this.indexedTools.set(name, catalog.tools);
     if (same) return;
     this.index.setServerTools(name, catalog.tools);
+    this.semantic?.index.setServerTools(name, catalog.tools);
     for (const { view, index } of this.views.values()) {
       index.setServerTools(
         name,
@@ -208,6 +219,16 @@ export class DownstreamRegistry {
     this.directLists.clear();
     this.toolsGeneration++;
     this.onListChanged?.('tools', server);
+  }
+
+  /** Tools still waiting for an embedding; undefined without `[mcp.search.embeddings]`. */
+  get embeddingsPending(): number | undefined {
+    return this.semantic?.index.pending;
+  }
+
+  /** `search` over the shared servers' tools that `view` may use: lexical, blended with embeddings when configured. */
+  search(view: ToolView, keywords: readonly string[]): Promise<SearchResult[]> {
+    return hybridSearch(this.indexFor(view), keywords, this.semantic);
   }
 
   /** The index a caller with `view` searches and executes from. */
@@ -289,6 +310,7 @@ export class DownstreamRegistry {
   }
 
   async close(): Promise<void> {
+    this.semantic?.index.close();
     await Promise.all([...this.all().map((downstream) => downstream.close()), this.forwarded?.close()]);
   }
 }

@@ -1,0 +1,186 @@
+/**
+ * The optional semantic stage of `search`: an embedding per tool, asked of a configured
+ * OpenAI-compatible endpoint in the background whenever a server's tools change, and the tools
+ * nearest a query's embedding. Off the hot paths by construction:
+ * - tools are embedded in batches by one background loop; `execute` never waits for it, and a
+ *   search uses whatever vectors exist (a tool without one yet is found lexically);
+ * - vectors are cached by the text they were made of, so a server that lists the same tools
+ *   again, restarts, or changes one tool costs at most the changed tools;
+ * - a query's embedding is cached too, waited for at most `timeout`, and after a failure not asked
+ *   for again for a while: with the endpoint down, search is lexical and as fast as without it.
+ */
+import type { Tool } from '@modelcontextprotocol/client';
+import type { Logger } from '../../log.js';
+import { ThrottledWarnings } from '../../throttled-warnings.js';
+import type { EmbeddingsClient } from './embeddings-client.js';
+
+/** Texts per request to the endpoint (OpenAI takes up to 2,048; smaller batches fail smaller). */
+const BATCH = 64;
+/** How long a batch may take before it counts as failed. */
+const BATCH_TIMEOUT_MS = 60_000;
+/** After a failure: wait 1 s, doubling up to a minute, before the next batch or query embedding. */
+const FIRST_BACKOFF_MS = 1_000;
+const MAX_BACKOFF_MS = 60_000;
+/** Query embeddings kept (the most recently used). */
+const QUERY_CACHE = 1_000;
+/** Characters of a tool's text that are embedded: models take a few thousand tokens at most. */
+const MAX_TEXT_CHARS = 4_000;
+
+export interface SemanticMatch {
+  name: string;
+  similarity: number;
+}
+
+/** What a tool is embedded as: its name, title, description and parameter names. */
+export function embeddingText(name: string, tool: Tool): string {
+  const properties = tool.inputSchema?.properties;
+  const parameters = properties && typeof properties === 'object' ? Object.keys(properties).join(', ') : '';
+  const title = tool.title ?? tool.annotations?.title;
+  const text = [`${name}${title ? `: ${title}` : ''}`, tool.description?.trim(), parameters && `Parameters: ${parameters}`]
+    .filter(Boolean)
+    .join('\n');
+  return text.length > MAX_TEXT_CHARS ? text.slice(0, MAX_TEXT_CHARS) : text;
+}
+
+export class SemanticIndex {
+  /** Vector per embedded text: the cache that makes re-listing cheap. */
+  private readonly vectors = new Map<string, Float32Array>();
+  /** Per server, each tool's qualified name and the text it is embedded as. */
+  private readonly textsByServer = new Map<string, Map<string, string>>();
+  /** Texts waiting for a vector, in the order they came. */
+  private readonly waiting = new Set<string>();
+  private readonly queries = new Map<string, Float32Array>();
+  private pumping = false;
+  private closed = false;
+  private failures = 0;
+  /** No request to the endpoint before this time (ms since the epoch): it failed recently. */
+  private pausedUntil = 0;
+  private readonly warnings: ThrottledWarnings;
+
+  constructor(
+    private readonly client: EmbeddingsClient,
+    private readonly queryTimeoutMs: number,
+    private readonly log: Logger,
+  ) {
+    this.warnings = new ThrottledWarnings(log, 'embeddings warnings', 3, 60_000);
+  }
+
+  /** Replaces `server`'s tools; the ones whose text has no vector yet are embedded in the background. */
+  setServerTools(server: string, tools: readonly Tool[]): void {
+    const texts = new Map(tools.map((tool) => [`${server}__${tool.name}`, embeddingText(tool.name, tool)]));
+    this.textsByServer.set(server, texts);
+    for (const text of texts.values()) if (!this.vectors.has(text)) this.waiting.add(text);
+    this.forgetUnused();
+    void this.pump();
+  }
+
+  /** Texts still waiting for a vector (none once the endpoint has caught up). */
+  get pending(): number {
+    return this.waiting.size;
+  }
+
+  /** How many tools have a vector: progress, for logs and tests. */
+  get embedded(): number {
+    let count = 0;
+    for (const texts of this.textsByServer.values()) for (const text of texts.values()) if (this.vectors.has(text)) count++;
+    return count;
+  }
+
+  /** The query's embedding, or undefined when the endpoint is failing or slower than the timeout. */
+  async queryVector(query: string): Promise<Float32Array | undefined> {
+    const cached = this.queries.get(query);
+    if (cached) {
+      // Most recently used last: the first entry is the one to evict.
+      this.queries.delete(query);
+      this.queries.set(query, cached);
+      return cached;
+    }
+    if (Date.now() < this.pausedUntil || this.closed) return undefined;
+    try {
+      const [vector] = await this.client.embed([query], AbortSignal.timeout(this.queryTimeoutMs));
+      this.queries.set(query, vector as Float32Array);
+      if (this.queries.size > QUERY_CACHE) this.queries.delete(this.queries.keys().next().value as string);
+      return vector;
+    } catch (error) {
+      this.failed(error as Error, 'search is lexical only until the embeddings endpoint answers again');
+      return undefined;
+    }
+  }
+
+  /** The `k` tools most similar to `query` among those `visible` accepts, most similar first. */
+  nearest(query: Float32Array, k: number, visible: (name: string) => boolean): SemanticMatch[] {
+    const best: SemanticMatch[] = [];
+    for (const texts of this.textsByServer.values()) {
+      for (const [name, text] of texts) {
+        const vector = this.vectors.get(text);
+        if (!vector || vector.length !== query.length || !visible(name)) continue;
+        const similarity = dot(query, vector);
+        if (best.length === k && similarity <= (best[k - 1] as SemanticMatch).similarity) continue;
+        let at = best.length === k ? k - 1 : best.length;
+        while (at > 0 && similarity > (best[at - 1] as SemanticMatch).similarity) at--;
+        best.splice(at, 0, { name, similarity });
+        if (best.length > k) best.pop();
+      }
+    }
+    return best;
+  }
+
+  /** The similarity of one tool (`server__tool`) to `query`, or undefined when it has no vector (yet). */
+  similarity(query: Float32Array, name: string, server: string): number | undefined {
+    const text = this.textsByServer.get(server)?.get(name);
+    const vector = text === undefined ? undefined : this.vectors.get(text);
+    return vector && vector.length === query.length ? dot(query, vector) : undefined;
+  }
+
+  close(): void {
+    this.closed = true;
+    this.client.close();
+  }
+
+  /** Embeds the waiting texts, a batch at a time, one request in flight; backs off after failures. */
+  private async pump(): Promise<void> {
+    if (this.pumping) return;
+    this.pumping = true;
+    try {
+      while (this.waiting.size > 0 && !this.closed) {
+        const pause = this.pausedUntil - Date.now();
+        if (pause > 0) await new Promise((resolve) => setTimeout(resolve, pause).unref());
+        const batch = [...this.waiting].slice(0, BATCH);
+        try {
+          const vectors = await this.client.embed(batch, AbortSignal.timeout(BATCH_TIMEOUT_MS));
+          batch.forEach((text, i) => {
+            this.waiting.delete(text);
+            this.vectors.set(text, vectors[i] as Float32Array);
+          });
+          this.failures = 0;
+        } catch (error) {
+          this.failed(error as Error, 'tools are embedded again after a pause');
+        }
+      }
+      if (this.waiting.size === 0 && this.vectors.size > 0) this.log.debug({ tools: this.embedded }, 'tool embeddings up to date');
+    } finally {
+      this.pumping = false;
+    }
+  }
+
+  private failed(error: Error, consequence: string): void {
+    this.failures++;
+    this.pausedUntil = Date.now() + Math.min(MAX_BACKOFF_MS, FIRST_BACKOFF_MS * 2 ** (this.failures - 1));
+    this.warnings.warn({ err: error.message }, `embeddings endpoint failed; ${consequence}`);
+  }
+
+  /** Drops vectors no tool uses any more, once they outnumber the ones in use (a server gone for good). */
+  private forgetUnused(): void {
+    const used = new Set<string>();
+    for (const texts of this.textsByServer.values()) for (const text of texts.values()) used.add(text);
+    for (const text of this.waiting) if (!used.has(text)) this.waiting.delete(text);
+    if (this.vectors.size <= 2 * used.size + 1_000) return;
+    for (const text of this.vectors.keys()) if (!used.has(text)) this.vectors.delete(text);
+  }
+}
+
+function dot(a: Float32Array, b: Float32Array): number {
+  let sum = 0;
+  for (let i = 0; i < a.length; i++) sum += (a[i] as number) * (b[i] as number);
+  return sum;
+}
