@@ -10,9 +10,15 @@
  * Two query sets: queries.json, against which the ranking was tuned, and queries-heldout.json,
  * written separately and never used for tuning, which shows how well the tuning generalises.
  *
- * Flags: --explain=<query id | misses> prints both rankings; --quality-only skips speed.
+ * Flags: --explain=<query id | misses> prints both rankings; --quality-only skips speed;
+ * --embeddings[=<url>] adds search with the semantic stage, against an OpenAI-compatible endpoint
+ * (EMBEDDINGS_MODEL, EMBEDDINGS_API_KEY, EMBEDDINGS_WEIGHT), or a local sentence encoder.
  */
-import { existsSync, readFileSync } from 'node:fs';
+import { spawn, type ChildProcess } from 'node:child_process';
+import { once } from 'node:events';
+import { readFileSync } from 'node:fs';
+import { createInterface } from 'node:readline';
+import type { Readable } from 'node:stream';
 import { fileURLToPath } from 'node:url';
 import { Client, StreamableHTTPClientTransport, type Tool } from '@modelcontextprotocol/client';
 import MiniSearch from 'minisearch';
@@ -35,9 +41,13 @@ interface Query {
 const here = (file: string) => fileURLToPath(new URL(file, import.meta.url));
 const catalog = JSON.parse(readFileSync(here('./catalog.json'), 'utf8')) as Catalog;
 const loadQueries = (file: string) => JSON.parse(readFileSync(here(file), 'utf8')) as Query[];
-const querySets: [string, Query[]][] = [['tuning set (queries.json)', loadQueries('./queries.json')]];
-if (existsSync(here('./queries-heldout.json')))
-  querySets.push(['held-out set (queries-heldout.json)', loadQueries('./queries-heldout.json')]);
+/** Each set: its title, its queries, and whether its goal is on task queries alone (the task sets) or on all. */
+const querySets: [string, Query[], 'task' | 'all'][] = [
+  ['tuning set (queries.json)', loadQueries('./queries.json'), 'all'],
+  ['held-out set (queries-heldout.json)', loadQueries('./queries-heldout.json'), 'all'],
+  ['task queries, tuning split (queries-tasks-tuning.json)', loadQueries('./queries-tasks-tuning.json'), 'task'],
+  ['task queries, checking split (queries-tasks-checking.json)', loadQueries('./queries-tasks-checking.json'), 'task'],
+];
 /** Every query, for the speed runs. */
 const queries = querySets.flatMap(([, set]) => set);
 const args = new Map(process.argv.slice(2).map((arg) => arg.replace(/^--/, '').split('=') as [string, string]));
@@ -48,20 +58,25 @@ type Ranker = (keywords: string[]) => Promise<string[]> | string[];
  * Real nexus over HTTP, one stdio fixture per catalog server. `extra` adds config (access rules:
  * `serverRule` gives each server's rule lines) and `groups` names a client per group to rank as.
  */
-async function nexusRankers(access?: {
-  identity: string;
-  serverRule: (server: string, i: number) => string;
-  groups: string[];
-}): Promise<{ rankers: Map<string, Ranker>; close: () => Promise<void> }> {
+async function nexusRankers(
+  access?: {
+    identity: string;
+    serverRule: (server: string, i: number) => string;
+    groups: string[];
+  },
+  extra = '',
+): Promise<{ rankers: Map<string, Ranker>; close: () => Promise<void> }> {
   const servers = catalog.servers
     .map(
       (server, i) =>
         `[mcp.servers.${server.name}]\ncmd = ["node", ${JSON.stringify(here('./catalog-server.mjs'))}, "${server.name}"]\n${access?.serverRule(server.name, i) ?? ''}`,
     )
     .join('\n');
-  const config = parseConfig((await import('smol-toml')).parse(`${access?.identity ?? ''}\n${servers}`), 'bench');
+  const config = parseConfig((await import('smol-toml')).parse(`${access?.identity ?? ''}\n${extra}\n${servers}`), 'bench');
   const nexus = await startNexus(config, { logger: silentLogger, listenAddress: { host: '127.0.0.1', port: 0 } });
   await nexus.ready;
+  // With embeddings, every tool's vector first (the endpoint may take a while).
+  while ((nexus.registry.embeddingsPending ?? 0) > 0) await new Promise((resolve) => setTimeout(resolve, 200));
   const failed = nexus.registry.all().filter((ds) => ds.state.status !== 'ready');
   if (failed.length > 0) throw new Error(`catalog servers failed: ${failed.map((ds) => ds.name).join(', ')}`);
   const clients: Client[] = [];
@@ -179,7 +194,7 @@ const fmt = (n: number, digits = 3) => n.toFixed(digits);
 const pad = (text: string, width: number) => text.padEnd(width);
 const padStart = (text: string, width: number) => text.padStart(width);
 
-function printQuality(title: string, set: Query[], ours: Evaluation, base: Evaluation): QueryScores {
+function printQuality(title: string, set: Query[], ours: Evaluation, base: Evaluation, labels = 'nexus / base'): QueryScores {
   const kinds = [...new Set(set.map((q) => q.kind)), 'all'];
   console.log(`\n${title}: ${set.length} queries`);
   const header = ['kind', 'n', 'recall@1', 'recall@5', 'MRR', 'nDCG@10'];
@@ -189,7 +204,7 @@ function printQuality(title: string, set: Query[], ours: Evaluation, base: Evalu
       .map((h) => padStart(h, 23))
       .join('')}`,
   );
-  console.log(`${pad('', 16)}  ${['', '', '', ''].map(() => padStart('nexus / base  (ratio)', 23)).join('')}`);
+  console.log(`${pad('', 16)}  ${['', '', '', ''].map(() => padStart(`${labels}  (ratio)`, 23)).join('')}`);
   let overall: QueryScores | undefined;
   for (const kind of kinds) {
     const ids = set.filter((q) => kind === 'all' || q.kind === kind).map((q) => q.id);
@@ -317,14 +332,52 @@ function explain(id: string, ours: Evaluation, base: Evaluation) {
 
 const check = (ok: boolean) => (ok ? 'met' : 'NOT MET');
 
+/**
+ * The semantic stage: a nexus with `[mcp.search.embeddings]` pointing at `url`, or at a real
+ * sentence encoder started here (bench/search/local-embeddings.mjs) when no URL is given, against
+ * lexical search, on every set.
+ */
+async function printHybrid(url: string | undefined, lexical: Map<string, Evaluation>): Promise<void> {
+  let endpoint = url;
+  let local: ChildProcess | undefined;
+  if (!endpoint) {
+    local = spawn(process.execPath, [here('./local-embeddings.mjs')], { stdio: ['ignore', 'pipe', 'inherit'] });
+    const [line] = (await once(createInterface({ input: local.stdout as Readable }), 'line')) as [string];
+    endpoint = line.replace(/^listening /, '');
+  }
+  const model = process.env.EMBEDDINGS_MODEL ?? 'use-lite';
+  const apiKey = process.env.EMBEDDINGS_API_KEY;
+  const weight = Number(process.env.EMBEDDINGS_WEIGHT ?? 0.5);
+  const started = performance.now();
+  const hybrid = await nexusRankers(
+    undefined,
+    `[mcp.search.embeddings]\nurl = ${JSON.stringify(endpoint)}\nmodel = ${JSON.stringify(model)}\nweight = ${weight}\ntimeout = "30s"\n${apiKey ? `api_key = ${JSON.stringify(apiKey)}\n` : ''}`,
+  );
+  try {
+    console.log(
+      `\nWith embeddings (${local ? 'Universal Sentence Encoder Lite, local' : `${model} at ${endpoint}`}, weight ${weight}): every tool embedded in ${fmt((performance.now() - started) / 1000, 1)} s`,
+    );
+    const rank = hybrid.rankers.get('') as Ranker;
+    for (const [title, set] of querySets) {
+      const ours = await evaluate(rank, set);
+      printQuality(`${title}, hybrid vs lexical`, set, ours, lexical.get(title) as Evaluation, 'hybr / lexi');
+    }
+  } finally {
+    await hybrid.close();
+    local?.kill();
+  }
+}
+
 const nexus = await nexusRankers();
 const nexusRank = nexus.rankers.get('') as Ranker;
 try {
   console.log('\nSearch quality: nexus vs baseline (MiniSearch defaults over name + description)');
   console.log(`catalog: ${catalog.servers.length} servers, ${catalogDocs(catalog.servers).length} tools`);
   const baseline = baselineRanker(catalog.servers);
-  for (const [title, set] of querySets) {
+  const lexical = new Map<string, Evaluation>();
+  for (const [title, set, goal] of querySets) {
     const ours = await evaluate(nexusRank, set);
+    lexical.set(title, ours);
     const base = await evaluate(baseline, set);
     if (args.has('explain')) {
       const which = args.get('explain');
@@ -332,10 +385,13 @@ try {
       for (const id of ids.filter((id) => ours.has(id))) explain(id, ours, base);
     }
     const overall = printQuality(title, set, ours, base);
-    console.log(
-      `goals: recall@5 >= 0.90: ${check(overall.recall5 >= 0.9)} (${fmt(overall.recall5)}); MRR >= 0.75: ${check(overall.reciprocalRank >= 0.75)} (${fmt(overall.reciprocalRank)})`,
-    );
+    if (goal === 'task') console.log(`goal: task recall@5 >= 0.90: ${check(overall.recall5 >= 0.9)} (${fmt(overall.recall5)})`);
+    else
+      console.log(
+        `goals: recall@5 >= 0.90: ${check(overall.recall5 >= 0.9)} (${fmt(overall.recall5)}); MRR >= 0.75: ${check(overall.reciprocalRank >= 0.75)} (${fmt(overall.reciprocalRank)})`,
+      );
   }
+  if (args.has('embeddings')) await printHybrid(args.get('embeddings'), lexical);
   if (!args.has('quality-only')) {
     const speed = printSpeed();
     console.log(
