@@ -43,7 +43,8 @@ type Mode = 'ok' | 'fail' | 'hang';
 /** The fixture endpoint: every request's inputs and headers are kept; `mode` says how it answers. */
 async function startEmbeddings() {
   const requests: { inputs: string[]; headers: IncomingHttpHeaders }[] = [];
-  const state = { mode: 'ok' as Mode };
+  /** `refuse`: inputs holding it get a 413; `overflow`: inputs holding it get a vector past float range. */
+  const state: { mode: Mode; refuse?: string; overflow?: string } = { mode: 'ok' };
   const server = createServer((request, response) => {
     const chunks: Buffer[] = [];
     request.on('data', (chunk: Buffer) => chunks.push(chunk));
@@ -51,12 +52,18 @@ async function startEmbeddings() {
       const body = JSON.parse(Buffer.concat(chunks).toString('utf8')) as { input: string[]; model: string };
       requests.push({ inputs: body.input, headers: request.headers });
       if (state.mode === 'hang') return;
+      if (state.refuse !== undefined && body.input.some((text) => text.includes(state.refuse as string))) {
+        response.writeHead(413, { 'content-type': 'application/json' });
+        return response.end(JSON.stringify({ error: { message: 'input too long' } }));
+      }
       if (state.mode === 'fail') {
         response.writeHead(500, { 'content-type': 'application/json' });
         return response.end(JSON.stringify({ error: { message: `overloaded; your key ${API_KEY} is fine` } }));
       }
       response.writeHead(200, { 'content-type': 'application/json' });
-      response.end(JSON.stringify({ object: 'list', data: body.input.map((text, index) => ({ index, embedding: embedding(text) })) }));
+      const vector = (text: string) =>
+        state.overflow !== undefined && text.includes(state.overflow) ? embedding(text).map(() => 1e39) : embedding(text);
+      response.end(JSON.stringify({ object: 'list', data: body.input.map((text, index) => ({ index, embedding: vector(text) })) }));
     });
   });
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
@@ -160,6 +167,40 @@ describe('search with embeddings', () => {
     const asked = fixture.requests.length;
     expect((await search(hybrid, 'add', 'numbers'))[0]).toBe('fx__add_numbers');
     expect(fixture.requests.length).toBe(asked);
+  });
+
+  it('leaves out a tool whose text the endpoint refuses, embeds the others, and still finds it lexically first', async () => {
+    const fixture = await endpoint();
+    fixture.state.refuse = 'Adds two numbers';
+    const hybrid = await nexusWith(embeddingsConfig(fixture.url));
+    await embedded(hybrid);
+    const refused = fixture.inputs().filter((input) => input.includes('Adds two numbers'));
+    expect(refused.length).toBeGreaterThan(0);
+    expect(new Set(fixture.requests.flatMap((request) => (request.inputs.length === 1 ? request.inputs : [])))).toContain(refused[0]);
+    // Every other tool got its vector; the refused one ranks as lexical search ranks it.
+    expect((await search(hybrid, 'add', 'numbers'))[0]).toBe('fx__add_numbers');
+  });
+
+  it('refuses vectors it cannot scale, and answers with finite scores', async () => {
+    const fixture = await endpoint();
+    const hybrid = await nexusWith(embeddingsConfig(fixture.url));
+    await embedded(hybrid);
+    fixture.state.overflow = 'echo';
+    const client = await clientOf(hybrid);
+    const result = await client.callTool({ name: 'search', arguments: { keywords: ['echo'] } });
+    const results = (result.structuredContent as { results: { name: string; score: unknown }[] }).results;
+    expect(results[0]?.name).toBe('fx__echo');
+    for (const found of results) expect(Number.isFinite(found.score)).toBe(true);
+  });
+
+  it('asks once for a query that several searches wait on', async () => {
+    const fixture = await endpoint();
+    const hybrid = await nexusWith(embeddingsConfig(fixture.url, 'timeout = "300ms"'));
+    await embedded(hybrid);
+    fixture.state.mode = 'hang';
+    const client = await clientOf(hybrid);
+    await Promise.all(Array.from({ length: 5 }, () => client.callTool({ name: 'search', arguments: { keywords: ['sum', 'please'] } })));
+    expect(fixture.inputs().filter((input) => input === 'sum please')).toHaveLength(1);
   });
 
   it('does not wait longer than its timeout for a query embedding', async () => {

@@ -110,7 +110,8 @@ export class DownstreamRegistry {
     this.onListChanged = options.onListChanged;
     this.policy = new AccessPolicy(config);
     const embeddings = config.search.embeddings;
-    if (embeddings) {
+    // With weight 0 the blend is lexical: no tool is sent anywhere.
+    if (embeddings && embeddings.weight > 0) {
       const client = new EmbeddingsClient(embeddings, options.redactor);
       this.semantic = { index: new SemanticIndex(client, embeddings.timeout, options.logger), weight: embeddings.weight };
     }

@@ -10,8 +10,10 @@ import { createPool, destroyPool, send, type Pool } from '../../net/http-client.
 import { readText } from '../../net/body-limits.js';
 import { redactUrls, type Redactor } from '../../redact.js';
 
-/** An answer larger than this is refused: 2,048 inputs of 3,072 floats as JSON is about 130 MiB. */
-const MAX_ANSWER_BYTES = 256 * 2 ** 20;
+/** Vectors longer than this are refused (the largest common models have 4,096 dimensions). */
+const MAX_DIMENSIONS = 8_192;
+/** What one number may take as JSON, at most ("-0.012345678901234567,"), for bounding answers. */
+const MAX_NUMBER_BYTES = 24;
 
 const answerSchema = z.object({
   data: z.array(z.object({ index: z.number().int().nonnegative(), embedding: z.array(z.number()) })),
@@ -19,6 +21,13 @@ const answerSchema = z.object({
 
 export class EmbeddingsError extends Error {
   override readonly name = 'EmbeddingsError';
+  /** The endpoint's HTTP status, when it answered with an error. */
+  constructor(
+    message: string,
+    readonly status?: number,
+  ) {
+    super(message);
+  }
 }
 
 export class EmbeddingsClient {
@@ -29,7 +38,9 @@ export class EmbeddingsClient {
     private readonly config: EmbeddingsConfig,
     private readonly redactor: Redactor,
   ) {
-    this.endpoint = new URL(`${config.url.replace(/\/+$/, '')}/embeddings`);
+    // Into the path, before any query (`...?api-version=...`).
+    this.endpoint = new URL(config.url);
+    this.endpoint.pathname = `${this.endpoint.pathname.replace(/\/+$/, '')}/embeddings`;
   }
 
   /** One unit-length vector per text, in order; throws EmbeddingsError saying what went wrong. */
@@ -50,11 +61,11 @@ export class EmbeddingsClient {
         signal,
       });
       status = response.statusCode ?? 0;
-      text = await readText(response, MAX_ANSWER_BYTES);
+      text = await readText(response, 65_536 + texts.length * MAX_DIMENSIONS * MAX_NUMBER_BYTES);
     } catch (error) {
       throw new EmbeddingsError(this.redactor.text(redactUrls((error as Error).message)));
     }
-    if (status !== 200) throw new EmbeddingsError(`the endpoint answered ${status}: ${this.redactor.text(text.slice(0, 200))}`);
+    if (status !== 200) throw new EmbeddingsError(`the endpoint answered ${status}: ${this.redactor.text(text.slice(0, 200))}`, status);
     let answer: z.infer<typeof answerSchema>;
     try {
       answer = answerSchema.parse(JSON.parse(text));
@@ -63,9 +74,11 @@ export class EmbeddingsClient {
     }
     const vectors: (Float32Array | undefined)[] = new Array(texts.length);
     for (const { index, embedding } of answer.data) if (index < texts.length) vectors[index] = unitVector(embedding);
-    const dimension = vectors[0]?.length;
-    if (vectors.some((vector) => vector === undefined || vector.length !== dimension || dimension === 0)) {
-      throw new EmbeddingsError(`the endpoint answered ${answer.data.length} vectors of unequal or zero size for ${texts.length} texts`);
+    const dimension = vectors[0]?.length ?? 0;
+    if (dimension === 0 || dimension > MAX_DIMENSIONS || vectors.some((vector) => vector?.length !== dimension)) {
+      throw new EmbeddingsError(
+        `the endpoint answered ${answer.data.length} vectors of unequal, zero or too large size for ${texts.length} texts`,
+      );
     }
     return vectors as Float32Array[];
   }
@@ -75,11 +88,12 @@ export class EmbeddingsClient {
   }
 }
 
+/** `values` scaled to length 1; refuses what cannot be (infinite or all-zero vectors). */
 function unitVector(values: readonly number[]): Float32Array {
-  const vector = Float32Array.from(values);
   let norm = 0;
-  for (const value of vector) norm += value * value;
+  for (const value of values) norm += value * value;
   norm = Math.sqrt(norm);
-  if (norm > 0) for (let i = 0; i < vector.length; i++) vector[i] = (vector[i] as number) / norm;
-  return vector;
+  if (!Number.isFinite(norm) || norm === 0)
+    throw new EmbeddingsError('the endpoint answered a vector that cannot be scaled (zero or not finite)');
+  return Float32Array.from(values, (value) => value / norm);
 }

@@ -1,8 +1,11 @@
 /**
  * `search` with the semantic stage: the lexical ranking and the tools nearest the query's
  * embedding, blended. Both scores are scaled to 0..1 over the candidates (the best lexical score
- * is 1; similarities from the lowest to the highest candidate's), then mixed by `weight`. Without
- * a query embedding (no endpoint, endpoint down or slow) the lexical ranking is returned as is.
+ * is 1; similarities from the lowest to the highest candidate's), then mixed by `weight`; a tool
+ * without a vector yet counts by its lexical score alone. Results keep the lexical scale (the
+ * blend times the best lexical score), so they sort with lexical results from elsewhere (a
+ * caller's forward servers). Without a query embedding (endpoint down or slow) the lexical
+ * ranking is returned as is.
  */
 import { MAX_RESULTS, type SearchResult, type ToolIndex } from './tool-index.js';
 import type { SemanticIndex } from './semantic-index.js';
@@ -35,13 +38,19 @@ export async function hybridSearch(
   }
   const bestLexical = lexical[0]?.score || 1;
   const lexicalScores = new Map(lexical.map(({ name, score }) => [name, score / bestLexical]));
-  const values = [...similarities.values()];
-  const low = Math.min(...values);
-  const span = Math.max(...values) - low || 1;
-  const blended = [...new Set([...lexicalScores.keys(), ...similarities.keys()])].map((name) => {
+  let low = Infinity;
+  let high = -Infinity;
+  for (const similarity of similarities.values()) {
+    low = Math.min(low, similarity);
+    high = Math.max(high, similarity);
+  }
+  const span = high - low;
+  const blended = [...new Set([...lexicalScores.keys(), ...similarities.keys()])].flatMap((name) => {
     const similarity = similarities.get(name);
-    const semanticScore = similarity === undefined ? 0 : (similarity - low) / span;
-    return { name, score: (1 - semantic.weight) * (lexicalScores.get(name) ?? 0) + semantic.weight * semanticScore };
+    const lexicalScore = lexicalScores.get(name) ?? 0;
+    const semanticScore = similarity === undefined ? lexicalScore : span > 0 ? (similarity - low) / span : 1;
+    const score = (1 - semantic.weight) * lexicalScore + semantic.weight * semanticScore;
+    return score > 0 ? [{ name, score: score * bestLexical }] : [];
   });
   blended.sort((a, b) => b.score - a.score || (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
   return blended.slice(0, MAX_RESULTS).flatMap(({ name, score }) => lexicalIndex.result(name, Math.round(score * 1000) / 1000) ?? []);

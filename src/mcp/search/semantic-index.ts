@@ -12,9 +12,13 @@
 import type { Tool } from '@modelcontextprotocol/client';
 import type { Logger } from '../../log.js';
 import { ThrottledWarnings } from '../../throttled-warnings.js';
-import type { EmbeddingsClient } from './embeddings-client.js';
+import { EmbeddingsError, type EmbeddingsClient } from './embeddings-client.js';
 
-/** Texts per request to the endpoint (OpenAI takes up to 2,048; smaller batches fail smaller). */
+/**
+ * Texts per request to the endpoint (OpenAI takes up to 2,048; smaller batches fail smaller).
+ * A batch the endpoint refuses (a 4xx other than auth and rate limits) is halved until the text
+ * it refuses is found alone, and left out; the rest go on.
+ */
 const BATCH = 64;
 /** How long a batch may take before it counts as failed. */
 const BATCH_TIMEOUT_MS = 60_000;
@@ -50,11 +54,13 @@ export class SemanticIndex {
   /** Texts waiting for a vector, in the order they came. */
   private readonly waiting = new Set<string>();
   private readonly queries = new Map<string, Float32Array>();
+  /** Query embeddings asked for and not answered yet: one request per query, however many search it. */
+  private readonly asking = new Map<string, Promise<Float32Array | undefined>>();
   private pumping = false;
   private closed = false;
-  private failures = 0;
-  /** No request to the endpoint before this time (ms since the epoch): it failed recently. */
-  private pausedUntil = 0;
+  private batchSize = BATCH;
+  /** Tool and query embeddings back off apart: slow queries must not hold up the tools, nor the reverse. */
+  private readonly backoff = { tools: new Backoff(), queries: new Backoff() };
   private readonly warnings: ThrottledWarnings;
 
   constructor(
@@ -95,14 +101,24 @@ export class SemanticIndex {
       this.queries.set(query, cached);
       return cached;
     }
-    if (Date.now() < this.pausedUntil || this.closed) return undefined;
+    if (this.backoff.queries.paused || this.closed) return undefined;
+    let asked = this.asking.get(query);
+    if (!asked) {
+      asked = this.ask(query).finally(() => this.asking.delete(query));
+      this.asking.set(query, asked);
+    }
+    return asked;
+  }
+
+  private async ask(query: string): Promise<Float32Array | undefined> {
     try {
       const [vector] = await this.client.embed([query], AbortSignal.timeout(this.queryTimeoutMs));
+      this.backoff.queries.succeeded();
       this.queries.set(query, vector as Float32Array);
       if (this.queries.size > QUERY_CACHE) this.queries.delete(this.queries.keys().next().value as string);
       return vector;
     } catch (error) {
-      this.failed(error as Error, 'search is lexical only until the embeddings endpoint answers again');
+      this.failed(this.backoff.queries, error as Error, 'searches are lexical until a query embedding comes in time again');
       return undefined;
     }
   }
@@ -143,18 +159,29 @@ export class SemanticIndex {
     this.pumping = true;
     try {
       while (this.waiting.size > 0 && !this.closed) {
-        const pause = this.pausedUntil - Date.now();
+        const pause = this.backoff.tools.remainingMs;
         if (pause > 0) await new Promise((resolve) => setTimeout(resolve, pause).unref());
-        const batch = [...this.waiting].slice(0, BATCH);
+        const batch: string[] = [];
+        for (const text of this.waiting) if (batch.push(text) >= this.batchSize) break;
         try {
           const vectors = await this.client.embed(batch, AbortSignal.timeout(BATCH_TIMEOUT_MS));
           batch.forEach((text, i) => {
             this.waiting.delete(text);
             this.vectors.set(text, vectors[i] as Float32Array);
           });
-          this.failures = 0;
+          this.backoff.tools.succeeded();
+          this.batchSize = Math.min(BATCH, this.batchSize * 2);
         } catch (error) {
-          this.failed(error as Error, 'tools are embedded again after a pause');
+          if (this.closed) break;
+          if (!refused(error)) this.failed(this.backoff.tools, error as Error, 'tools are embedded again after a pause');
+          else if (batch.length > 1) this.batchSize = Math.ceil(batch.length / 2);
+          else {
+            this.waiting.delete(batch[0] as string);
+            this.warnings.warn(
+              { err: (error as Error).message },
+              "the embeddings endpoint refuses a tool's text; that tool is found lexically only",
+            );
+          }
         }
       }
       if (this.waiting.size === 0 && this.vectors.size > 0) this.log.debug({ tools: this.embedded }, 'tool embeddings up to date');
@@ -163,9 +190,9 @@ export class SemanticIndex {
     }
   }
 
-  private failed(error: Error, consequence: string): void {
-    this.failures++;
-    this.pausedUntil = Date.now() + Math.min(MAX_BACKOFF_MS, FIRST_BACKOFF_MS * 2 ** (this.failures - 1));
+  private failed(backoff: Backoff, error: Error, consequence: string): void {
+    if (this.closed) return;
+    backoff.failed();
     this.warnings.warn({ err: error.message }, `embeddings endpoint failed; ${consequence}`);
   }
 
@@ -176,6 +203,36 @@ export class SemanticIndex {
     for (const text of this.waiting) if (!used.has(text)) this.waiting.delete(text);
     if (this.vectors.size <= 2 * used.size + 1_000) return;
     for (const text of this.vectors.keys()) if (!used.has(text)) this.vectors.delete(text);
+  }
+}
+
+/** Whether the endpoint refused what it was sent (rather than failing, or refusing who sent it). */
+function refused(error: unknown): boolean {
+  const status = error instanceof EmbeddingsError ? error.status : undefined;
+  return status !== undefined && status >= 400 && status < 500 && ![401, 403, 408, 429].includes(status);
+}
+
+/** After a failure, wait 1 s, doubling up to a minute; a success starts over. */
+class Backoff {
+  private failures = 0;
+  private until = 0;
+
+  get paused(): boolean {
+    return Date.now() < this.until;
+  }
+
+  get remainingMs(): number {
+    return this.until - Date.now();
+  }
+
+  failed(): void {
+    this.failures++;
+    this.until = Date.now() + Math.min(MAX_BACKOFF_MS, FIRST_BACKOFF_MS * 2 ** (this.failures - 1));
+  }
+
+  succeeded(): void {
+    this.failures = 0;
+    this.until = 0;
   }
 }
 

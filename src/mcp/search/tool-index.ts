@@ -180,11 +180,20 @@ function terms(text: string): string[] {
 /** The descriptions and allowed values of a tool's parameters, one level deep. */
 function parameterText(properties: object): string {
   const parts: string[] = [];
+  let length = 0;
   for (const schema of Object.values(properties) as unknown[]) {
     if (!schema || typeof schema !== 'object') continue;
     const { description, enum: allowed } = schema as { description?: unknown; enum?: unknown };
     if (typeof description === 'string') parts.push(description.slice(0, 500));
-    if (Array.isArray(allowed)) parts.push(allowed.filter((value) => typeof value === 'string').join(' '));
+    if (Array.isArray(allowed))
+      parts.push(
+        allowed
+          .slice(0, 100)
+          .filter((value) => typeof value === 'string')
+          .join(' '),
+      );
+    // What is past the indexing limit would be cut anyway: stop building it.
+    if ((length += (parts.at(-1)?.length ?? 0) + 1) > MAX_INDEXED_CHARS) break;
   }
   return parts.join(' ');
 }
