@@ -244,7 +244,7 @@ async function searchTable(): Promise<void> {
   );
   let firstRss: number | undefined;
   for (const size of [1_000, 10_000, 100_000]) {
-    // Start to ready: every server up and its tools indexed (28 servers here).
+    // Start to ready: every server up and its tools indexed (every catalog server, one process each).
     const starting = performance.now();
     const nexus = await catalogNexus(size);
     const ready = (performance.now() - starting) / 1000;
