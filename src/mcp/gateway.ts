@@ -43,7 +43,7 @@ import { CallRelay, MAX_INPUT_ROUNDS } from './relay/call-relay.js';
 import { LISTEN_STREAM, type Evicted } from './relay/subscriptions.js';
 import { isLoggingLevel, type ClientLink, type ProtocolEra } from './relay/client-link.js';
 import type { Relay } from './relay/relay.js';
-import { MAX_RESULTS, type IndexedTool, type SearchResult } from './search/tool-index.js';
+import { byRank, MAX_RESULTS, type IndexedTool, type SearchResult } from './search/tool-index.js';
 import { full, TaskDirectory } from './tasks/task-directory.js';
 import { TaskRelay, type TaskMethod } from './tasks/task-relay.js';
 import { TASKS_EXTENSION, taskOf, type TaskShape } from './protocol/tasks.js';
@@ -267,7 +267,7 @@ function gatewayTools(structured: boolean): Tool[] {
  * come from different collections, so this is close to, not exactly, one index's ranking.
  */
 function mergeResults(a: SearchResult[], b: SearchResult[]): SearchResult[] {
-  return [...a, ...b].sort((x, y) => y.score - x.score || (x.name < y.name ? -1 : x.name > y.name ? 1 : 0)).slice(0, MAX_RESULTS);
+  return [...a, ...b].sort(byRank).slice(0, MAX_RESULTS);
 }
 
 function instructionsFor(servers: string[] | undefined, exposeTools: GatewayOptions['exposeTools']): string {

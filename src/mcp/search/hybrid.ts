@@ -7,7 +7,7 @@
  * caller's forward servers). Without a query embedding (endpoint down or slow) the lexical
  * ranking is returned as is.
  */
-import { MAX_RESULTS, type SearchResult, type ToolIndex } from './tool-index.js';
+import { byRank, MAX_RESULTS, type SearchResult, type ToolIndex } from './tool-index.js';
 import type { SemanticIndex } from './semantic-index.js';
 
 /** Candidates taken from each side before blending. */
@@ -23,7 +23,7 @@ export async function hybridSearch(
   keywords: readonly string[],
   semantic: SemanticStage | undefined,
 ): Promise<SearchResult[]> {
-  if (!semantic || semantic.weight === 0) return lexicalIndex.search(keywords);
+  if (!semantic) return lexicalIndex.search(keywords);
   const query = keywords.join(' ').trim();
   const vector = query === '' ? undefined : await semantic.index.queryVector(query);
   if (!vector) return lexicalIndex.search(keywords);
@@ -52,6 +52,6 @@ export async function hybridSearch(
     const score = (1 - semantic.weight) * lexicalScore + semantic.weight * semanticScore;
     return score > 0 ? [{ name, score: score * bestLexical }] : [];
   });
-  blended.sort((a, b) => b.score - a.score || (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
+  blended.sort(byRank);
   return blended.slice(0, MAX_RESULTS).flatMap(({ name, score }) => lexicalIndex.result(name, Math.round(score * 1000) / 1000) ?? []);
 }

@@ -13,6 +13,7 @@ import type { Tool } from '@modelcontextprotocol/client';
 import type { Logger } from '../../log.js';
 import { ThrottledWarnings } from '../../throttled-warnings.js';
 import { EmbeddingsError, type EmbeddingsClient } from './embeddings-client.js';
+import { keepBest } from './top-k.js';
 
 /**
  * Texts per request to the endpoint (OpenAI takes up to 2,048; smaller batches fail smaller).
@@ -51,6 +52,8 @@ export class SemanticIndex {
   private readonly vectors = new Map<string, Float32Array>();
   /** Per server, each tool's qualified name and the text it is embedded as. */
   private readonly textsByServer = new Map<string, Map<string, string>>();
+  /** How many tools, across servers, are embedded as each text. */
+  private readonly uses = new Map<string, number>();
   /** Texts waiting for a vector, in the order they came. */
   private readonly waiting = new Set<string>();
   private readonly queries = new Map<string, Float32Array>();
@@ -74,8 +77,20 @@ export class SemanticIndex {
   /** Replaces `server`'s tools; the ones whose text has no vector yet are embedded in the background. */
   setServerTools(server: string, tools: readonly Tool[]): void {
     const texts = new Map(tools.map((tool) => [`${server}__${tool.name}`, embeddingText(tool.name, tool)]));
+    const before = this.textsByServer.get(server);
     this.textsByServer.set(server, texts);
-    for (const text of texts.values()) if (!this.vectors.has(text)) this.waiting.add(text);
+    for (const text of texts.values()) {
+      this.uses.set(text, (this.uses.get(text) ?? 0) + 1);
+      if (!this.vectors.has(text)) this.waiting.add(text);
+    }
+    for (const text of before?.values() ?? []) {
+      const left = (this.uses.get(text) as number) - 1;
+      if (left > 0) this.uses.set(text, left);
+      else {
+        this.uses.delete(text);
+        this.waiting.delete(text);
+      }
+    }
     this.forgetUnused();
     void this.pump();
   }
@@ -131,11 +146,9 @@ export class SemanticIndex {
         const vector = this.vectors.get(text);
         if (!vector || vector.length !== query.length || !visible(name)) continue;
         const similarity = dot(query, vector);
+        // Most tools do not make the cut: they are turned away before a match is made of them.
         if (best.length === k && similarity <= (best[k - 1] as SemanticMatch).similarity) continue;
-        let at = best.length === k ? k - 1 : best.length;
-        while (at > 0 && similarity > (best[at - 1] as SemanticMatch).similarity) at--;
-        best.splice(at, 0, { name, similarity });
-        if (best.length > k) best.pop();
+        keepBest(best, { name, similarity }, k, (a, b) => a.similarity > b.similarity);
       }
     }
     return best;
@@ -198,11 +211,8 @@ export class SemanticIndex {
 
   /** Drops vectors no tool uses any more, once they outnumber the ones in use (a server gone for good). */
   private forgetUnused(): void {
-    const used = new Set<string>();
-    for (const texts of this.textsByServer.values()) for (const text of texts.values()) used.add(text);
-    for (const text of this.waiting) if (!used.has(text)) this.waiting.delete(text);
-    if (this.vectors.size <= 2 * used.size + 1_000) return;
-    for (const text of this.vectors.keys()) if (!used.has(text)) this.vectors.delete(text);
+    if (this.vectors.size <= 2 * this.uses.size + 1_000) return;
+    for (const text of this.vectors.keys()) if (!this.uses.has(text)) this.vectors.delete(text);
   }
 }
 

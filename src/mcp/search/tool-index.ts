@@ -20,6 +20,7 @@ import { fieldCount, InvertedIndex, type PostingList } from './inverted-index.js
 import { stem } from './stem.js';
 import { synonymsOf } from './synonyms.js';
 import { tokenize } from './tokenize.js';
+import { keepBest } from './top-k.js';
 import { withinOneTypo } from './typo.js';
 
 export interface IndexedTool {
@@ -66,6 +67,11 @@ function resultOf(name: string, tool: Tool, score: number): SearchResult {
 }
 
 export const MAX_RESULTS = 10;
+
+/** The order of results: best score first, ties broken by name (so a query always gives one order). */
+export function byRank(a: Pick<SearchResult, 'name' | 'score'>, b: Pick<SearchResult, 'name' | 'score'>): number {
+  return b.score - a.score || (a.name < b.name ? -1 : a.name > b.name ? 1 : 0);
+}
 
 /** The ranking's knobs, with the values the search benchmark was tuned with. */
 export interface RankingOptions {
@@ -181,19 +187,23 @@ function terms(text: string): string[] {
 function parameterText(properties: object): string {
   const parts: string[] = [];
   let length = 0;
+  const add = (text: string) => {
+    parts.push(text);
+    length += text.length + 1;
+  };
   for (const schema of Object.values(properties) as unknown[]) {
     if (!schema || typeof schema !== 'object') continue;
     const { description, enum: allowed } = schema as { description?: unknown; enum?: unknown };
-    if (typeof description === 'string') parts.push(description.slice(0, 500));
+    if (typeof description === 'string') add(description.slice(0, 500));
     if (Array.isArray(allowed))
-      parts.push(
+      add(
         allowed
           .slice(0, 100)
           .filter((value) => typeof value === 'string')
           .join(' '),
       );
     // What is past the indexing limit would be cut anyway: stop building it.
-    if ((length += (parts.at(-1)?.length ?? 0) + 1) > MAX_INDEXED_CHARS) break;
+    if (length > MAX_INDEXED_CHARS) break;
   }
   return parts.join(' ');
 }
@@ -243,13 +253,14 @@ export class ToolIndex {
     for (const tool of unique.values()) {
       const entry = { name: `${server}__${tool.name}`, server, tool };
       const properties = tool.inputSchema?.properties;
+      const parameters = properties && typeof properties === 'object' ? properties : {};
       const slot = this.index.add([
         terms(tool.name),
         terms(tool.title ?? tool.annotations?.title ?? ''),
         terms(tool.description ?? ''),
         serverTerms,
-        terms(properties && typeof properties === 'object' ? Object.keys(properties).join(' ') : ''),
-        terms(properties && typeof properties === 'object' ? parameterText(properties) : ''),
+        terms(Object.keys(parameters).join(' ')),
+        terms(parameterText(parameters)),
       ]);
       this.slots[slot] = entry;
       this.slotByName.set(entry.name, slot);
@@ -334,13 +345,7 @@ export class ToolIndex {
       return scoreA > scoreB || (scoreA === scoreB && nameOf(a) < nameOf(b));
     };
     const best: number[] = [];
-    for (const slot of candidates) {
-      if (best.length === k && !better(slot, best[k - 1] as number)) continue;
-      let at = best.length === k ? k - 1 : best.length;
-      while (at > 0 && better(slot, best[at - 1] as number)) at--;
-      best.splice(at, 0, slot);
-      if (best.length > k) best.pop();
-    }
+    for (const slot of candidates) keepBest(best, slot, k, better);
     return best.flatMap((slot) => {
       const entry = this.slots[slot];
       return entry ? [resultOf(entry.name, entry.tool, Math.round((scores[slot] as number) * 1000) / 1000)] : [];
