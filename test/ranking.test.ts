@@ -109,6 +109,16 @@ describe('ranking', () => {
     expect(top(index, 'direcotry')[0]).toBe('fs__list_directory');
   });
 
+  it('looks up at most eight unknown words of a query by typo, so a flood of made-up words stays cheap', () => {
+    const madeUp = Array.from({ length: 8 }, (_, i) => `zzqx${'abcdefgh'[i]}vw`);
+    // Within the first eight unknown words the typo is forgiven; after them it is not.
+    expect(top(index, ...madeUp.slice(0, 7), 'screnshot')).toEqual(['browser__take_screenshot']);
+    expect(top(index, ...madeUp, 'screnshot')).toEqual([]);
+    // Known words and prefixes still count wherever they stand.
+    expect(top(index, ...madeUp, 'screenshot')[0]).toBe('browser__take_screenshot');
+    expect(top(index, ...madeUp, 'screen')[0]).toBe('browser__take_screenshot');
+  });
+
   it('ranks tools that match more of the words first', () => {
     expect(top(index, 'create', 'issue')[0]).toBe('github__create_issue');
     expect(top(index, 'create', 'pull', 'request')[0]).toBe('github__create_pull_request');
@@ -173,13 +183,15 @@ describe('ranking', () => {
 
 describe('benchmark metrics', () => {
   it('scores a ranking against one or several right answers', () => {
-    expect(scoreQuery(['a', 'b', 'c'], ['a'])).toEqual({ recall1: 1, recall5: 1, reciprocalRank: 1, ndcg10: 1 });
+    expect(scoreQuery(['a', 'b', 'c'], ['a'])).toEqual({ recall1: 1, recall5: 1, hit5: 1, reciprocalRank: 1, ndcg10: 1 });
     const second = scoreQuery(['x', 'a'], ['a']);
     expect(second.recall1).toBe(0);
     expect(second.reciprocalRank).toBe(0.5);
     expect(second.ndcg10).toBeCloseTo(1 / Math.log2(3));
     const several = scoreQuery(['a', 'x', 'b'], ['a', 'b', 'c']);
     expect(several.recall5).toBeCloseTo(2 / 3);
-    expect(scoreQuery(['x'], ['a'])).toEqual({ recall1: 0, recall5: 0, reciprocalRank: 0, ndcg10: 0 });
+    expect(several.hit5).toBe(1);
+    expect(scoreQuery(['v', 'w', 'x', 'y', 'z', 'a'], ['a', 'b']).hit5).toBe(0);
+    expect(scoreQuery(['x'], ['a'])).toEqual({ recall1: 0, recall5: 0, hit5: 0, reciprocalRank: 0, ndcg10: 0 });
   });
 });

@@ -146,6 +146,12 @@ const SERVER_FIELD = 3;
 const FIELDS = 6;
 const MIN_TYPO_LENGTH = 5;
 const MIN_PREFIX_LENGTH = 4;
+/**
+ * Unknown words of one query looked up by typo. Each such lookup compares the word with the whole
+ * vocabulary, so a hostile query of thousands of made-up words would hold the event loop; later
+ * unknown words still match as prefixes, just not by typo.
+ */
+const MAX_TYPO_SCANS = 8;
 
 /** Words too common to say anything about a tool. */
 const STOPWORDS = new Set(
@@ -304,8 +310,10 @@ export class ToolIndex {
     const hints = this.hints;
     let candidates = 0;
     let coverable = 0;
+    let typoScans = 0;
     for (const word of words) {
-      const variants = this.variants(word);
+      const variants = this.variants(word, typoScans < MAX_TYPO_SCANS);
+      if (variants.scannedForTypos) typoScans++;
       const written = this.bestPerTool(variants, best, wordSlots, serverNamed);
       if (written === 0) continue;
       const weight = coverageByIdf ? this.idfOf(variants) : 1;
@@ -352,8 +360,11 @@ export class ToolIndex {
     });
   }
 
-  /** The stems a query word may match, each with its weight; the word itself first. */
-  private variants(word: string): Variant[] {
+  /**
+   * The stems a query word may match, each with its weight; the word itself first. With
+   * `typos`, an unknown word is compared with every word of the index, and the list says so.
+   */
+  private variants(word: string, typos: boolean): Variant[] & { scannedForTypos?: true } {
     const { synonymWeight, typoWeight, prefixWeight } = this.ranking;
     const own = stemOf(word);
     const variants = new Map<string, number>([[own, 1]]);
@@ -364,7 +375,9 @@ export class ToolIndex {
       // Multi-word synonyms ("pr" -> pull request) count each word at a share of the weight.
       for (const part of synonym) offer(stemOf(part), synonymWeight / synonym.length);
     }
-    if (word.length >= MIN_TYPO_LENGTH && this.index.stemOf(word) === undefined && this.index.postingsOf(own) === undefined) {
+    const scan =
+      typos && word.length >= MIN_TYPO_LENGTH && this.index.stemOf(word) === undefined && this.index.postingsOf(own) === undefined;
+    if (scan) {
       for (const known of this.index.words()) {
         if (withinOneTypo(word, known)) offer(this.index.stemOf(known) as string, typoWeight);
       }
@@ -372,7 +385,9 @@ export class ToolIndex {
     if (word.length >= MIN_PREFIX_LENGTH) {
       for (const longer of this.index.wordsStartingWith(word)) offer(this.index.stemOf(longer) as string, prefixWeight);
     }
-    return [...variants].map(([stemmed, weight]) => ({ stem: stemmed, weight }));
+    const list: Variant[] & { scannedForTypos?: true } = [...variants].map(([stemmed, weight]) => ({ stem: stemmed, weight }));
+    if (scan) list.scannedForTypos = true;
+    return list;
   }
 
   /**
