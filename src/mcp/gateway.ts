@@ -619,12 +619,13 @@ export class Gateway {
         `give at most ${MAX_KEYWORDS} keywords of at most ${MAX_KEYWORD_LENGTH} characters each`,
       );
     }
-    const shared = await this.options.registry.search(this.viewOf(call), keywords);
     const results = await this.withForwardedSession(call, async (session) => {
+      const shared = this.options.registry.search(this.viewOf(call), keywords);
       if (!session) return shared;
       // A slow forward server must not hold up the search: its tools join once it has answered.
-      await Promise.race([session.ready, delay(FORWARD_SEARCH_WAIT_MS)]);
-      return mergeResults(shared, session.index.search(keywords));
+      // Its wait runs alongside the shared search's own (the query's embedding), not after it.
+      const [sharedResults] = await Promise.all([shared, Promise.race([session.ready, delay(FORWARD_SEARCH_WAIT_MS)])]);
+      return mergeResults(sharedResults, session.index.search(keywords));
     });
     const shown = this.pointingRight(results, call);
     const result: CallToolResult = { content: [{ type: 'text', text: JSON.stringify({ results: shown }) }] };
