@@ -43,8 +43,11 @@ type Mode = 'ok' | 'fail' | 'hang';
 /** The fixture endpoint: every request's inputs and headers are kept; `mode` says how it answers. */
 async function startEmbeddings() {
   const requests: { inputs: string[]; headers: IncomingHttpHeaders }[] = [];
-  /** `refuse`: inputs holding it get a 413; `overflow`: inputs holding it get a vector past float range. */
-  const state: { mode: Mode; refuse?: string; overflow?: string } = { mode: 'ok' };
+  /**
+   * `refuse`: inputs holding it get a 413; `overflow`: inputs holding it get a vector past float
+   * range; `extraDimensions`: every vector gets that many more (another model behind the URL).
+   */
+  const state: { mode: Mode; refuse?: string; overflow?: string; extraDimensions?: number } = { mode: 'ok' };
   const server = createServer((request, response) => {
     const chunks: Buffer[] = [];
     request.on('data', (chunk: Buffer) => chunks.push(chunk));
@@ -62,7 +65,9 @@ async function startEmbeddings() {
       }
       response.writeHead(200, { 'content-type': 'application/json' });
       const vector = (text: string) =>
-        state.overflow !== undefined && text.includes(state.overflow) ? embedding(text).map(() => 1e39) : embedding(text);
+        state.overflow !== undefined && text.includes(state.overflow)
+          ? embedding(text).map(() => 1e39)
+          : [...embedding(text), ...new Array<number>(state.extraDimensions ?? 0).fill(0.01)];
       response.end(JSON.stringify({ object: 'list', data: body.input.map((text, index) => ({ index, embedding: vector(text) })) }));
     });
   });
@@ -191,6 +196,21 @@ describe('search with embeddings', () => {
     const results = (result.structuredContent as { results: { name: string; score: unknown }[] }).results;
     expect(results[0]?.name).toBe('fx__echo');
     for (const found of results) expect(Number.isFinite(found.score)).toBe(true);
+  });
+
+  it('embeds every tool again when the endpoint starts answering vectors of another size (its model changed)', async () => {
+    const fixture = await endpoint();
+    const log = capturedLogger('warn');
+    const hybrid = await nexusWith(embeddingsConfig(fixture.url), log.logger);
+    await embedded(hybrid);
+    const tools = fixture.inputs().length;
+    fixture.state.extraDimensions = 8;
+    // The first query of the new size finds the tools' vectors outdated: lexical meanwhile.
+    await search(hybrid, 'parrot');
+    await embedded(hybrid);
+    expect(fixture.inputs().length).toBeGreaterThanOrEqual(2 * tools);
+    expect(log.text()).toContain('changed vector size');
+    expect((await search(hybrid, 'arithmetic', 'please'))[0]).toBe('fx__add_numbers');
   });
 
   it('asks once for a query that several searches wait on', async () => {

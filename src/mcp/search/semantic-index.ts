@@ -59,6 +59,8 @@ export class SemanticIndex {
   private readonly queries = new Map<string, Float32Array>();
   /** Query embeddings asked for and not answered yet: one request per query, however many search it. */
   private readonly asking = new Map<string, Promise<Float32Array | undefined>>();
+  /** The size of the vectors held; a vector of another size means the endpoint's model changed. */
+  private dimensions: number | undefined;
   private pumping = false;
   private closed = false;
   private batchSize = BATCH;
@@ -129,6 +131,7 @@ export class SemanticIndex {
     try {
       const [vector] = await this.client.embed([query], AbortSignal.timeout(this.queryTimeoutMs));
       this.backoff.queries.succeeded();
+      this.sizeSeen((vector as Float32Array).length);
       this.queries.set(query, vector as Float32Array);
       if (this.queries.size > QUERY_CACHE) this.queries.delete(this.queries.keys().next().value as string);
       return vector;
@@ -178,6 +181,7 @@ export class SemanticIndex {
         for (const text of this.waiting) if (batch.push(text) >= this.batchSize) break;
         try {
           const vectors = await this.client.embed(batch, AbortSignal.timeout(BATCH_TIMEOUT_MS));
+          this.sizeSeen((vectors[0] as Float32Array).length);
           batch.forEach((text, i) => {
             this.waiting.delete(text);
             this.vectors.set(text, vectors[i] as Float32Array);
@@ -201,6 +205,22 @@ export class SemanticIndex {
     } finally {
       this.pumping = false;
     }
+  }
+
+  /**
+   * A vector of a new size means the endpoint now runs another model: the vectors held compare
+   * with none of its answers, so every tool is embedded again (searches are lexical meanwhile).
+   */
+  private sizeSeen(dimensions: number): void {
+    if (this.dimensions === dimensions) return;
+    if (this.dimensions !== undefined) {
+      this.vectors.clear();
+      this.queries.clear();
+      for (const text of this.uses.keys()) this.waiting.add(text);
+      this.log.warn({ was: this.dimensions, now: dimensions }, 'the embeddings endpoint changed vector size; every tool is embedded again');
+      void this.pump();
+    }
+    this.dimensions = dimensions;
   }
 
   private failed(backoff: Backoff, error: Error, consequence: string): void {
