@@ -6,6 +6,8 @@
 export interface QueryScores {
   recall1: number;
   recall5: number;
+  /** 1 when any right answer is in the top 5: for a task several tools can do, finding one is enough. */
+  hit5: number;
   reciprocalRank: number;
   ndcg10: number;
 }
@@ -38,6 +40,7 @@ export function scoreQuery(ranked: readonly string[], expected: readonly string[
   return {
     recall1: recallAt(ranked, relevant, 1),
     recall5: recallAt(ranked, relevant, 5),
+    hit5: ranked.slice(0, 5).some((name) => relevant.has(name)) ? 1 : 0,
     reciprocalRank: reciprocalRank(ranked, relevant),
     ndcg10: ndcgAt(ranked, relevant, 10),
   };
@@ -49,6 +52,7 @@ export function mean(scores: readonly QueryScores[]): QueryScores {
   return {
     recall1: sum((s) => s.recall1),
     recall5: sum((s) => s.recall5),
+    hit5: sum((s) => s.hit5),
     reciprocalRank: sum((s) => s.reciprocalRank),
     ndcg10: sum((s) => s.ndcg10),
   };

@@ -197,14 +197,19 @@ const padStart = (text: string, width: number) => text.padStart(width);
 function printQuality(title: string, set: Query[], ours: Evaluation, base: Evaluation, labels = 'nexus / base'): QueryScores {
   const kinds = [...new Set(set.map((q) => q.kind)), 'all'];
   console.log(`\n${title}: ${set.length} queries`);
-  const header = ['kind', 'n', 'recall@1', 'recall@5', 'MRR', 'nDCG@10'];
+  const header = ['kind', 'n', 'recall@1', 'recall@5', 'hit@5', 'MRR', 'nDCG@10'];
   console.log(
     `${pad(header[0] as string, 12)}${padStart(header[1] as string, 4)}  ${header
       .slice(2)
       .map((h) => padStart(h, 23))
       .join('')}`,
   );
-  console.log(`${pad('', 16)}  ${['', '', '', ''].map(() => padStart(`${labels}  (ratio)`, 23)).join('')}`);
+  console.log(
+    `${pad('', 16)}  ${header
+      .slice(2)
+      .map(() => padStart(`${labels}  (ratio)`, 23))
+      .join('')}`,
+  );
   let overall: QueryScores | undefined;
   for (const kind of kinds) {
     const ids = set.filter((q) => kind === 'all' || q.kind === kind).map((q) => q.id);
@@ -212,7 +217,7 @@ function printQuality(title: string, set: Query[], ours: Evaluation, base: Evalu
     const b = mean(ids.map((id) => base.get(id)?.scores as QueryScores));
     if (kind === 'all') overall = a;
     const cell = (x: number, y: number) => padStart(`${fmt(x)} / ${fmt(y)} (${y === 0 ? '  ∞ ' : fmt(x / y, 2)})`, 23);
-    const row = (['recall1', 'recall5', 'reciprocalRank', 'ndcg10'] as const).map((m) => cell(a[m], b[m])).join('');
+    const row = (['recall1', 'recall5', 'hit5', 'reciprocalRank', 'ndcg10'] as const).map((m) => cell(a[m], b[m])).join('');
     console.log(`${pad(kind, 12)}${padStart(String(ids.length), 4)}  ${row}`);
   }
   return overall as QueryScores;
@@ -385,7 +390,10 @@ try {
       for (const id of ids.filter((id) => ours.has(id))) explain(id, ours, base);
     }
     const overall = printQuality(title, set, ours, base);
-    if (goal === 'task') console.log(`goal: task recall@5 >= 0.90: ${check(overall.recall5 >= 0.9)} (${fmt(overall.recall5)})`);
+    if (goal === 'task')
+      console.log(
+        `goal: task recall@5 >= 0.90: ${check(overall.recall5 >= 0.9)} (${fmt(overall.recall5)}; a right tool in the top 5 for ${fmt(overall.hit5)} of queries)`,
+      );
     else
       console.log(
         `goals: recall@5 >= 0.90: ${check(overall.recall5 >= 0.9)} (${fmt(overall.recall5)}); MRR >= 0.75: ${check(overall.reciprocalRank >= 0.75)} (${fmt(overall.reciprocalRank)})`,
