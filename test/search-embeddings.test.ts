@@ -5,6 +5,7 @@
  */
 import { createServer, type IncomingHttpHeaders } from 'node:http';
 import type { AddressInfo } from 'node:net';
+import { fileURLToPath } from 'node:url';
 import { afterEach, describe, expect, it } from 'vitest';
 import { parse } from 'smol-toml';
 import { ConfigError, parseConfig } from '../src/config/load.js';
@@ -47,7 +48,9 @@ async function startEmbeddings() {
    * `refuse`: inputs holding it get a 413; `overflow`: inputs holding it get a vector past float
    * range; `extraDimensions`: every vector gets that many more (another model behind the URL).
    */
-  const state: { mode: Mode; refuse?: string; overflow?: string; extraDimensions?: number } = { mode: 'ok' };
+  const state: { mode: Mode; refuse?: string; overflow?: string; extraDimensions?: number; alternateSizes?: boolean } = {
+    mode: 'ok',
+  };
   const server = createServer((request, response) => {
     const chunks: Buffer[] = [];
     request.on('data', (chunk: Buffer) => chunks.push(chunk));
@@ -64,6 +67,7 @@ async function startEmbeddings() {
         return response.end(JSON.stringify({ error: { message: `overloaded; your key ${API_KEY} is fine` } }));
       }
       response.writeHead(200, { 'content-type': 'application/json' });
+      if (state.alternateSizes) state.extraDimensions = state.extraDimensions ? 0 : 8;
       const vector = (text: string) =>
         state.overflow !== undefined && text.includes(state.overflow)
           ? embedding(text).map(() => 1e39)
@@ -96,6 +100,7 @@ async function endpoint() {
   return started;
 }
 
+const CATALOG_SERVER = fileURLToPath(new URL('../bench/search/catalog-server.mjs', import.meta.url));
 const fixtureServer = `[mcp.servers.fx]\ncmd = ["node", ${JSON.stringify(FIXTURE_SERVER)}]\n`;
 const embeddingsConfig = (url: string, extra = '') =>
   `[mcp.search.embeddings]\nurl = "${url}"\nmodel = "fixture-model"\napi_key = "${API_KEY}"\n${extra}\n${fixtureServer}`;
@@ -211,6 +216,21 @@ describe('search with embeddings', () => {
     expect(fixture.inputs().length).toBeGreaterThanOrEqual(2 * tools);
     expect(log.text()).toContain('changed vector size');
     expect((await search(hybrid, 'arithmetic', 'please'))[0]).toBe('fx__add_numbers');
+  });
+
+  it('pauses between re-embeddings when the endpoint keeps changing vector size', async () => {
+    const fixture = await endpoint();
+    // More tools than one batch holds, so a round of embedding takes several answers.
+    const many = `[mcp.servers.many]\ncmd = ["node", ${JSON.stringify(CATALOG_SERVER)}, "everything"]\nenv = { CATALOG_TOOLS = "200" }\n`;
+    const hybrid = await nexusWith(`${embeddingsConfig(fixture.url)}\n${many}`);
+    await embedded(hybrid);
+    fixture.state.alternateSizes = true;
+    const before = fixture.requests.length;
+    expect((await search(hybrid, 'add', 'numbers'))[0]).toBe('fx__add_numbers');
+    await new Promise((resolve) => setTimeout(resolve, 1_500));
+    // Without a pause every answer would start another round at once: hundreds in this time.
+    expect(fixture.requests.length - before).toBeLessThan(10);
+    expect((await search(hybrid, 'add', 'numbers'))[0]).toBe('fx__add_numbers');
   });
 
   it('asks once for a query that several searches wait on', async () => {

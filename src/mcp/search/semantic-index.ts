@@ -181,12 +181,15 @@ export class SemanticIndex {
         for (const text of this.waiting) if (batch.push(text) >= this.batchSize) break;
         try {
           const vectors = await this.client.embed(batch, AbortSignal.timeout(BATCH_TIMEOUT_MS));
-          this.sizeSeen((vectors[0] as Float32Array).length);
+          const changed = this.sizeSeen((vectors[0] as Float32Array).length);
           batch.forEach((text, i) => {
             this.waiting.delete(text);
             this.vectors.set(text, vectors[i] as Float32Array);
           });
-          this.backoff.tools.succeeded();
+          // A change of model pauses like a failure: an endpoint whose sizes keep changing must
+          // not have every tool sent to it again and again without a break.
+          if (changed) this.backoff.tools.failed();
+          else this.backoff.tools.succeeded();
           this.batchSize = Math.min(BATCH, this.batchSize * 2);
         } catch (error) {
           if (this.closed) break;
@@ -211,16 +214,20 @@ export class SemanticIndex {
    * A vector of a new size means the endpoint now runs another model: the vectors held compare
    * with none of its answers, so every tool is embedded again (searches are lexical meanwhile).
    */
-  private sizeSeen(dimensions: number): void {
-    if (this.dimensions === dimensions) return;
-    if (this.dimensions !== undefined) {
+  private sizeSeen(dimensions: number): boolean {
+    const changed = this.dimensions !== undefined && this.dimensions !== dimensions;
+    if (changed) {
       this.vectors.clear();
       this.queries.clear();
       for (const text of this.uses.keys()) this.waiting.add(text);
-      this.log.warn({ was: this.dimensions, now: dimensions }, 'the embeddings endpoint changed vector size; every tool is embedded again');
+      this.warnings.warn(
+        { was: this.dimensions, now: dimensions },
+        'the embeddings endpoint changed vector size; every tool is embedded again',
+      );
       void this.pump();
     }
     this.dimensions = dimensions;
+    return changed;
   }
 
   private failed(backoff: Backoff, error: Error, consequence: string): void {
