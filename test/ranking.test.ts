@@ -179,6 +179,36 @@ describe('ranking', () => {
       expect(changing.search(query, 50), query.join(' ')).toEqual(fresh.search(query, 50));
     }
   });
+
+  it('re-indexes only what changed when a server lists its tools again, and ranks and shows them as new', () => {
+    const first = Array.from({ length: 30 }, (_, i) =>
+      tool(`tool_${i}`, `${['read', 'delete', 'list'][i % 3]} the ${['file', 'note', 'page', 'issue'][i % 4]} number ${i}`, ['path']),
+    );
+    const again = first.map((listed, i): Tool => {
+      if (i === 3) return { ...listed, description: 'archive the old messages' }; // new text
+      if (i === 4) return { ...listed, annotations: { destructiveHint: true } }; // same text, new hint
+      if (i === 5) return { ...listed, outputSchema: { type: 'object', properties: { done: { type: 'boolean' } } } };
+      if (i === 6) return tool(listed.name, listed.description ?? '', ['path', 'recursive']); // a parameter more
+      if (i === 7)
+        return { ...listed, inputSchema: { type: 'object', properties: { path: { type: 'string', description: 'folder to archive' } } } };
+      return { ...listed };
+    });
+    again.splice(8, 1); // one gone
+    again.push(tool('tool_new', 'archive a page', ['page'])); // one new
+    const changing = new ToolIndex();
+    changing.setServerTools('other', [tool('archive_all', 'archive every note')]);
+    changing.setServerTools('s', first);
+    changing.setServerTools('s', again);
+    const fresh = new ToolIndex();
+    fresh.setServerTools('other', [tool('archive_all', 'archive every note')]);
+    fresh.setServerTools('s', again);
+    expect(changing.size).toBe(fresh.size);
+    for (const query of [['archive'], ['delete', 'note'], ['read file'], ['recursive'], ['folder'], ['number', '8'], ['page']]) {
+      expect(changing.search(query, 50), query.join(' ')).toEqual(fresh.search(query, 50));
+    }
+    expect(changing.get('s__tool_5')?.tool.outputSchema).toEqual(again[5]?.outputSchema);
+    expect(changing.get('s__tool_8')).toBeUndefined();
+  });
 });
 
 describe('benchmark metrics', () => {

@@ -189,6 +189,39 @@ function terms(text: string): string[] {
   return tokenize(text.length > MAX_INDEXED_CHARS ? text.slice(0, MAX_INDEXED_CHARS) : text).filter((word) => !STOPWORDS.has(word));
 }
 
+/** What of a tool is indexed (besides its name and server), and a hash of it all. */
+function indexedText(tool: Tool) {
+  const properties = tool.inputSchema?.properties;
+  const parameters = properties && typeof properties === 'object' ? properties : {};
+  const text = {
+    tool,
+    title: tool.title ?? tool.annotations?.title ?? '',
+    description: tool.description ?? '',
+    parameterNames: Object.keys(parameters).join(' '),
+    parameters: parameterText(parameters),
+  };
+  return { ...text, fingerprint: hash([text.title, text.description, text.parameterNames, text.parameters]) };
+}
+
+/**
+ * A 53-bit hash of strings (two 32-bit FNV-1a lanes): unchanged text gives the same hash; changed
+ * text a different one, but for a chance of about 1 in 10^15.
+ */
+function hash(parts: readonly string[]): number {
+  let a = 0x811c9dc5;
+  let b = 0x01000193;
+  for (const part of parts) {
+    for (let i = 0; i < part.length; i++) {
+      const code = part.charCodeAt(i);
+      a = Math.imul(a ^ code, 0x01000193);
+      b = Math.imul(b ^ code, 0x5bd1e995);
+    }
+    a = Math.imul(a ^ 0xffff, 0x01000193);
+    b = Math.imul(b ^ 0xffff, 0x5bd1e995);
+  }
+  return (a >>> 0) * 0x200000 + ((b >>> 0) & 0x1fffff);
+}
+
 /** The descriptions and allowed values of a tool's parameters, one level deep. */
 function parameterText(properties: object): string {
   const parts: string[] = [];
@@ -226,6 +259,8 @@ export class ToolIndex {
   private readonly slotsByServer = new Map<string, number[]>();
   private readonly slotByName = new Map<string, number>();
   private hints = new Uint8Array(0);
+  /** Per slot, a hash of the text its tool was indexed with, to tell an unchanged tool on a re-list. */
+  private readonly fingerprints: number[] = [];
   /**
    * Per slot and field, what one occurrence of a term adds to BM25F's tf: the field boost over
    * the length normalisation. It depends on average field lengths, so any change drops it and the
@@ -242,43 +277,59 @@ export class ToolIndex {
 
   constructor(private readonly ranking: RankingOptions = DEFAULT_RANKING) {}
 
-  /** Replaces every entry of `server` with `tools`. A name listed twice keeps its last tool. */
+  /**
+   * Replaces every entry of `server` with `tools`. A name listed twice keeps its last tool. A tool
+   * whose indexed text is what it was keeps its postings (its definition is still replaced), so a
+   * server that lists 2,000 tools again with one changed costs the indexing of one tool.
+   */
   setServerTools(server: string, tools: readonly Tool[]): void {
+    const texts = new Map(tools.map((tool) => [tool.name, indexedText(tool)]));
+    const slots: number[] = [];
+    const gone: number[] = [];
+    for (const slot of this.slotsByServer.get(server) ?? []) {
+      const old = this.slots[slot] as IndexedTool;
+      const text = texts.get(old.tool.name);
+      if (text !== undefined && text.fingerprint === this.fingerprints[slot]) {
+        this.place(slot, { ...old, tool: text.tool });
+        texts.delete(old.tool.name);
+        slots.push(slot);
+      } else {
+        this.slotByName.delete(old.name);
+        this.slots[slot] = undefined;
+        gone.push(slot);
+      }
+    }
+    if (gone.length === 0 && texts.size === 0) return;
     this.termWeights = undefined;
     this.saturated.clear();
-    const previous = this.slotsByServer.get(server) ?? [];
-    for (const slot of previous) {
-      const old = this.slots[slot];
-      if (old) this.slotByName.delete(old.name);
-      this.slots[slot] = undefined;
-    }
-    this.index.removeAll(previous);
-    const unique = new Map(tools.map((tool) => [tool.name, tool]));
+    this.index.removeAll(gone);
     const serverTerms = terms(server);
-    const slots: number[] = [];
-    for (const tool of unique.values()) {
-      const entry = { name: `${server}__${tool.name}`, server, tool };
-      const properties = tool.inputSchema?.properties;
-      const parameters = properties && typeof properties === 'object' ? properties : {};
+    for (const text of texts.values()) {
       const slot = this.index.add([
-        terms(tool.name),
-        terms(tool.title ?? tool.annotations?.title ?? ''),
-        terms(tool.description ?? ''),
+        terms(text.tool.name),
+        terms(text.title),
+        terms(text.description),
         serverTerms,
-        terms(Object.keys(parameters).join(' ')),
-        terms(parameterText(parameters)),
+        terms(text.parameterNames),
+        terms(text.parameters),
       ]);
-      this.slots[slot] = entry;
-      this.slotByName.set(entry.name, slot);
-      if (slot >= this.hints.length) {
-        const grown = new Uint8Array(Math.max(64, slot * 2));
-        grown.set(this.hints);
-        this.hints = grown;
-      }
-      this.hints[slot] = hintOf(tool);
+      this.place(slot, { name: `${server}__${text.tool.name}`, server, tool: text.tool });
+      this.fingerprints[slot] = text.fingerprint;
       slots.push(slot);
     }
     this.slotsByServer.set(server, slots);
+  }
+
+  /** Puts `entry` in `slot`, with what a search keeps of it per slot. */
+  private place(slot: number, entry: IndexedTool): void {
+    this.slots[slot] = entry;
+    this.slotByName.set(entry.name, slot);
+    if (slot >= this.hints.length) {
+      const grown = new Uint8Array(Math.max(64, slot * 2));
+      grown.set(this.hints);
+      this.hints = grown;
+    }
+    this.hints[slot] = hintOf(entry.tool);
   }
 
   get(name: string): IndexedTool | undefined {
