@@ -189,37 +189,23 @@ function terms(text: string): string[] {
   return tokenize(text.length > MAX_INDEXED_CHARS ? text.slice(0, MAX_INDEXED_CHARS) : text).filter((word) => !STOPWORDS.has(word));
 }
 
-/** What of a tool is indexed (besides its name and server), and a hash of it all. */
+/** What of a tool is indexed, besides its name and its server's. */
 function indexedText(tool: Tool) {
   const properties = tool.inputSchema?.properties;
   const parameters = properties && typeof properties === 'object' ? properties : {};
-  const text = {
-    tool,
+  return {
     title: tool.title ?? tool.annotations?.title ?? '',
     description: tool.description ?? '',
     parameterNames: Object.keys(parameters).join(' '),
     parameters: parameterText(parameters),
   };
-  return { ...text, fingerprint: hash([text.title, text.description, text.parameterNames, text.parameters]) };
 }
 
-/**
- * A 53-bit hash of strings (two 32-bit FNV-1a lanes): unchanged text gives the same hash; changed
- * text a different one, but for a chance of about 1 in 10^15.
- */
-function hash(parts: readonly string[]): number {
-  let a = 0x811c9dc5;
-  let b = 0x01000193;
-  for (const part of parts) {
-    for (let i = 0; i < part.length; i++) {
-      const code = part.charCodeAt(i);
-      a = Math.imul(a ^ code, 0x01000193);
-      b = Math.imul(b ^ code, 0x5bd1e995);
-    }
-    a = Math.imul(a ^ 0xffff, 0x01000193);
-    b = Math.imul(b ^ 0xffff, 0x5bd1e995);
-  }
-  return (a >>> 0) * 0x200000 + ((b >>> 0) & 0x1fffff);
+/** Whether two definitions of a tool are indexed alike (the rest of a definition, e.g. its output schema, may differ). */
+function sameIndexedText(a: Tool, b: Tool): boolean {
+  if (a === b) return true;
+  const [x, y] = [indexedText(a), indexedText(b)];
+  return x.title === y.title && x.description === y.description && x.parameterNames === y.parameterNames && x.parameters === y.parameters;
 }
 
 /** The descriptions and allowed values of a tool's parameters, one level deep. */
@@ -259,8 +245,6 @@ export class ToolIndex {
   private readonly slotsByServer = new Map<string, number[]>();
   private readonly slotByName = new Map<string, number>();
   private hints = new Uint8Array(0);
-  /** Per slot, a hash of the text its tool was indexed with, to tell an unchanged tool on a re-list. */
-  private readonly fingerprints: number[] = [];
   /**
    * Per slot and field, what one occurrence of a term adds to BM25F's tf: the field boost over
    * the length normalisation. It depends on average field lengths, so any change drops it and the
@@ -283,15 +267,15 @@ export class ToolIndex {
    * server that lists 2,000 tools again with one changed costs the indexing of one tool.
    */
   setServerTools(server: string, tools: readonly Tool[]): void {
-    const texts = new Map(tools.map((tool) => [tool.name, indexedText(tool)]));
+    const listed = new Map(tools.map((tool) => [tool.name, tool]));
     const slots: number[] = [];
     const gone: number[] = [];
     for (const slot of this.slotsByServer.get(server) ?? []) {
       const old = this.slots[slot] as IndexedTool;
-      const text = texts.get(old.tool.name);
-      if (text !== undefined && text.fingerprint === this.fingerprints[slot]) {
-        this.place(slot, { ...old, tool: text.tool });
-        texts.delete(old.tool.name);
+      const tool = listed.get(old.tool.name);
+      if (tool !== undefined && sameIndexedText(old.tool, tool)) {
+        this.place(slot, { ...old, tool });
+        listed.delete(tool.name);
         slots.push(slot);
       } else {
         this.slotByName.delete(old.name);
@@ -299,22 +283,22 @@ export class ToolIndex {
         gone.push(slot);
       }
     }
-    if (gone.length === 0 && texts.size === 0) return;
+    if (gone.length === 0 && listed.size === 0) return;
     this.termWeights = undefined;
     this.saturated.clear();
     this.index.removeAll(gone);
     const serverTerms = terms(server);
-    for (const text of texts.values()) {
+    for (const tool of listed.values()) {
+      const text = indexedText(tool);
       const slot = this.index.add([
-        terms(text.tool.name),
+        terms(tool.name),
         terms(text.title),
         terms(text.description),
         serverTerms,
         terms(text.parameterNames),
         terms(text.parameters),
       ]);
-      this.place(slot, { name: `${server}__${text.tool.name}`, server, tool: text.tool });
-      this.fingerprints[slot] = text.fingerprint;
+      this.place(slot, { name: `${server}__${tool.name}`, server, tool });
       slots.push(slot);
     }
     this.slotsByServer.set(server, slots);
