@@ -48,9 +48,16 @@ async function startEmbeddings() {
    * `refuse`: inputs holding it get a 413; `overflow`: inputs holding it get a vector past float
    * range; `extraDimensions`: every vector gets that many more (another model behind the URL).
    */
-  const state: { mode: Mode; refuse?: string; overflow?: string; extraDimensions?: number; alternateSizes?: boolean } = {
-    mode: 'ok',
-  };
+  const state: {
+    mode: Mode;
+    refuse?: string;
+    overflow?: string;
+    extraDimensions?: number;
+    alternateSizes?: boolean;
+    /** The next request's answer is made at once but kept in `held` until the test sends it. */
+    holdNext?: boolean;
+  } = { mode: 'ok' };
+  const held: (() => void)[] = [];
   const server = createServer((request, response) => {
     const chunks: Buffer[] = [];
     request.on('data', (chunk: Buffer) => chunks.push(chunk));
@@ -66,13 +73,19 @@ async function startEmbeddings() {
         response.writeHead(500, { 'content-type': 'application/json' });
         return response.end(JSON.stringify({ error: { message: `overloaded; your key ${API_KEY} is fine` } }));
       }
-      response.writeHead(200, { 'content-type': 'application/json' });
       if (state.alternateSizes) state.extraDimensions = state.extraDimensions ? 0 : 8;
       const vector = (text: string) =>
         state.overflow !== undefined && text.includes(state.overflow)
           ? embedding(text).map(() => 1e39)
           : [...embedding(text), ...new Array<number>(state.extraDimensions ?? 0).fill(0.01)];
-      response.end(JSON.stringify({ object: 'list', data: body.input.map((text, index) => ({ index, embedding: vector(text) })) }));
+      const answer = JSON.stringify({ object: 'list', data: body.input.map((text, index) => ({ index, embedding: vector(text) })) });
+      const send = () => {
+        response.writeHead(200, { 'content-type': 'application/json' });
+        response.end(answer);
+      };
+      if (!state.holdNext) return send();
+      state.holdNext = false;
+      held.push(send);
     });
   });
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
@@ -80,6 +93,7 @@ async function startEmbeddings() {
     url: `http://127.0.0.1:${(server.address() as AddressInfo).port}/v1`,
     requests,
     state,
+    held,
     inputs: () => requests.flatMap((request) => request.inputs),
     close: () => {
       server.closeAllConnections();
@@ -215,6 +229,24 @@ describe('search with embeddings', () => {
     await embedded(hybrid);
     expect(fixture.inputs().length).toBeGreaterThanOrEqual(2 * tools);
     expect(log.text()).toContain('changed vector size');
+    expect((await search(hybrid, 'arithmetic', 'please'))[0]).toBe('fx__add_numbers');
+  });
+
+  it('takes an answer of the old model, to a query asked before the model changed, for outdated rather than a change back', async () => {
+    const fixture = await endpoint();
+    const hybrid = await nexusWith(embeddingsConfig(fixture.url, 'timeout = "20s"'));
+    await embedded(hybrid);
+    fixture.state.holdNext = true;
+    const early = search(hybrid, 'parrot');
+    await expect.poll(() => fixture.held.length).toBe(1);
+    fixture.state.extraDimensions = 8;
+    await search(hybrid, 'arithmetic', 'now'); // the new size: every tool is embedded again
+    await embedded(hybrid);
+    const asked = fixture.inputs().length;
+    fixture.held.pop()?.(); // the old model's answer arrives last
+    await early;
+    await embedded(hybrid);
+    expect(fixture.inputs().length).toBe(asked);
     expect((await search(hybrid, 'arithmetic', 'please'))[0]).toBe('fx__add_numbers');
   });
 

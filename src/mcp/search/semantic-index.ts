@@ -61,6 +61,8 @@ export class SemanticIndex {
   private readonly asking = new Map<string, Promise<Float32Array | undefined>>();
   /** The size of the vectors held; a vector of another size means the endpoint's model changed. */
   private dimensions: number | undefined;
+  /** Counts changes of model: an answer to a request made before the last one may be of the old model. */
+  private generation = 0;
   private pumping = false;
   private closed = false;
   private batchSize = BATCH;
@@ -129,8 +131,10 @@ export class SemanticIndex {
 
   private async ask(query: string): Promise<Float32Array | undefined> {
     try {
+      const generation = this.generation;
       const [vector] = await this.client.embed([query], AbortSignal.timeout(this.queryTimeoutMs));
       this.backoff.queries.succeeded();
+      if (this.outdated(generation, (vector as Float32Array).length)) return undefined;
       this.sizeSeen((vector as Float32Array).length);
       this.queries.set(query, vector as Float32Array);
       if (this.queries.size > QUERY_CACHE) this.queries.delete(this.queries.keys().next().value as string);
@@ -180,7 +184,10 @@ export class SemanticIndex {
         const batch: string[] = [];
         for (const text of this.waiting) if (batch.push(text) >= this.batchSize) break;
         try {
+          const generation = this.generation;
           const vectors = await this.client.embed(batch, AbortSignal.timeout(BATCH_TIMEOUT_MS));
+          // Its texts are waiting again since the change: they are asked of the new model.
+          if (this.outdated(generation, (vectors[0] as Float32Array).length)) continue;
           const changed = this.sizeSeen((vectors[0] as Float32Array).length);
           batch.forEach((text, i) => {
             this.waiting.delete(text);
@@ -217,6 +224,7 @@ export class SemanticIndex {
   private sizeSeen(dimensions: number): boolean {
     const changed = this.dimensions !== undefined && this.dimensions !== dimensions;
     if (changed) {
+      this.generation++;
       this.vectors.clear();
       this.queries.clear();
       for (const text of this.uses.keys()) this.waiting.add(text);
@@ -228,6 +236,11 @@ export class SemanticIndex {
     }
     this.dimensions = dimensions;
     return changed;
+  }
+
+  /** An answer of the old model, to a request made before the model changed: not a change back. */
+  private outdated(generation: number, dimensions: number): boolean {
+    return generation !== this.generation && dimensions !== this.dimensions;
   }
 
   private failed(backoff: Backoff, error: Error, consequence: string): void {
