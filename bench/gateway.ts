@@ -232,15 +232,30 @@ function rssMiB(pid: number): number {
 
 const FLOODS = 30;
 
-/** The most a caller may put in one search: every keyword at full length, of words no tool has (each new). */
-function madeUpKeywords(): string[] {
-  const word = () =>
-    Array.from({ length: 5 + Math.floor(Math.random() * 6) }, () => String.fromCharCode(97 + Math.floor(Math.random() * 26))).join('');
+/** The most a caller may put in one search: every keyword at full length, of words `word` gives. */
+function floodKeywords(word: () => string): string[] {
   return Array.from({ length: MAX_KEYWORDS }, () => {
     let keyword = word();
-    while (keyword.length < MAX_KEYWORD_LENGTH - 11) keyword += ` ${word()}`;
-    return keyword;
+    while (keyword.length < MAX_KEYWORD_LENGTH - 30) keyword += ` ${word()}`;
+    return keyword.slice(0, MAX_KEYWORD_LENGTH);
   });
+}
+
+/** Words no tool has, new each time (each is looked up by typo, if any is). */
+const madeUpWord = () =>
+  Array.from({ length: 5 + Math.floor(Math.random() * 6) }, () => String.fromCharCode(97 + Math.floor(Math.random() * 26))).join('');
+
+/** Words of the catalog's descriptions (each walks the postings of every tool that has it). */
+function realWords(): () => string {
+  const catalog = JSON.parse(readFileSync(new URL('./search/catalog.json', import.meta.url), 'utf8')) as {
+    servers: { tools: { description?: string }[] }[];
+  };
+  const words = [
+    ...new Set(
+      catalog.servers.flatMap((server) => server.tools.flatMap((tool) => (tool.description ?? '').toLowerCase().split(/[^a-z]+/))),
+    ),
+  ].filter((word) => word.length >= 3);
+  return () => words[Math.floor(Math.random() * words.length)] as string;
 }
 
 /**
@@ -254,12 +269,13 @@ async function searchTable(): Promise<void> {
   console.log('\nsearch end to end through a nexus process (HTTP, SDK client), every tuning query in turn;');
   console.log('"ping" is the same process and client answering ping; RSS ratio is to the 1k row;');
   console.log(
-    `"flood" is the largest search a caller may send: ${MAX_KEYWORDS} keywords of ${MAX_KEYWORD_LENGTH} characters of made-up words\n`,
+    `"made-up" and "real" are p50s of the largest search a caller may send (${MAX_KEYWORDS} keywords of ${MAX_KEYWORD_LENGTH} characters), of made-up words and of the catalog's words\n`,
   );
   console.log(
-    `${'tools'.padEnd(8)}${'p50 ms'.padStart(9)}${'p99 ms'.padStart(9)}${'ping p50'.padStart(10)}   ${'vs ping'.padEnd(18)}${'flood p50'.padStart(10)}${'RSS MiB'.padStart(9)}   vs 1k   ready s`,
+    `${'tools'.padEnd(8)}${'p50 ms'.padStart(9)}${'p99 ms'.padStart(9)}${'ping p50'.padStart(10)}   ${'vs ping'.padEnd(18)}${'made-up'.padStart(9)}${'real'.padStart(9)}${'RSS MiB'.padStart(9)}   vs 1k   ready s`,
   );
   let firstRss: number | undefined;
+  const realWord = realWords();
   for (const size of [1_000, 10_000, 100_000]) {
     // Start to ready: every server up and its tools indexed (every catalog server, one process each).
     const starting = performance.now();
@@ -271,17 +287,20 @@ async function searchTable(): Promise<void> {
       client.request({ method: 'tools/call', params: { name: 'search', arguments: { keywords: queries[i++ % queries.length] } } });
     const [searchTimes = [], pingTimes = []] = await interleavedLatencies([search, () => client.ping()]);
     // A few are enough: each is costly by design, and it is its order of magnitude that matters.
-    const floodTimes = await latencies(
-      () => client.request({ method: 'tools/call', params: { name: 'search', arguments: { keywords: madeUpKeywords() } } }),
-      FLOODS,
-    );
+    const flood = (word: () => string) =>
+      latencies(
+        () => client.request({ method: 'tools/call', params: { name: 'search', arguments: { keywords: floodKeywords(word) } } }),
+        FLOODS,
+      );
+    const madeUpFlood = await flood(madeUpWord);
+    const realFlood = await flood(realWord);
     const [p50, p99] = [quantile(searchTimes, 0.5), quantile(searchTimes, 0.99)];
     const ping = { p50: quantile(pingTimes, 0.5) };
     const rss = rssMiB(nexus.pid);
     firstRss ??= rss;
     const versusPing = `${fmt(p50 / ping.p50, 2)}x, +${fmt(p50 - ping.p50)} ms`;
     console.log(
-      `${String(size).padEnd(8)}${fmt(p50).padStart(9)}${fmt(p99).padStart(9)}${fmt(ping.p50).padStart(10)}   ${versusPing.padEnd(18)}${fmt(quantile(floodTimes, 0.5)).padStart(10)}${fmt(rss, 1).padStart(9)}   ${fmt(rss / firstRss, 2)}x   ${fmt(ready, 1).padStart(7)}`,
+      `${String(size).padEnd(8)}${fmt(p50).padStart(9)}${fmt(p99).padStart(9)}${fmt(ping.p50).padStart(10)}   ${versusPing.padEnd(18)}${fmt(quantile(madeUpFlood, 0.5)).padStart(9)}${fmt(quantile(realFlood, 0.5)).padStart(9)}${fmt(rss, 1).padStart(9)}   ${fmt(rss / firstRss, 2)}x   ${fmt(ready, 1).padStart(7)}`,
     );
     await client.close();
     await nexus.stop();

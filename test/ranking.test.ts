@@ -109,6 +109,14 @@ describe('ranking', () => {
     expect(top(index, 'direcotry')[0]).toBe('fs__list_directory');
   });
 
+  it('ranks by the first 32 distinct words of a query and ignores the rest', () => {
+    const madeUp = Array.from({ length: 31 }, (_, i) => `zq${i.toString(36)}x`);
+    expect(top(index, ...madeUp, 'screenshot')).toEqual(['browser__take_screenshot']);
+    expect(top(index, ...madeUp, 'zqlast', 'screenshot')).toEqual([]);
+    // Repeats and other forms of a word count once.
+    expect(top(index, ...madeUp, ...madeUp, 'screenshots', 'screenshot')).toEqual(['browser__take_screenshot']);
+  });
+
   it('looks up at most eight unknown words of a query by typo, so a flood of made-up words stays cheap', () => {
     const madeUp = Array.from({ length: 8 }, (_, i) => `zzqx${'abcdefgh'[i]}vw`);
     // Within the first eight unknown words the typo is forgiven; after them it is not.

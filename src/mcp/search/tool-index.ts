@@ -152,6 +152,12 @@ const MIN_PREFIX_LENGTH = 4;
  * unknown words still match as prefixes, just not by typo.
  */
 const MAX_TYPO_SCANS = 8;
+/**
+ * Distinct words of one query that are ranked; the rest are ignored. Each walks the postings of
+ * its variants, thousands of tools for a common word at scale: a query of a thousand real words
+ * would hold the event loop for tens of milliseconds. Requests in plain words have a dozen.
+ */
+const MAX_QUERY_WORDS = 32;
 
 /** Words too common to say anything about a tool. */
 const STOPWORDS = new Set(
@@ -336,7 +342,7 @@ export class ToolIndex {
     const intent = intentOf(said);
     const words = [
       ...new Map(said.filter((word) => !STOPWORDS.has(word) && !QUERY_FILLER.has(word)).map((word) => [stemOf(word), word])).values(),
-    ];
+    ].slice(0, MAX_QUERY_WORDS);
     if (words.length === 0 || this.index.documentCount === 0) return [];
     if (this.scratch.scores.length < this.index.slotCount)
       this.scratch = newScratch(Math.max(this.index.slotCount, this.scratch.scores.length * 2));
