@@ -200,18 +200,24 @@ function indexedText(tool: Tool) {
   const properties = tool.inputSchema?.properties;
   const parameters = properties && typeof properties === 'object' ? properties : {};
   return {
-    title: tool.title ?? tool.annotations?.title ?? '',
+    title: titleOf(tool),
     description: tool.description ?? '',
     parameterNames: Object.keys(parameters).join(' '),
     parameters: parameterText(parameters),
   };
 }
 
+function titleOf(tool: Tool): string {
+  return tool.title ?? tool.annotations?.title ?? '';
+}
+
 /** Whether two definitions of a tool are indexed alike (the rest of a definition, e.g. its output schema, may differ). */
 function sameIndexedText(a: Tool, b: Tool): boolean {
   if (a === b) return true;
+  // The cheap parts first: a changed tool usually differs there, and its parameters need not be read.
+  if ((a.description ?? '') !== (b.description ?? '') || titleOf(a) !== titleOf(b)) return false;
   const [x, y] = [indexedText(a), indexedText(b)];
-  return x.title === y.title && x.description === y.description && x.parameterNames === y.parameterNames && x.parameters === y.parameters;
+  return x.parameterNames === y.parameterNames && x.parameters === y.parameters;
 }
 
 /** The descriptions and allowed values of a tool's parameters, one level deep. */
