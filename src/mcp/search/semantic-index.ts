@@ -132,11 +132,11 @@ export class SemanticIndex {
   private async ask(query: string): Promise<Float32Array | undefined> {
     try {
       const generation = this.generation;
-      const [vector] = await this.client.embed([query], AbortSignal.timeout(this.queryTimeoutMs));
+      const [vector] = (await this.client.embed([query], AbortSignal.timeout(this.queryTimeoutMs))) as [Float32Array];
       this.backoff.queries.succeeded();
-      if (this.outdated(generation, (vector as Float32Array).length)) return undefined;
-      this.sizeSeen((vector as Float32Array).length);
-      this.queries.set(query, vector as Float32Array);
+      if (this.outdated(generation, vector.length)) return undefined;
+      this.sizeSeen(vector.length);
+      this.queries.set(query, vector);
       if (this.queries.size > QUERY_CACHE) this.queries.delete(this.queries.keys().next().value as string);
       return vector;
     } catch (error) {
@@ -186,9 +186,10 @@ export class SemanticIndex {
         try {
           const generation = this.generation;
           const vectors = await this.client.embed(batch, AbortSignal.timeout(BATCH_TIMEOUT_MS));
+          const size = (vectors[0] as Float32Array).length;
           // Its texts are waiting again since the change: they are asked of the new model.
-          if (this.outdated(generation, (vectors[0] as Float32Array).length)) continue;
-          const changed = this.sizeSeen((vectors[0] as Float32Array).length);
+          if (this.outdated(generation, size)) continue;
+          const changed = this.sizeSeen(size);
           batch.forEach((text, i) => {
             this.waiting.delete(text);
             this.vectors.set(text, vectors[i] as Float32Array);

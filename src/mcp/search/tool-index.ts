@@ -357,10 +357,9 @@ export class ToolIndex {
     const hints = this.hints;
     let candidates = 0;
     let coverable = 0;
-    let typoScans = 0;
+    const typos = { scansLeft: MAX_TYPO_SCANS };
     for (const word of words) {
-      const variants = this.variants(word, typoScans < MAX_TYPO_SCANS);
-      if (variants.scannedForTypos) typoScans++;
+      const variants = this.variants(word, typos);
       const written = this.bestPerTool(variants, best, wordSlots, serverNamed);
       if (written === 0) continue;
       const weight = coverageByIdf ? this.idfOf(variants) : 1;
@@ -408,10 +407,10 @@ export class ToolIndex {
   }
 
   /**
-   * The stems a query word may match, each with its weight; the word itself first. With
-   * `typos`, an unknown word is compared with every word of the index, and the list says so.
+   * The stems a query word may match, each with its weight; the word itself first. An unknown
+   * word is compared with every word of the index while `typos` has scans left, and uses one.
    */
-  private variants(word: string, typos: boolean): Variant[] & { scannedForTypos?: true } {
+  private variants(word: string, typos: { scansLeft: number }): Variant[] {
     const { synonymWeight, typoWeight, prefixWeight } = this.ranking;
     const own = stemOf(word);
     const variants = new Map<string, number>([[own, 1]]);
@@ -422,9 +421,13 @@ export class ToolIndex {
       // Multi-word synonyms ("pr" -> pull request) count each word at a share of the weight.
       for (const part of synonym) offer(stemOf(part), synonymWeight / synonym.length);
     }
-    const scan =
-      typos && word.length >= MIN_TYPO_LENGTH && this.index.stemOf(word) === undefined && this.index.postingsOf(own) === undefined;
-    if (scan) {
+    if (
+      typos.scansLeft > 0 &&
+      word.length >= MIN_TYPO_LENGTH &&
+      this.index.stemOf(word) === undefined &&
+      this.index.postingsOf(own) === undefined
+    ) {
+      typos.scansLeft--;
       for (const known of this.index.words()) {
         if (withinOneTypo(word, known)) offer(this.index.stemOf(known) as string, typoWeight);
       }
@@ -432,9 +435,7 @@ export class ToolIndex {
     if (word.length >= MIN_PREFIX_LENGTH) {
       for (const longer of this.index.wordsStartingWith(word)) offer(this.index.stemOf(longer) as string, prefixWeight);
     }
-    const list: Variant[] & { scannedForTypos?: true } = [...variants].map(([stemmed, weight]) => ({ stem: stemmed, weight }));
-    if (scan) list.scannedForTypos = true;
-    return list;
+    return [...variants].map(([stemmed, weight]) => ({ stem: stemmed, weight }));
   }
 
   /**
