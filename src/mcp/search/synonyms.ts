@@ -79,9 +79,6 @@ const GROUPS: readonly string[] = [
   'weather forecast',
 ];
 
-/** How much a match through a synonym counts, relative to the word itself. */
-export const SYNONYM_WEIGHT = 0.6;
-
 const table = new Map<string, string[][]>();
 for (const group of GROUPS) {
   const entries = group.split(' ').map((entry) => entry.split('+'));
