@@ -37,16 +37,16 @@ import { mountAnthropicProxy } from './llm/anthropic-proxy.js';
 import { LlmObserver } from './llm/observe.js';
 import { hasTokenLimits, TokenLimits } from './llm/token-limits.js';
 
-export const DEFAULT_LISTEN_ADDRESS: ListenAddress = { host: '127.0.0.1', port: 8000 };
+const DEFAULT_LISTEN_ADDRESS: ListenAddress = { host: '127.0.0.1', port: 8000 };
 /** Each downstream's state, as JSON, behind the same auth as the MCP endpoint. */
-export const STATUS_PATH = '/status';
+const STATUS_PATH = '/status';
 /** How long shutdown waits for in-flight requests before closing their connections. */
 const SHUTDOWN_GRACE_MS = 5_000;
 /**
  * How long MCP requests right after start wait for downstreams still connecting, so an early
  * client sees the servers that come up quickly; a slow server does not hold them longer.
  */
-export const DEFAULT_STARTUP_GRACE_MS = 5_000;
+const DEFAULT_STARTUP_GRACE_MS = 5_000;
 
 const DOWNSTREAM_STATES = ['connecting', 'ready', 'failed', 'restarting', 'closed'] as const;
 
@@ -96,7 +96,7 @@ function listenFailure(address: ListenAddress, code: string | undefined, source:
   return new StartupError(source, problem);
 }
 
-export function formatAddress({ host, port }: ListenAddress): string {
+function formatAddress({ host, port }: ListenAddress): string {
   return host.includes(':') ? `[${host}]:${port}` : `${host}:${port}`;
 }
 

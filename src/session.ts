@@ -11,7 +11,7 @@ export const SESSION_HEADER = 'mcp-session-id';
  * The key of a caller's calls: the session id they were given, bound to their token (when OAuth
  * is on), so knowing someone's session id is not enough to cancel their calls.
  */
-export function callerKey(session: string, token: string | undefined): string {
+function callerKey(session: string, token: string | undefined): string {
   return token === undefined ? session : `${session}:${createHash('sha256').update(token).digest('hex')}`;
 }
 

@@ -12,19 +12,19 @@ export interface QueryScores {
   ndcg10: number;
 }
 
-export function recallAt(ranked: readonly string[], relevant: ReadonlySet<string>, k: number): number {
+function recallAt(ranked: readonly string[], relevant: ReadonlySet<string>, k: number): number {
   if (relevant.size === 0) return 0;
   const found = ranked.slice(0, k).filter((name) => relevant.has(name)).length;
   return found / Math.min(relevant.size, k);
 }
 
-export function reciprocalRank(ranked: readonly string[], relevant: ReadonlySet<string>): number {
+function reciprocalRank(ranked: readonly string[], relevant: ReadonlySet<string>): number {
   const at = ranked.findIndex((name) => relevant.has(name));
   return at === -1 ? 0 : 1 / (at + 1);
 }
 
 /** nDCG@k with binary relevance. */
-export function ndcgAt(ranked: readonly string[], relevant: ReadonlySet<string>, k: number): number {
+function ndcgAt(ranked: readonly string[], relevant: ReadonlySet<string>, k: number): number {
   const gain = (position: number) => 1 / Math.log2(position + 2);
   let dcg = 0;
   ranked.slice(0, k).forEach((name, position) => {

@@ -188,7 +188,7 @@ function quotaIntervals(config: Config): [string, number][] {
   return out;
 }
 
-export function keyPath(path: readonly PropertyKey[]): string {
+function keyPath(path: readonly PropertyKey[]): string {
   return path.map((part, i) => (typeof part === 'number' ? `[${part}]` : `${i === 0 ? '' : '.'}${String(part)}`)).join('');
 }
 

@@ -7,10 +7,10 @@ import { describeIssue } from './issues.js';
 import { byteSize, duration, headerName, httpUrl, listenAddress, positiveInt, urlPath } from './primitives.js';
 import { telemetrySection } from './telemetry-schema.js';
 
-export { duration, listenAddress, type ListenAddress } from './primitives.js';
+export { listenAddress, type ListenAddress } from './primitives.js';
 
 /** The largest answer read from a downstream for one request, unless a server says otherwise. */
-export const DEFAULT_MAX_RESULT_SIZE = 32 * 2 ** 20;
+const DEFAULT_MAX_RESULT_SIZE = 32 * 2 ** 20;
 
 /** `"*"` or a list of which each entry must be `what`: a value a browser could never send is a mistake. */
 const allOrListOf = (entry: z.ZodString) => z.union([z.literal('*'), z.array(entry)], { error: 'expected "*" or a list of strings' });
@@ -432,7 +432,6 @@ export const configSchema = z.strictObject({
 export type Config = z.output<typeof configSchema>;
 export type McpConfig = Config['mcp'];
 export type EmbeddingsConfig = z.output<typeof searchEmbeddings>;
-export type { TelemetryConfig } from './telemetry-schema.js';
 export type LlmConfig = NonNullable<Config['llm']>;
 export type LlmProviderConfig = LlmConfig['providers'][string];
 export type ServerConfig = Config['server'];

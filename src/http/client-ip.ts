@@ -15,7 +15,7 @@ export type ClientIpConfig = NonNullable<ServerConfig['client_ip']>;
 export type ClientIpVariables = { clientIp: string };
 
 /** "::ffff:10.0.0.1" is IPv4 10.0.0.1. */
-export function normalizeIp(address: string): string {
+function normalizeIp(address: string): string {
   const trimmed = address.trim();
   return trimmed.startsWith('::ffff:') && trimmed.includes('.') ? trimmed.slice(7) : trimmed;
 }

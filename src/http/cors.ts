@@ -9,9 +9,9 @@ import type { ServerConfig } from '../config/schema.js';
 type CorsConfig = NonNullable<ServerConfig['cors']>;
 
 /** What the MCP endpoint needs, used where the table leaves a list out. */
-export const DEFAULT_ALLOW_METHODS = ['GET', 'POST', 'DELETE', 'OPTIONS'];
-export const DEFAULT_ALLOW_HEADERS = ['content-type', 'authorization', 'mcp-protocol-version', 'mcp-session-id', 'last-event-id'];
-export const DEFAULT_EXPOSE_HEADERS = ['mcp-session-id', 'mcp-protocol-version'];
+const DEFAULT_ALLOW_METHODS = ['GET', 'POST', 'DELETE', 'OPTIONS'];
+const DEFAULT_ALLOW_HEADERS = ['content-type', 'authorization', 'mcp-protocol-version', 'mcp-session-id', 'last-event-id'];
+const DEFAULT_EXPOSE_HEADERS = ['mcp-session-id', 'mcp-protocol-version'];
 
 /** Turns configured origins into one predicate; entries with * or ? are globs, all else literal. */
 export function originMatcher(origins: CorsConfig['allow_origins']): (origin: string) => boolean {

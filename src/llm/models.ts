@@ -10,7 +10,7 @@ import type { Logger } from '../log.js';
 import { own } from './own.js';
 
 /** How often the providers' model lists are fetched again. */
-export const DISCOVERY_INTERVAL_MS = 5 * 60_000;
+const DISCOVERY_INTERVAL_MS = 5 * 60_000;
 
 export interface ModelSource {
   readonly name: string;

@@ -52,7 +52,7 @@ import { TASKS_EXTENSION, taskOf, type TaskShape } from './protocol/tasks.js';
 export const MAX_KEYWORDS = 50;
 export const MAX_KEYWORD_LENGTH = 200;
 /** How long a search waits for a caller's forward servers still connecting. */
-export const FORWARD_SEARCH_WAIT_MS = 2_000;
+const FORWARD_SEARCH_WAIT_MS = 2_000;
 
 const delay = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms).unref());
 
@@ -186,14 +186,14 @@ function contextOf(ctx: ServerContext, server: Server, era: ProtocolEra, relay: 
 }
 
 /** The JSON-RPC error code of a refused `execute` (SPEC §5). */
-export const RATE_LIMITED = -32000;
+const RATE_LIMITED = -32000;
 
 /**
  * Splits `server__name` into a configured server's name and the rest. Server names may end in `_`
  * (`srv_` makes `srv___tool`), so the split is not simply at the first `__`: the longest server
  * name that the qualified name starts with, followed by `__` and something, wins.
  */
-export function splitQualifiedName(name: string, servers: Iterable<string>): { server: string; name: string } | undefined {
+function splitQualifiedName(name: string, servers: Iterable<string>): { server: string; name: string } | undefined {
   let best: string | undefined;
   for (const server of servers) {
     if (name.length > server.length + 2 && name.startsWith(`${server}__`) && server.length > (best?.length ?? -1)) best = server;

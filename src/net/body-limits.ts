@@ -109,7 +109,7 @@ const BLANK_LINE = Buffer.from('\n\n');
  * Where the events of an event stream end, chunk by chunk: at a blank line, lines ending in CRLF,
  * LF or CR. Nothing is held: only whether the last bytes seen ended a line.
  */
-export class EventBoundaries {
+class EventBoundaries {
   /** The last byte ended a line: another line end makes a blank line. */
   private lineEnded = false;
   /** The last byte was a CR: an LF right after it belongs to the same line end. */

@@ -8,7 +8,7 @@ import type { MetricName } from './instruments.js';
 import type { LogAdditions, Logger } from '../log.js';
 import type { Redactor } from '../redact.js';
 
-export type AttributeValue = string | number | boolean;
+type AttributeValue = string | number | boolean;
 /** Span and metric attributes; undefined values are left out. */
 export type Attributes = Record<string, AttributeValue | undefined>;
 

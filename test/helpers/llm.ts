@@ -11,7 +11,7 @@ import { ROOT, startOnOwnPort, type Spawned } from './processes.js';
 const API_BASE = { openai: '/v1', anthropic: '/v1', google: '/v1beta', bedrock: '' } as const;
 export type Vendor = keyof typeof API_BASE;
 
-export interface RecordedRequest {
+interface RecordedRequest {
   url: string;
   headers: Record<string, string>;
   body: Record<string, unknown>;

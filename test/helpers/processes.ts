@@ -7,7 +7,7 @@ import { WATCHDOG_NAME } from '../../src/mcp/downstreams/watchdog.js';
 
 export const ROOT = fileURLToPath(new URL('../..', import.meta.url));
 export const FIXTURE_SERVER = `${ROOT}test/fixtures/fixture-server.mjs`;
-export const LOOPBACK_PRELOAD = `${ROOT}test/fixtures/loopback.mjs`;
+const LOOPBACK_PRELOAD = `${ROOT}test/fixtures/loopback.mjs`;
 export const EVERYTHING = `${ROOT}node_modules/@modelcontextprotocol/server-everything/dist/index.js`;
 export const NEXUS_BIN = `${ROOT}dist/cli.js`;
 

@@ -21,10 +21,10 @@ import {
 } from '../provider.js';
 import { HttpProvider, listedIds, type SseJson, type WireFormat } from './http-provider.js';
 
-export const ANTHROPIC_BASE_URL = 'https://api.anthropic.com/v1';
-export const ANTHROPIC_VERSION = '2023-06-01';
+const ANTHROPIC_BASE_URL = 'https://api.anthropic.com/v1';
+const ANTHROPIC_VERSION = '2023-06-01';
 /** Sent when the client names no limit: Anthropic requires one. */
-export const DEFAULT_MAX_TOKENS = 4096;
+const DEFAULT_MAX_TOKENS = 4096;
 
 type Json = Record<string, unknown>;
 type Block = Json & { type: string };
@@ -40,7 +40,7 @@ const blocks = (content: unknown): Block[] =>
   });
 
 /** An OpenAI chat request as an Anthropic Messages request. */
-export function toAnthropic(request: ChatRequest): Json {
+function toAnthropic(request: ChatRequest): Json {
   const system: string[] = [];
   const messages: { role: string; content: Block[] }[] = [];
   const push = (role: string, content: Block[]) => appendTurn(messages, role, 'content', content);
@@ -91,7 +91,7 @@ const usageOf = (usage: Json | undefined) => {
 };
 
 /** An Anthropic message as an OpenAI `chat.completion`. */
-export function fromAnthropic(message: Json): Json {
+function fromAnthropic(message: Json): Json {
   const content = (message['content'] as Block[] | undefined) ?? [];
   const text = content
     .filter((block) => block.type === 'text')
@@ -109,7 +109,7 @@ export function fromAnthropic(message: Json): Json {
 }
 
 /** Anthropic's stream events as OpenAI `chat.completion.chunk`s; an `error` event throws. */
-export async function* chunksFromAnthropic(events: SseJson): AsyncGenerator<Json> {
+async function* chunksFromAnthropic(events: SseJson): AsyncGenerator<Json> {
   const answer = { id: '', model: '' };
   const chunk = chunkMaker(answer);
   /** Anthropic's content block index -> OpenAI's tool call index. */

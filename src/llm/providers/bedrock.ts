@@ -67,7 +67,7 @@ const blocksOf = (content: unknown): ContentBlock[] =>
   });
 
 /** An OpenAI chat request as a Converse request. */
-export function toConverse(request: ChatRequest): ConverseCommandInput {
+function toConverse(request: ChatRequest): ConverseCommandInput {
   const system: string[] = [];
   const turns: { role: string; content: ContentBlock[] }[] = [];
   const push = (role: 'user' | 'assistant', content: ContentBlock[]) => appendTurn(turns, role, 'content', content);
@@ -139,7 +139,7 @@ const usageOf = (usage: { inputTokens?: number; outputTokens?: number } | undefi
   tokenUsage(usage?.inputTokens ?? 0, usage?.outputTokens ?? 0);
 
 /** A Converse answer as an OpenAI `chat.completion`. */
-export function fromConverse(
+function fromConverse(
   output: { output?: { message?: Message }; stopReason?: string; usage?: { inputTokens?: number; outputTokens?: number } },
   model: string,
   id: string,
@@ -156,7 +156,7 @@ export function fromConverse(
  * ConverseStream's events as OpenAI chunks. The finish chunk goes out once the usage has come
  * (Bedrock sends `metadata` after `messageStop`); an exception event throws.
  */
-export async function* chunksFromConverse(events: AsyncIterable<ConverseStreamOutput>, model: string, id: string): AsyncGenerator<Json> {
+async function* chunksFromConverse(events: AsyncIterable<ConverseStreamOutput>, model: string, id: string): AsyncGenerator<Json> {
   const chunk = chunkMaker({ id, model });
   /** Bedrock's content block index -> OpenAI's tool call index. */
   const toolIndex = new Map<number, number>();

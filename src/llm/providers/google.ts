@@ -24,7 +24,7 @@ import {
 } from '../provider.js';
 import { HttpProvider, type SseJson, type WireFormat } from './http-provider.js';
 
-export const GOOGLE_BASE_URL = 'https://generativelanguage.googleapis.com/v1beta';
+const GOOGLE_BASE_URL = 'https://generativelanguage.googleapis.com/v1beta';
 
 type Json = Record<string, unknown>;
 type Part = Json;
@@ -41,7 +41,7 @@ const finishOf = (reason: unknown, calledTools: boolean) =>
   calledTools ? 'tool_calls' : (own(FINISH, String(reason)) ?? 'content_filter');
 
 /** What Google documents to send for a function call whose thought signature is not known. */
-export const NO_SIGNATURE = 'skip_thought_signature_validator';
+const NO_SIGNATURE = 'skip_thought_signature_validator';
 
 const IMAGE_TYPES: Readonly<Record<string, string>> = {
   png: 'image/png',
@@ -73,13 +73,13 @@ function toolResponse(content: unknown): Json {
 }
 
 /** The path of a model's method: a bare id is under `models/`, a full resource name (`tunedModels/x`) is used as it is. */
-export function methodPath(model: string, method: string): string {
+function methodPath(model: string, method: string): string {
   const name = model.includes('/') ? model : `models/${model}`;
   return `/${name.split('/').map(encodeURIComponent).join('/')}:${method}`;
 }
 
 /** An OpenAI chat request as a Gemini `generateContent` request. */
-export function toGoogle(request: ChatRequest): Json {
+function toGoogle(request: ChatRequest): Json {
   const system: string[] = [];
   const contents: { role: string; parts: Part[] }[] = [];
   /** Tool call id -> function name, for the results that answer them. */
@@ -195,7 +195,7 @@ function asToolCall(part: Part): Json {
 }
 
 /** A Gemini answer as an OpenAI `chat.completion`. */
-export function fromGoogle(response: Json): Json {
+function fromGoogle(response: Json): Json {
   if (!Array.isArray(response['candidates']) && !response['promptFeedback']) throw new Error('not a generateContent answer');
   const { text, calls, candidate } = readParts(response);
   return chatCompletion({
@@ -210,7 +210,7 @@ export function fromGoogle(response: Json): Json {
 }
 
 /** Gemini's stream (whole responses, each with the next parts) as OpenAI chunks; an error event throws. */
-export async function* chunksFromGoogle(events: SseJson): AsyncGenerator<Json> {
+async function* chunksFromGoogle(events: SseJson): AsyncGenerator<Json> {
   const answer: { id: string; model: unknown } = { id: 'gemini', model: undefined };
   const chunk = chunkMaker(answer);
   let toolCalls = 0;

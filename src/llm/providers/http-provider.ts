@@ -35,7 +35,7 @@ export interface WireFormat {
 }
 
 /** What a provider's error body says, and the body itself when it is in OpenAI's shape. */
-export function errorOutcome(status: number, text: string, keepBody: boolean): Extract<ChatOutcome, { kind: 'error' }> {
+function errorOutcome(status: number, text: string, keepBody: boolean): Extract<ChatOutcome, { kind: 'error' }> {
   try {
     const body = JSON.parse(text) as { error?: { message?: unknown } };
     if (typeof body.error?.message === 'string') return { kind: 'error', status, message: body.error.message, ...(keepBody && { body }) };

@@ -7,7 +7,7 @@ import type { LlmProviderConfig } from '../../config/schema.js';
 import { providerKey, type ChatOutcome, type ChatRequest } from '../provider.js';
 import { HttpProvider, listedIds, type SseJson, type WireFormat } from './http-provider.js';
 
-export const OPENAI_BASE_URL = 'https://api.openai.com/v1';
+const OPENAI_BASE_URL = 'https://api.openai.com/v1';
 
 async function* chunksOf(events: SseJson): AsyncGenerator<Record<string, unknown>> {
   for await (const { data } of events) yield data;

@@ -7,7 +7,7 @@
  */
 import type { McpConfig } from '../../config/schema.js';
 
-export interface Rule {
+interface Rule {
   allow?: readonly string[];
   deny?: readonly string[];
 }

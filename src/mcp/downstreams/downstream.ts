@@ -54,9 +54,9 @@ export type DownstreamState =
   | { status: 'closed' };
 
 /** Retry delays: 0.5 s, doubling, capped at 30 s; a server up for a minute starts over. */
-export const BACKOFF = { firstMs: 500, maxMs: 30_000, resetAfterMs: 60_000 };
+const BACKOFF = { firstMs: 500, maxMs: 30_000, resetAfterMs: 60_000 };
 
-export function backoffDelay(attempt: number): number {
+function backoffDelay(attempt: number): number {
   return Math.min(BACKOFF.firstMs * 2 ** (attempt - 1), BACKOFF.maxMs);
 }
 
@@ -94,7 +94,7 @@ export type ServerTaskMethod = 'tasks/get' | 'tasks/result' | 'tasks/cancel' | '
  * (mcp/relay/), and tasks (mcp/tasks/), which it runs to their end for clients that take none.
  * A server asks only what the calling client can take; the relay refuses the rest.
  */
-export const RELAY_CAPABILITIES = {
+const RELAY_CAPABILITIES = {
   sampling: { tools: {} },
   elicitation: { form: {}, url: {} },
   roots: { listChanged: true },

@@ -18,7 +18,7 @@ import { ResourceDirectory } from './resource-directory.js';
 import { compileUriTemplate, type UriMatcher } from './uri-template.js';
 
 /** One server as /status shows it. */
-export interface ServerStatus {
+interface ServerStatus {
   name: string;
   status: string;
   transport?: string;

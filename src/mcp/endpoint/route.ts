@@ -36,7 +36,7 @@ const MAX_ANSWERS_PER_POST = 16;
 const MAX_LISTENED_RESOURCES = 256;
 
 /** The largest request body accepted, as the SDK's own handler does. */
-export const MAX_BODY_BYTES = 4 * 1024 * 1024;
+const MAX_BODY_BYTES = 4 * 1024 * 1024;
 
 export interface McpRouteOptions {
   path: string;

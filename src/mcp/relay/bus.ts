@@ -12,7 +12,7 @@ import type { Logger } from '../../log.js';
 import { redactUrls } from '../../redact.js';
 
 /** One instance's name in the ids it hands out: random, so a restarted instance is another one. */
-export const newInstanceId = (): string => randomBytes(6).toString('hex');
+const newInstanceId = (): string => randomBytes(6).toString('hex');
 
 /** The caller a message is on behalf of: only the caller who started a call may answer it. */
 export type RelayMessage =

@@ -13,15 +13,15 @@ import { PendingAnswers } from './pending-answers.js';
 import { ResourceSubscriptions } from './subscriptions.js';
 
 /** How long a call parked for input waits for the client's retry (the SDK's own round timeout). */
-export const INPUT_WAIT_MS = 600_000;
+const INPUT_WAIT_MS = 600_000;
 /** While a resumed call runs for another instance, how often it says it is still at it; and how long that instance waits without a word. */
-export const ALIVE_EVERY_MS = 15_000;
-export const SILENCE_LIMIT_MS = 60_000;
+const ALIVE_EVERY_MS = 15_000;
+const SILENCE_LIMIT_MS = 60_000;
 /** Tries at handing a resumed call's outcome back (Redis may be briefly away). */
 const OUTCOME_TRIES = 5;
 
 /** Calls parked at once on one instance: each holds a server's call open, so hostile clients must not pile them up. */
-export const MAX_PARKED_CALLS = 1_000;
+const MAX_PARKED_CALLS = 1_000;
 
 /** A downstream call under way for a 2026-era client, between its rounds. */
 export interface ParkedCall {

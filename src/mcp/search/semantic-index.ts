@@ -37,7 +37,7 @@ export interface SemanticMatch {
 }
 
 /** What a tool is embedded as: its name, title, description and parameter names. */
-export function embeddingText(name: string, tool: Tool): string {
+function embeddingText(name: string, tool: Tool): string {
   const properties = tool.inputSchema?.properties;
   const parameters = properties && typeof properties === 'object' ? Object.keys(properties).join(', ') : '';
   const title = tool.title ?? tool.annotations?.title;

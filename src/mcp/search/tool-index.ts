@@ -96,7 +96,7 @@ export interface RankingOptions {
   hintBoost: number;
 }
 
-export const DEFAULT_RANKING: RankingOptions = {
+const DEFAULT_RANKING: RankingOptions = {
   fieldBoost: [3, 2, 1, 1.5, 0.7, 0.3],
   fieldB: [0.5, 0.5, 0.75, 0, 0.5, 0.75],
   k1: 1.2,
