@@ -24,7 +24,9 @@ import { Client, StreamableHTTPClientTransport, type Tool } from '@modelcontextp
 import MiniSearch from 'minisearch';
 import { parseConfig } from '../../src/config/load.js';
 import { silentLogger } from '../../src/log.js';
-import { ToolIndex } from '../../src/mcp/search/tool-index.js';
+import { stem } from '../../src/mcp/search/stem.js';
+import { rankedWords, ToolIndex } from '../../src/mcp/search/tool-index.js';
+import { tokenize } from '../../src/mcp/search/tokenize.js';
 import { startNexus } from '../../src/server.js';
 import { mean, scoreQuery, type QueryScores } from './metrics.js';
 
@@ -364,6 +366,40 @@ function printRelist(): void {
   console.log(`  nothing changed ${fmt(same, 1)} ms; one tool changed ${fmt(one, 1)} ms; every tool changed ${fmt(every, 1)} ms`);
 }
 
+/** Each catalog tool's stems: its name, title, description, parameter names and their descriptions. */
+const toolStems = new Map<string, Set<string>>(
+  catalog.servers.flatMap((server) =>
+    server.tools.map((tool) => {
+      const parameters = Object.entries((tool.inputSchema.properties ?? {}) as Record<string, { description?: unknown }>);
+      const text = [
+        tool.name,
+        tool.title ?? '',
+        tool.description ?? '',
+        ...parameters.map(([name, p]) => `${name} ${String(p.description ?? '')}`),
+      ];
+      return [`${server.name}__${tool.name}`, new Set(tokenize(text.join(' ')).map(stem))];
+    }),
+  ),
+);
+
+/**
+ * How many queries of `set` no lexical ranking can answer from the tools' own words: no word a
+ * search ranks by is in any right tool's text, or only words of the server's name (which every
+ * tool of the server matches alike).
+ */
+function lexicallyOutOfReach(set: Query[]): { noWord: number; serverOnly: number } {
+  let noWord = 0;
+  let serverOnly = 0;
+  for (const query of set) {
+    const words = rankedWords(query.keywords.flatMap(tokenize)).map(stem);
+    const shared = query.expected.map((name) => words.filter((word) => toolStems.get(name)?.has(word)));
+    const serverWords = new Set(query.expected.flatMap((name) => tokenize(name.split('__')[0] as string).map(stem)));
+    if (shared.every((found) => found.length === 0)) noWord++;
+    else if (shared.every((found) => found.every((word) => serverWords.has(word)))) serverOnly++;
+  }
+  return { noWord, serverOnly };
+}
+
 function explain(id: string, ours: Evaluation, base: Evaluation) {
   const query = queries.find((q) => q.id === id);
   if (!query) throw new Error(`no query ${id}`);
@@ -432,11 +468,15 @@ try {
       for (const id of ids.filter((id) => ours.has(id))) explain(id, ours, base);
     }
     const overall = printQuality(title, set, ours, base);
-    if (goal === 'task')
+    if (goal === 'task') {
       console.log(
         `goal: task recall@5 >= 0.90: ${check(overall.recall5 >= 0.9)} (${fmt(overall.recall5)}; a right tool in the top 5 for ${fmt(overall.hit5)} of queries)`,
       );
-    else
+      const { noWord, serverOnly } = lexicallyOutOfReach(set);
+      console.log(
+        `out of lexical reach: ${noWord} of ${set.length} share no word with any right tool, ${serverOnly} more only their server's name`,
+      );
+    } else
       console.log(
         `goals: recall@5 >= 0.90: ${check(overall.recall5 >= 0.9)} (${fmt(overall.recall5)}); MRR >= 0.75: ${check(overall.reciprocalRank >= 0.75)} (${fmt(overall.reciprocalRank)})`,
       );

@@ -177,6 +177,13 @@ const QUERY_FILLER = new Set(
   ),
 );
 
+/** The words of a query that a search ranks by: no stopwords or filler, one per stem, the first 32. */
+export function rankedWords(said: readonly string[]): string[] {
+  return [
+    ...new Map(said.filter((word) => !STOPWORDS.has(word) && !QUERY_FILLER.has(word)).map((word) => [stemOf(word), word])).values(),
+  ].slice(0, MAX_QUERY_WORDS);
+}
+
 /** Stemming is the costly step of indexing and words repeat a lot, so stems are remembered. */
 const stems = new Map<string, string>();
 function stemOf(word: string): string {
@@ -346,9 +353,7 @@ export class ToolIndex {
   search(keywords: readonly string[], limit = MAX_RESULTS): SearchResult[] {
     const said = keywords.flatMap(tokenize);
     const intent = intentOf(said);
-    const words = [
-      ...new Map(said.filter((word) => !STOPWORDS.has(word) && !QUERY_FILLER.has(word)).map((word) => [stemOf(word), word])).values(),
-    ].slice(0, MAX_QUERY_WORDS);
+    const words = rankedWords(said);
     if (words.length === 0 || this.index.documentCount === 0) return [];
     if (this.scratch.scores.length < this.index.slotCount)
       this.scratch = newScratch(Math.max(this.index.slotCount, this.scratch.scores.length * 2));
