@@ -18,9 +18,13 @@ export function fieldCount(packed: number, field: number): number {
 /** A document's raw words, field by field. */
 export type DocumentWords = readonly (readonly string[])[];
 
-/** A word of the vocabulary: its stem, how many documents hold it, and the last add that saw it. */
+/**
+ * A word of the vocabulary: its stem and the stem's postings, how many documents hold it, and the
+ * last add that saw it.
+ */
 interface Known {
   stem: string;
+  list: PostingList;
   documents: number;
   seenBy: number;
 }
@@ -30,6 +34,11 @@ export class PostingList {
   slots = new Uint32Array(2);
   counts = new Uint32Array(2);
   size = 0;
+  /** While a document is added: the add counting into `adding`, and its packed counts so far. */
+  addedBy = 0;
+  adding = 0;
+
+  constructor(readonly stem: string) {}
 
   push(slot: number, packed: number): void {
     if (this.size === this.slots.length) {
@@ -59,7 +68,7 @@ export class PostingList {
 
 interface Slot {
   lengths: number[];
-  stems: string[];
+  lists: PostingList[];
   words: string[];
 }
 
@@ -92,32 +101,46 @@ export class InvertedIndex {
   add(fields: DocumentWords): number {
     const slot = this.freeSlots.pop() ?? this.slots.length;
     const stamp = ++this.adds;
-    const counts = new Map<string, number>();
+    // Each word leads straight to its stem's list, which counts this document's occurrences: no
+    // map per document and no lookup by stem per word (indexing is most of a server's connect).
+    const lists: PostingList[] = [];
     const words: string[] = [];
+    const lengths: number[] = [];
     for (let field = 0; field < fields.length; field++) {
-      for (const word of fields[field] as readonly string[]) {
-        let known = this.vocabulary.get(word);
-        if (known === undefined) this.vocabulary.set(word, (known = { stem: this.stem(word), documents: 0, seenBy: 0 }));
+      const fieldWords = fields[field] as readonly string[];
+      lengths.push(fieldWords.length);
+      this.totalLengths[field] = (this.totalLengths[field] ?? 0) + fieldWords.length;
+      for (const word of fieldWords) {
+        const known = this.vocabulary.get(word) ?? this.learn(word);
         if (known.seenBy !== stamp) {
           known.seenBy = stamp;
           known.documents++;
           words.push(word);
         }
-        const packed = counts.get(known.stem) ?? 0;
-        if (fieldCount(packed, field) < MAX_COUNT) counts.set(known.stem, packed + (1 << (field * BITS)));
+        const list = known.list;
+        if (list.addedBy !== stamp) {
+          list.addedBy = stamp;
+          list.adding = 0;
+          lists.push(list);
+        }
+        if (fieldCount(list.adding, field) < MAX_COUNT) list.adding += 1 << (field * BITS);
       }
     }
-    for (const [stem, packed] of counts) {
-      let list = this.postings.get(stem);
-      if (!list) this.postings.set(stem, (list = new PostingList()));
-      list.push(slot, packed);
-    }
-    const lengths = fields.map((words) => words.length);
-    lengths.forEach((length, field) => (this.totalLengths[field] = (this.totalLengths[field] ?? 0) + length));
-    this.slots[slot] = { lengths, stems: [...counts.keys()], words };
+    for (const list of lists) list.push(slot, list.adding);
+    this.slots[slot] = { lengths, lists, words };
     this.live++;
     this.sortedWords = undefined;
     return slot;
+  }
+
+  /** A word seen for the first time: its stem, and the stem's postings (new if no word had it). */
+  private learn(word: string): Known {
+    const stem = this.stem(word);
+    let list = this.postings.get(stem);
+    if (!list) this.postings.set(stem, (list = new PostingList(stem)));
+    const known = { stem, list, documents: 0, seenBy: 0 };
+    this.vocabulary.set(word, known);
+    return known;
   }
 
   /**
@@ -127,12 +150,12 @@ export class InvertedIndex {
   removeAll(slots: readonly number[]): void {
     if (slots.length === 0) return;
     const gone = new Uint8Array(this.slots.length);
-    const touched = new Set<string>();
+    const touched = new Set<PostingList>();
     for (const slot of slots) {
       const entry = this.slots[slot];
       if (!entry) continue;
       gone[slot] = 1;
-      for (const stem of entry.stems) touched.add(stem);
+      for (const list of entry.lists) touched.add(list);
       for (const word of entry.words) {
         const known = this.vocabulary.get(word);
         if (known && --known.documents === 0) this.vocabulary.delete(word);
@@ -142,10 +165,9 @@ export class InvertedIndex {
       this.freeSlots.push(slot);
       this.live--;
     }
-    for (const stem of touched) {
-      const list = this.postings.get(stem) as PostingList;
+    for (const list of touched) {
       list.drop(gone);
-      if (list.size === 0) this.postings.delete(stem);
+      if (list.size === 0) this.postings.delete(list.stem);
     }
     this.sortedWords = undefined;
   }
