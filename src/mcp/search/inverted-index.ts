@@ -81,6 +81,9 @@ export class InvertedIndex {
   private readonly freeSlots: number[] = [];
   private readonly totalLengths: number[];
   private live = 0;
+  /** What `add` collects for the document it adds, reused from one add to the next. */
+  private readonly addingLists: PostingList[] = [];
+  private readonly addingWords: string[] = [];
 
   constructor(
     readonly fields: number,
@@ -103,12 +106,14 @@ export class InvertedIndex {
     const stamp = ++this.adds;
     // Each word leads straight to its stem's list, which counts this document's occurrences: no
     // map per document and no lookup by stem per word (indexing is most of a server's connect).
-    const lists: PostingList[] = [];
-    const words: string[] = [];
-    const lengths: number[] = [];
+    const lists = this.addingLists;
+    const words = this.addingWords;
+    lists.length = 0;
+    words.length = 0;
+    const lengths = new Array<number>(fields.length);
     for (let field = 0; field < fields.length; field++) {
       const fieldWords = fields[field] as readonly string[];
-      lengths.push(fieldWords.length);
+      lengths[field] = fieldWords.length;
       this.totalLengths[field] = (this.totalLengths[field] ?? 0) + fieldWords.length;
       for (const word of fieldWords) {
         const known = this.vocabulary.get(word) ?? this.learn(word);
@@ -127,7 +132,8 @@ export class InvertedIndex {
       }
     }
     for (const list of lists) list.push(slot, list.adding);
-    this.slots[slot] = { lengths, lists, words };
+    // Copies of their exact size: arrays grown by push keep up to half again as much room.
+    this.slots[slot] = { lengths, lists: lists.slice(), words: words.slice() };
     this.live++;
     this.sortedWords = undefined;
     return slot;
