@@ -328,7 +328,7 @@ function printSpeed(): { p50At10k: number; buildAt10k: number } {
  * A server of 2,000 tools listing them again (`list_changed`) among 50 such servers: the time to
  * update the index and answer the first search after it (which recomputes what the change
  * dropped), with nothing changed, one tool changed, and every tool changed (what any re-list
- * cost before unchanged tools kept their postings).
+ * cost before unchanged tools kept their postings); and a 51st such server joining.
  */
 function printRelist(): void {
   const SERVERS = 50;
@@ -362,8 +362,18 @@ function printRelist(): void {
     return tools;
   });
   const every = time(() => toolsOf(++round));
+  const joins: number[] = [];
+  for (let i = 0; i < 5; i++) {
+    const listed = toolsOf(++round);
+    const start = performance.now();
+    index.setServerTools('joining', listed);
+    index.search(probe);
+    joins.push(performance.now() - start);
+    index.setServerTools('joining', []);
+  }
   console.log(`\nA server of ${TOOLS} tools listing them again, among ${SERVERS} such (update + first search, median of 5):`);
   console.log(`  nothing changed ${fmt(same, 1)} ms; one tool changed ${fmt(one, 1)} ms; every tool changed ${fmt(every, 1)} ms`);
+  console.log(`  a new server of ${TOOLS} tools joining them: ${fmt(median(joins), 1)} ms`);
 }
 
 /** Each catalog tool's stems: its name, title, description, parameter names and their descriptions. */
