@@ -108,8 +108,6 @@ export class InvertedIndex {
     // map per document and no lookup by stem per word (indexing is most of a server's connect).
     const lists = this.addingLists;
     const words = this.addingWords;
-    lists.length = 0;
-    words.length = 0;
     const lengths = new Array<number>(fields.length);
     for (let field = 0; field < fields.length; field++) {
       const fieldWords = fields[field] as readonly string[];
@@ -134,6 +132,9 @@ export class InvertedIndex {
     for (const list of lists) list.push(slot, list.adding);
     // Copies of their exact size: arrays grown by push keep up to half again as much room.
     this.slots[slot] = { lengths, lists: lists.slice(), words: words.slice() };
+    // Emptied now, not at the next add: a list removed meanwhile must not be kept alive by them.
+    lists.length = 0;
+    words.length = 0;
     this.live++;
     this.sortedWords = undefined;
     return slot;
