@@ -214,6 +214,20 @@ function indexedText(tool: Tool) {
   };
 }
 
+/**
+ * The words a tool is indexed by, field by field: name, title, description, its server's name
+ * (`serverTerms`, from `serverTermsOf`), parameter names, parameter descriptions and values.
+ */
+export function indexedFields(tool: Tool, serverTerms: readonly string[]): (readonly string[])[] {
+  const text = indexedText(tool);
+  return [terms(tool.name), terms(text.title), terms(text.description), serverTerms, terms(text.parameterNames), terms(text.parameters)];
+}
+
+/** The words of a server's name, as its tools are indexed by them. */
+export function serverTermsOf(server: string): string[] {
+  return terms(server);
+}
+
 function titleOf(tool: Tool): string {
   return tool.title ?? tool.annotations?.title ?? '';
 }
@@ -306,17 +320,9 @@ export class ToolIndex {
     this.termWeights = undefined;
     this.saturated.clear();
     this.index.removeAll(gone);
-    const serverTerms = terms(server);
+    const serverTerms = serverTermsOf(server);
     for (const tool of listed.values()) {
-      const text = indexedText(tool);
-      const slot = this.index.add([
-        terms(tool.name),
-        terms(text.title),
-        terms(text.description),
-        serverTerms,
-        terms(text.parameterNames),
-        terms(text.parameters),
-      ]);
+      const slot = this.index.add(indexedFields(tool, serverTerms));
       this.place(slot, { name: `${server}__${tool.name}`, server, tool });
       slots.push(slot);
     }
