@@ -67,7 +67,6 @@ export class PostingList {
 }
 
 interface Slot {
-  lengths: number[];
   lists: PostingList[];
   words: string[];
 }
@@ -80,6 +79,11 @@ export class InvertedIndex {
   private readonly slots: (Slot | undefined)[] = [];
   private readonly freeSlots: number[] = [];
   private readonly totalLengths: number[];
+  /**
+   * Per slot and field, the field's length in words, which BM25F normalises by: one flat array
+   * rather than an array per document (at 100,000 tools, 2.4 MB instead of about 6).
+   */
+  private lengths = new Uint32Array(0);
   private live = 0;
   /** What `add` collects for the document it adds, reused from one add to the next. */
   private readonly addingLists: PostingList[] = [];
@@ -108,10 +112,15 @@ export class InvertedIndex {
     // map per document and no lookup by stem per word (indexing is most of a server's connect).
     const lists = this.addingLists;
     const words = this.addingWords;
-    const lengths = new Array<number>(fields.length);
+    const base = slot * this.fields;
+    if (base + this.fields > this.lengths.length) {
+      const grown = new Uint32Array(Math.max(64 * this.fields, this.lengths.length * 2, base + this.fields));
+      grown.set(this.lengths);
+      this.lengths = grown;
+    }
     for (let field = 0; field < fields.length; field++) {
       const fieldWords = fields[field] as readonly string[];
-      lengths[field] = fieldWords.length;
+      this.lengths[base + field] = fieldWords.length;
       this.totalLengths[field] = (this.totalLengths[field] ?? 0) + fieldWords.length;
       for (const word of fieldWords) {
         const known = this.vocabulary.get(word) ?? this.learn(word);
@@ -131,7 +140,7 @@ export class InvertedIndex {
     }
     for (const list of lists) list.push(slot, list.adding);
     // Copies of their exact size: arrays grown by push keep up to half again as much room.
-    this.slots[slot] = { lengths, lists: lists.slice(), words: words.slice() };
+    this.slots[slot] = { lists: lists.slice(), words: words.slice() };
     // Emptied now, not at the next add: a list removed meanwhile must not be kept alive by them.
     lists.length = 0;
     words.length = 0;
@@ -167,7 +176,10 @@ export class InvertedIndex {
         const known = this.vocabulary.get(word);
         if (known && --known.documents === 0) this.vocabulary.delete(word);
       }
-      entry.lengths.forEach((length, field) => (this.totalLengths[field] = (this.totalLengths[field] ?? 0) - length));
+      for (let field = 0, at = slot * this.fields; field < this.fields; field++, at++) {
+        this.totalLengths[field] = (this.totalLengths[field] ?? 0) - (this.lengths[at] as number);
+        this.lengths[at] = 0;
+      }
       this.slots[slot] = undefined;
       this.freeSlots.push(slot);
       this.live--;
@@ -183,8 +195,9 @@ export class InvertedIndex {
     return this.postings.get(stem);
   }
 
-  fieldLength(slot: number, field: number): number {
-    return this.slots[slot]?.lengths[field] ?? 0;
+  /** Per slot and field (at `slot * fields + field`), the field's length in words; may run past `slotCount`. */
+  get fieldLengths(): Uint32Array {
+    return this.lengths;
   }
 
   averageFieldLength(field: number): number {

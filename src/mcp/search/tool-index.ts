@@ -142,6 +142,8 @@ function hintOf(tool: Tool): Hint {
 }
 
 const SERVER_FIELD = 3;
+/** Field lengths (in words) whose weights are computed ahead, per change; longer fields are rare. */
+const LENGTHS_TABLED = 256;
 
 const FIELDS = 6;
 const MIN_TYPO_LENGTH = 5;
@@ -279,11 +281,12 @@ export class ToolIndex {
   private readonly slotByName = new Map<string, number>();
   private hints = new Uint8Array(0);
   /**
-   * Per slot and field, what one occurrence of a term adds to BM25F's tf: the field boost over
-   * the length normalisation. It depends on average field lengths, so any change drops it and the
-   * next search computes it again (once per change, not per posting per search).
+   * What one occurrence of a term adds to BM25F's tf, by field and by the field's length in words
+   * (below LENGTHS_TABLED): the field boost over the length normalisation. It depends on average
+   * field lengths, so any change drops it; the next search computes it again, a few thousand
+   * values, not one per tool and field (600,000 at 100,000 tools, which took longer than the search).
    */
-  private termWeights: Float64Array | undefined;
+  private lengthWeights: Float64Array | undefined;
   /**
    * Per posting list, each posting's saturated BM25F term frequency, computed when a search first
    * walks the list after a change; a search then costs one multiply per posting.
@@ -317,7 +320,7 @@ export class ToolIndex {
       }
     }
     if (gone.length === 0 && listed.size === 0) return;
-    this.termWeights = undefined;
+    this.lengthWeights = undefined;
     this.saturated.clear();
     this.index.removeAll(gone);
     const serverTerms = serverTermsOf(server);
@@ -489,14 +492,17 @@ export class ToolIndex {
     let values = this.saturated.get(postings);
     if (values) return values;
     const { k1 } = this.ranking;
-    const weights = (this.termWeights ??= this.computeTermWeights());
+    const tabled = (this.lengthWeights ??= this.computeLengthWeights());
+    const lengths = this.index.fieldLengths;
     values = new Float32Array(postings.size);
     for (let i = 0; i < postings.size; i++) {
       const packed = postings.counts[i] as number;
       let tf = 0;
       for (let field = 0, base = (postings.slots[i] as number) * FIELDS; field < FIELDS; field++) {
         const count = fieldCount(packed, field);
-        if (count !== 0) tf += count * (weights[base + field] as number);
+        if (count === 0) continue;
+        const length = lengths[base + field] as number;
+        tf += count * (length < LENGTHS_TABLED ? (tabled[field * LENGTHS_TABLED + length] as number) : this.lengthWeight(field, length));
       }
       values[i] = (tf * (k1 + 1)) / (tf + k1);
     }
@@ -504,15 +510,16 @@ export class ToolIndex {
     return values;
   }
 
-  private computeTermWeights(): Float64Array {
-    const { fieldBoost, fieldB } = this.ranking;
-    const weights = new Float64Array(this.index.slotCount * FIELDS);
-    for (let slot = 0; slot < this.index.slotCount; slot++) {
-      for (let field = 0; field < FIELDS; field++) {
-        const average = this.index.averageFieldLength(field) || 1;
-        const b = fieldB[field] ?? 0;
-        weights[slot * FIELDS + field] = (fieldBoost[field] ?? 0) / (1 - b + (b * this.index.fieldLength(slot, field)) / average);
-      }
+  /** What one occurrence counts in `field` of a tool whose field is `length` words long. */
+  private lengthWeight(field: number, length: number): number {
+    const b = this.ranking.fieldB[field] ?? 0;
+    return (this.ranking.fieldBoost[field] ?? 0) / (1 - b + (b * length) / (this.index.averageFieldLength(field) || 1));
+  }
+
+  private computeLengthWeights(): Float64Array {
+    const weights = new Float64Array(FIELDS * LENGTHS_TABLED);
+    for (let field = 0; field < FIELDS; field++) {
+      for (let length = 0; length < LENGTHS_TABLED; length++) weights[field * LENGTHS_TABLED + length] = this.lengthWeight(field, length);
     }
     return weights;
   }
