@@ -283,7 +283,7 @@ export class ToolIndex {
   /**
    * What one occurrence of a term adds to BM25F's tf, by field and by the field's length in words
    * (below LENGTHS_TABLED): the field boost over the length normalisation. It depends on average
-   * field lengths, so any change drops it; the next search computes it again, a few thousand
+   * field lengths, so any change drops it; the next search computes it again, 1,536
    * values, not one per tool and field (600,000 at 100,000 tools, which took longer than the search).
    */
   private lengthWeights: Float64Array | undefined;
@@ -493,7 +493,7 @@ export class ToolIndex {
     if (values) return values;
     const { k1 } = this.ranking;
     const tabled = (this.lengthWeights ??= this.computeLengthWeights());
-    const lengths = this.index.fieldLengths;
+    const lengths = this.index.fieldLengths; // FIELDS per slot: the index was made with FIELDS fields
     values = new Float32Array(postings.size);
     for (let i = 0; i < postings.size; i++) {
       const packed = postings.counts[i] as number;
