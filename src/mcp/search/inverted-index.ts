@@ -19,11 +19,10 @@ export function fieldCount(packed: number, field: number): number {
 export type DocumentWords = readonly (readonly string[])[];
 
 /**
- * A word of the vocabulary: its stem and the stem's postings, how many documents hold it, and the
- * last add that saw it.
+ * A word of the vocabulary: its stem's postings (which know the stem), how many documents hold
+ * it, and the last add that saw it.
  */
 interface Known {
-  stem: string;
   list: PostingList;
   documents: number;
   seenBy: number;
@@ -156,7 +155,7 @@ export class InvertedIndex {
     const stem = this.stem(word);
     let list = this.postings.get(stem);
     if (!list) this.postings.set(stem, (list = new PostingList(stem)));
-    const known = { stem, list, documents: 0, seenBy: 0 };
+    const known = { list, documents: 0, seenBy: 0 };
     this.vocabulary.set(word, known);
     return known;
   }
@@ -207,7 +206,7 @@ export class InvertedIndex {
   }
 
   stemOf(word: string): string | undefined {
-    return this.vocabulary.get(word)?.stem;
+    return this.vocabulary.get(word)?.list.stem;
   }
 
   /** Every raw word in the index (for typo matching). */
