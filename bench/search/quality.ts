@@ -343,14 +343,16 @@ function printRelist(): void {
   for (let i = 0; i < SERVERS; i++) index.setServerTools(`server${i}`, toolsOf(0));
   const probe = queries[0]?.keywords ?? ['file'];
   index.search(probe);
-  const time = (tools: () => Tool[]) => {
+  /** `server` listing `tools()` (update + first search), median of 5; `after` runs untimed after each. */
+  const time = (tools: () => Tool[], server = 'server0', after = () => {}) => {
     const times: number[] = [];
     for (let i = 0; i < 5; i++) {
       const listed = tools();
       const start = performance.now();
-      index.setServerTools('server0', listed);
+      index.setServerTools(server, listed);
       index.search(probe);
       times.push(performance.now() - start);
+      after();
     }
     return median(times);
   };
@@ -362,18 +364,14 @@ function printRelist(): void {
     return tools;
   });
   const every = time(() => toolsOf(++round));
-  const joins: number[] = [];
-  for (let i = 0; i < 5; i++) {
-    const listed = toolsOf(++round);
-    const start = performance.now();
-    index.setServerTools('joining', listed);
-    index.search(probe);
-    joins.push(performance.now() - start);
-    index.setServerTools('joining', []);
-  }
+  const joining = time(
+    () => toolsOf(++round),
+    'joining',
+    () => index.setServerTools('joining', []),
+  );
   console.log(`\nA server of ${TOOLS} tools listing them again, among ${SERVERS} such (update + first search, median of 5):`);
   console.log(`  nothing changed ${fmt(same, 1)} ms; one tool changed ${fmt(one, 1)} ms; every tool changed ${fmt(every, 1)} ms`);
-  console.log(`  a new server of ${TOOLS} tools joining them: ${fmt(median(joins), 1)} ms`);
+  console.log(`  a new server of ${TOOLS} tools joining them: ${fmt(joining, 1)} ms`);
 }
 
 /** Each catalog tool's stems as the index has them: of its own fields, and of its server's name. */
